@@ -1,0 +1,26 @@
+# The two commands of the README, and the benchmarks. Each sets up .venv itself.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: demo test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "riskmodel needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/riskmodel demo --preset small --seed 0 --out data/simulated
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -n 2
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/foundation.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .hypothesis

@@ -1,0 +1,24 @@
+"""riskmodel: early warnings of community disputes."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import datasets, io
+from .dataset import Dataset
+from .privacy import pseudonymize
+from .validation import DataReport, ValidationError, validate
+
+try:
+    __version__ = version("riskmodel")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "DataReport",
+    "Dataset",
+    "ValidationError",
+    "datasets",
+    "io",
+    "pseudonymize",
+    "validate",
+    "__version__",
+]

@@ -1,0 +1,148 @@
+"""From daily counts to case records: time, building, severity, source, parties,
+resolution and escalation, cut off at the end of the data as a real extract is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .config import CATEGORIES, SOURCES, SimulationConfig
+
+# P(severity = 1..4) per category (rows: CATEGORIES).
+SEVERITY_P = np.array(
+    [
+        [0.60, 0.30, 0.08, 0.02],
+        [0.50, 0.35, 0.12, 0.03],
+        [0.30, 0.40, 0.20, 0.10],
+        [0.45, 0.35, 0.15, 0.05],
+        [0.20, 0.40, 0.30, 0.10],
+        [0.60, 0.30, 0.08, 0.02],
+        [0.40, 0.35, 0.20, 0.05],
+        [0.55, 0.30, 0.10, 0.05],
+    ]
+)
+# P(source) per severity (rows: severity 1..4, columns: SOURCES).
+_SOURCE_P = np.array(
+    [
+        [0.40, 0.40, 0.10, 0.07, 0.03],
+        [0.35, 0.35, 0.15, 0.10, 0.05],
+        [0.25, 0.20, 0.20, 0.25, 0.10],
+        [0.15, 0.10, 0.15, 0.45, 0.15],
+    ]
+)
+# Hour-of-day profiles: daytime for most categories, evenings for noise and family.
+_DAY = np.array([1, 0.5, 0.3, 0.3, 0.3, 0.5, 1, 2, 4, 6, 7, 7, 6, 6, 7, 7, 6, 5, 4, 3, 3, 2, 2, 1.5])
+_EVENING = np.array([4, 3, 2, 1, 0.5, 0.5, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4, 5, 6, 7, 8, 7, 6])
+_HOURS = np.array([_EVENING if c in ("neighbour_noise", "family") else _DAY for c in CATEGORIES])
+# Median days to resolution, and the category's effect on the log escalation hazard.
+_MEDIAN_DELAY = np.array([3, 10, 14, 6, 30, 5, 4, 5], dtype=float)
+_ESCALATION_EFFECT = np.array([-0.3, 0.0, 0.5, 0.2, 0.6, -0.4, 0.0, -0.2])
+_DELAY_SD = 0.9
+_WITHDRAWN = 0.10
+
+
+def _draw(rng, probabilities: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """One draw per element from the categorical distribution in row ``rows``."""
+    cdf = np.cumsum(probabilities / probabilities.sum(axis=1, keepdims=True), axis=1)
+    return (rng.random(len(rows))[:, None] > cdf[rows]).sum(axis=1).clip(max=probabilities.shape[1] - 1)
+
+
+def escalation_probability(hazard: np.ndarray, log_median: np.ndarray) -> np.ndarray:
+    """P(escalation) = 1 - E[exp(-hazard * D)], D lognormal: the chance before the
+    delay is known (Gauss-Hermite quadrature over log D)."""
+    nodes, weights = np.polynomial.hermite.hermgauss(32)
+    delay = np.exp(log_median[:, None] + np.sqrt(2) * _DELAY_SD * nodes[None, :])
+    return 1 - (np.exp(-hazard[:, None] * delay) * weights).sum(axis=1) / np.sqrt(np.pi)
+
+
+def build_cases(config: SimulationConfig, layout, households: np.ndarray, quarter_of_day: np.ndarray,
+                day, grid, category, count, rng: np.random.Generator):
+    """The ``cases`` table and each case's true escalation probability.
+
+    ``households`` is (G, Q), ``quarter_of_day`` maps a day to its quarter, and
+    ``day, grid, category, count`` are the simulated non-zero daily counts.
+    """
+    pick = np.repeat(np.arange(len(count)), count)
+    day, grid, category = day[pick], grid[pick], category[pick]
+    n = len(day)
+
+    # Building: a microgrid of the grid, in proportion to its share.
+    first = np.searchsorted(layout.micro_grid, np.arange(len(layout.grid_ids)))
+    last = np.append(first[1:], len(layout.micro_grid)) - 1
+    micro = np.searchsorted(np.cumsum(layout.micro_share), grid + rng.random(n), side="right")
+    micro = np.clip(micro, first[grid], last[grid])
+
+    second = _draw(rng, _HOURS, category) * 3600 + rng.integers(0, 3600, size=n)
+    at = day.astype(np.int64) * 86_400 + second  # seconds from the start
+    order = np.lexsort((micro, at))
+    day, grid, category, micro, at = day[order], grid[order], category[order], micro[order], at[order]
+
+    severity = _draw(rng, SEVERITY_P, category) + 1
+    source = _draw(rng, _SOURCE_P, severity - 1)
+
+    # Parties: households of the building, the first few far more often (density ~ 1/rank).
+    size = np.maximum(households[grid, quarter_of_day[day]] * layout.micro_share[micro], 1)
+    rank = np.minimum(np.floor(np.exp(rng.random(n) * np.log(size + 1))), size).astype(np.int64)
+    party_code = micro.astype(np.int64) * 1_000_000 + rank
+    prior = pd.Series(party_code).groupby(party_code).cumcount().to_numpy()
+
+    log_median = np.log(_MEDIAN_DELAY[category] * 1.3 ** (severity - 1))
+    delay = np.minimum(np.exp(log_median + _DELAY_SD * rng.normal(size=n)), 730.0)
+    resolved = at + np.round(delay * 86_400).astype(np.int64)
+    backlog = _open_in_grid(grid, at, resolved)
+
+    hazard = np.exp(
+        config.escalation_intercept + _ESCALATION_EFFECT[category] + 0.5 * (severity - 1)
+        + 0.9 * np.log1p(prior) + 0.2 * np.log1p(backlog)
+    )
+    probability = escalation_probability(hazard, log_median)
+    chance = 1 - np.exp(-hazard * delay)
+    escalates = rng.random(n) < chance
+    # Given escalation, its time within the open period (the hazard's truncated law).
+    wait = -np.log1p(-rng.random(n) * chance) / hazard
+    escalated = at + np.round(np.minimum(wait, delay) * 86_400).astype(np.int64)
+
+    end = config.days * 86_400
+    escalated_seen = escalates & (escalated < end)
+    resolved_seen = resolved < end
+    outcome = np.where(
+        escalated_seen, "escalated",
+        np.where(resolved_seen, np.where(rng.random(n) < _WITHDRAWN, "withdrawn", "resolved"), "open"),
+    )
+
+    start = np.datetime64(pd.Timestamp(config.start).as_unit("us").to_datetime64(), "s")
+
+    def as_time(seconds: np.ndarray) -> np.ndarray:
+        return (start + seconds).astype("datetime64[us]")
+
+    jitter = rng.normal(0, 30, size=(n, 2)) / 111_320.0
+    micro_ids = layout.micro_ids.to_numpy()
+    cases = pd.DataFrame(
+        {
+            "case_id": pd.Series(np.arange(1, n + 1)).astype("str").str.zfill(len(str(n))).radd("K"),
+            "reported_at": as_time(at),
+            "grid_id": pd.Series(micro_ids[micro], dtype="str"),
+            "category": pd.Series(np.array(CATEGORIES)[category], dtype="str"),
+            "severity": severity.astype(np.int64),
+            "source": pd.Series(np.array(SOURCES)[source], dtype="str"),
+            "party_key": pd.Series(micro_ids[micro], dtype="str") + "-h" + pd.Series(rank).astype("str"),
+            "resolved_at": pd.Series(as_time(resolved)).where(resolved_seen),
+            "escalated_at": pd.Series(as_time(escalated)).where(escalated_seen),
+            "outcome": pd.Series(outcome, dtype="str"),
+            "lon": layout.micro_lonlat[micro, 0] + jitter[:, 0] / np.cos(np.radians(config.origin_lat)),
+            "lat": layout.micro_lonlat[micro, 1] + jitter[:, 1],
+        }
+    )
+    return cases, probability, (day, grid, category)
+
+
+def _open_in_grid(grid: np.ndarray, reported: np.ndarray, resolved: np.ndarray) -> np.ndarray:
+    """Cases of the same grid open at each report time: reported before it, not yet resolved."""
+    span = int(max(reported.max(initial=0), resolved.max(initial=0))) + 1
+    base = grid.astype(np.int64) * span
+    opened = np.sort(base + reported)
+    closed = np.sort(base + resolved)
+    key = base + reported
+    before_opened = np.searchsorted(opened, key, side="left") - np.searchsorted(opened, base, side="left")
+    before_closed = np.searchsorted(closed, key, side="right") - np.searchsorted(closed, base, side="left")
+    return before_opened - before_closed

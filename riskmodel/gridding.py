@@ -1,0 +1,193 @@
+"""Real incident records with only a place become a dataset: square cells of a
+chosen size on an equal-area plane, or the records' own area codes."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from pyproj import Transformer
+
+from .coerce import to_number, to_text, to_time
+from .dataset import Dataset
+from .validation import DataReport, _Checker, _describe
+
+__all__ = ["events_to_dataset"]
+
+
+def events_to_dataset(
+    frame: pd.DataFrame,
+    *,
+    time: str,
+    lon: str | None = None,
+    lat: str | None = None,
+    area: str | None = None,
+    category: str | None = None,
+    case_id: str | None = None,
+    cell_m: float = 500.0,
+    root: str = "city",
+    as_of=None,
+    tz: str = "UTC",
+) -> DataReport:
+    """Turn incident records into a dataset of cases in grid cells (or areas).
+
+    With ``lon`` and ``lat``, points are projected to a Lambert azimuthal
+    equal-area plane centred on the data (PROJ, WGS84 ellipsoid) and assigned
+    to square cells of ``cell_m`` metres; with ``area``, each distinct code is a
+    unit. Every unit is a ``grid`` under one top unit ``root`` (level ``city``);
+    only units that hold at least one record exist. Cells get queen adjacency.
+
+    Records without a readable time or place are left out and reported: they are
+    the report's ``rejected`` rows (with the reason), its ``problems`` and
+    ``counts``, and a warning says how many.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per incident.
+    time : str
+        Column of the incident time (times or strings; see
+        :func:`riskmodel.validate` for the time-zone policy).
+    lon, lat : str, optional
+        Columns of WGS84 coordinates. Give both, or ``area``.
+    area : str, optional
+        Column of an area code to use as the unit instead of cells.
+    category : str, optional
+        Column of the incident category; all records are ``"incident"`` without it.
+    case_id : str, optional
+        Column of a unique record id; ``E`` and the row number without it.
+    cell_m : float
+        Side of a cell in metres.
+    root : str
+        ``grid_id`` of the top unit.
+    as_of : datetime-like, optional
+        The time the records were extracted.
+    tz : str
+        Zone that times carrying a zone are converted to.
+
+    Returns
+    -------
+    DataReport
+        ``.dataset`` (cases, grids, adjacency), ``.rejected``, ``.problems``
+        and ``.counts`` for the table ``events``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from riskmodel.io import events_to_dataset
+    >>> events = pd.DataFrame({"date": ["2019-01-01 10:00", None, "2019-01-02 11:30"],
+    ...                        "longitude": [-87.63, -87.63, -87.70],
+    ...                        "latitude": [41.88, 41.88, 41.90]})
+    >>> report = events_to_dataset(events, time="date", lon="longitude", lat="latitude")
+    >>> len(report.dataset.cases), len(report.rejected)
+    (2, 1)
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"events_to_dataset expects a DataFrame, got {type(frame).__name__}")
+    if area is None and (lon is None or lat is None):
+        raise ValueError("give the coordinate columns lon= and lat=, or an area= column")
+    if cell_m <= 0:
+        raise ValueError(f"cell_m must be positive, got {cell_m}")
+    wanted = [c for c in (time, lon, lat, area, category, case_id) if c is not None]
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise ValueError(f"no column(s) {missing} in the records; they have {list(frame.columns)}")
+
+    check = _Checker({"events": frame})
+    times, failed = to_time(frame[time], tz)
+    check.add("events", time, "type", "must be a time", failed)
+    check.add("events", time, "missing", "is required and missing", frame[time].isna())
+    if lon is not None and lat is not None:
+        x, failed_x = to_number(frame[lon])
+        y, failed_y = to_number(frame[lat])
+        check.add("events", lon, "type", "must be a finite number", failed_x)
+        check.add("events", lat, "type", "must be a finite number", failed_y)
+        check.add("events", f"{lon}, {lat}", "missing", "a place is required and missing",
+                  frame[lon].isna() | frame[lat].isna())
+        check.add("events", f"{lon}, {lat}", "range", "must be WGS84 longitude and latitude",
+                  (x.abs() > 180) | (y.abs() > 90))
+    if area is not None:
+        codes, _ = to_text(frame[area])
+        check.add("events", area, "missing", "is required and missing", codes.isna())
+    categories = to_text(frame[category])[0] if category is not None else pd.Series(
+        "incident", index=frame.index, dtype="str")
+    if category is not None:
+        check.add("events", category, "missing", "is required and missing", categories.isna())
+    ids = to_text(frame[case_id])[0] if case_id is not None else pd.Series(
+        np.arange(1, len(frame) + 1), index=frame.index).astype("str").radd("E")
+
+    keep = ~check.bad["events"]
+    cases = pd.DataFrame({"case_id": ids[keep], "reported_at": times[keep]})
+    if area is not None:
+        units, grids, adjacency = _areas(codes[keep], root)
+        if lon is not None and lat is not None:
+            cases["lon"], cases["lat"] = x[keep], y[keep]
+            centroid = cases.groupby(units.to_numpy())[["lon", "lat"]].mean()
+            grids.loc[1:, ["lon", "lat"]] = centroid.reindex(grids["grid_id"].iloc[1:]).to_numpy()
+    else:
+        units, grids, adjacency = _cells(x[keep].to_numpy(), y[keep].to_numpy(), cell_m, root)
+        cases["lon"], cases["lat"] = x[keep], y[keep]
+    cases.insert(2, "grid_id", units.to_numpy())
+    cases.insert(3, "category", categories[keep])
+    cases = cases.reset_index(drop=True)
+
+    problems = check.frame()
+    rejected = check.rejected()
+    if len(rejected):
+        warnings.warn(f"{len(rejected)} of {len(frame)} records left out:\n{_describe(problems)}",
+                      stacklevel=2)
+    counts = pd.DataFrame({"input": [len(frame)], "valid": [len(cases)], "rejected": [len(rejected)]},
+                          index=pd.Index(["events"], name="table"))
+    dataset = Dataset(cases=cases, grids=grids, adjacency=adjacency,
+                      as_of=None if as_of is None else pd.Timestamp(as_of))
+    return DataReport(dataset=dataset, rejected=rejected, problems=problems, counts=counts)
+
+
+def _root_row(root: str, lon=np.nan, lat=np.nan) -> dict:
+    return {"grid_id": root, "parent_id": np.nan, "level": "city", "lon": lon, "lat": lat}
+
+
+def _areas(codes: pd.Series, root: str):
+    unique = np.sort(codes.unique())
+    grids = pd.DataFrame([_root_row(root)] + [
+        {"grid_id": code, "parent_id": root, "level": "grid", "lon": np.nan, "lat": np.nan}
+        for code in unique
+    ]).astype({"grid_id": "str", "parent_id": "str", "level": "str", "lon": "float64", "lat": "float64"})
+    return codes, grids, None
+
+
+def _cells(lon: np.ndarray, lat: np.ndarray, cell_m: float, root: str):
+    lon0, lat0 = float(np.median(lon)), float(np.median(lat))
+    plane = f"+proj=laea +lat_0={lat0} +lon_0={lon0} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+    forward = Transformer.from_crs("EPSG:4326", plane, always_xy=True)
+    x, y = forward.transform(lon, lat)
+    ix = np.floor(np.asarray(x) / cell_m).astype(np.int64)
+    iy = np.floor(np.asarray(y) / cell_m).astype(np.int64)
+    cells = pd.DataFrame({"ix": ix, "iy": iy}).drop_duplicates().sort_values(["iy", "ix"])
+    cells["grid_id"] = ("c" + cells["ix"].astype("str") + "_" + cells["iy"].astype("str")).astype("str")
+    backward = Transformer.from_crs(plane, "EPSG:4326", always_xy=True)
+    cells["lon"], cells["lat"] = backward.transform(
+        (cells["ix"].to_numpy() + 0.5) * cell_m, (cells["iy"].to_numpy() + 0.5) * cell_m)
+    grids = pd.concat(
+        [
+            pd.DataFrame([_root_row(root, lon0, lat0)]),
+            cells.assign(parent_id=root, level="grid", area_km2=(cell_m / 1000) ** 2)[
+                ["grid_id", "parent_id", "level", "lon", "lat", "area_km2"]],
+        ],
+        ignore_index=True,
+    ).astype({"grid_id": "str", "parent_id": "str", "level": "str"})
+    units = pd.Series(ix).astype("str").radd("c") + "_" + pd.Series(iy).astype("str")
+
+    # Queen adjacency between occupied cells.
+    pairs = []
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            if dx or dy:
+                moved = cells[["ix", "iy", "grid_id"]].assign(ix=cells["ix"] + dx, iy=cells["iy"] + dy)
+                pairs.append(moved.merge(cells[["ix", "iy", "grid_id"]], on=["ix", "iy"],
+                                         suffixes=("", "_n")))
+    adjacency = pd.concat(pairs, ignore_index=True).rename(columns={"grid_id_n": "neighbour_id"})
+    adjacency = adjacency[["grid_id", "neighbour_id"]].sort_values(["grid_id", "neighbour_id"],
+                                                                   ignore_index=True)
+    return units.astype("str"), grids, adjacency

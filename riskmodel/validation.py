@@ -1,0 +1,388 @@
+"""The data contract, checked: one error listing every problem, or a quarantine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .coerce import to_number, to_text, to_time
+from .dataset import CASE_OUTCOMES, Dataset, unit_depths
+
+__all__ = ["validate", "ValidationError", "DataReport", "CONTRACT"]
+
+#: Contract columns by table: name -> (kind, required). Kinds: ``text``, ``time``,
+#: ``number``. Further ``grid_history`` columns are numeric attributes; further
+#: columns of the other tables are kept as they are.
+CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
+    "cases": {
+        "case_id": ("text", True),
+        "reported_at": ("time", True),
+        "grid_id": ("text", True),
+        "category": ("text", True),
+        "severity": ("number", False),
+        "source": ("text", False),
+        "party_key": ("text", False),
+        "resolved_at": ("time", False),
+        "escalated_at": ("time", False),
+        "outcome": ("text", False),
+        "lon": ("number", False),
+        "lat": ("number", False),
+    },
+    "grids": {
+        "grid_id": ("text", True),
+        "parent_id": ("text", True),
+        "level": ("text", True),
+        "lon": ("number", False),
+        "lat": ("number", False),
+        "area_km2": ("number", False),
+        "name": ("text", False),
+    },
+    "grid_history": {"grid_id": ("text", True), "valid_from": ("time", True)},
+    "adjacency": {"grid_id": ("text", True), "neighbour_id": ("text", True)},
+}
+
+#: Columns shown in the examples of every problem of a table.
+_KEYS = {"cases": ["case_id"], "grids": ["grid_id"], "grid_history": ["grid_id", "valid_from"],
+         "adjacency": ["grid_id", "neighbour_id"]}
+#: Columns whose values never appear in a message.
+_SECRET = {"party_key"}
+_EXAMPLES = 5
+
+
+class ValidationError(ValueError):
+    """Data that breaks the contract; the message lists every problem found.
+
+    Attributes
+    ----------
+    problems : DataFrame
+        One row per problem: ``table``, ``column``, ``rule``, ``count``,
+        ``message`` and ``examples`` (up to five offending rows).
+    """
+
+    def __init__(self, problems: pd.DataFrame):
+        self.problems = problems
+        super().__init__(_describe(problems))
+
+
+@dataclass(frozen=True)
+class DataReport:
+    """The outcome of checking or converting data: what was kept and what was not.
+
+    Attributes
+    ----------
+    dataset : Dataset
+        The valid rows, with the contract's types.
+    rejected : DataFrame
+        Every rejected row: ``table``, ``row`` (its index label in the input),
+        ``reason``, then the row's own columns as they were given.
+    problems : DataFrame
+        One row per problem: ``table``, ``column``, ``rule``, ``count``,
+        ``message``, ``examples``.
+    counts : DataFrame
+        Per table: ``input``, ``valid`` and ``rejected`` rows; ``valid + rejected
+        == input`` always.
+    """
+
+    dataset: Dataset
+    rejected: pd.DataFrame
+    problems: pd.DataFrame
+    counts: pd.DataFrame
+
+    def __str__(self) -> str:
+        return f"{self.counts.to_string()}\n{_describe(self.problems)}"
+
+
+def validate(
+    dataset: Dataset,
+    errors: Literal["raise", "quarantine"] = "raise",
+    *,
+    tz: str = "UTC",
+) -> DataReport:
+    """Check a dataset against the data contract and convert its types.
+
+    Rules: required columns; types (text ids, times, numbers); unique ``case_id``
+    and ``grid_id``; a ``grid_id`` of every case, snapshot and adjacency pair that
+    exists in ``grids``; parents that exist; a hierarchy without cycles in which
+    every unit of a level sits at the same depth (levels are ordered by that
+    depth); ``severity`` an integer 1-4 (missing means 1); ``outcome`` one of
+    resolved, withdrawn, open, escalated; resolution and escalation not before the
+    report; no report after ``as_of`` (when the dataset has none: after now plus a
+    day); coordinates within range, positive areas; one snapshot per grid and time.
+
+    A row that refers to a rejected row is rejected too (a case in a rejected grid,
+    the children of a rejected unit). Duplicated keys reject every copy: which one
+    is right is not ours to guess.
+
+    Time zones: riskmodel works in naive wall-clock times of the place the data
+    describes. Naive times and strings without an offset are kept as they are;
+    times with a zone or an offset are converted to ``tz`` and the zone is dropped.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The data to check.
+    errors : {"raise", "quarantine"}
+        ``"raise"``: raise one :class:`ValidationError` listing every problem.
+        ``"quarantine"``: return the valid rows and the rejected rows with their
+        reasons. Missing required columns raise in both modes: no row can be
+        judged without them.
+    tz : str
+        The zone that times carrying a zone are converted to.
+
+    Returns
+    -------
+    DataReport
+        ``.dataset`` with the contract's types; ``.rejected``, ``.problems``
+        and ``.counts`` (empty when nothing was rejected).
+
+    Raises
+    ------
+    ValidationError
+        When a required column is missing, or with ``errors="raise"`` when any
+        rule is broken.
+
+    Examples
+    --------
+    >>> from riskmodel import validate
+    >>> from riskmodel.datasets import simulate_district
+    >>> report = validate(simulate_district("tiny", seed=1))
+    >>> int(report.counts["rejected"].sum())
+    0
+    """
+    if errors not in ("raise", "quarantine"):
+        raise ValueError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"validate expects a riskmodel.Dataset, got {type(dataset).__name__}")
+    tables = dataset.tables
+    check = _Checker(tables)
+    check.required_columns()
+    if check.problems:
+        raise ValidationError(check.frame())
+    converted = {name: check.convert(name, frame, tz) for name, frame in tables.items()}
+    as_of = dataset.as_of if dataset.as_of is not None else pd.Timestamp.now() + pd.Timedelta(days=1)
+    check.grids(converted["grids"])
+    valid_ids = converted["grids"]["grid_id"][~check.bad["grids"]]
+    check.cases(converted["cases"], valid_ids, converted["grids"]["grid_id"], as_of)
+    check.grid_history(converted["grid_history"], valid_ids, converted["grids"]["grid_id"])
+    if "adjacency" in converted:
+        check.adjacency(converted["adjacency"], valid_ids, converted["grids"]["grid_id"])
+    problems = check.frame()
+    if errors == "raise" and len(problems):
+        raise ValidationError(problems)
+    valid = {name: _finish(name, frame[~check.bad[name]]) for name, frame in converted.items()}
+    return DataReport(
+        dataset=dataset.replace(**valid),
+        rejected=check.rejected(),
+        problems=problems,
+        counts=pd.DataFrame(
+            {
+                "input": {name: len(frame) for name, frame in tables.items()},
+                "valid": {name: len(frame) for name, frame in valid.items()},
+                "rejected": {name: int(check.bad[name].sum()) for name in tables},
+            }
+        ).rename_axis("table"),
+    )
+
+
+def _finish(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    if name == "cases":
+        frame = frame.assign(severity=frame["severity"].astype("int64"))
+    return frame
+
+
+class _Checker:
+    """Collects problems as (table, column, rule, message, positions)."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame]):
+        self.tables = tables
+        self.problems: list[tuple[str, str, str, str, np.ndarray]] = []
+        self.bad = {name: np.zeros(len(frame), dtype=bool) for name, frame in tables.items()}
+
+    def add(self, table: str, column: str, rule: str, message: str, mask) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            self.problems.append((table, column, rule, message, np.flatnonzero(mask)))
+            self.bad[table] |= mask
+
+    # -- structure and types --------------------------------------------------
+    def required_columns(self) -> None:
+        for name, frame in self.tables.items():
+            for column, (_, required) in CONTRACT[name].items():
+                if required and column not in frame.columns:
+                    self.problems.append(
+                        (name, column, "required_column", "is a required column and is absent",
+                         np.array([], dtype=np.int64))
+                    )
+
+    def convert(self, name: str, frame: pd.DataFrame, tz: str) -> pd.DataFrame:
+        frame = frame.copy()
+        kinds = {c: kind for c, (kind, _) in CONTRACT[name].items()}
+        if name == "grid_history":
+            kinds.update({c: "number" for c in frame.columns if c not in kinds})
+        for column, kind in kinds.items():
+            if column not in frame.columns:
+                continue
+            if kind == "text":
+                frame[column], failed = to_text(frame[column])
+            elif kind == "time":
+                frame[column], failed = to_time(frame[column], tz)
+                self.add(name, column, "type", "must be a time", failed)
+            else:
+                frame[column], failed = to_number(frame[column])
+                self.add(name, column, "type", "must be a finite number", failed)
+        if name == "cases":
+            severity = frame["severity"] if "severity" in frame.columns else pd.Series(1.0, frame.index)
+            frame["severity"] = severity.astype("float64").fillna(1)
+        return frame
+
+    def _required(self, name: str, frame: pd.DataFrame, columns) -> None:
+        for column in columns:
+            self.add(name, column, "missing", "is required and missing", frame[column].isna())
+
+    def _unique(self, name: str, frame: pd.DataFrame, columns: list[str], rule: str) -> None:
+        key = frame[columns]
+        dup = key.duplicated(keep=False) & key.notna().all(axis=1)
+        self.add(name, ", ".join(columns), rule, "must be unique; every copy is rejected", dup)
+
+    def _range(self, name: str, frame: pd.DataFrame, column: str, low, high, message) -> None:
+        if column in frame.columns:
+            values = frame[column]
+            self.add(name, column, "range", message, values.notna() & ~values.between(low, high))
+
+    def _coordinates(self, name: str, frame: pd.DataFrame) -> None:
+        self._range(name, frame, "lon", -180, 180, "must be a longitude within [-180, 180]")
+        self._range(name, frame, "lat", -90, 90, "must be a latitude within [-90, 90]")
+
+    def _refers(self, name: str, frame: pd.DataFrame, column: str, valid_ids, all_ids) -> None:
+        values = frame[column]
+        known = values.isin(all_ids)
+        self.add(name, column, "unknown_grid", "must be a grid_id of the grids table",
+                 values.notna() & ~known)
+        self.add(name, column, "grid_rejected", "refers to a unit rejected by another rule",
+                 known & ~values.isin(valid_ids))
+
+    # -- tables ---------------------------------------------------------------
+    def grids(self, grids: pd.DataFrame) -> None:
+        self._required("grids", grids, ["grid_id", "level"])
+        self._unique("grids", grids, ["grid_id"], "unique")
+        self._coordinates("grids", grids)
+        self._range("grids", grids, "area_km2", 1e-12, np.inf, "must be positive")
+        parent = grids["parent_id"]
+        self.add("grids", "parent_id", "unknown_parent",
+                 "must be a grid_id of the grids table, or missing at the top",
+                 parent.notna() & ~parent.isin(grids["grid_id"]))
+        # A rejected unit rejects its children; repeat until nothing changes.
+        while True:
+            keep = ~self.bad["grids"]
+            sub = grids[keep]
+            orphan = sub["parent_id"].notna() & ~sub["parent_id"].isin(sub["grid_id"])
+            if orphan.any():
+                self._add_sub("grids", "parent_id", "parent_rejected",
+                              "refers to a parent rejected by another rule", keep, orphan)
+                continue
+            depth = unit_depths(sub)
+            if (depth < 0).any():
+                self._add_sub("grids", "parent_id", "cycle",
+                              "the chain of parents must reach a top unit; it runs into a cycle",
+                              keep, depth < 0)
+                continue
+            usual = depth.groupby(sub["level"]).agg(lambda d: d.value_counts().sort_index().idxmax())
+            off = depth.to_numpy() != usual.reindex(sub["level"]).to_numpy()
+            if off.any():
+                self._add_sub("grids", "level", "level_depth",
+                              "every unit of a level must sit at the depth most units of that "
+                              "level sit at (levels are ordered top-down by depth)", keep, off)
+                continue
+            break
+
+    def _add_sub(self, table, column, rule, message, keep: np.ndarray, sub_mask) -> None:
+        mask = np.zeros(len(keep), dtype=bool)
+        mask[np.flatnonzero(keep)[np.asarray(sub_mask, dtype=bool)]] = True
+        self.add(table, column, rule, message, mask)
+
+    def cases(self, cases: pd.DataFrame, valid_ids, all_ids, as_of: pd.Timestamp) -> None:
+        self._required("cases", cases, ["case_id", "reported_at", "grid_id", "category"])
+        self._unique("cases", cases, ["case_id"], "unique")
+        self.add("cases", "reported_at", "after_as_of", f"must not be after the as-of time {as_of}",
+                 cases["reported_at"] > as_of)
+        self._refers("cases", cases, "grid_id", valid_ids, all_ids)
+        severity = cases["severity"]
+        self.add("cases", "severity", "range", "must be an integer from 1 to 4",
+                 ~severity.isin([1, 2, 3, 4]))
+        for column in ("resolved_at", "escalated_at"):
+            if column in cases.columns:
+                self.add("cases", column, "before_report", "must not be before reported_at",
+                         cases[column] < cases["reported_at"])
+        if "outcome" in cases.columns:
+            outcome = cases["outcome"]
+            self.add("cases", "outcome", "vocabulary", f"must be one of {', '.join(CASE_OUTCOMES)}",
+                     outcome.notna() & ~outcome.isin(CASE_OUTCOMES))
+        self._coordinates("cases", cases)
+
+    def grid_history(self, history: pd.DataFrame, valid_ids, all_ids) -> None:
+        self._required("grid_history", history, ["grid_id", "valid_from"])
+        self._refers("grid_history", history, "grid_id", valid_ids, all_ids)
+        self._unique("grid_history", history, ["grid_id", "valid_from"], "duplicate_snapshot")
+
+    def adjacency(self, pairs: pd.DataFrame, valid_ids, all_ids) -> None:
+        self._required("adjacency", pairs, ["grid_id", "neighbour_id"])
+        for column in ("grid_id", "neighbour_id"):
+            self._refers("adjacency", pairs, column, valid_ids, all_ids)
+        self.add("adjacency", "neighbour_id", "self_neighbour", "must differ from grid_id",
+                 pairs["grid_id"] == pairs["neighbour_id"])
+        self._unique("adjacency", pairs, ["grid_id", "neighbour_id"], "unique")
+
+    # -- results --------------------------------------------------------------
+    def frame(self) -> pd.DataFrame:
+        rows = [
+            {"table": table, "column": column, "rule": rule, "count": len(positions),
+             "message": message, "examples": self._examples(table, column, positions)}
+            for table, column, rule, message, positions in self.problems
+        ]
+        return pd.DataFrame(rows, columns=["table", "column", "rule", "count", "message", "examples"])
+
+    def _examples(self, table: str, column: str, positions: np.ndarray) -> str:
+        frame = self.tables[table]
+        columns = [c for c in dict.fromkeys(_KEYS.get(table, []) + column.split(", ")) if c in frame.columns]
+        shown = []
+        for pos in positions[:_EXAMPLES]:
+            values = ", ".join(
+                f"{c}=<hidden>" if c in _SECRET else f"{c}={frame[c].iloc[pos]!r}" for c in columns
+            )
+            shown.append(f"row {frame.index[pos]!r} ({values})")
+        return "; ".join(shown)
+
+    def rejected(self) -> pd.DataFrame:
+        parts = []
+        for name, frame in self.tables.items():
+            positions = np.flatnonzero(self.bad[name])
+            if not len(positions):
+                continue
+            reasons: dict[int, list[str]] = {}
+            for table, column, rule, _, rows in self.problems:
+                if table == name:
+                    for pos in rows:
+                        reasons.setdefault(pos, []).append(f"{column}: {rule}")
+            part = frame.iloc[positions]
+            head = pd.DataFrame(
+                {"table": name, "row": part.index,
+                 "reason": ["; ".join(reasons[pos]) for pos in positions]}
+            )
+            parts.append(pd.concat([head, part.reset_index(drop=True)], axis=1))
+        if not parts:
+            return pd.DataFrame(columns=["table", "row", "reason"])
+        return pd.concat(parts, ignore_index=True)
+
+
+def _describe(problems: pd.DataFrame) -> str:
+    if not len(problems):
+        return "no problems"
+    lines = [f"{len(problems)} problem(s) with the data:"]
+    for p in problems.itertuples():
+        count = f"{p.count} row(s): " if p.count else ""
+        example = f" e.g. {p.examples}" if p.examples else ""
+        lines.append(f"- {p.table}.{p.column} [{p.rule}] {count}{p.message}.{example}")
+    return "\n".join(lines)

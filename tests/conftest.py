@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from riskmodel import Dataset
+
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+def make_dataset() -> Dataset:
+    """A small valid dataset: one street, one community, two grids, one building."""
+    grids = pd.DataFrame(
+        {
+            "grid_id": ["S1", "C1", "G1", "G2", "M1"],
+            "parent_id": [None, "S1", "C1", "C1", "G1"],
+            "level": ["street", "community", "grid", "grid", "microgrid"],
+            "lon": [120.1, 120.1, 120.1, 120.11, 120.1],
+            "lat": [30.2, 30.2, 30.2, 30.21, 30.2],
+            "area_km2": [1.0, 1.0, 0.25, 0.25, 0.05],
+        }
+    )
+    cases = pd.DataFrame(
+        {
+            "case_id": ["c1", "c2", "c3", "c4"],
+            "reported_at": ["2024-01-05 10:00", "2024-02-01 21:30", "2024-03-03 08:15", "2024-06-01 12:00"],
+            "grid_id": ["G1", "G2", "M1", "G1"],
+            "category": ["neighbour_noise", "family", "neighbour_noise", "consumer"],
+            "severity": [1, 2, 3, None],
+            "source": ["hotline", "police", "grid_worker", None],
+            "party_key": ["p-alpha", "p-beta", "p-alpha", None],
+            "resolved_at": ["2024-01-06", None, "2024-03-10", None],
+            "escalated_at": [None, None, "2024-03-05", None],
+            "outcome": ["resolved", "open", "escalated", "open"],
+            "lon": [120.1, 120.11, 120.1, 120.1],
+            "lat": [30.2, 30.21, 30.2, 30.2],
+        }
+    )
+    history = pd.DataFrame(
+        {
+            "grid_id": ["G1", "G2", "G1"],
+            "valid_from": ["2024-01-01", "2024-01-01", "2024-07-01"],
+            "population": [1200, 800, 1250],
+            "rented_share": [0.3, 0.1, 0.32],
+        }
+    )
+    adjacency = pd.DataFrame({"grid_id": ["G1", "G2"], "neighbour_id": ["G2", "G1"]})
+    return Dataset(cases=cases, grids=grids, grid_history=history, adjacency=adjacency,
+                   as_of="2024-12-31")
+
+
+@pytest.fixture
+def dataset() -> Dataset:
+    return make_dataset()
+
+
+@pytest.fixture(scope="session")
+def small_district():
+    from riskmodel.datasets import simulate_district
+
+    return simulate_district("small", seed=0)
+
+
+@pytest.fixture
+def real_data() -> Path:
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"the real incident data is not at {REAL_DATA} (it lives beside the repository "
+                    "in ../shared/data/real)")
+    return REAL_DATA

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from riskmodel import Dataset
+from riskmodel.dataset import unit_depths
+
+
+def test_frames_are_required(dataset):
+    with pytest.raises(TypeError, match="Dataset.cases must be a pandas DataFrame"):
+        Dataset(cases=[1, 2], grids=dataset.grids)
+    with pytest.raises(TypeError, match="Dataset.adjacency"):
+        Dataset(cases=dataset.cases, grids=dataset.grids, adjacency="G1-G2")
+
+
+def test_levels_ancestors_and_end(dataset):
+    assert dataset.levels == ["street", "community", "grid", "microgrid"]
+    grid = dataset.ancestors("grid")
+    assert grid.isna().tolist() == [True, True, False, False, False]  # street and community are above
+    assert grid.dropna().to_dict() == {"G1": "G1", "G2": "G2", "M1": "G1"}
+    assert dataset.ancestors("street").tolist() == ["S1"] * 5
+    with pytest.raises(ValueError, match="unknown level 'block'"):
+        dataset.ancestors("block")
+    assert dataset.end == pd.Timestamp("2024-12-31")
+    assert dataset.replace(as_of=None).end == pd.Timestamp("2024-06-01 12:00")
+
+
+def test_unit_depths_marks_cycles_and_orphans():
+    grids = pd.DataFrame({"grid_id": ["a", "b", "c", "d", "e", "f"],
+                          "parent_id": [None, "a", "b", "e", "d", "zzz"]})
+    assert unit_depths(grids).tolist() == [0, 1, 2, -1, -1, -1]
+
+
+def test_repr(dataset):
+    assert repr(dataset) == "Dataset(cases=4, grids=5, grid_history=3, adjacency=2, as_of=2024-12-31 00:00:00)"

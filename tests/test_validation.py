@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from riskmodel import Dataset, ValidationError, validate
+
+from .conftest import make_dataset
+
+
+def _with(dataset: Dataset, table: str, change) -> Dataset:
+    frame = getattr(dataset, table).copy()
+    change(frame)
+    return dataset.replace(**{table: frame})
+
+
+def _set(column, row, value):
+    def change(frame):
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = value
+    return change
+
+
+def _copy_row(row):
+    def change(frame):
+        frame.loc[len(frame) + 100] = frame.loc[row]
+    return change
+
+
+# (table, change, expected table, column, rule)
+VIOLATIONS = [
+    ("cases", _set("case_id", 1, "c1"), "cases", "case_id", "unique"),
+    ("cases", _set("case_id", 1, None), "cases", "case_id", "missing"),
+    ("cases", _set("reported_at", 1, None), "cases", "reported_at", "missing"),
+    ("cases", _set("reported_at", 1, "next tuesday"), "cases", "reported_at", "type"),
+    ("cases", _set("reported_at", 1, "2025-03-01"), "cases", "reported_at", "after_as_of"),
+    ("cases", _set("grid_id", 1, "G9"), "cases", "grid_id", "unknown_grid"),
+    ("cases", _set("grid_id", 1, " "), "cases", "grid_id", "missing"),
+    ("cases", _set("category", 1, None), "cases", "category", "missing"),
+    ("cases", _set("severity", 1, 7), "cases", "severity", "range"),
+    ("cases", _set("severity", 1, 2.5), "cases", "severity", "range"),
+    ("cases", _set("severity", 1, "high"), "cases", "severity", "type"),
+    ("cases", _set("resolved_at", 0, "2024-01-01"), "cases", "resolved_at", "before_report"),
+    ("cases", _set("escalated_at", 2, "2024-03-01"), "cases", "escalated_at", "before_report"),
+    ("cases", _set("outcome", 1, "forgotten"), "cases", "outcome", "vocabulary"),
+    ("cases", _set("lon", 1, 200.0), "cases", "lon", "range"),
+    ("cases", _set("lat", 1, "north"), "cases", "lat", "type"),
+    ("grids", _set("grid_id", 3, "G1"), "grids", "grid_id", "unique"),
+    ("grids", _set("grid_id", 3, None), "grids", "grid_id", "missing"),
+    ("grids", _set("level", 3, None), "grids", "level", "missing"),
+    ("grids", _set("parent_id", 3, "C9"), "grids", "parent_id", "unknown_parent"),
+    ("grids", _set("parent_id", 0, "M1"), "grids", "parent_id", "cycle"),
+    ("grids", _set("parent_id", 3, "G2"), "grids", "parent_id", "cycle"),
+    ("grids", _set("parent_id", 3, "S1"), "grids", "level", "level_depth"),
+    ("grids", _set("area_km2", 1, -2.0), "grids", "area_km2", "range"),
+    ("grids", _set("lat", 1, 95.0), "grids", "lat", "range"),
+    ("grid_history", _set("grid_id", 1, "G9"), "grid_history", "grid_id", "unknown_grid"),
+    ("grid_history", _set("valid_from", 1, None), "grid_history", "valid_from", "missing"),
+    ("grid_history", _set("valid_from", 2, "2024-01-01"), "grid_history", "grid_id, valid_from",
+     "duplicate_snapshot"),
+    ("grid_history", _set("population", 1, "many"), "grid_history", "population", "type"),
+    ("grid_history", _set("population", 1, np.inf), "grid_history", "population", "type"),
+    ("grid_history", lambda f: f.__setitem__("population", pd.Series(["1", "x", "3"], dtype="str")),
+     "grid_history", "population", "type"),
+    ("adjacency", _set("neighbour_id", 0, "G1"), "adjacency", "neighbour_id", "self_neighbour"),
+    ("adjacency", _set("neighbour_id", 0, "G7"), "adjacency", "neighbour_id", "unknown_grid"),
+    ("adjacency", _copy_row(0), "adjacency", "grid_id, neighbour_id", "unique"),
+]
+
+
+def test_valid_dataset_passes_and_gets_contract_types(dataset):
+    report = validate(dataset)
+    cases = report.dataset.cases
+    assert report.counts["rejected"].sum() == 0 and report.rejected.empty and report.problems.empty
+    assert cases["reported_at"].dtype == "datetime64[us]"
+    assert cases["resolved_at"].dtype == "datetime64[us]"
+    assert cases["severity"].tolist() == [1, 2, 3, 1]  # missing severity means 1
+    assert cases["case_id"].dtype == "str"
+    assert report.dataset.grid_history["valid_from"].dtype == "datetime64[us]"
+
+
+@pytest.mark.parametrize("table, change, p_table, p_column, rule", VIOLATIONS,
+                         ids=[f"{v[2]}.{v[3]}-{v[4]}" for v in VIOLATIONS])
+def test_each_rule_is_named(dataset, table, change, p_table, p_column, rule):
+    broken = _with(dataset, table, change)
+    with pytest.raises(ValidationError) as caught:
+        validate(broken)
+    problems = caught.value.problems
+    named = problems[(problems["table"] == p_table) & (problems["column"] == p_column)
+                     & (problems["rule"] == rule)]
+    assert len(named) == 1, problems
+    assert f"{p_table}.{p_column} [{rule}]" in str(caught.value)
+    assert named["count"].iloc[0] >= 1 and "row " in named["examples"].iloc[0]
+
+    report = validate(broken, errors="quarantine")
+    assert (report.counts["valid"] + report.counts["rejected"] == report.counts["input"]).all()
+    assert report.rejected["reason"].str.contains(f"{p_column}: {rule}", regex=False).any()
+
+
+def test_every_problem_is_listed_at_once(dataset):
+    broken = _with(dataset, "cases", _set("severity", 0, 9))
+    broken = _with(broken, "cases", _set("outcome", 3, "lost"))
+    broken = _with(broken, "grid_history", _set("grid_id", 0, "nowhere"))
+    with pytest.raises(ValidationError) as caught:
+        validate(broken)
+    message = str(caught.value)
+    assert message.startswith("3 problem(s)")
+    for expected in ("cases.severity [range] 1 row(s)", "cases.outcome [vocabulary]",
+                     "grid_history.grid_id [unknown_grid]", "row 0 (case_id='c1', severity=9)"):
+        assert expected in message
+
+
+def test_missing_columns_raise_even_in_quarantine(dataset):
+    broken = dataset.replace(cases=dataset.cases.drop(columns=["category", "reported_at"]))
+    with pytest.raises(ValidationError) as caught:
+        validate(broken, errors="quarantine")
+    assert set(caught.value.problems["column"]) == {"category", "reported_at"}
+    assert set(caught.value.problems["rule"]) == {"required_column"}
+
+
+def test_quarantine_cascades_and_reconciles(dataset):
+    # A duplicated grid id rejects both copies, their children and their cases.
+    broken = _with(dataset, "grids", _set("grid_id", 3, "G1"))
+    report = validate(broken, errors="quarantine")
+    counts = report.counts
+    assert (counts["valid"] + counts["rejected"] == counts["input"]).all()
+    rejected = report.rejected.set_index(["table", "row"])["reason"]
+    assert rejected[("grids", 2)] == "grid_id: unique"
+    assert rejected[("grids", 4)] == "parent_id: parent_rejected"  # the building under G1
+    assert rejected[("cases", 2)] == "grid_id: grid_rejected"
+    assert set(report.dataset.grids["grid_id"]) == {"S1", "C1"}
+    assert len(report.dataset.cases) + counts.loc["cases", "rejected"] == len(dataset.cases)
+    # The original rows are returned as they were given, with their index label.
+    assert report.rejected.loc[report.rejected["table"] == "cases", "case_id"].tolist() == [
+        "c1", "c2", "c3", "c4"]
+
+
+def test_rejected_rows_keep_their_index_labels(dataset):
+    cases = dataset.cases.set_axis([10, 20, 30, 40])
+    cases.loc[30, "outcome"] = "unknown"
+    report = validate(dataset.replace(cases=cases), errors="quarantine")
+    assert report.rejected["row"].tolist() == [30]
+    assert report.dataset.cases.index.tolist() == [10, 20, 40]
+
+
+def test_time_zone_policy(dataset):
+    cases = dataset.cases.copy()
+    cases["reported_at"] = pd.to_datetime(cases["reported_at"]).dt.tz_localize("Asia/Shanghai")
+    converted = validate(dataset.replace(cases=cases)).dataset.cases["reported_at"]
+    assert converted.iloc[0] == pd.Timestamp("2024-01-05 02:00")  # to UTC, zone dropped
+    shanghai = validate(dataset.replace(cases=cases), tz="Asia/Shanghai").dataset.cases["reported_at"]
+    assert shanghai.iloc[0] == pd.Timestamp("2024-01-05 10:00")
+    offsets = dataset.cases.assign(reported_at=["2024-01-05T10:00+08:00", "2024-02-01T21:30+01:00",
+                                                "2024-03-03 08:15", "2024-06-01 12:00"])
+    parsed = validate(dataset.replace(cases=offsets)).dataset.cases["reported_at"]
+    assert parsed.tolist()[:2] == [pd.Timestamp("2024-01-05 02:00"), pd.Timestamp("2024-02-01 20:30")]
+    assert parsed.dtype == "datetime64[us]"
+
+
+def test_numbers_are_not_times(dataset):
+    cases = dataset.cases.assign(reported_at=[1.7e9, 1.7e9, 1.7e9, 1.7e9])
+    with pytest.raises(ValidationError, match=r"cases.reported_at \[type\] 4 row\(s\)"):
+        validate(dataset.replace(cases=cases))
+
+
+def test_party_keys_never_appear_in_messages(dataset):
+    broken = _with(dataset, "cases", _set("case_id", 2, "c1"))
+    broken = _with(broken, "cases", _set("severity", 0, 11))
+    with pytest.raises(ValidationError) as caught:
+        validate(broken)
+    assert "p-alpha" not in str(caught.value) and "p-beta" not in str(caught.value)
+    assert "p-alpha" not in str(validate(broken, errors="quarantine"))
+
+
+def test_bad_arguments(dataset):
+    with pytest.raises(ValueError, match="errors must be"):
+        validate(dataset, errors="ignore")
+    with pytest.raises(TypeError, match="riskmodel.Dataset"):
+        validate({"cases": dataset.cases})
+
+
+def test_simulated_district_is_valid(small_district):
+    report = validate(small_district)
+    assert report.counts["rejected"].sum() == 0
+
+
+# -- property: random corruption gives a valid result or a ValidationError ------------
+_GARBAGE = st.one_of(
+    st.none(), st.just(np.nan), st.text(max_size=5), st.integers(-10**6, 10**6),
+    st.floats(allow_nan=True, allow_infinity=True), st.just("2024-02-30"), st.just("2031-01-01"),
+    st.just(pd.Timestamp("2024-05-01", tz="UTC")), st.booleans(), st.just(["a"]),
+    st.sampled_from(["S1", "C1", "G1", "G2", "M1", "c1", "c2"]),
+)
+
+
+@st.composite
+def corruptions(draw):
+    dataset = make_dataset()
+    frames = {name: frame.copy() for name, frame in dataset.tables.items()}
+    for _ in range(draw(st.integers(1, 6))):
+        name = draw(st.sampled_from(sorted(frames)))
+        frame = frames[name]
+        action = draw(st.sampled_from(["set", "drop_row", "duplicate_row", "drop_column", "retype",
+                                       "shuffle"]))
+        if action == "set" and len(frame) and len(frame.columns):
+            column = draw(st.sampled_from(list(frame.columns)))
+            row = draw(st.integers(0, len(frame) - 1))
+            frame[column] = frame[column].astype(object)
+            frame.iat[row, frame.columns.get_loc(column)] = draw(_GARBAGE)
+        elif action == "drop_row" and len(frame):
+            frames[name] = frame.drop(index=frame.index[draw(st.integers(0, len(frame) - 1))])
+        elif action == "duplicate_row" and len(frame):
+            frames[name] = pd.concat([frame, frame.iloc[[draw(st.integers(0, len(frame) - 1))]]])
+        elif action == "drop_column" and len(frame.columns):
+            frames[name] = frame.drop(columns=[draw(st.sampled_from(list(frame.columns)))])
+        elif action == "retype" and len(frame.columns):
+            column = draw(st.sampled_from(list(frame.columns)))
+            frame[column] = frame[column].astype(draw(st.sampled_from(["str", "object", "category"])))
+        elif action == "shuffle":
+            frames[name] = frame.sample(frac=1, random_state=draw(st.integers(0, 99)))
+    return dataset.replace(**frames)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(corruptions(), st.sampled_from(["raise", "quarantine"]))
+def test_corruption_gives_a_result_or_a_validation_error(corrupted, errors):
+    try:
+        report = validate(corrupted, errors=errors)
+    except ValidationError as error:
+        assert len(error.problems) >= 1
+        return
+    counts = report.counts
+    assert (counts["valid"] + counts["rejected"] == counts["input"]).all()
+    assert len(report.rejected) == counts["rejected"].sum()
+    # What is kept passes again, unchanged.
+    again = validate(report.dataset)
+    for name, frame in report.dataset.tables.items():
+        pd.testing.assert_frame_equal(again.dataset.tables[name], frame)
