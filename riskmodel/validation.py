@@ -7,6 +7,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .coerce import to_number, to_text, to_time
 from .dataset import CASE_OUTCOMES, Dataset, unit_depths
@@ -187,6 +189,12 @@ def validate(
     )
 
 
+def _isin(values: pd.Series, ids: pd.Series) -> np.ndarray:
+    """``values.isin(ids)`` for text, through Arrow: pandas walks ``ids`` in Python."""
+    as_arrow = lambda s: pa.array(s.astype("str"), from_pandas=True)  # noqa: E731
+    return pc.is_in(as_arrow(values), value_set=as_arrow(ids.dropna())).to_numpy(zero_copy_only=False)
+
+
 def _finish(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     if name == "cases":
         frame = frame.assign(severity=frame["severity"].astype("int64"))
@@ -258,11 +266,11 @@ class _Checker:
 
     def _refers(self, name: str, frame: pd.DataFrame, column: str, valid_ids, all_ids) -> None:
         values = frame[column]
-        known = values.isin(all_ids)
+        known = _isin(values, all_ids)
         self.add(name, column, "unknown_grid", "must be a grid_id of the grids table",
-                 values.notna() & ~known)
+                 values.notna().to_numpy() & ~known)
         self.add(name, column, "grid_rejected", "refers to a unit rejected by another rule",
-                 known & ~values.isin(valid_ids))
+                 known & ~_isin(values, valid_ids))
 
     # -- tables ---------------------------------------------------------------
     def grids(self, grids: pd.DataFrame) -> None:
@@ -273,12 +281,12 @@ class _Checker:
         parent = grids["parent_id"]
         self.add("grids", "parent_id", "unknown_parent",
                  "must be a grid_id of the grids table, or missing at the top",
-                 parent.notna() & ~parent.isin(grids["grid_id"]))
+                 parent.notna().to_numpy() & ~_isin(parent, grids["grid_id"]))
         # A rejected unit rejects its children; repeat until nothing changes.
         while True:
             keep = ~self.bad["grids"]
             sub = grids[keep]
-            orphan = sub["parent_id"].notna() & ~sub["parent_id"].isin(sub["grid_id"])
+            orphan = sub["parent_id"].notna().to_numpy() & ~_isin(sub["parent_id"], sub["grid_id"])
             if orphan.any():
                 self._add_sub("grids", "parent_id", "parent_rejected",
                               "refers to a parent rejected by another rule", keep, orphan)

@@ -218,7 +218,9 @@ def corruptions(draw):
             frames[name] = frame.drop(columns=[draw(st.sampled_from(list(frame.columns)))])
         elif action == "retype" and len(frame.columns):
             column = draw(st.sampled_from(list(frame.columns)))
-            frame[column] = frame[column].astype(draw(st.sampled_from(["str", "object", "category"])))
+            dtype = draw(st.sampled_from(["str", "object", "category"]))
+            if dtype != "category" or frame[column].map(lambda v: isinstance(v, list)).sum() == 0:
+                frame[column] = frame[column].astype(dtype)
         elif action == "shuffle":
             frames[name] = frame.sample(frac=1, random_state=draw(st.integers(0, 99)))
     return dataset.replace(**frames)
