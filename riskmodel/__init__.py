@@ -5,7 +5,8 @@ from importlib.metadata import PackageNotFoundError, version
 from . import datasets, io
 from .dataset import Dataset
 from .privacy import pseudonymize
-from .validation import DataReport, ValidationError, validate
+from .problems import DataReport, ValidationError
+from .validation import validate
 
 try:
     __version__ = version("riskmodel")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
 
 import pandas as pd
 import typer
@@ -17,11 +18,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Early warnings of community disputes.")
 
 
+Preset = Annotated[str, typer.Option(help=f"District size: {', '.join(PRESETS)}.")]
+Seed = Annotated[int, typer.Option(help="Random seed; the same seed gives the same district.")]
+
+
 @app.command()
 def demo(
-    preset: str = typer.Option("small", help=f"District size: {', '.join(PRESETS)}."),
-    seed: int = typer.Option(0, help="Random seed; the same seed gives the same district."),
-    out: Path = typer.Option(Path("data/simulated"), help="Dataset folder to write."),
+    preset: Preset = "small",
+    seed: Seed = 0,
+    out: Annotated[Path, typer.Option(help="Parent of the dataset folder to write.")] = Path("data/simulated"),
 ) -> None:
     """Simulate a district, validate it, write it and summarise it.
 
@@ -38,10 +43,10 @@ def demo(
 
 @app.command()
 def simulate(
-    out: Path = typer.Argument(..., help="Dataset folder to write."),
-    preset: str = typer.Option("small", help=f"District size: {', '.join(PRESETS)}."),
-    seed: int = typer.Option(0, help="Random seed."),
-    format: str = typer.Option("parquet", help="parquet or csv."),
+    out: Annotated[Path, typer.Argument(help="Dataset folder to write.")],
+    preset: Preset = "small",
+    seed: Seed = 0,
+    format: Annotated[str, typer.Option(help="parquet or csv.")] = "parquet",
 ) -> None:
     """Simulate a district and write it as a dataset folder.
 
@@ -53,8 +58,10 @@ def simulate(
 
 @app.command("validate")
 def validate_command(
-    folder: Path = typer.Argument(..., help="Dataset folder to check."),
-    quarantine: Path = typer.Option(None, help="Write the rejected rows here (CSV) instead of failing."),
+    folder: Annotated[Path, typer.Argument(help="Dataset folder to check.")],
+    quarantine: Annotated[
+        Path | None, typer.Option(help="Write the rejected rows here (CSV) instead of failing.")
+    ] = None,
 ) -> None:
     """Check a dataset folder against the data contract; exit 1 if it breaks it.
 

@@ -11,7 +11,7 @@ from pyproj import Transformer
 
 from .coerce import to_number, to_text, to_time
 from .dataset import Dataset
-from .validation import DataReport, _Checker, _describe
+from .problems import DataReport, ProblemLog, describe
 
 __all__ = ["events_to_dataset"]
 
@@ -94,7 +94,7 @@ def events_to_dataset(
     if missing:
         raise ValueError(f"no column(s) {missing} in the records; they have {list(frame.columns)}")
 
-    check = _Checker({"events": frame})
+    check = ProblemLog({"events": frame})
     times, failed = to_time(frame[time], tz)
     check.add("events", time, "type", "must be a time", failed)
     check.add("events", time, "missing", "is required and missing", frame[time].isna())
@@ -135,7 +135,7 @@ def events_to_dataset(
     problems = check.frame()
     rejected = check.rejected()
     if len(rejected):
-        warnings.warn(f"{len(rejected)} of {len(frame)} records left out:\n{_describe(problems)}",
+        warnings.warn(f"{len(rejected)} of {len(frame)} records left out:\n{describe(problems)}",
                       stacklevel=2)
     counts = pd.DataFrame({"input": [len(frame)], "valid": [len(cases)], "rejected": [len(rejected)]},
                           index=pd.Index(["events"], name="table"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -12,8 +11,13 @@ import pyarrow.compute as pc
 
 from .coerce import to_number, to_text, to_time
 from .dataset import CASE_OUTCOMES, Dataset, unit_depths
+from .problems import DataReport, ProblemLog, ValidationError
 
 __all__ = ["validate", "ValidationError", "DataReport", "CONTRACT"]
+
+#: Columns shown in the examples of every problem of a table.
+_KEYS = {"cases": ["case_id"], "grids": ["grid_id"], "grid_history": ["grid_id", "valid_from"],
+         "adjacency": ["grid_id", "neighbour_id"]}
 
 #: Contract columns by table: name -> (kind, required). Kinds: ``text``, ``time``,
 #: ``number``. Further ``grid_history`` columns are numeric attributes; further
@@ -46,55 +50,6 @@ CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
     "adjacency": {"grid_id": ("text", True), "neighbour_id": ("text", True)},
 }
 
-#: Columns shown in the examples of every problem of a table.
-_KEYS = {"cases": ["case_id"], "grids": ["grid_id"], "grid_history": ["grid_id", "valid_from"],
-         "adjacency": ["grid_id", "neighbour_id"]}
-#: Columns whose values never appear in a message.
-_SECRET = {"party_key"}
-_EXAMPLES = 5
-
-
-class ValidationError(ValueError):
-    """Data that breaks the contract; the message lists every problem found.
-
-    Attributes
-    ----------
-    problems : DataFrame
-        One row per problem: ``table``, ``column``, ``rule``, ``count``,
-        ``message`` and ``examples`` (up to five offending rows).
-    """
-
-    def __init__(self, problems: pd.DataFrame):
-        self.problems = problems
-        super().__init__(_describe(problems))
-
-
-@dataclass(frozen=True)
-class DataReport:
-    """The outcome of checking or converting data: what was kept and what was not.
-
-    Attributes
-    ----------
-    dataset : Dataset
-        The valid rows, with the contract's types.
-    rejected : DataFrame
-        Every rejected row: ``table``, ``row`` (its index label in the input),
-        ``reason``, then the row's own columns as they were given.
-    problems : DataFrame
-        One row per problem: ``table``, ``column``, ``rule``, ``count``,
-        ``message``, ``examples``.
-    counts : DataFrame
-        Per table: ``input``, ``valid`` and ``rejected`` rows; ``valid + rejected
-        == input`` always.
-    """
-
-    dataset: Dataset
-    rejected: pd.DataFrame
-    problems: pd.DataFrame
-    counts: pd.DataFrame
-
-    def __str__(self) -> str:
-        return f"{self.counts.to_string()}\n{_describe(self.problems)}"
 
 
 def validate(
@@ -159,15 +114,18 @@ def validate(
     if not isinstance(dataset, Dataset):
         raise TypeError(f"validate expects a riskmodel.Dataset, got {type(dataset).__name__}")
     tables = dataset.tables
-    check = _Checker(tables)
+    check = _ContractCheck(tables, keys=_KEYS)
     check.required_columns()
     if check.problems:
         raise ValidationError(check.frame())
     converted = {name: check.convert(name, frame, tz) for name, frame in tables.items()}
-    as_of = dataset.as_of if dataset.as_of is not None else pd.Timestamp.now() + pd.Timedelta(days=1)
+    as_of = dataset.as_of
+    if as_of is not None and as_of.tzinfo is not None:
+        as_of = as_of.tz_convert(tz).tz_localize(None)
+    limit = as_of if as_of is not None else pd.Timestamp.now() + pd.Timedelta(days=1)
     check.grids(converted["grids"])
     valid_ids = converted["grids"]["grid_id"][~check.bad["grids"]]
-    check.cases(converted["cases"], valid_ids, converted["grids"]["grid_id"], as_of)
+    check.cases(converted["cases"], valid_ids, converted["grids"]["grid_id"], limit)
     check.grid_history(converted["grid_history"], valid_ids, converted["grids"]["grid_id"])
     if "adjacency" in converted:
         check.adjacency(converted["adjacency"], valid_ids, converted["grids"]["grid_id"])
@@ -176,7 +134,7 @@ def validate(
         raise ValidationError(problems)
     valid = {name: _finish(name, frame[~check.bad[name]]) for name, frame in converted.items()}
     return DataReport(
-        dataset=dataset.replace(**valid),
+        dataset=dataset.replace(**valid, as_of=as_of),
         rejected=check.rejected(),
         problems=problems,
         counts=pd.DataFrame(
@@ -191,8 +149,9 @@ def validate(
 
 def _isin(values: pd.Series, ids: pd.Series) -> np.ndarray:
     """``values.isin(ids)`` for text, through Arrow: pandas walks ``ids`` in Python."""
-    as_arrow = lambda s: pa.array(s.astype("str"), from_pandas=True)  # noqa: E731
-    return pc.is_in(as_arrow(values), value_set=as_arrow(ids.dropna())).to_numpy(zero_copy_only=False)
+    value_set = pa.array(ids.dropna().astype("str"), from_pandas=True)
+    found = pc.is_in(pa.array(values.astype("str"), from_pandas=True), value_set=value_set)
+    return found.to_numpy(zero_copy_only=False)
 
 
 def _finish(name: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -201,19 +160,8 @@ def _finish(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-class _Checker:
-    """Collects problems as (table, column, rule, message, positions)."""
-
-    def __init__(self, tables: dict[str, pd.DataFrame]):
-        self.tables = tables
-        self.problems: list[tuple[str, str, str, str, np.ndarray]] = []
-        self.bad = {name: np.zeros(len(frame), dtype=bool) for name, frame in tables.items()}
-
-    def add(self, table: str, column: str, rule: str, message: str, mask) -> None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.any():
-            self.problems.append((table, column, rule, message, np.flatnonzero(mask)))
-            self.bad[table] |= mask
+class _ContractCheck(ProblemLog):
+    """The contract's rules, each adding its problems to the log."""
 
     # -- structure and types --------------------------------------------------
     def required_columns(self) -> None:
@@ -342,55 +290,3 @@ class _Checker:
         self.add("adjacency", "neighbour_id", "self_neighbour", "must differ from grid_id",
                  pairs["grid_id"] == pairs["neighbour_id"])
         self._unique("adjacency", pairs, ["grid_id", "neighbour_id"], "unique")
-
-    # -- results --------------------------------------------------------------
-    def frame(self) -> pd.DataFrame:
-        rows = [
-            {"table": table, "column": column, "rule": rule, "count": len(positions),
-             "message": message, "examples": self._examples(table, column, positions)}
-            for table, column, rule, message, positions in self.problems
-        ]
-        return pd.DataFrame(rows, columns=["table", "column", "rule", "count", "message", "examples"])
-
-    def _examples(self, table: str, column: str, positions: np.ndarray) -> str:
-        frame = self.tables[table]
-        columns = [c for c in dict.fromkeys(_KEYS.get(table, []) + column.split(", ")) if c in frame.columns]
-        shown = []
-        for pos in positions[:_EXAMPLES]:
-            values = ", ".join(
-                f"{c}=<hidden>" if c in _SECRET else f"{c}={frame[c].iloc[pos]!r}" for c in columns
-            )
-            shown.append(f"row {frame.index[pos]!r} ({values})")
-        return "; ".join(shown)
-
-    def rejected(self) -> pd.DataFrame:
-        parts = []
-        for name, frame in self.tables.items():
-            positions = np.flatnonzero(self.bad[name])
-            if not len(positions):
-                continue
-            reasons: dict[int, list[str]] = {}
-            for table, column, rule, _, rows in self.problems:
-                if table == name:
-                    for pos in rows:
-                        reasons.setdefault(pos, []).append(f"{column}: {rule}")
-            part = frame.iloc[positions]
-            head = pd.DataFrame(
-                {"table": name, "row": part.index,
-                 "reason": ["; ".join(reasons[pos]) for pos in positions]}
-            )
-            parts.append(pd.concat([head, part.reset_index(drop=True)], axis=1))
-        if not parts:
-            return pd.DataFrame(columns=["table", "row", "reason"])
-        return pd.concat(parts, ignore_index=True)
-
-
-def _describe(problems: pd.DataFrame) -> str:
-    if not len(problems):
-        return "no problems"
-    lines = [f"{len(problems)} problem(s) with the data:"]
-    for p in problems.itertuples():
-        count = f"{p.count} row(s): " if p.count else ""
-        example = f" e.g. {p.examples}" if p.examples else ""
-        lines.append(f"- {p.table}.{p.column} [{p.rule}] {count}{p.message}.{example}")
-    return "\n".join(lines)

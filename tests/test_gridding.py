@@ -55,7 +55,7 @@ def test_cell_size_is_metric():
     # Neighbouring cell centroids are 1 km apart on the ground (geodesic distance).
     cells = fine.grids.iloc[1:].reset_index(drop=True)
     ij = cells["grid_id"].str.extract(r"c(-?\d+)_(-?\d+)").astype(int)
-    position = {(i, j): k for k, (i, j) in enumerate(zip(ij[0], ij[1]))}
+    position = {(i, j): k for k, (i, j) in enumerate(zip(ij[0], ij[1], strict=True))}
     east = [(k, position[(i + 1, j)]) for (i, j), k in position.items() if (i + 1, j) in position]
     north = [(k, position[(i, j + 1)]) for (i, j), k in position.items() if (i, j + 1) in position]
     geod = Geod(ellps="WGS84")

@@ -48,7 +48,7 @@ def test_hierarchy_and_adjacency(small_district):
     # Queen contiguity on a 16 x 16 lattice: corners 3, edges 5, inside 8 neighbours.
     degree = small_district.adjacency.groupby("grid_id").size()
     assert degree.value_counts().to_dict() == {8: 196, 5: 56, 3: 4}
-    pairs = set(zip(small_district.adjacency["grid_id"], small_district.adjacency["neighbour_id"]))
+    pairs = set(zip(small_district.adjacency["grid_id"], small_district.adjacency["neighbour_id"], strict=True))
     assert all((b, a) in pairs for a, b in pairs)
     # Cases sit in buildings (microgrids) and carry the contract's columns.
     assert small_district.cases["grid_id"].isin(grids.loc[grids["level"] == "microgrid", "grid_id"]).all()

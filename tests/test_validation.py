@@ -160,6 +160,19 @@ def test_time_zone_policy(dataset):
     assert parsed.dtype == "datetime64[us]"
 
 
+def test_zoned_as_of_follows_the_policy(dataset):
+    zoned = dataset.replace(as_of=pd.Timestamp("2024-06-01 20:00", tz="Asia/Shanghai"))
+    report = validate(zoned, errors="quarantine")
+    assert report.dataset.as_of == pd.Timestamp("2024-06-01 12:00")
+    assert report.rejected.empty  # c4 at 12:00 is not after 12:00 UTC
+    earlier = validate(zoned.replace(as_of=pd.Timestamp("2024-06-01 19:00", tz="Asia/Shanghai")),
+                       errors="quarantine")
+    assert earlier.rejected["case_id"].tolist() == ["c4"]
+    assert earlier.rejected["reason"].tolist() == ["reported_at: after_as_of"]
+    report = validate(zoned, errors="quarantine", tz="Asia/Shanghai")
+    assert report.dataset.as_of == pd.Timestamp("2024-06-01 20:00")
+
+
 def test_numbers_are_not_times(dataset):
     cases = dataset.cases.assign(reported_at=[1.7e9, 1.7e9, 1.7e9, 1.7e9])
     with pytest.raises(ValidationError, match=r"cases.reported_at \[type\] 4 row\(s\)"):

@@ -171,7 +171,7 @@ class Process:
             grid, category = np.nonzero(counts)
             out.append((np.full(len(grid), day), grid, category, counts[grid, category]))
             memory = self.advance(memory, counts)
-        return tuple(np.concatenate(parts) for parts in zip(*out))
+        return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))
 
     def memory_at(self, day: int, case_day, case_grid, case_category) -> np.ndarray:
         """Excitation memory at the start of ``day`` from the cases before it."""

@@ -1,0 +1,131 @@
+"""Problems found in data: collected, described, and split into kept and rejected rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .dataset import Dataset
+
+__all__ = ["ValidationError", "DataReport", "ProblemLog"]
+
+#: Columns whose values never appear in a message.
+_SECRET = {"party_key"}
+_EXAMPLES = 5
+
+
+class ValidationError(ValueError):
+    """Data that breaks the contract; the message lists every problem found.
+
+    Attributes
+    ----------
+    problems : DataFrame
+        One row per problem: ``table``, ``column``, ``rule``, ``count``,
+        ``message`` and ``examples`` (up to five offending rows).
+    """
+
+    def __init__(self, problems: pd.DataFrame):
+        self.problems = problems
+        super().__init__(describe(problems))
+
+
+@dataclass(frozen=True)
+class DataReport:
+    """The outcome of checking or converting data: what was kept and what was not.
+
+    Attributes
+    ----------
+    dataset : Dataset
+        The valid rows, with the contract's types.
+    rejected : DataFrame
+        Every rejected row: ``table``, ``row`` (its index label in the input),
+        ``reason``, then the row's own columns as they were given.
+    problems : DataFrame
+        One row per problem: ``table``, ``column``, ``rule``, ``count``,
+        ``message``, ``examples``.
+    counts : DataFrame
+        Per table: ``input``, ``valid`` and ``rejected`` rows; ``valid + rejected
+        == input`` always.
+    """
+
+    dataset: Dataset
+    rejected: pd.DataFrame
+    problems: pd.DataFrame
+    counts: pd.DataFrame
+
+    def __str__(self) -> str:
+        return f"{self.counts.to_string()}\n{describe(self.problems)}"
+
+
+class ProblemLog:
+    """Problems found in some tables, as (table, column, rule, message, row positions).
+
+    ``keys`` names, per table, the columns shown in every example row.
+    """
+
+    def __init__(self, tables: dict[str, pd.DataFrame], keys: dict[str, list[str]] | None = None):
+        self.tables = tables
+        self.keys = keys or {}
+        self.problems: list[tuple[str, str, str, str, np.ndarray]] = []
+        self.bad = {name: np.zeros(len(frame), dtype=bool) for name, frame in tables.items()}
+
+    def add(self, table: str, column: str, rule: str, message: str, mask) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            self.problems.append((table, column, rule, message, np.flatnonzero(mask)))
+            self.bad[table] |= mask
+
+
+    def frame(self) -> pd.DataFrame:
+        rows = [
+            {"table": table, "column": column, "rule": rule, "count": len(positions),
+             "message": message, "examples": self._examples(table, column, positions)}
+            for table, column, rule, message, positions in self.problems
+        ]
+        return pd.DataFrame(rows, columns=["table", "column", "rule", "count", "message", "examples"])
+
+    def _examples(self, table: str, column: str, positions: np.ndarray) -> str:
+        frame = self.tables[table]
+        columns = [c for c in dict.fromkeys(self.keys.get(table, []) + column.split(", ")) if c in frame.columns]
+        shown = []
+        for pos in positions[:_EXAMPLES]:
+            values = ", ".join(
+                f"{c}=<hidden>" if c in _SECRET else f"{c}={frame[c].iloc[pos]!r}" for c in columns
+            )
+            shown.append(f"row {frame.index[pos]!r} ({values})")
+        return "; ".join(shown)
+
+    def rejected(self) -> pd.DataFrame:
+        parts = []
+        for name, frame in self.tables.items():
+            positions = np.flatnonzero(self.bad[name])
+            if not len(positions):
+                continue
+            reasons: dict[int, list[str]] = {}
+            for table, column, rule, _, rows in self.problems:
+                if table == name:
+                    for pos in rows:
+                        reasons.setdefault(pos, []).append(f"{column}: {rule}")
+            part = frame.iloc[positions]
+            head = pd.DataFrame(
+                {"table": name, "row": part.index,
+                 "reason": ["; ".join(reasons[pos]) for pos in positions]}
+            )
+            parts.append(pd.concat([head, part.reset_index(drop=True)], axis=1))
+        if not parts:
+            return pd.DataFrame(columns=["table", "row", "reason"])
+        return pd.concat(parts, ignore_index=True)
+
+
+
+def describe(problems: pd.DataFrame) -> str:
+    if not len(problems):
+        return "no problems"
+    lines = [f"{len(problems)} problem(s) with the data:"]
+    for p in problems.itertuples():
+        count = f"{p.count} row(s): " if p.count else ""
+        example = f" e.g. {p.examples}" if p.examples else ""
+        lines.append(f"- {p.table}.{p.column} [{p.rule}] {count}{p.message}.{example}")
+    return "\n".join(lines)
