@@ -1,8 +1,8 @@
 """Conversion of raw columns to the contract's types, reporting what fails.
 
-Every converter returns the converted column and a boolean mask of the values that
-were present in the input but could not be converted, so that the caller can report
-them instead of losing them.
+``to_time`` and ``to_number`` return the converted column and a boolean mask of the
+values that were present in the input but could not be converted, so that the caller
+can report them instead of losing them.
 """
 
 from __future__ import annotations
@@ -21,26 +21,23 @@ def _present(values: pd.Series) -> np.ndarray:
     return values.notna().to_numpy()
 
 
-def to_text(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+def to_text(values: pd.Series) -> pd.Series:
     """Strings (pandas ``str`` dtype); integral numbers lose their ``.0``.
 
     Empty or blank strings count as missing. Categorical columns of strings are
-    kept categorical. Nothing fails: every value has a text form.
+    kept categorical. Every value has a text form, so nothing fails.
     """
-    if isinstance(values.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(
-        values.cat.categories
-    ):
-        return values, np.zeros(len(values), dtype=bool)
-    if pd.api.types.is_float_dtype(values) and bool(
-        np.all(np.mod(values.dropna().to_numpy(), 1) == 0)
-    ):
-        values = values.astype("Int64")
+    if isinstance(values.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(values.cat.categories):
+        blank = [c for c in values.cat.categories if not c.strip()]
+        return values.cat.remove_categories(blank) if blank else values
+    if pd.api.types.is_float_dtype(values):
+        numbers = values.dropna().to_numpy()
+        if np.all(np.mod(numbers, 1) == 0) and np.all(np.abs(numbers) < 2**53):
+            values = values.astype("Int64")
     if values.dtype != "str":
         values = values.astype("str")
     blank = values.str.strip() == ""
-    if blank.any():
-        values = values.mask(blank)
-    return values, np.zeros(len(values), dtype=bool)
+    return values.mask(blank) if blank.any() else values
 
 
 def to_time(values: pd.Series, tz: str = "UTC") -> tuple[pd.Series, np.ndarray]:
@@ -64,12 +61,14 @@ def to_time(values: pd.Series, tz: str = "UTC") -> tuple[pd.Series, np.ndarray]:
 
 
 def _parse_times(values: pd.Series, tz: str) -> pd.Series:
+    """Strings in one format (inferred from the first) or in ISO 8601; no guessing
+    per value, which could read 01/02 as January here and February there."""
     text = values.astype("str")
     out = _to_datetime(text, tz)
     retry = (out.isna() & text.notna()).to_numpy()
-    if retry.any():  # a column of several formats: parse the rest one by one
+    if retry.any():  # the format inferred from the first value did not fit them all
         values = out.to_numpy(copy=True)
-        values[retry] = _to_datetime(text[retry], tz, format="mixed").to_numpy()
+        values[retry] = _to_datetime(text[retry], tz, format="ISO8601").to_numpy()
         out = pd.Series(values, index=text.index)
     return out
 

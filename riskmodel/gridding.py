@@ -108,14 +108,25 @@ def events_to_dataset(
         check.add("events", f"{lon}, {lat}", "range", "must be WGS84 longitude and latitude",
                   (x.abs() > 180) | (y.abs() > 90))
     if area is not None:
-        codes, _ = to_text(frame[area])
+        codes = to_text(frame[area])
         check.add("events", area, "missing", "is required and missing", codes.isna())
-    categories = to_text(frame[category])[0] if category is not None else pd.Series(
+    categories = to_text(frame[category]) if category is not None else pd.Series(
         "incident", index=frame.index, dtype="str")
     if category is not None:
         check.add("events", category, "missing", "is required and missing", categories.isna())
-    ids = to_text(frame[case_id])[0] if case_id is not None else pd.Series(
-        np.arange(1, len(frame) + 1), index=frame.index).astype("str").radd("E")
+    if as_of is not None:
+        as_of = pd.Timestamp(as_of)
+        check.add("events", time, "after_as_of", f"must not be after the as-of time {as_of}", times > as_of)
+    if case_id is not None:
+        ids = to_text(frame[case_id])
+        check.add("events", case_id, "missing", "is required and missing", ids.isna())
+        check.add("events", case_id, "unique", "must be unique; every copy is rejected",
+                  ids.duplicated(keep=False) & ids.notna())
+    else:
+        ids = pd.Series(np.arange(1, len(frame) + 1), index=frame.index).astype("str").radd("E")
+    if area is not None:
+        check.add("events", area, "root", f"must differ from the top unit's id {root!r} (choose another root=)",
+                  codes == root)
 
     keep = ~check.bad["events"]
     cases = pd.DataFrame({"case_id": ids[keep], "reported_at": times[keep]})
@@ -125,9 +136,11 @@ def events_to_dataset(
             cases["lon"], cases["lat"] = x[keep], y[keep]
             centroid = cases.groupby(units.to_numpy())[["lon", "lat"]].mean()
             grids.loc[1:, ["lon", "lat"]] = centroid.reindex(grids["grid_id"].iloc[1:]).to_numpy()
-    else:
+    elif keep.any():
         units, grids, adjacency = _cells(x[keep].to_numpy(), y[keep].to_numpy(), cell_m, root)
         cases["lon"], cases["lat"] = x[keep], y[keep]
+    else:  # no usable record: the top unit alone
+        units, grids, adjacency = _areas(pd.Series([], dtype="str"), root)
     cases.insert(2, "grid_id", units.to_numpy())
     cases.insert(3, "category", categories[keep])
     cases = cases.reset_index(drop=True)
@@ -139,8 +152,7 @@ def events_to_dataset(
                       stacklevel=2)
     counts = pd.DataFrame({"input": [len(frame)], "valid": [len(cases)], "rejected": [len(rejected)]},
                           index=pd.Index(["events"], name="table"))
-    dataset = Dataset(cases=cases, grids=grids, adjacency=adjacency,
-                      as_of=None if as_of is None else pd.Timestamp(as_of))
+    dataset = Dataset(cases=cases, grids=grids, adjacency=adjacency, as_of=as_of)
     return DataReport(dataset=dataset, rejected=rejected, problems=problems, counts=counts)
 
 

@@ -7,6 +7,7 @@ import os
 
 import pandas as pd
 
+from .coerce import to_text
 from .dataset import Dataset
 
 __all__ = ["pseudonymize", "SALT_VARIABLE"]
@@ -56,12 +57,11 @@ def pseudonymize(dataset: Dataset, *, salt: str | bytes | None = None) -> Datase
         key = hashlib.sha256(key).digest()
     if "party_key" not in dataset.cases.columns:
         return dataset
-    raw = dataset.cases["party_key"]
+    raw = to_text(dataset.cases["party_key"]).astype("str")  # 1234 and 1234.0 are one party; "" none
     present = raw.notna()
-    unique = pd.unique(raw[present].astype("str"))
     hashed = {
         value: hashlib.blake2b(value.encode(), key=key, digest_size=16).hexdigest()
-        for value in unique
+        for value in pd.unique(raw[present])
     }
-    pseudonyms = raw.astype("str").map(hashed).where(present)
+    pseudonyms = raw.map(hashed).where(present)
     return dataset.replace(cases=dataset.cases.assign(party_key=pseudonyms))

@@ -31,7 +31,7 @@ class ValidationError(ValueError):
         super().__init__(describe(problems))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DataReport:
     """The outcome of checking or converting data: what was kept and what was not.
 
@@ -57,6 +57,10 @@ class DataReport:
 
     def __str__(self) -> str:
         return f"{self.counts.to_string()}\n{describe(self.problems)}"
+
+    def __repr__(self) -> str:  # the rejected rows may hold party keys: never shown here
+        counts = ", ".join(f"{t}: {r.valid} valid, {r.rejected} rejected" for t, r in self.counts.iterrows())
+        return f"DataReport({counts}; {len(self.problems)} problem(s))"
 
 
 class ProblemLog:
@@ -108,12 +112,14 @@ class ProblemLog:
                 if table == name:
                     for pos in rows:
                         reasons.setdefault(pos, []).append(f"{column}: {rule}")
-            part = frame.iloc[positions]
+            part = frame.iloc[positions].reset_index(drop=True)
             head = pd.DataFrame(
-                {"table": name, "row": part.index,
+                {"table": name, "row": frame.index[positions],
                  "reason": ["; ".join(reasons[pos]) for pos in positions]}
             )
-            parts.append(pd.concat([head, part.reset_index(drop=True)], axis=1))
+            # A column of the input named like a header column keeps its values as <name>_input.
+            part.columns = [f"{c}_input" if c in head.columns else c for c in part.columns]
+            parts.append(pd.concat([head, part], axis=1))
         if not parts:
             return pd.DataFrame(columns=["table", "row", "reason"])
         return pd.concat(parts, ignore_index=True)

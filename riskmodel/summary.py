@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
@@ -41,12 +42,17 @@ def summarize(dataset: Dataset, *, level: str = "grid", top: int = 10) -> dict[s
     units = grids["level"].value_counts().reindex(dataset.levels).rename("units").to_frame()
     month = cases["reported_at"].dt.to_period("M").rename("month")
     by_month = pd.crosstab(month, cases["category"])
-    escalated = cases["escalated_at"].notna() if "escalated_at" in cases else cases["outcome"] == "escalated"
+    if "escalated_at" in cases:
+        escalated = cases["escalated_at"].notna()
+    elif "outcome" in cases:
+        escalated = cases["outcome"] == "escalated"
+    else:  # nothing is known of escalations
+        escalated = pd.Series(np.nan, index=cases.index)
     escalation = (
         pd.DataFrame({"category": cases["category"], "escalated": escalated})
-        .groupby("category")["escalated"].agg(cases="size", escalated="sum")
+        .groupby("category")["escalated"].agg(cases="size", escalated=lambda e: e.sum(min_count=1))
     )
-    escalation.loc["all"] = escalation.sum()
+    escalation.loc["all"] = escalation.sum(min_count=1)
     escalation["rate"] = escalation["escalated"] / escalation["cases"]
     unit = cases["grid_id"].map(dataset.ancestors(level))
     parent = grids.set_index("grid_id")["parent_id"]

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .coerce import to_number, to_text, to_time
-from .dataset import CASE_OUTCOMES, Dataset, unit_depths
+from .dataset import CASE_OUTCOMES, STANDARD_LEVELS, Dataset, unit_depths
 from .problems import DataReport, ProblemLog, ValidationError
 
 __all__ = ["validate", "ValidationError", "DataReport", "CONTRACT"]
@@ -84,16 +84,16 @@ def validate(
     errors : {"raise", "quarantine"}
         ``"raise"``: raise one :class:`ValidationError` listing every problem.
         ``"quarantine"``: return the valid rows and the rejected rows with their
-        reasons. Missing required columns raise in both modes: no row can be
-        judged without them.
+        reasons. Missing required columns and duplicated column names raise in
+        both modes: no row can be judged without them.
     tz : str
         The zone that times carrying a zone are converted to.
 
     Returns
     -------
     DataReport
-        ``.dataset`` with the contract's types; ``.rejected``, ``.problems``
-        and ``.counts`` (empty when nothing was rejected).
+        ``.dataset`` with the contract's types; ``.rejected`` and ``.problems``
+        (empty when nothing was rejected) and ``.counts``.
 
     Raises
     ------
@@ -147,6 +147,16 @@ def validate(
     )
 
 
+def _usual_depth(depth: pd.Series, level: pd.Series) -> np.ndarray:
+    """Each unit's level's most common depth; -1 (matching no unit) when two depths tie."""
+    counts = depth.groupby([level.to_numpy(), depth.to_numpy()]).size()
+    top = counts.groupby(level=0).transform("max")
+    winners = counts[counts == top].reset_index()
+    winners.columns = ["level", "depth", "n"]
+    single = winners.drop_duplicates("level", keep=False).set_index("level")["depth"]
+    return single.reindex(level.to_numpy()).fillna(-1).to_numpy()
+
+
 def _isin(values: pd.Series, ids: pd.Series) -> np.ndarray:
     """``values.isin(ids)`` for text, through Arrow: pandas walks ``ids`` in Python."""
     value_set = pa.array(ids.dropna().astype("str"), from_pandas=True)
@@ -163,9 +173,16 @@ def _finish(name: str, frame: pd.DataFrame) -> pd.DataFrame:
 class _ContractCheck(ProblemLog):
     """The contract's rules, each adding its problems to the log."""
 
+    def __init__(self, tables, keys):
+        super().__init__(tables, keys)
+        self.failed: dict[tuple[str, str], np.ndarray] = {}  # values that failed their type
+
     # -- structure and types --------------------------------------------------
     def required_columns(self) -> None:
         for name, frame in self.tables.items():
+            for column in frame.columns[frame.columns.duplicated()].unique():
+                self.problems.append((name, str(column), "duplicate_column", "names two or more columns",
+                                      np.array([], dtype=np.int64)))
             for column, (_, required) in CONTRACT[name].items():
                 if required and column not in frame.columns:
                     self.problems.append(
@@ -182,21 +199,24 @@ class _ContractCheck(ProblemLog):
             if column not in frame.columns:
                 continue
             if kind == "text":
-                frame[column], failed = to_text(frame[column])
-            elif kind == "time":
+                frame[column] = to_text(frame[column])
+                continue
+            if kind == "time":
                 frame[column], failed = to_time(frame[column], tz)
                 self.add(name, column, "type", "must be a time", failed)
             else:
                 frame[column], failed = to_number(frame[column])
                 self.add(name, column, "type", "must be a finite number", failed)
+            self.failed[name, column] = failed
         if name == "cases":
             severity = frame["severity"] if "severity" in frame.columns else pd.Series(1.0, frame.index)
             frame["severity"] = severity.astype("float64").fillna(1)
         return frame
 
     def _required(self, name: str, frame: pd.DataFrame, columns) -> None:
-        for column in columns:
-            self.add(name, column, "missing", "is required and missing", frame[column].isna())
+        for column in columns:  # a value that failed its type is not also "missing"
+            missing = frame[column].isna().to_numpy() & ~self.failed.get((name, column), False)
+            self.add(name, column, "missing", "is required and missing", missing)
 
     def _unique(self, name: str, frame: pd.DataFrame, columns: list[str], rule: str) -> None:
         key = frame[columns]
@@ -230,6 +250,13 @@ class _ContractCheck(ProblemLog):
         self.add("grids", "parent_id", "unknown_parent",
                  "must be a grid_id of the grids table, or missing at the top",
                  parent.notna().to_numpy() & ~_isin(parent, grids["grid_id"]))
+        rank = {level: r for r, level in enumerate(STANDARD_LEVELS)}
+        level_of = grids.drop_duplicates("grid_id").set_index("grid_id")["level"].astype("str")
+        own = grids["level"].astype("str").map(rank).astype("float64")
+        above = parent.astype("str").map(level_of).map(rank).astype("float64")
+        self.add("grids", "level", "level_order",
+                 f"a parent must be of a level above its child's ({' > '.join(STANDARD_LEVELS)})",
+                 (own.notna() & above.notna() & (above >= own)).to_numpy())
         # A rejected unit rejects its children; repeat until nothing changes.
         while True:
             keep = ~self.bad["grids"]
@@ -245,12 +272,11 @@ class _ContractCheck(ProblemLog):
                               "the chain of parents must reach a top unit; it runs into a cycle",
                               keep, depth < 0)
                 continue
-            usual = depth.groupby(sub["level"]).agg(lambda d: d.value_counts().sort_index().idxmax())
-            off = depth.to_numpy() != usual.reindex(sub["level"]).to_numpy()
+            off = depth.to_numpy() != _usual_depth(depth, sub["level"])
             if off.any():
                 self._add_sub("grids", "level", "level_depth",
-                              "every unit of a level must sit at the depth most units of that "
-                              "level sit at (levels are ordered top-down by depth)", keep, off)
+                              "every unit of a level must sit at the depth most units of that level "
+                              "sit at (levels are ordered top-down by depth; a tie rejects the level)", keep, off)
                 continue
             break
 

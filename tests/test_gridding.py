@@ -78,6 +78,23 @@ def test_area_codes_become_units():
     assert ds.adjacency is None
 
 
+def test_ids_as_of_root_and_nothing_usable():
+    events = _events().assign(ref=["a", "a", "b", "c", None])
+    with pytest.warns(UserWarning):
+        report = events_to_dataset(events, time="when", lon="x", lat="y", case_id="ref", as_of="2019-01-02 12:00")
+    reasons = report.rejected.set_index("row")["reason"].to_dict()
+    assert reasons == {0: "ref: unique", 1: "ref: unique", 2: "when: after_as_of", 3: "when: missing",
+                       4: "x, y: missing; when: after_as_of; ref: missing"}
+    assert report.dataset.cases.empty and report.counts.loc["events", "rejected"] == 5
+    assert report.dataset.grids["grid_id"].tolist() == ["city"]
+    assert validate(report.dataset).counts["rejected"].sum() == 0
+    areas = pd.DataFrame({"t": ["2020-01-01", "2020-01-02"], "code": ["city", "E1"]})
+    with pytest.warns(UserWarning):
+        report = events_to_dataset(areas, time="t", area="code")
+    assert report.rejected["reason"].tolist() == ["code: root"]
+    assert validate(report.dataset).counts["rejected"].sum() == 0
+
+
 def test_bad_arguments():
     events = _events()
     with pytest.raises(ValueError, match="no column"):
@@ -108,7 +125,7 @@ def test_lancashire(real_data):
     report = events_to_dataset(frame, time="month", area="lsoa_code", lon="longitude", lat="latitude",
                                category=None)
     ds = validate(report.dataset).dataset
-    assert len(ds.cases) + len(report.rejected) == len(frame)
+    assert report.rejected.empty and len(ds.cases) == len(frame)
     assert (ds.grids["level"] == "grid").sum() == frame["lsoa_code"].nunique()
     assert ds.cases["reported_at"].dt.day.eq(1).all()  # monthly data
     assert ds.grids["lat"].iloc[1:].between(53, 55).all()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from riskmodel import pseudonymize, validate
@@ -28,6 +30,17 @@ def test_salt_is_required(dataset, monkeypatch):
     monkeypatch.delenv(SALT_VARIABLE, raising=False)
     with pytest.raises(ValueError, match=SALT_VARIABLE):
         pseudonymize(dataset)
+
+
+def test_keys_are_normalised_before_hashing(dataset):
+    # An integer column with a gap is read as floats: 1234.0 is still party 1234.
+    floats = pseudonymize(dataset.replace(cases=dataset.cases.assign(party_key=[1234.0, 7.0, 1234.0, np.nan])),
+                          salt="s").cases["party_key"]
+    ints = pseudonymize(dataset.replace(cases=dataset.cases.assign(party_key=[1234, 7, 1234, 8])),
+                        salt="s").cases["party_key"]
+    assert floats.iloc[:3].tolist() == ints.iloc[:3].tolist() and pd.isna(floats.iloc[3])
+    blank = pseudonymize(dataset.replace(cases=dataset.cases.assign(party_key=["a", " ", "", "a"])), salt="s")
+    assert blank.cases["party_key"].isna().tolist() == [False, True, True, False]
 
 
 def test_long_salt(dataset):

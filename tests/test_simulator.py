@@ -38,6 +38,10 @@ def test_presets_and_overrides():
         simulate_district("tiny", n_grid=10)
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         simulate_district("huge")
+    with pytest.raises(ValueError, match="or the process explodes"):
+        simulate_district("tiny", excitation_self=0.7, excitation_neighbours=0.4)
+    with pytest.raises(ValueError, match="cases_per_grid_year must be positive; wave weeks need"):
+        simulate_district("tiny", cases_per_grid_year=0, wave_weeks_low=5, wave_weeks_high=2)
 
 
 def test_hierarchy_and_adjacency(small_district):

@@ -22,3 +22,9 @@ def test_summary_of_hand_made_data(dataset):
     tables = summarize(validate(dataset).dataset, top=1)
     assert tables["busiest"]["cases"].tolist() == [3]  # c1, c3 (in M1) and c4 are in G1
     assert tables["escalation"].loc["all", "escalated"] == 1
+
+
+def test_summary_without_outcomes(dataset):
+    cases = dataset.cases.drop(columns=["escalated_at", "outcome"])
+    escalation = summarize(validate(dataset.replace(cases=cases)).dataset)["escalation"]
+    assert escalation["cases"].sum() == 2 * len(cases) and escalation["rate"].isna().all()

@@ -30,6 +30,14 @@ def _copy_row(row):
     return change
 
 
+def _own_levels(change):
+    """Levels of the user's own names (no built-in order), then ``change``."""
+    def both(frame):
+        frame["level"] = frame["level"].map({"street": "L0", "community": "L1", "grid": "L2", "microgrid": "L3"})
+        change(frame)
+    return both
+
+
 # (table, change, expected table, column, rule)
 VIOLATIONS = [
     ("cases", _set("case_id", 1, "c1"), "cases", "case_id", "unique"),
@@ -52,9 +60,11 @@ VIOLATIONS = [
     ("grids", _set("grid_id", 3, None), "grids", "grid_id", "missing"),
     ("grids", _set("level", 3, None), "grids", "level", "missing"),
     ("grids", _set("parent_id", 3, "C9"), "grids", "parent_id", "unknown_parent"),
-    ("grids", _set("parent_id", 0, "M1"), "grids", "parent_id", "cycle"),
-    ("grids", _set("parent_id", 3, "G2"), "grids", "parent_id", "cycle"),
+    ("grids", _own_levels(_set("parent_id", 0, "M1")), "grids", "parent_id", "cycle"),
+    ("grids", _own_levels(_set("parent_id", 3, "G2")), "grids", "parent_id", "cycle"),
     ("grids", _set("parent_id", 3, "S1"), "grids", "level", "level_depth"),
+    ("grids", _set("level", 2, "street"), "grids", "level", "level_order"),
+    ("grids", _own_levels(_set("level", 4, "L2")), "grids", "level", "level_depth"),
     ("grids", _set("area_km2", 1, -2.0), "grids", "area_km2", "range"),
     ("grids", _set("lat", 1, 95.0), "grids", "lat", "range"),
     ("grid_history", _set("grid_id", 1, "G9"), "grid_history", "grid_id", "unknown_grid"),
@@ -98,6 +108,45 @@ def test_each_rule_is_named(dataset, table, change, p_table, p_column, rule):
     report = validate(broken, errors="quarantine")
     assert (report.counts["valid"] + report.counts["rejected"] == report.counts["input"]).all()
     assert report.rejected["reason"].str.contains(f"{p_column}: {rule}", regex=False).any()
+
+
+def test_reversed_standard_levels_are_refused(dataset):
+    grids = dataset.grids.assign(level=["microgrid", "grid", "community", "community", "street"])
+    report = validate(dataset.replace(grids=grids), errors="quarantine")
+    assert report.dataset.grids["grid_id"].tolist() == ["S1"]
+    assert "level: level_order" in set(report.rejected["reason"])
+
+
+def test_a_level_split_evenly_between_depths_is_rejected_whole(dataset):
+    grids = dataset.grids.copy()
+    grids.loc[3, "level"] = "microgrid"  # G2 at depth 2 beside M1 at depth 3: which is right?
+    report = validate(dataset.replace(grids=grids), errors="quarantine")
+    rejected = report.rejected[report.rejected["table"] == "grids"]
+    assert rejected["grid_id"].tolist() == ["G2", "M1"]
+    assert set(rejected["reason"]) == {"level: level_depth"}
+
+
+def test_duplicate_column_names_and_header_names(dataset):
+    doubled = pd.concat([dataset.cases, dataset.cases[["category"]]], axis=1)
+    with pytest.raises(ValidationError, match=r"cases.category \[duplicate_column\]"):
+        validate(dataset.replace(cases=doubled), errors="quarantine")
+    cases = dataset.cases.assign(reason="neighbours", table="t1", severity=[1, 9, 2, 3])
+    rejected = validate(dataset.replace(cases=cases), errors="quarantine").rejected
+    assert rejected[["reason", "reason_input", "table_input"]].values.tolist() == [
+        ["severity: range", "neighbours", "t1"]]
+
+
+def test_failed_type_is_not_also_missing(dataset):
+    broken = _with(dataset, "cases", _set("reported_at", 1, "next tuesday"))
+    with pytest.raises(ValidationError) as caught:
+        validate(broken)
+    assert caught.value.problems["rule"].tolist() == ["type"]
+
+
+def test_report_repr_hides_rows(dataset):
+    broken = _with(dataset, "cases", _set("severity", 0, 11))
+    text = repr(validate(broken, errors="quarantine"))
+    assert text.startswith("DataReport(cases: 3 valid, 1 rejected") and "p-alpha" not in text
 
 
 def test_every_problem_is_listed_at_once(dataset):

@@ -112,6 +112,25 @@ def make_config(preset: str, overrides: dict) -> SimulationConfig:
             f"unknown simulation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
     config = SimulationConfig(**{**PRESETS[preset], **overrides})
-    if config.n_grids < 1 or config.years <= 0:
-        raise ValueError(f"n_grids must be >= 1 and years > 0, got {config.n_grids} and {config.years}")
+    rules = [
+        (config.n_grids >= 1, "n_grids must be at least 1"),
+        (config.years > 0, "years must be positive"),
+        (config.community_side >= 1 and config.street_side >= 1, "community_side and street_side must be >= 1"),
+        (config.cell_m > 0, "cell_m must be positive"),
+        (config.microgrids_per_grid >= 1, "microgrids_per_grid must be at least 1"),
+        (config.cases_per_grid_year > 0, "cases_per_grid_year must be positive"),
+        (config.latent_sd >= 0 and config.attribute_noise >= 0, "latent_sd and attribute_noise must be >= 0"),
+        (config.excitation_self >= 0 and config.excitation_neighbours >= 0, "excitation must be >= 0"),
+        (config.excitation_self + config.excitation_neighbours < 1,
+         "excitation_self + excitation_neighbours must stay below 1, or the process explodes"),
+        (config.excitation_half_life_days > 0, "excitation_half_life_days must be positive"),
+        (config.waves_per_year >= 0, "waves_per_year must be >= 0"),
+        (0 < config.wave_multiplier_low <= config.wave_multiplier_high,
+         "wave multipliers need 0 < wave_multiplier_low <= wave_multiplier_high"),
+        (1 <= config.wave_weeks_low <= config.wave_weeks_high,
+         "wave weeks need 1 <= wave_weeks_low <= wave_weeks_high"),
+    ]
+    broken = [message for ok, message in rules if not ok]
+    if broken:
+        raise ValueError("; ".join(broken))
     return config
