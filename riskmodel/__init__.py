@@ -2,7 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, io
+from . import datasets, features, io
 from .dataset import Dataset
 from .privacy import pseudonymize
 from .problems import DataReport, ValidationError
@@ -18,6 +18,7 @@ __all__ = [
     "Dataset",
     "ValidationError",
     "datasets",
+    "features",
     "io",
     "pseudonymize",
     "validate",

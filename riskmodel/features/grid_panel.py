@@ -1,0 +1,447 @@
+"""The grid panel: one row per unit and cutoff, features as of the cutoff, the label after it.
+
+Everything at cutoff ``c`` is computed from cases reported before ``c``: a case is
+open at ``c`` unless resolved before ``c``, an escalation counts once
+``escalated_at < c``, and attributes are the latest snapshot with
+``valid_from <= c`` (the value in force at ``c``). The label counts target cases in
+``[c, c + horizon)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..dataset import Dataset
+from ..holidays import SPRING_FESTIVAL, days_since_last, days_until_next
+from ..validation import validate
+from .events import EventIndex
+from .options import Target, parse_cutoffs, parse_horizon, parse_target
+
+__all__ = ["GridPanel", "GridPanelBuilder", "build_grid_panel"]
+
+DAY = 86_400 * 10**6  # microseconds
+
+
+@dataclass(frozen=True)
+class GridPanel:
+    """Features and labels of every unit at every cutoff.
+
+    Attributes
+    ----------
+    X : DataFrame
+        Features (float32), indexed by (``grid_id``, ``cutoff``), cutoff-major.
+    y_count : Series
+        Target cases in ``[cutoff, cutoff + horizon)``; NaN where that window
+        had not closed by the end of the data.
+    y : Series
+        1.0 when ``y_count >= 1``, else 0.0; NaN where the label is not known.
+    label_known : Series
+        Whether the label window closed by the end of the data.
+    level : str
+        The units' level.
+    horizon : Timedelta or DateOffset
+        The label window's length.
+    target : Target
+        What the label counts.
+    """
+
+    X: pd.DataFrame
+    y_count: pd.Series
+    y: pd.Series
+    label_known: pd.Series
+    level: str
+    horizon: pd.Timedelta | pd.DateOffset
+    target: Target
+
+
+class GridPanelBuilder(TransformerMixin, BaseEstimator):
+    """Point-in-time features of the units of one level at a list of cutoffs.
+
+    ``fit`` learns the vocabulary (categories, attribute columns) so that the
+    same columns come out for new data; ``transform`` returns the features and
+    ``build`` the whole :class:`GridPanel`. Feature names and meanings:
+    :meth:`catalog` (or :func:`riskmodel.features.describe`).
+
+    Parameters
+    ----------
+    cutoffs : list of datetime-like or dict
+        The times features are computed at: a list, or
+        ``{"start": ..., "end": ..., "freq": ...}`` (``start`` and ``end``
+        default to the data's span). Each within the data's span.
+    horizon : int, str, Timedelta or DateOffset
+        Label window: days, or a pandas offset.
+    level : str
+        The level whose units get rows.
+    target : Target, dict or str, optional
+        What the label counts: categories, a minimum severity, or escalations.
+    windows : tuple of int
+        Window lengths in days for counts.
+    half_lives : tuple of float
+        Half-lives in days of the exponentially decayed counts.
+    severe : int
+        Severity from which a case counts as severe.
+    repeat_windows : tuple of int
+        Windows in which a party with two or more cases counts as repeat.
+    trends : tuple of (int, int)
+        (short, long) window pairs of the trend ratios; both must be in ``windows``.
+    neighbours : int
+        Without adjacency pairs for the level, each unit's nearest ``neighbours``
+        units by centroid are its neighbours.
+    holidays : DatetimeIndex, optional
+        Holiday dates of the calendar features (default: Spring Festival 2000-2040).
+    categories : list of str, optional
+        Category vocabulary of the per-category counts (default: learned in fit).
+
+    Examples
+    --------
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.features import GridPanelBuilder
+    >>> district = simulate_district("tiny", seed=0)
+    >>> builder = GridPanelBuilder(cutoffs={"start": "2023-07-03", "end": "2023-09-25", "freq": "4W-MON"},
+    ...                            horizon=28).fit(district)
+    >>> panel = builder.build(district)
+    >>> panel.X.shape, panel.y.mean() > 0
+    ((100, 92), np.True_)
+    """
+
+    def __init__(self, *, cutoffs=None, horizon=28, level="grid", target=None, windows=(7, 28, 91, 364),
+                 half_lives=(3, 14, 60), severe=3, repeat_windows=(91, 364),
+                 trends=((7, 28), (28, 91), (91, 364)), neighbours=8, holidays=None, categories=None):
+        self.cutoffs = cutoffs
+        self.horizon = horizon
+        self.level = level
+        self.target = target
+        self.windows = windows
+        self.half_lives = half_lives
+        self.severe = severe
+        self.repeat_windows = repeat_windows
+        self.trends = trends
+        self.neighbours = neighbours
+        self.holidays = holidays
+        self.categories = categories
+
+    # -- scikit-learn protocol -------------------------------------------------
+    def fit(self, dataset: Dataset, y=None) -> GridPanelBuilder:
+        """Learn the category vocabulary and attribute columns of ``dataset``."""
+        data = validate(dataset).dataset
+        self._check_params(data)
+        self.categories_ = (list(self.categories) if self.categories is not None
+                            else sorted(data.cases["category"].unique()))
+        history = data.grid_history
+        units = set(data.grids.loc[data.grids["level"] == self.level, "grid_id"])
+        mine = history["grid_id"].isin(units)
+        self.attributes_ = [c for c in history.columns if c not in ("grid_id", "valid_from")
+                            and history.loc[mine, c].notna().any()]
+        self.parent_level_ = _parent_level(data, self.level)
+        self.feature_names_out_ = np.array(self.catalog()["name"], dtype=object)
+        self.n_features_in_ = len(self.feature_names_out_)
+        return self
+
+    def transform(self, dataset: Dataset) -> pd.DataFrame:
+        """The feature frame ``X`` of :meth:`build`."""
+        return self.build(dataset).X
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self)
+        return self.feature_names_out_
+
+    # -- the panel ------------------------------------------------------------
+    def build(self, dataset: Dataset) -> GridPanel:
+        """Features and labels of every unit of the level at every cutoff."""
+        check_is_fitted(self)
+        data = validate(dataset).dataset
+        self._check_params(data)
+        target = parse_target(self.target)
+        _check_categories(target, self.categories_)
+        horizon = parse_horizon(self.horizon)
+        start, end = data.cases["reported_at"].min(), data.end
+        cutoffs = parse_cutoffs(self.cutoffs, start, end)
+        return _build(self, data, cutoffs, horizon, target, start, end)
+
+    def catalog(self) -> pd.DataFrame:
+        """Every feature: ``name``, ``family``, ``window`` (days) and ``description``."""
+        check_is_fitted(self, "categories_")
+        rows = []
+
+        def add(name, family, window, description):
+            rows.append((name, family, window, description))
+
+        for w in self.windows:
+            add(f"count_{w}d", "count", w, f"cases in the unit in the {w} days before the cutoff")
+        for w in self.windows:
+            for category in self.categories_:
+                add(f"count_{w}d_{category}", "category_count", w,
+                    f"{category} cases in the unit in the {w} days before the cutoff")
+        for w in self.windows:
+            add(f"severe_{w}d", "severe", w, f"cases of severity >= {self.severe} in the last {w} days")
+        for w in self.windows:
+            add(f"escalations_{w}d", "escalations", w, f"escalations (escalated_at) in the last {w} days")
+        for h in self.half_lives:
+            add(f"decay_{h}d", "decay", h, f"cases weighted by 2^(-age / {h} days), all history")
+        add("days_since_last", "recency", None,
+            "days since the unit's last case; with none, days since the data's first case")
+        add("backlog", "backlog", None, "cases reported before the cutoff and not resolved before it")
+        for w in self.repeat_windows:
+            add(f"repeat_parties_{w}d", "repeat_parties", w, f"parties with two or more cases in the last {w} days")
+        for short, long in self.trends:
+            add(f"trend_{short}_{long}d", "trend", short,
+                f"(count_{short}d * {long}/{short} + 1) / (count_{long}d + 1): above 1 when rising")
+        for w in self.windows:
+            add(f"parent_count_{w}d", "parent", w, f"cases in the parent unit in the last {w} days")
+        for w in self.windows:
+            add(f"parent_severe_{w}d", "parent", w, f"severe cases in the parent unit in the last {w} days")
+        for w in self.windows:
+            add(f"parent_escalations_{w}d", "parent", w, f"escalations in the parent unit in the last {w} days")
+        for h in self.half_lives:
+            add(f"parent_decay_{h}d", "parent", h, f"decayed count (half-life {h} days) of the parent unit")
+        add("parent_backlog", "parent", None, "open cases of the parent unit")
+        for w in self.windows:
+            add(f"nbr_count_{w}d", "neighbours", w, f"mean over neighbours of count_{w}d")
+        for h in self.half_lives:
+            add(f"nbr_decay_{h}d", "neighbours", h, f"mean over neighbours of decay_{h}d")
+        for name in self.attributes_:
+            add(f"attr_{name}", "attribute", None, f"{name} in force at the cutoff (latest valid_from <= cutoff)")
+        add("month", "calendar", None, "month of the cutoff (the forecast window's start)")
+        add("horizon_days", "calendar", None, "length of the forecast window in days")
+        add("days_to_holiday", "calendar", None, "days from the cutoff to the next holiday")
+        add("days_since_holiday", "calendar", None, "days from the last holiday to the cutoff")
+        add("holiday_in_window", "calendar", None, "1 when a holiday falls inside the forecast window")
+        add("no_history", "flag", None, "1 when the unit had no case before the cutoff")
+        return pd.DataFrame(rows, columns=["name", "family", "window", "description"])
+
+    def _check_params(self, data: Dataset) -> None:
+        levels = data.levels
+        if self.level not in levels:
+            raise ValueError(f"unknown level {self.level!r}; the data has levels {levels}")
+        missing = [f"{short}/{long}" for short, long in self.trends
+                   if short not in self.windows or long not in self.windows]
+        if missing:
+            raise ValueError(f"trend windows {missing} must be among windows {list(self.windows)}")
+
+
+def build_grid_panel(dataset: Dataset, *, cutoffs, horizon, level: str = "grid", target=None,
+                     **options) -> GridPanel:
+    """Point-in-time features and labels of every unit of ``level`` at every cutoff.
+
+    A shortcut for ``GridPanelBuilder(...).fit(dataset).build(dataset)``; see
+    :class:`GridPanelBuilder` for the options and :func:`describe` for the features.
+
+    Examples
+    --------
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.features import build_grid_panel
+    >>> district = simulate_district("tiny", seed=0)
+    >>> panel = build_grid_panel(district, cutoffs=["2023-06-05", "2023-07-03"], horizon=28)
+    >>> panel.X.index.names, len(panel.X)
+    (FrozenList(['grid_id', 'cutoff']), 50)
+    """
+    builder = GridPanelBuilder(cutoffs=cutoffs, horizon=horizon, level=level, target=target, **options)
+    return builder.fit(dataset).build(dataset)
+
+
+# -- implementation -------------------------------------------------------------------
+def _parent_level(data: Dataset, level: str) -> str | None:
+    levels = data.levels
+    position = levels.index(level)
+    return levels[position - 1] if position > 0 else None
+
+
+def _check_categories(target: Target, categories: list[str]) -> None:
+    if target.categories is not None:
+        unknown = [c for c in target.categories if c not in categories]
+        if unknown:
+            raise ValueError(f"unknown target categories {unknown}; the categories are {categories}")
+
+
+def _us(times) -> np.ndarray:
+    return np.asarray(times, dtype="datetime64[us]").astype(np.int64)
+
+
+class _Cases:
+    """The cases of one level's units as arrays, each stream sorted by its time."""
+
+    def __init__(self, cases: pd.DataFrame, unit: np.ndarray, categories: list[str]):
+        keep = unit >= 0
+        cases, unit = cases[keep], unit[keep]
+        reported = _us(cases["reported_at"])
+        order = np.argsort(reported, kind="stable")
+        self.time, self.unit = reported[order], unit[order]
+        codes = pd.Index(categories).get_indexer(cases["category"])
+        self.category = codes[order].astype(np.int64)
+        self.severity = cases["severity"].to_numpy()[order]
+        party = cases["party_key"] if "party_key" in cases.columns else pd.Series(np.nan, index=cases.index)
+        self.party = pd.factorize(party)[0][order]
+        self.resolved = self._stream(cases, "resolved_at", unit)
+        self.escalated = self._stream(cases, "escalated_at", unit)
+        self.index = EventIndex(self.unit, self.time)
+
+    @staticmethod
+    def _stream(cases, column, unit):
+        if column not in cases.columns:
+            return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+        times = cases[column].to_numpy()
+        known = ~np.isnat(times)
+        stamp = _us(times[known])
+        order = np.argsort(stamp, kind="stable")
+        return stamp[order], unit[known][order]
+
+    def span(self, start: int, stop: int) -> slice:
+        return slice(np.searchsorted(self.time, start), np.searchsorted(self.time, stop))
+
+
+def _in(stream, start: int, stop: int, n: int) -> np.ndarray:
+    times, unit = stream
+    return np.bincount(unit[np.searchsorted(times, start):np.searchsorted(times, stop)], minlength=n)
+
+
+def _aggregates(cases: _Cases, n: int, c: int, builder) -> dict[str, np.ndarray]:
+    """Counts, severe, escalations, decay and backlog of every unit at cutoff ``c``."""
+    out = {}
+    for w in builder.windows:
+        window = cases.span(c - w * DAY, c)
+        unit = cases.unit[window]
+        out[f"count_{w}d"] = np.bincount(unit, minlength=n)
+        out[f"severe_{w}d"] = np.bincount(unit[cases.severity[window] >= builder.severe], minlength=n)
+        out[f"escalations_{w}d"] = _in(cases.escalated, c - w * DAY, c, n)
+    past = cases.span(np.iinfo(np.int64).min, c)
+    age = (c - cases.time[past]) / DAY
+    for h in builder.half_lives:
+        out[f"decay_{h}d"] = np.bincount(cases.unit[past], weights=np.exp2(-age / h), minlength=n)
+    reported = np.bincount(cases.unit[past], minlength=n)
+    out["backlog"] = reported - _in(cases.resolved, np.iinfo(np.int64).min, c, n)
+    out["_reported"] = reported
+    return out
+
+
+def _unit_only(cases: _Cases, n: int, c: int, first: int, builder) -> dict[str, np.ndarray]:
+    """Per-category counts, recency and repeat parties of every unit at cutoff ``c``."""
+    out = {}
+    n_categories = len(builder.categories_)
+    for w in builder.windows:
+        window = cases.span(c - w * DAY, c)
+        category, unit = cases.category[window], cases.unit[window]
+        known = category >= 0
+        table = np.bincount(unit[known] * n_categories + category[known],
+                            minlength=n * n_categories).reshape(n, n_categories)
+        for k, name in enumerate(builder.categories_):
+            out[f"count_{w}d_{name}"] = table[:, k]
+    last = cases.index.last(np.arange(n), c)
+    quiet = np.where(last >= 0, c - cases.time[np.maximum(last, 0)], c - first)
+    out["days_since_last"] = quiet / DAY
+    for w in builder.repeat_windows:
+        window = cases.span(c - w * DAY, c)
+        party, unit = cases.party[window], cases.unit[window]
+        pairs, counts = np.unique(unit[party >= 0].astype(np.int64) * (cases.party.max() + 1) + party[party >= 0],
+                                  return_counts=True)
+        out[f"repeat_parties_{w}d"] = np.bincount(pairs[counts >= 2] // (cases.party.max() + 1), minlength=n)
+    return out
+
+
+def _neighbour_matrix(data: Dataset, units: pd.Index, k: int) -> sparse.csr_matrix:
+    """Row-normalised neighbours: adjacency pairs within the level, else nearest centroids."""
+    n = len(units)
+    pairs = data.adjacency if data.adjacency is not None else pd.DataFrame(columns=["grid_id", "neighbour_id"])
+    src, dst = units.get_indexer(pairs["grid_id"]), units.get_indexer(pairs["neighbour_id"])
+    inside = (src >= 0) & (dst >= 0)
+    if not inside.any():
+        grids = data.grids.set_index("grid_id").reindex(units)
+        if "lon" not in grids.columns or grids[["lon", "lat"]].isna().any().any() or n < 2:
+            return sparse.csr_matrix((n, n))
+        from sklearn.neighbors import NearestNeighbors
+
+        lat0 = np.radians(grids["lat"].mean())
+        xy = np.column_stack([grids["lon"] * np.cos(lat0), grids["lat"]])
+        found = NearestNeighbors(n_neighbors=min(k, n - 1) + 1).fit(xy).kneighbors(xy, return_distance=False)
+        src, dst = np.repeat(np.arange(n), found.shape[1] - 1), found[:, 1:].ravel()
+        inside = np.ones(len(src), dtype=bool)
+    src, dst = src[inside], dst[inside]
+    degree = np.bincount(src, minlength=n).astype(float)
+    return sparse.csr_matrix((1.0 / degree[src], (src, dst)), shape=(n, n))
+
+
+def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, horizon, target: Target,
+           start: pd.Timestamp, end: pd.Timestamp) -> GridPanel:
+    grids = data.grids
+    units = pd.Index(np.sort(grids.loc[grids["level"] == builder.level, "grid_id"].to_numpy()), dtype="str")
+    n = len(units)
+    cases = data.cases
+    unit_of = units.get_indexer(cases["grid_id"].map(data.ancestors(builder.level)))
+    level_cases = _Cases(cases, unit_of, builder.categories_)
+
+    parent = builder.parent_level_
+    if parent is not None:
+        parents = pd.Index(np.sort(grids.loc[grids["level"] == parent, "grid_id"].to_numpy()), dtype="str")
+        ancestors = data.ancestors(parent)
+        parent_cases = _Cases(cases, parents.get_indexer(cases["grid_id"].map(ancestors)), builder.categories_)
+        parent_of = parents.get_indexer(ancestors.reindex(units))
+    neighbours = _neighbour_matrix(data, units, builder.neighbours)
+    lonely = np.asarray(neighbours.sum(axis=1)).ravel() == 0
+
+    history = data.grid_history
+    hist_unit = units.get_indexer(history["grid_id"])
+    mine = hist_unit >= 0
+    hist_values = history.loc[mine, builder.attributes_].to_numpy(dtype="float64", na_value=np.nan)
+    hist_index = EventIndex(hist_unit[mine], _us(history.loc[mine, "valid_from"]))
+
+    label_cases = cases
+    if target.categories is not None:
+        label_cases = label_cases[label_cases["category"].isin(target.categories)]
+    label_cases = label_cases[label_cases["severity"] >= target.min_severity]
+    label_unit = units.get_indexer(label_cases["grid_id"].map(data.ancestors(builder.level)))
+    label_times = label_cases["escalated_at"] if target.escalations else label_cases["reported_at"]
+    ok = (label_unit >= 0) & label_times.notna().to_numpy()
+    order = np.argsort(_us(label_times[ok]), kind="stable")
+    label_stream = (_us(label_times[ok])[order], label_unit[ok][order])
+
+    holidays = SPRING_FESTIVAL if builder.holidays is None else pd.DatetimeIndex(builder.holidays).sort_values()
+    names = list(builder.feature_names_out_)
+    first = int(_us([start])[0])
+    blocks, counts = [], []
+    for cutoff in cutoffs:
+        c = int(_us([cutoff])[0])
+        window_end = cutoff + horizon
+        values = _aggregates(level_cases, n, c, builder)
+        values.update(_unit_only(level_cases, n, c, first, builder))
+        for short, long in builder.trends:
+            values[f"trend_{short}_{long}d"] = (
+                (values[f"count_{short}d"] * long / short + 1) / (values[f"count_{long}d"] + 1))
+        for name in [f"count_{w}d" for w in builder.windows] + [f"decay_{h}d" for h in builder.half_lives]:
+            values[f"nbr_{name}"] = np.where(lonely, np.nan, neighbours @ values[name])
+        if parent is not None:
+            above = _aggregates(parent_cases, len(parents), c, builder)
+            for name, column in above.items():
+                values[f"parent_{name}"] = np.where(parent_of >= 0, column[np.maximum(parent_of, 0)], np.nan)
+        else:
+            values.update({name: np.full(n, np.nan) for name in names if name.startswith("parent_")})
+        row = hist_index.last(np.arange(n), c, inclusive=True)
+        attributes = np.full((n, len(builder.attributes_)), np.nan)
+        attributes[row >= 0] = hist_values[row[row >= 0]]
+        for j, name in enumerate(builder.attributes_):
+            values[f"attr_{name}"] = attributes[:, j]
+        horizon_days = (window_end - cutoff) / pd.Timedelta(days=1)
+        to_holiday = days_until_next([cutoff], holidays)[0]
+        values.update(
+            month=cutoff.month, horizon_days=horizon_days, days_to_holiday=to_holiday,
+            days_since_holiday=days_since_last([cutoff], holidays)[0],
+            holiday_in_window=float(to_holiday < horizon_days),
+            no_history=(values["_reported"] == 0).astype(float),
+        )
+        blocks.append(np.column_stack([np.broadcast_to(np.asarray(values[name], dtype=np.float32), n)
+                                       for name in names]))
+        counts.append(_in(label_stream, c, int(_us([window_end])[0]), n))
+
+    index = pd.MultiIndex.from_arrays(
+        [np.tile(units.to_numpy(), len(cutoffs)), np.repeat(cutoffs.to_numpy(), n)], names=["grid_id", "cutoff"])
+    X = pd.DataFrame(np.vstack(blocks) if blocks else np.empty((0, len(names)), np.float32),
+                     index=index, columns=names)
+    known = np.repeat(np.array([c + horizon <= end for c in cutoffs]), n)
+    y_count = pd.Series(np.concatenate(counts).astype(float), index=index, name="y_count").where(known)
+    y = (y_count >= 1).astype(float).where(known).rename("y")
+    return GridPanel(X=X, y_count=y_count, y=y, label_known=pd.Series(known, index=index, name="label_known"),
+                     level=builder.level, horizon=horizon, target=target)

@@ -1,0 +1,151 @@
+"""Slow, obviously correct feature builders: plain loops over units, cutoffs and cases.
+
+They share no code with riskmodel.features; the tests check that the fast builders
+agree with them on every feature of small random data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+DAY = pd.Timedelta(days=1)
+
+
+def _ancestor(grid_id, level, parent, level_of):
+    while grid_id is not None:
+        if level_of[grid_id] == level:
+            return grid_id
+        grid_id = parent[grid_id]
+    return None
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT
+
+
+def _records(data, level):
+    grids = data.grids
+    parent = {g: (None if _missing(p) else p) for g, p in zip(grids["grid_id"], grids["parent_id"], strict=True)}
+    level_of = dict(zip(grids["grid_id"], grids["level"], strict=True))
+    records = []
+    for row in data.cases.to_dict("records"):
+        row["unit"] = _ancestor(row["grid_id"], level, parent, level_of)
+        for column in ("resolved_at", "escalated_at", "party_key", "source"):
+            if _missing(row.get(column)):
+                row[column] = None
+        records.append(row)
+    return records, parent, level_of
+
+
+def _aggregates(cases, unit, c, windows, half_lives, severe):
+    mine = [x for x in cases if x["unit"] == unit]
+    out = {}
+    for w in windows:
+        inside = [x for x in mine if c - w * DAY <= x["reported_at"] < c]
+        out[f"count_{w}d"] = len(inside)
+        out[f"severe_{w}d"] = sum(1 for x in inside if x["severity"] >= severe)
+        out[f"escalations_{w}d"] = sum(
+            1 for x in mine if x["escalated_at"] is not None and c - w * DAY <= x["escalated_at"] < c)
+    for h in half_lives:
+        out[f"decay_{h}d"] = sum(2 ** (-((c - x["reported_at"]) / DAY) / h) for x in mine if x["reported_at"] < c)
+    out["backlog"] = sum(1 for x in mine if x["reported_at"] < c
+                         and (x["resolved_at"] is None or x["resolved_at"] >= c))
+    return out
+
+
+def grid_panel(data, cutoffs, horizon_days, builder, holidays, target_categories=None) -> pd.DataFrame:
+    """Every feature of the grid panel, and the label count, by loops."""
+    level = builder.level
+    cases, parent, level_of = _records(data, level)
+    parent_level = builder.parent_level_
+    parent_cases = _records(data, parent_level)[0] if parent_level else []
+    units = sorted(g for g, lv in level_of.items() if lv == level)
+    neighbours = {u: sorted({b for a, b in zip(data.adjacency["grid_id"], data.adjacency["neighbour_id"],
+                                                   strict=True) if a == u and b in units}) for u in units}
+    history = data.grid_history.to_dict("records")
+    first = min(x["reported_at"] for x in cases)
+    rows = []
+    for c in cutoffs:
+        c = pd.Timestamp(c)
+        per_unit = {}
+        for u in units:
+            f = _aggregates(cases, u, c, builder.windows, builder.half_lives, builder.severe)
+            mine = [x for x in cases if x["unit"] == u]
+            for w in builder.windows:
+                for category in builder.categories_:
+                    f[f"count_{w}d_{category}"] = sum(
+                        1 for x in mine if x["category"] == category and c - w * DAY <= x["reported_at"] < c)
+            before = [x["reported_at"] for x in mine if x["reported_at"] < c]
+            f["days_since_last"] = ((c - max(before)) if before else (c - first)) / DAY
+            for w in builder.repeat_windows:
+                parties = [x["party_key"] for x in mine
+                           if x["party_key"] is not None and c - w * DAY <= x["reported_at"] < c]
+                f[f"repeat_parties_{w}d"] = sum(1 for p in set(parties) if parties.count(p) >= 2)
+            for short, long in builder.trends:
+                f[f"trend_{short}_{long}d"] = (f[f"count_{short}d"] * long / short + 1) / (f[f"count_{long}d"] + 1)
+            p = parent[u]
+            above = _aggregates(parent_cases, p, c, builder.windows, builder.half_lives, builder.severe) \
+                if parent_level and p is not None else {}
+            for name in ["backlog"] + [f"{k}_{w}d" for k in ("count", "severe", "escalations")
+                                       for w in builder.windows] + [f"decay_{h}d" for h in builder.half_lives]:
+                f[f"parent_{name}"] = above.get(name, np.nan)
+            snapshots = [r for r in history if r["grid_id"] == u and r["valid_from"] <= c]
+            latest = max(snapshots, key=lambda r: r["valid_from"]) if snapshots else None
+            for name in builder.attributes_:
+                f[f"attr_{name}"] = np.nan if latest is None else latest[name]
+            to_holiday = min((h - c.normalize()) / DAY for h in holidays if h >= c.normalize())
+            f["month"] = c.month
+            f["horizon_days"] = horizon_days
+            f["days_to_holiday"] = to_holiday
+            f["days_since_holiday"] = min((c.normalize() - h) / DAY for h in holidays if h <= c.normalize())
+            f["holiday_in_window"] = float(to_holiday < horizon_days)
+            f["no_history"] = float(not before)
+            f["y_count"] = sum(1 for x in mine if c <= x["reported_at"] < c + horizon_days * DAY
+                               and (target_categories is None or x["category"] in target_categories))
+            per_unit[u] = f
+        for u in units:
+            f = per_unit[u]
+            for name in [f"count_{w}d" for w in builder.windows] + [f"decay_{h}d" for h in builder.half_lives]:
+                nbrs = neighbours[u]
+                f[f"nbr_{name}"] = np.mean([per_unit[v][name] for v in nbrs]) if nbrs else np.nan
+            rows.append({"grid_id": u, "cutoff": c, **f})
+    return pd.DataFrame(rows).set_index(["grid_id", "cutoff"])
+
+
+def case_features(data, level, windows, escalation_days) -> pd.DataFrame:
+    """The case features that describe history (party, unit), and the label, by loops."""
+    cases, _, _ = _records(data, level)
+    end = data.end
+    rows = []
+    for x in cases:
+        t = x["reported_at"]
+        earlier = [o for o in cases if o["reported_at"] < t]
+        party = [o for o in earlier if x["party_key"] is not None and o["party_key"] == x["party_key"]]
+        f = {
+            "case_id": x["case_id"],
+            "party_prior_cases": len(party),
+            "party_prior_escalations": sum(
+                1 for o in cases if x["party_key"] is not None and o["party_key"] == x["party_key"]
+                and o["escalated_at"] is not None and o["escalated_at"] < t),
+            "party_open_cases": sum(1 for o in party if o["resolved_at"] is None or o["resolved_at"] >= t),
+        }
+        unit = [o for o in earlier if x["unit"] is not None and o["unit"] == x["unit"]]
+        for w in windows:
+            f[f"unit_count_{w}d"] = sum(1 for o in unit if o["reported_at"] >= t - w * DAY)
+            f[f"unit_same_category_{w}d"] = sum(
+                1 for o in unit if o["reported_at"] >= t - w * DAY and o["category"] == x["category"])
+        f["unit_backlog"] = sum(1 for o in unit if o["resolved_at"] is None or o["resolved_at"] >= t)
+        f["unit_escalations_91d"] = sum(
+            1 for o in cases if x["unit"] is not None and o["unit"] == x["unit"] and o["escalated_at"] is not None
+            and t - 91 * DAY <= o["escalated_at"] < t)
+        if x["unit"] is None:
+            for name in list(f)[4:]:
+                f[name] = np.nan
+        escalated_in_time = x["escalated_at"] is not None and x["escalated_at"] - t <= escalation_days * DAY
+        known = escalated_in_time or t + escalation_days * DAY <= end
+        f["y"] = float(escalated_in_time) if known else np.nan
+        rows.append(f)
+    return pd.DataFrame(rows).set_index("case_id")

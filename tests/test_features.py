@@ -1,0 +1,226 @@
+"""Point-in-time features: agreement with the slow reference, no look-ahead, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from riskmodel import Dataset, ValidationError
+from riskmodel.features import (
+    GridPanelBuilder,
+    Target,
+    build_case_features,
+    build_grid_panel,
+    describe,
+)
+from riskmodel.holidays import SPRING_FESTIVAL
+
+from . import reference
+
+START, END = pd.Timestamp("2023-01-01"), pd.Timestamp("2024-01-01")
+CATEGORIES = ["noise", "wages", "family"]
+
+
+def random_dataset(seed: int, n_cases: int) -> Dataset:
+    """A small random dataset with ties, missing values, cases above the grid level and sparse history."""
+    rng = np.random.default_rng(seed)
+    grids = pd.DataFrame({
+        "grid_id": ["S1", "C1", "C2", "G1", "G2", "G3", "G4", "G5", "M1", "M2", "M3"],
+        "parent_id": [None, "S1", "S1"] + list(rng.choice(["C1", "C2"], 5)) + list(rng.choice(["G1", "G2", "G4"], 3)),
+        "level": ["street", "community", "community"] + ["grid"] * 5 + ["microgrid"] * 3,
+    })
+    pairs = [(a, b) for a in ("G1", "G2", "G3", "G4") for b in ("G1", "G2", "G3", "G4")
+             if a < b and rng.random() < 0.5]
+    adjacency = pd.DataFrame([p for a, b in pairs for p in ((a, b), (b, a))], columns=["grid_id", "neighbour_id"])
+    minutes = rng.integers(0, 365 * 24 * 60, n_cases)
+    minutes[rng.random(n_cases) < 0.2] = minutes[0]  # ties
+    reported = START + pd.to_timedelta(minutes, unit="min")
+    resolved = reported + pd.to_timedelta(rng.integers(0, 60 * 24 * 60, n_cases), unit="min")
+    escalated = reported + pd.to_timedelta(rng.integers(0, 40 * 24 * 60, n_cases), unit="min")
+    cases = pd.DataFrame({
+        "case_id": [f"k{i}" for i in range(n_cases)],
+        "reported_at": reported,
+        "grid_id": rng.choice(["G1", "G2", "G3", "G4", "G5", "M1", "M2", "M3", "C1"], n_cases),
+        "category": rng.choice(CATEGORIES, n_cases),
+        "severity": rng.integers(1, 5, n_cases),
+        "source": rng.choice(["hotline", "police", None], n_cases),
+        "party_key": rng.choice(["p1", "p2", "p3", "p4", None], n_cases),
+        "resolved_at": pd.Series(resolved).where((rng.random(n_cases) < 0.7) & (resolved < END)),
+        "escalated_at": pd.Series(escalated).where((rng.random(n_cases) < 0.3) & (escalated < END)),
+    })
+    n_snap = 8
+    history = pd.DataFrame({
+        "grid_id": rng.choice(["G1", "G2", "G3", "G5"], n_snap),
+        "valid_from": START + pd.to_timedelta(rng.choice(np.arange(0, 365, 30), n_snap, replace=False), unit="D"),
+        "population": rng.integers(100, 1000, n_snap).astype(float),
+        "share": np.where(rng.random(n_snap) < 0.3, np.nan, rng.random(n_snap)),
+    })
+    return Dataset(cases=cases, grids=grids, grid_history=history, adjacency=adjacency, as_of=END)
+
+
+OPTIONS = dict(windows=(7, 28, 91), half_lives=(3, 30), repeat_windows=(28, 91), trends=((7, 28), (28, 91)))
+
+
+def _cutoffs(data: Dataset, rng) -> list[pd.Timestamp]:
+    times = data.cases["reported_at"].sort_values()
+    exact = list(times.sample(2, random_state=int(rng.integers(1 << 30))))  # cutoffs on a case time
+    later = [times.iloc[0] + pd.Timedelta(minutes=int(m)) for m in rng.integers(1, 300 * 24 * 60, 2)]
+    return sorted({t for t in exact + later if t <= END})
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n_cases=st.integers(3, 60))
+def test_grid_panel_agrees_with_the_reference(seed, n_cases):
+    data = random_dataset(seed, n_cases)
+    cutoffs = _cutoffs(data, np.random.default_rng(seed))
+    builder = GridPanelBuilder(cutoffs=cutoffs, horizon=14, target={"categories": ["noise", "wages"]},
+                               categories=CATEGORIES, **OPTIONS)
+    panel = builder.fit(data).build(data)
+    expected = reference.grid_panel(data, cutoffs, 14, builder, SPRING_FESTIVAL, target_categories={"noise", "wages"})
+    assert list(panel.X.index) == list(expected.index)
+    for name in panel.X.columns:
+        np.testing.assert_allclose(panel.X[name].to_numpy(float), expected[name].to_numpy(float),
+                                   rtol=2e-6, atol=1e-6, err_msg=name)
+    known = panel.label_known.to_numpy()
+    np.testing.assert_array_equal(panel.y_count.to_numpy()[known], expected["y_count"].to_numpy()[known])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n_cases=st.integers(3, 60))
+def test_case_features_agree_with_the_reference(seed, n_cases):
+    data = random_dataset(seed, n_cases)
+    features = build_case_features(data, escalation_days=10, windows=(7, 28, 91))
+    expected = reference.case_features(data, "grid", (7, 28, 91), 10)
+    for name in expected.columns.drop("y"):
+        np.testing.assert_array_equal(features.X[name].to_numpy(float), expected[name].to_numpy(float),
+                                      err_msg=name)
+    np.testing.assert_array_equal(features.y.to_numpy(), expected["y"].to_numpy())
+    assert (features.label_known == expected["y"].notna()).all()
+
+
+def _future_changes(data: Dataset, cutoff: pd.Timestamp, rng) -> Dataset:
+    """Records at or after the cutoff: new cases, later resolutions and escalations, later snapshots."""
+    cases = data.cases.copy()
+    for column in ("resolved_at", "escalated_at"):
+        later = cases[column].isna() | (cases[column] >= cutoff)
+        shift = pd.to_timedelta(rng.integers(0, 20 * 24 * 60, len(cases)), unit="min")
+        moved = np.maximum(cases["reported_at"], cutoff) + shift
+        new = pd.Series(moved, index=cases.index).where((rng.random(len(cases)) < 0.7) & (moved < END))
+        cases[column] = cases[column].where(~later, new)
+    n_new = int(rng.integers(1, 10))
+    offsets = pd.to_timedelta(rng.integers(0, max(int((END - cutoff) / pd.Timedelta(minutes=1)), 1), n_new),
+                              unit="min")
+    added = pd.DataFrame({
+        "case_id": [f"new{i}" for i in range(n_new)],
+        "reported_at": cutoff + offsets,
+        "grid_id": rng.choice(["G1", "G3", "M2", "C2"], n_new),
+        "category": rng.choice(CATEGORIES + ["brand_new"], n_new),
+        "severity": rng.integers(1, 5, n_new),
+        "source": "hotline",
+        "party_key": rng.choice(["p1", "p2", "p9"], n_new),
+    })
+    history = pd.concat([data.grid_history, pd.DataFrame({
+        "grid_id": ["G1", "G4"], "valid_from": [cutoff + pd.Timedelta(seconds=1), END],
+        "population": [5.0, 6.0], "share": [0.9, 0.1]})], ignore_index=True)
+    return data.replace(cases=pd.concat([cases, added], ignore_index=True), grid_history=history)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n_cases=st.integers(3, 80))
+def test_nothing_at_or_after_the_cutoff_changes_a_feature(seed, n_cases):
+    rng = np.random.default_rng(seed)
+    data = random_dataset(seed, n_cases)
+    cutoffs = _cutoffs(data, rng)
+    cutoff = cutoffs[int(rng.integers(0, len(cutoffs)))]
+    changed = _future_changes(data, cutoff, rng)
+    builder = GridPanelBuilder(cutoffs=[cutoff], horizon=28, **OPTIONS).fit(data)
+    pd.testing.assert_frame_equal(builder.build(changed).X, builder.build(data).X)
+
+    before = data.cases.loc[data.cases["reported_at"] < cutoff, "case_id"]
+    original = build_case_features(data).X
+    again = build_case_features(changed).X
+    shared = original.columns.intersection(again.columns)
+    pd.testing.assert_frame_equal(again.loc[before, shared], original.loc[before, shared])
+
+
+def test_panel_shape_labels_and_no_history(small_district):
+    panel = build_grid_panel(small_district, cutoffs={"start": "2023-03-06", "end": "2024-12-30", "freq": "W-MON"},
+                             horizon=28)
+    n_grids = (small_district.grids["level"] == "grid").sum()
+    assert panel.X.shape == (n_grids * 96, 92) and panel.X.dtypes.eq("float32").all()
+    assert panel.X.columns.is_unique and list(panel.X.columns) == list(describe()["name"])
+    # Every grid at every cutoff; the last four cutoffs' windows run past the end of the data.
+    assert panel.X.groupby(level="cutoff").size().eq(n_grids).all()
+    last = panel.X.index.get_level_values("cutoff") > pd.Timestamp("2024-12-03")
+    assert last.sum() == 4 * n_grids
+    assert panel.y_count[last].isna().all() and not panel.label_known[last].any()
+    assert panel.y_count[~last].notna().all() and (panel.y[~last] == (panel.y_count[~last] >= 1)).all()
+    # Units without history get zeros and the flag.
+    quiet = panel.X["no_history"] == 1
+    assert quiet.any() and (panel.X.loc[quiet, "count_364d"] == 0).all()
+    # The expected counts of the truth track the label.
+    cutoff = pd.Timestamp("2024-06-03")
+    truth = small_district.truth.expected_counts(cutoff, 28)
+    labels = panel.y_count.xs(cutoff, level="cutoff").reindex(truth.index)
+    assert np.corrcoef(truth, labels)[0, 1] > 0.4
+
+
+def test_targets_horizons_and_levels(small_district):
+    cutoffs = ["2024-03-04", "2024-06-03"]
+    every = build_grid_panel(small_district, cutoffs=cutoffs, horizon=28)
+    noise = build_grid_panel(small_district, cutoffs=cutoffs, horizon="28D", target="neighbour_noise")
+    severe = build_grid_panel(small_district, cutoffs=cutoffs, horizon=28, target=Target(min_severity=3))
+    escalations = build_grid_panel(small_district, cutoffs=cutoffs, horizon=28, target={"escalations": True})
+    assert (noise.y_count <= every.y_count).all() and noise.y_count.sum() < every.y_count.sum()
+    assert (severe.y_count <= every.y_count).all() and severe.y_count.sum() > 0
+    assert 0 < escalations.y_count.sum() < every.y_count.sum()
+    month = build_grid_panel(small_district, cutoffs=cutoffs, horizon=pd.DateOffset(months=1))
+    assert set(month.X["horizon_days"]) == {31.0, 30.0}
+    community = build_grid_panel(small_district, cutoffs=cutoffs, horizon=28, level="community")
+    assert len(community.X) == 2 * 16 and community.y_count.sum() == every.y_count.sum()
+    street = build_grid_panel(small_district, cutoffs=cutoffs, horizon=28, level="street")
+    assert street.X.filter(like="parent_").isna().all().all()  # the top level has no parent
+
+
+def test_pipeline_protocol(small_district):
+    from sklearn.base import clone
+
+    builder = GridPanelBuilder(cutoffs=["2024-06-03"], horizon=28)
+    X = builder.fit_transform(small_district)
+    assert list(builder.get_feature_names_out()) == list(X.columns)
+    assert clone(builder).get_params() == builder.get_params()
+    # New data with an unseen category keeps the learned columns.
+    cases = small_district.cases.assign(category=small_district.cases["category"].replace({"other": "new"}))
+    assert list(builder.transform(small_district.replace(cases=cases)).columns) == list(X.columns)
+
+
+def test_bad_input(small_district, dataset):
+    with pytest.raises(ValidationError):
+        build_grid_panel(dataset.replace(cases=dataset.cases.assign(severity=9)), cutoffs=["2024-03-01"], horizon=7)
+    with pytest.raises(ValueError, match="outside the data's span"):
+        build_grid_panel(small_district, cutoffs=["2030-01-01"], horizon=28)
+    with pytest.raises(ValueError, match="unknown level 'block'"):
+        build_grid_panel(small_district, cutoffs=["2024-03-04"], horizon=28, level="block")
+    with pytest.raises(ValueError, match=r"unknown target categories \['noise'\]"):
+        build_grid_panel(small_district, cutoffs=["2024-03-04"], horizon=28, target="noise")
+    for horizon in (0, -3, "-2D"):
+        with pytest.raises(ValueError, match="horizon must be positive"):
+            build_grid_panel(small_district, cutoffs=["2024-03-04"], horizon=horizon)
+    with pytest.raises(ValueError, match="cutoffs as a mapping"):
+        build_grid_panel(small_district, cutoffs={"begin": "2024-01-01"}, horizon=28)
+    with pytest.raises(ValueError, match="escalation_days must be positive"):
+        build_case_features(small_district, escalation_days=0)
+    with pytest.raises(ValueError, match="kind must be"):
+        describe("unit")
+
+
+def test_describe_documents_every_feature():
+    grid, case = describe("grid"), describe("case")
+    assert len(grid) >= 80 and grid["name"].is_unique and grid["description"].str.len().gt(10).all()
+    assert set(grid["family"]) >= {"count", "category_count", "severe", "escalations", "decay", "recency",
+                                   "backlog", "repeat_parties", "trend", "parent", "neighbours", "attribute",
+                                   "calendar", "flag"}
+    assert case["name"].is_unique and {"party", "unit", "case", "time", "attribute"} <= set(case["family"])
