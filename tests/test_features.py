@@ -197,6 +197,20 @@ def test_pipeline_protocol(small_district):
     assert list(builder.transform(small_district.replace(cases=cases)).columns) == list(X.columns)
 
 
+def test_builder_is_the_first_step_of_a_pipeline(small_district):
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+
+    builder = GridPanelBuilder(cutoffs={"start": "2023-06-05", "end": "2024-06-03", "freq": "4W-MON"}, horizon=28)
+    panel = builder.fit(small_district).build(small_district)
+    model = make_pipeline(builder, SimpleImputer(), LogisticRegression(max_iter=2000))
+    model.fit(small_district, panel.y)
+    scores = model.predict_proba(small_district)[:, 1]
+    assert scores.shape == panel.y.shape and roc_auc_score(panel.y, scores) > 0.7
+
+
 def test_bad_input(small_district, dataset):
     with pytest.raises(ValidationError):
         build_grid_panel(dataset.replace(cases=dataset.cases.assign(severity=9)), cutoffs=["2024-03-01"], horizon=7)

@@ -10,6 +10,7 @@ open at ``c`` unless resolved before ``c``, an escalation counts once
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -279,7 +280,10 @@ class _Cases:
         self.party = pd.factorize(party)[0][order]
         self.resolved = self._stream(cases, "resolved_at", unit)
         self.escalated = self._stream(cases, "escalated_at", unit)
-        self.index = EventIndex(self.unit, self.time)
+
+    @cached_property
+    def index(self) -> EventIndex:
+        return EventIndex(self.unit, self.time)
 
     @staticmethod
     def _stream(cases, column, unit):
@@ -389,15 +393,13 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
     hist_values = history.loc[mine, builder.attributes_].to_numpy(dtype="float64", na_value=np.nan)
     hist_index = EventIndex(hist_unit[mine], _us(history.loc[mine, "valid_from"]))
 
-    label_cases = cases
+    label_times = cases["escalated_at"] if target.escalations else cases["reported_at"]
+    counted = (unit_of >= 0) & label_times.notna().to_numpy() & (cases["severity"] >= target.min_severity).to_numpy()
     if target.categories is not None:
-        label_cases = label_cases[label_cases["category"].isin(target.categories)]
-    label_cases = label_cases[label_cases["severity"] >= target.min_severity]
-    label_unit = units.get_indexer(label_cases["grid_id"].map(data.ancestors(builder.level)))
-    label_times = label_cases["escalated_at"] if target.escalations else label_cases["reported_at"]
-    ok = (label_unit >= 0) & label_times.notna().to_numpy()
-    order = np.argsort(_us(label_times[ok]), kind="stable")
-    label_stream = (_us(label_times[ok])[order], label_unit[ok][order])
+        counted &= cases["category"].isin(target.categories).to_numpy()
+    label_us = _us(label_times[counted])
+    order = np.argsort(label_us, kind="stable")
+    label_stream = (label_us[order], unit_of[counted][order])
 
     holidays = SPRING_FESTIVAL if builder.holidays is None else pd.DatetimeIndex(builder.holidays).sort_values()
     names = list(builder.feature_names_out_)
