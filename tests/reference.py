@@ -96,6 +96,7 @@ def grid_panel(data, cutoffs, horizon_days, builder, holidays, target_categories
             latest = max(snapshots, key=lambda r: r["valid_from"]) if snapshots else None
             for name in builder.attributes_:
                 f[f"attr_{name}"] = np.nan if latest is None else latest[name]
+            f["lon"] = f["lat"] = np.nan  # the random datasets have no coordinates
             to_holiday = min((h - c.normalize()) / DAY for h in holidays if h >= c.normalize())
             f["month"] = c.month
             f["horizon_days"] = horizon_days

@@ -150,7 +150,7 @@ def test_panel_shape_labels_and_no_history(small_district):
     panel = build_grid_panel(small_district, cutoffs={"start": "2023-03-06", "end": "2024-12-30", "freq": "W-MON"},
                              horizon=28)
     n_grids = (small_district.grids["level"] == "grid").sum()
-    assert panel.X.shape == (n_grids * 96, 92) and panel.X.dtypes.eq("float32").all()
+    assert panel.X.shape == (n_grids * 96, 94) and panel.X.dtypes.eq("float32").all()
     assert panel.X.columns.is_unique and list(panel.X.columns) == list(describe()["name"])
     # Every grid at every cutoff; the last four cutoffs' windows run past the end of the data.
     assert panel.X.groupby(level="cutoff").size().eq(n_grids).all()

@@ -108,7 +108,7 @@ class GridPanelBuilder(TransformerMixin, BaseEstimator):
     ...                            horizon=28).fit(district)
     >>> panel = builder.build(district)
     >>> panel.X.shape, panel.y.mean() > 0
-    ((100, 92), np.True_)
+    ((100, 94), np.True_)
     """
 
     def __init__(self, *, cutoffs=None, horizon=28, level="grid", target=None, windows=(7, 28, 91, 364),
@@ -208,6 +208,8 @@ class GridPanelBuilder(TransformerMixin, BaseEstimator):
             add(f"nbr_decay_{h}d", "neighbours", h, f"mean over neighbours of decay_{h}d")
         for name in self.attributes_:
             add(f"attr_{name}", "attribute", None, f"{name} in force at the cutoff (latest valid_from <= cutoff)")
+        add("lon", "location", None, "longitude of the unit's centroid (missing when the data has none)")
+        add("lat", "location", None, "latitude of the unit's centroid (missing when the data has none)")
         add("month", "calendar", None, "month of the cutoff (the forecast window's start)")
         add("horizon_days", "calendar", None, "length of the forecast window in days")
         add("days_to_holiday", "calendar", None, "days from the cutoff to the next holiday")
@@ -401,6 +403,8 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
     order = np.argsort(label_us, kind="stable")
     label_stream = (label_us[order], unit_of[counted][order])
 
+    where = grids.drop_duplicates("grid_id").set_index("grid_id").reindex(units)
+    centroid = {c: where[c].to_numpy(float) if c in where.columns else np.full(n, np.nan) for c in ("lon", "lat")}
     holidays = SPRING_FESTIVAL if builder.holidays is None else pd.DatetimeIndex(builder.holidays).sort_values()
     names = list(builder.feature_names_out_)
     first = int(_us([start])[0])
@@ -429,7 +433,7 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
         horizon_days = (window_end - cutoff) / pd.Timedelta(days=1)
         to_holiday = days_until_next([cutoff], holidays)[0]
         values.update(
-            month=cutoff.month, horizon_days=horizon_days, days_to_holiday=to_holiday,
+            **centroid, month=cutoff.month, horizon_days=horizon_days, days_to_holiday=to_holiday,
             days_since_holiday=days_since_last([cutoff], holidays)[0],
             holiday_in_window=float(to_holiday < horizon_days),
             no_history=(values["_reported"] == 0).astype(float),

@@ -1,0 +1,50 @@
+"""Calibration on the latest slice of the training rows, in time order."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from .protocol import row_times, time_order
+
+
+def split_latest(X, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the earlier rows (to fit on) and of the latest ``fraction`` (to
+    calibrate on). Rows of one time stay on one side: no cutoff is split."""
+    order = time_order(X)
+    cut = len(order) - int(round(len(order) * fraction))
+    times = row_times(X)
+    if times is not None and 0 < cut < len(order):
+        ordered = times[order]
+        cut = np.searchsorted(ordered, ordered[cut], side="left") or np.searchsorted(ordered, ordered[cut], "right")
+    if not 0 < fraction < 1 or not 0 < cut < len(order):
+        raise ValueError(f"calibration_fraction={fraction} leaves no rows to fit or no rows to calibrate on "
+                         f"({len(order)} training rows)")
+    return order[:cut], order[cut:]
+
+
+class Calibrator:
+    """Isotonic regression, or Platt's sigmoid on the score's log-odds."""
+
+    def __init__(self, method: str):
+        if method not in ("isotonic", "sigmoid"):
+            raise ValueError(f"calibration must be 'isotonic', 'sigmoid' or None, got {method!r}")
+        self.method = method
+
+    def fit(self, score: np.ndarray, y: np.ndarray) -> Calibrator:
+        if self.method == "isotonic":
+            self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(score, y)
+        else:
+            self.model_ = LogisticRegression().fit(_logit(score)[:, None], y)
+        return self
+
+    def transform(self, score: np.ndarray) -> np.ndarray:
+        if self.method == "isotonic":
+            return self.model_.predict(score)
+        return self.model_.predict_proba(_logit(score)[:, None])[:, 1]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))

@@ -1,0 +1,222 @@
+"""Learned grid-risk models: logistic regression and LightGBM, calibrated in time order,
+and LightGBM with a Poisson objective for expected counts."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .calibration import Calibrator, split_latest
+from .protocol import GridRiskModel, RiskMixin, binary_target
+
+__all__ = ["LogisticRisk", "GBMRisk", "GBMCount"]
+
+
+class _CalibratedRisk(GridRiskModel):
+    """Fit on the earlier training rows, calibrate on the latest slice (never shuffled)."""
+
+    def _make_estimator(self):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def fit(self, X, y):
+        """Fit on ``X`` (a panel's features, rows with a ``cutoff`` index level) and 0/1 ``y``."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        target, self.classes_ = binary_target(y)
+        values, target = validate_data(self, X, target, ensure_all_finite="allow-nan", dtype="float64")
+        if self.calibration is None:
+            fit_rows, calibrate_rows = np.arange(len(target)), None
+        else:
+            fit_rows, calibrate_rows = split_latest(X, self.calibration_fraction)
+        if len(np.unique(target[fit_rows])) < 2:
+            raise ValueError("the earlier training rows hold one class only; a risk model needs both")
+        self.estimator_ = self._make_estimator().fit(values[fit_rows], target[fit_rows])
+        self.n_iter_ = getattr(self.estimator_[-1], "n_iter_", None) if hasattr(self.estimator_, "steps") else None
+        self.calibrator_ = None
+        if calibrate_rows is not None:
+            if len(np.unique(target[calibrate_rows])) < 2:
+                raise ValueError("the latest training rows (the calibration slice) hold one class only; "
+                                 "give more cutoffs or set calibration=None")
+            raw = self.estimator_.predict_proba(values[calibrate_rows])[:, 1]
+            self.calibrator_ = Calibrator(self.calibration).fit(raw, target[calibrate_rows])
+        return self
+
+    def _probability(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        values = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="float64")
+        p = self.estimator_.predict_proba(values)[:, 1]
+        return p if self.calibrator_ is None else self.calibrator_.transform(p)
+
+    def predict_expected(self, X) -> np.ndarray:
+        """The Poisson mean whose P(at least one) is the probability: ``-log(1 - p)``."""
+        return -np.log1p(-np.clip(self._probability(X), 0, 1 - 1e-12))
+
+
+class LogisticRisk(_CalibratedRisk):
+    """Regularised logistic regression on standardised features (missing values: medians).
+
+    Parameters
+    ----------
+    C : float
+        Inverse strength of the L2 penalty.
+    calibration : {"sigmoid", "isotonic"} or None
+        Calibration fitted on the latest ``calibration_fraction`` of the training
+        rows in time order (whole cutoffs); the model is fitted on the rows before.
+    calibration_fraction : float
+        Share of the training rows, the latest, used to calibrate.
+    max_iter : int
+        Iterations of the solver.
+
+    Examples
+    --------
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.features import build_grid_panel
+    >>> from riskmodel.models import LogisticRisk
+    >>> district = simulate_district("small", seed=0)
+    >>> panel = build_grid_panel(district, cutoffs={"start": "2023-06-05", "end": "2024-06-03",
+    ...                                             "freq": "4W-MON"}, horizon=28)
+    >>> model = LogisticRisk().fit(panel.X, panel.y)
+    >>> model.predict_proba(panel.X).shape
+    (3584, 2)
+    """
+
+    def __init__(self, *, C=1.0, calibration="sigmoid", calibration_fraction=0.2, max_iter=2000):
+        self.C = C
+        self.calibration = calibration
+        self.calibration_fraction = calibration_fraction
+        self.max_iter = max_iter
+
+    def _make_estimator(self):
+        return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
+                             LogisticRegression(C=self.C, max_iter=self.max_iter))
+
+
+def _lgb_params(model) -> dict:
+    return dict(n_estimators=model.n_estimators, learning_rate=model.learning_rate, num_leaves=model.num_leaves,
+                min_child_samples=model.min_child_samples, subsample=model.subsample, subsample_freq=1,
+                colsample_bytree=model.colsample_bytree, reg_lambda=model.reg_lambda,
+                random_state=model.random_state, n_jobs=model.n_jobs, deterministic=True, force_row_wise=True,
+                verbose=-1)
+
+
+class GBMRisk(_CalibratedRisk):
+    """LightGBM classifier, calibrated on the latest training rows.
+
+    Parameters
+    ----------
+    n_estimators, learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree, reg_lambda
+        LightGBM's parameters of the same names.
+    random_state : int
+        Seed; the same seed gives the same model.
+    n_jobs : int
+        Threads.
+    calibration : {"isotonic", "sigmoid"} or None
+        See :class:`LogisticRisk`.
+    calibration_fraction : float
+        See :class:`LogisticRisk`.
+
+    Examples
+    --------
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.features import build_grid_panel
+    >>> from riskmodel.models import GBMRisk
+    >>> district = simulate_district("small", seed=0)
+    >>> panel = build_grid_panel(district, cutoffs={"start": "2023-06-05", "end": "2024-06-03",
+    ...                                             "freq": "4W-MON"}, horizon=28)
+    >>> p = GBMRisk(n_estimators=50).fit(panel.X, panel.y).predict_proba(panel.X)[:, 1]
+    >>> bool(((p >= 0) & (p <= 1)).all())
+    True
+    """
+
+    def __init__(self, *, n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=50,
+                 subsample=0.8, colsample_bytree=0.8, reg_lambda=1.0, random_state=0, n_jobs=2,
+                 calibration="isotonic", calibration_fraction=0.2):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.calibration = calibration
+        self.calibration_fraction = calibration_fraction
+
+    def _make_estimator(self):
+        return lgb.LGBMClassifier(**_lgb_params(self))
+
+
+class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
+    """LightGBM with a Poisson objective: the expected number of target cases.
+
+    ``predict`` and ``predict_expected`` give the expected count;
+    ``predict_proba(X)[:, 1]`` is P(count >= 1) under the Poisson law.
+
+    Parameters
+    ----------
+    n_estimators, learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree, reg_lambda
+        LightGBM's parameters of the same names.
+    random_state : int
+        Seed.
+    n_jobs : int
+        Threads.
+
+    Examples
+    --------
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.features import build_grid_panel
+    >>> from riskmodel.models import GBMCount
+    >>> district = simulate_district("small", seed=0)
+    >>> panel = build_grid_panel(district, cutoffs={"start": "2023-06-05", "end": "2024-06-03",
+    ...                                             "freq": "4W-MON"}, horizon=28)
+    >>> model = GBMCount(n_estimators=50).fit(panel.X, panel.y_count)
+    >>> round(float(model.predict_expected(panel.X).sum() / panel.y_count.sum()), 1)
+    1.0
+    """
+
+    def __init__(self, *, n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=50,
+                 subsample=0.8, colsample_bytree=0.8, reg_lambda=1.0, random_state=0, n_jobs=2):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.target_tags.positive_only = True
+        return tags
+
+    def fit(self, X, y):
+        """Fit on ``X`` and the counts ``y`` (non-negative)."""
+        values, counts = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype="float64",
+                                       y_numeric=True)
+        if len(counts) == 0:
+            raise ValueError("cannot fit on an empty training set")
+        if (counts < 0).any():
+            raise ValueError(f"counts must be >= 0, got {counts[counts < 0][:5].tolist()}")
+        self.classes_ = np.array([0, 1])
+        self.estimator_ = lgb.LGBMRegressor(objective="poisson", **_lgb_params(self)).fit(values, counts)
+        return self
+
+    def predict_expected(self, X) -> np.ndarray:
+        """Expected number of target cases in the horizon."""
+        check_is_fitted(self)
+        values = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="float64")
+        return self.estimator_.predict(values)
+
+    def predict(self, X) -> np.ndarray:
+        """Expected number of target cases in the horizon."""
+        return self.predict_expected(X)
