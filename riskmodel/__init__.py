@@ -2,7 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, features, io
+from . import datasets, features, io, models
 from .dataset import Dataset
 from .privacy import pseudonymize
 from .problems import DataReport, ValidationError
@@ -20,6 +20,7 @@ __all__ = [
     "datasets",
     "features",
     "io",
+    "models",
     "pseudonymize",
     "validate",
     "__version__",

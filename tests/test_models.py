@@ -14,12 +14,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from riskmodel.features import build_grid_panel
 from riskmodel.models import (
+    EscalationClassifier,
     GBMCount,
     GBMRisk,
     HistoricalRateBaseline,
     KDEBaseline,
     LastPeriodBaseline,
     LogisticRisk,
+    ProfileOutlier,
+    Scorecard,
 )
 from riskmodel.models.calibration import split_latest
 
@@ -34,7 +37,8 @@ def _deviations(estimator) -> dict[str, str]:
 
 
 # Calibration is switched off here: the checks' small data leave no slice to calibrate on.
-@parametrize_with_checks([LogisticRisk(calibration=None), GBMRisk(calibration=None, **FAST), GBMCount(**FAST)],
+@parametrize_with_checks([LogisticRisk(calibration=None), GBMRisk(calibration=None, **FAST), GBMCount(**FAST),
+                          EscalationClassifier(calibration=None, **FAST), Scorecard(), ProfileOutlier(n_estimators=20)],
                          expected_failed_checks=_deviations)
 def test_scikit_learn_checks(estimator, check):
     check(estimator)
@@ -60,6 +64,7 @@ MODELS = [
     (LogisticRisk(), "y"),
     (GBMRisk(n_estimators=60, n_jobs=1), "y"),
     (GBMCount(n_estimators=60, n_jobs=1), "y_count"),
+    (Scorecard(), "y"),
 ]
 IDS = [f"{type(m).__name__}-{i}" for i, (m, _) in enumerate(MODELS)]
 

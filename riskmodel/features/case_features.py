@@ -23,7 +23,8 @@ class CaseFeatures:
     Attributes
     ----------
     X : DataFrame
-        Features (float32) indexed by ``case_id``.
+        Features (float32) indexed by (``case_id``, ``reported_at``); the time
+        lets models calibrate on the latest cases.
     y : Series
         1.0 when the case escalated within ``escalation_days`` of its report,
         0.0 when it did not, NaN when that is not known yet.
@@ -161,7 +162,7 @@ def build_case_features(dataset: Dataset, *, escalation_days: int = 30, level: s
         if family == "unit":  # cases above the level have no unit
             values[name] = np.where(in_unit, values[name], np.nan)
 
-    index = pd.Index(cases["case_id"], name="case_id")
+    index = pd.MultiIndex.from_arrays([cases["case_id"], cases["reported_at"]], names=["case_id", "reported_at"])
     X = pd.DataFrame({name: np.asarray(column, dtype=np.float32) for name, column in values.items()}, index=index)
     delay = (escalated_at - cases["reported_at"]) / pd.Timedelta(days=1)
     positive = (delay <= escalation_days).to_numpy()

@@ -1,18 +1,33 @@
-"""Grid-risk models: baselines, classifiers and expected counts, with one protocol.
+"""Models with one protocol: baselines, classifiers, expected counts, scorecard, tiers,
+anomaly detection, case escalation, and explanations.
 
-Every model is a scikit-learn estimator; ``predict_proba(X)[:, 1]`` is the
+Every grid-risk model is a scikit-learn estimator; ``predict_proba(X)[:, 1]`` is the
 probability of at least one target case in the horizon and ``predict_expected(X)``
 the expected count. Higher means riskier.
 """
 
 from .baselines import HistoricalRateBaseline, KDEBaseline, LastPeriodBaseline
 from .classifiers import GBMCount, GBMRisk, LogisticRisk
+from .escalation import EscalationClassifier
+from .explain import describe_driver, explain
+from .outliers import ProfileOutlier
+from .scorecard import Scorecard
+from .spikes import SpikeDetector
+from .tiers import TIERS, TierPolicy
 
 __all__ = [
+    "TIERS",
+    "EscalationClassifier",
     "GBMCount",
     "GBMRisk",
     "HistoricalRateBaseline",
     "KDEBaseline",
     "LastPeriodBaseline",
     "LogisticRisk",
+    "ProfileOutlier",
+    "Scorecard",
+    "SpikeDetector",
+    "TierPolicy",
+    "describe_driver",
+    "explain",
 ]

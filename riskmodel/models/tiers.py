@@ -1,0 +1,95 @@
+"""Tiers a grid worker acts on: red, orange, yellow, green."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from .protocol import row_times
+
+__all__ = ["TierPolicy", "TIERS"]
+
+#: Tiers from the riskiest down.
+TIERS = ("red", "orange", "yellow", "green")
+
+
+class TierPolicy(BaseEstimator):
+    """Map risk scores to tiers, by probability cut-points or by visit capacity.
+
+    Exactly one of ``cut_points``, ``capacity`` or ``share`` is used (``capacity``
+    or ``share`` when given, else ``cut_points``), separately for every forecast
+    date (the ``cutoff`` level of a panel's index).
+
+    Parameters
+    ----------
+    cut_points : tuple of 3 floats
+        Lowest probability of red, orange and yellow (decreasing).
+    capacity : int or tuple of 3 ints, optional
+        Units per forecast date in red, orange and yellow (an int: red only),
+        e.g. "the top 50 units".
+    share : float or tuple of 3 floats, optional
+        The same as shares of the units, e.g. the top 5%.
+
+    Notes
+    -----
+    With capacity or share, units are ranked by score, highest first; ties keep
+    the order of the rows (for a panel: by ``grid_id``), so the same input always
+    gives the same tiers.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from riskmodel.models import TierPolicy
+    >>> scores = pd.Series([0.9, 0.4, 0.2, 0.05])
+    >>> TierPolicy(cut_points=(0.6, 0.3, 0.1)).assign(scores).tolist()
+    ['red', 'orange', 'yellow', 'green']
+    >>> TierPolicy(capacity=1).assign(scores).tolist()
+    ['red', 'green', 'green', 'green']
+    """
+
+    def __init__(self, *, cut_points=(0.5, 0.25, 0.1), capacity=None, share=None):
+        self.cut_points = cut_points
+        self.capacity = capacity
+        self.share = share
+
+    def assign(self, scores, dates=None) -> pd.Series:
+        """Tier of every score (an ordered categorical, green < yellow < orange < red).
+
+        Parameters
+        ----------
+        scores : Series or array-like
+            Risk scores (probabilities for ``cut_points``), higher = riskier.
+        dates : array-like, optional
+            Forecast date of every score; default: the ``cutoff`` index level of
+            ``scores``, else one date for all.
+        """
+        index = scores.index if isinstance(scores, pd.Series) else pd.RangeIndex(len(scores))
+        values = np.asarray(scores, dtype=float)
+        if np.isnan(values).any():
+            raise ValueError(f"{int(np.isnan(values).sum())} scores are missing; every unit needs a score")
+        if dates is None:
+            dates = row_times(scores) if isinstance(scores, pd.Series) else None
+        groups = np.zeros(len(values), dtype=int) if dates is None else pd.factorize(np.asarray(dates))[0]
+        level = np.full(len(values), 3)
+        if self.capacity is None and self.share is None:
+            cuts = np.asarray(self.cut_points, dtype=float)
+            if cuts.shape != (3,) or not (np.diff(cuts) <= 0).all():
+                raise ValueError(f"cut_points must be three decreasing values, got {self.cut_points!r}")
+            level = 3 - (values[:, None] >= cuts[None, :]).sum(axis=1)
+        else:
+            sizes = self.capacity if self.capacity is not None else self.share
+            sizes = np.atleast_1d(np.asarray(sizes, dtype=float))
+            if self.capacity is not None and self.share is not None:
+                raise ValueError("give capacity or share, not both")
+            if len(sizes) > 3 or (sizes < 0).any():
+                raise ValueError(f"capacity or share takes up to three non-negative sizes, got {sizes.tolist()}")
+            bounds = np.cumsum(np.pad(sizes, (0, 3 - len(sizes))))
+            for g in np.unique(groups):
+                rows = np.flatnonzero(groups == g)
+                rank = np.empty(len(rows), dtype=int)
+                rank[np.argsort(-values[rows], kind="stable")] = np.arange(len(rows))
+                limits = bounds if self.capacity is not None else np.round(bounds * len(rows))
+                level[rows] = np.searchsorted(limits, rank, side="right")
+        tiers = pd.Categorical(np.array(TIERS)[np.minimum(level, 3)], categories=TIERS[::-1], ordered=True)
+        return pd.Series(tiers, index=index, name="tier")
