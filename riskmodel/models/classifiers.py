@@ -24,6 +24,9 @@ class _CalibratedRisk(GridRiskModel):
     def _make_estimator(self):  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _fit_estimator(self, values, target, fit_rows, calibrate_rows):
+        return self._make_estimator().fit(values[fit_rows], target[fit_rows])
+
     def fit(self, X, y):
         """Fit on ``X`` (a panel's features, rows with a ``cutoff`` index level) and 0/1 ``y``."""
         if y is None:
@@ -36,7 +39,7 @@ class _CalibratedRisk(GridRiskModel):
             fit_rows, calibrate_rows = split_latest(X, self.calibration_fraction)
         if len(np.unique(target[fit_rows])) < 2:
             raise ValueError("the earlier training rows hold one class only; a risk model needs both")
-        self.estimator_ = self._make_estimator().fit(values[fit_rows], target[fit_rows])
+        self.estimator_ = self._fit_estimator(values, target, fit_rows, calibrate_rows)
         self.n_iter_ = getattr(self.estimator_[-1], "n_iter_", None) if hasattr(self.estimator_, "steps") else None
         self.calibrator_ = None
         if calibrate_rows is not None:
@@ -111,7 +114,7 @@ class GBMRisk(_CalibratedRisk):
     Parameters
     ----------
     n_estimators, learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree, reg_lambda
-        LightGBM's parameters of the same names.
+        LightGBM's parameters of the same names (``n_estimators`` is the most rounds).
     random_state : int
         Seed; the same seed gives the same model.
     n_jobs : int
@@ -120,6 +123,9 @@ class GBMRisk(_CalibratedRisk):
         See :class:`LogisticRisk`.
     calibration_fraction : float
         See :class:`LogisticRisk`.
+    early_stopping_rounds : int or None
+        Stop boosting when the log loss on the calibration slice has not improved
+        for this many rounds (needs calibration); None boosts all rounds.
 
     Examples
     --------
@@ -134,9 +140,9 @@ class GBMRisk(_CalibratedRisk):
     True
     """
 
-    def __init__(self, *, n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=50,
+    def __init__(self, *, n_estimators=300, learning_rate=0.1, num_leaves=31, min_child_samples=50,
                  subsample=0.8, colsample_bytree=0.8, reg_lambda=1.0, random_state=0, n_jobs=2,
-                 calibration="isotonic", calibration_fraction=0.2):
+                 calibration="isotonic", calibration_fraction=0.2, early_stopping_rounds=50):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -148,9 +154,20 @@ class GBMRisk(_CalibratedRisk):
         self.n_jobs = n_jobs
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
+        self.early_stopping_rounds = early_stopping_rounds
 
     def _make_estimator(self):
         return lgb.LGBMClassifier(**_lgb_params(self))
+
+    def _fit_estimator(self, values, target, fit_rows, calibrate_rows):
+        """With a calibration slice and ``early_stopping_rounds``, boosting stops once the
+        slice's log loss has not improved for that many rounds."""
+        model = self._make_estimator()
+        if calibrate_rows is None or not self.early_stopping_rounds:
+            return model.fit(values[fit_rows], target[fit_rows])
+        return model.fit(values[fit_rows], target[fit_rows], eval_X=(values[calibrate_rows],),
+                         eval_y=(target[calibrate_rows],),
+                         callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
 
 
 class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
