@@ -223,12 +223,27 @@ def test_bad_input(small_district, dataset):
     for horizon in (0, -3, "-2D"):
         with pytest.raises(ValueError, match="horizon must be positive"):
             build_grid_panel(small_district, cutoffs=["2024-03-04"], horizon=horizon)
+    with pytest.raises(ValueError, match="cutoff 'soon' is not a time"):
+        build_grid_panel(small_district, cutoffs=["2024-03-04", "soon"], horizon=28)
     with pytest.raises(ValueError, match="cutoffs as a mapping"):
         build_grid_panel(small_district, cutoffs={"begin": "2024-01-01"}, horizon=28)
     with pytest.raises(ValueError, match="escalation_days must be positive"):
         build_case_features(small_district, escalation_days=0)
     with pytest.raises(ValueError, match="kind must be"):
         describe("unit")
+
+
+def test_data_without_optional_columns(dataset):
+    bare = dataset.replace(cases=dataset.cases[["case_id", "reported_at", "grid_id", "category"]],
+                           grid_history=dataset.grid_history.iloc[:0, :2], adjacency=None)
+    panel = build_grid_panel(bare, cutoffs=["2024-03-01", "2024-07-01"], horizon=28)
+    grid = panel.X.xs(pd.Timestamp("2024-07-01"), level="cutoff")
+    assert grid.loc["G1", "backlog"] == 3  # nothing is known to be resolved: c1, c3 (in M1) and c4 stay open
+    # Without adjacency, neighbours come from centroids: each of the two grids is the other's.
+    assert grid.loc["G1", "nbr_count_91d"] == grid.loc["G2", "count_91d"]
+    assert grid.loc["G2", "nbr_count_91d"] == grid.loc["G1", "count_91d"]
+    cases = build_case_features(bare)
+    assert cases.y.isna().all() and not cases.label_known.any()  # no escalation times, no labels
 
 
 def test_describe_documents_every_feature():

@@ -30,7 +30,8 @@ class CaseFeatures:
         0.0 when it did not, NaN when that is not known yet.
     label_known : Series
         False for cases whose label window had not closed by the end of the data
-        and that had not escalated by then.
+        and that had not escalated by then, and for every case of data without
+        ``escalated_at``.
     catalog : DataFrame
         ``name``, ``family``, ``window`` and ``description`` of every feature.
     """
@@ -167,6 +168,7 @@ def build_case_features(dataset: Dataset, *, escalation_days: int = 30, level: s
     delay = (escalated_at - cases["reported_at"]) / pd.Timedelta(days=1)
     positive = (delay <= escalation_days).to_numpy()
     known = positive | (cases["reported_at"] + pd.Timedelta(days=escalation_days) <= data.end).to_numpy()
+    known &= has["escalated_at"]  # data without escalation times says nothing of escalations
     y = pd.Series(np.where(known, positive.astype(float), np.nan), index=index, name="y")
     catalog = pd.DataFrame(rows, columns=["name", "family", "window", "description"])
     return CaseFeatures(X=X, y=y, label_known=pd.Series(known, index=index, name="label_known"), catalog=catalog)

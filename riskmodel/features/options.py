@@ -71,6 +71,13 @@ def parse_horizon(horizon) -> pd.Timedelta | pd.DateOffset:
     return delta
 
 
+def _time(value) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"cutoff {value!r} is not a time") from error
+
+
 def parse_cutoffs(cutoffs, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """Sorted unique cutoffs from a list of times or a mapping ``start``/``end``/``freq``.
 
@@ -86,7 +93,7 @@ def parse_cutoffs(cutoffs, start: pd.Timestamp, end: pd.Timestamp) -> pd.Datetim
     else:
         if isinstance(cutoffs, (str, datetime.date)):
             cutoffs = [cutoffs]
-        index = pd.DatetimeIndex(pd.to_datetime(list(cutoffs)))
+        index = pd.DatetimeIndex([_time(c) for c in cutoffs])
     if index.tz is not None:
         raise ValueError(f"cutoffs must be naive wall-clock times like the data, got zone {index.tz}")
     if len(index) == 0:
