@@ -2,7 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, features, io, models
+from . import datasets, evaluation, features, io, models
 from .dataset import Dataset
 from .privacy import pseudonymize
 from .problems import DataReport, ValidationError
@@ -18,6 +18,7 @@ __all__ = [
     "Dataset",
     "ValidationError",
     "datasets",
+    "evaluation",
     "features",
     "io",
     "models",

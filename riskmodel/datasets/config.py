@@ -57,9 +57,10 @@ class SimulationConfig:
         Half-life of that excitation.
     waves_per_year : float
         Mean number of injected dispute waves per year.
-    wave_multiplier_low, wave_multiplier_high : float
-        A wave multiplies one category's rate by a factor drawn uniformly
-        between these.
+    wave_cases_low, wave_cases_high : float
+        A wave adds this many cases of one category per day to its unit
+        (drawn uniformly between the two, before self-excitation), shared
+        among the unit's grids in proportion to their rate of that category.
     wave_weeks_low, wave_weeks_high : int
         A wave lasts this many whole weeks (drawn uniformly, inclusive).
     escalation_intercept : float
@@ -82,8 +83,8 @@ class SimulationConfig:
     excitation_neighbours: float = 0.10
     excitation_half_life_days: float = 7.0
     waves_per_year: float = 6.0
-    wave_multiplier_low: float = 2.0
-    wave_multiplier_high: float = 5.0
+    wave_cases_low: float = 0.3
+    wave_cases_high: float = 1.5
     wave_weeks_low: int = 1
     wave_weeks_high: int = 6
     escalation_intercept: float = -5.4
@@ -125,8 +126,8 @@ def make_config(preset: str, overrides: dict) -> SimulationConfig:
          "excitation_self + excitation_neighbours must stay below 1, or the process explodes"),
         (config.excitation_half_life_days > 0, "excitation_half_life_days must be positive"),
         (config.waves_per_year >= 0, "waves_per_year must be >= 0"),
-        (0 < config.wave_multiplier_low <= config.wave_multiplier_high,
-         "wave multipliers need 0 < wave_multiplier_low <= wave_multiplier_high"),
+        (0 < config.wave_cases_low <= config.wave_cases_high,
+         "wave sizes need 0 < wave_cases_low <= wave_cases_high"),
         (1 <= config.wave_weeks_low <= config.wave_weeks_high,
          "wave weeks need 1 <= wave_weeks_low <= wave_weeks_high"),
     ]

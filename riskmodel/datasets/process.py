@@ -1,8 +1,8 @@
-"""The daily dispute process: base rate x season x waves, plus self-excitation.
+"""The daily dispute process: base rate x season, plus waves, plus self-excitation.
 
 Per grid g, category c and day t the number of cases is Poisson with intensity
 
-    lambda[g, c, t] = base[g, c, q(t)] * season[c, t] * wave[g, c, t]
+    lambda[g, c, t] = base[g, c, q(t)] * season[c, t] + wave[g, c, t]
                       + a_self * sum_{s < t} k(t - s) N[g, c, s]
                       + a_nbr  * sum_{s < t} k(t - s) mean_{h ~ g} N[h, c, s]
 
@@ -68,25 +68,26 @@ def season(start: pd.Timestamp, n_days: int) -> np.ndarray:
 
 @dataclass
 class Waves:
-    """Injected dispute waves, each on a set of grids and one category."""
+    """Injected dispute waves, each adding cases of one category to a set of grids."""
 
-    table: pd.DataFrame  # wave_id, unit_id, level, category, start, end, multiplier
+    table: pd.DataFrame  # wave_id, unit_id, level, category, start, end, cases_per_day
     grids: list[np.ndarray]
+    extra: list[np.ndarray]  # cases per day added to each of the wave's grids
     category: np.ndarray
     first_day: np.ndarray
     end_day: np.ndarray  # exclusive
-    multiplier: np.ndarray
 
     def apply(self, rate: np.ndarray, day: int) -> np.ndarray:
-        """Multiply ``rate`` (G, C) in place by the waves active on ``day``."""
+        """Add to ``rate`` (G, C), in place, the cases of the waves active on ``day``."""
         for w in np.flatnonzero((self.first_day <= day) & (day < self.end_day)):
-            rate[self.grids[w], self.category[w]] *= self.multiplier[w]
+            rate[self.grids[w], self.category[w]] += self.extra[w]
         return rate
 
 
 def draw_waves(config: SimulationConfig, layout, base_rate: np.ndarray, rng) -> Waves:
     """Waves of one category in one grid (chosen in proportion to its rate) or in
-    one whole community (chosen uniformly)."""
+    one whole community (chosen uniformly), shared among the community's grids in
+    proportion to their rate of that category."""
     from .attributes import CATEGORY_SHARE
 
     n = rng.poisson(config.waves_per_year * config.years)
@@ -96,13 +97,14 @@ def draw_waves(config: SimulationConfig, layout, base_rate: np.ndarray, rng) -> 
     grid = rng.choice(len(grid_weight), size=n, p=grid_weight / grid_weight.sum())
     community = rng.integers(0, len(layout.community_ids), size=n)
     category = rng.choice(len(CATEGORIES), size=n, p=CATEGORY_SHARE / CATEGORY_SHARE.sum())
-    multiplier = rng.uniform(config.wave_multiplier_low, config.wave_multiplier_high, size=n)
+    cases_per_day = rng.uniform(config.wave_cases_low, config.wave_cases_high, size=n)
     length = 7 * rng.integers(config.wave_weeks_low, config.wave_weeks_high + 1, size=n)
     first = rng.integers(0, np.maximum(n_days - length, 1), size=n)
     members = [
         np.flatnonzero(layout.community_of_grid == community[i]) if in_community[i] else np.array([grid[i]])
         for i in range(n)
     ]
+    share = [base_rate[m, category[i], 0] / base_rate[m, category[i], 0].sum() for i, m in enumerate(members)]
     start = pd.Timestamp(config.start)
     order = np.lexsort((np.arange(n), first))
     table = pd.DataFrame(
@@ -115,11 +117,11 @@ def draw_waves(config: SimulationConfig, layout, base_rate: np.ndarray, rng) -> 
             "category": np.array(CATEGORIES)[category][order],
             "start": (start + pd.to_timedelta(first[order], unit="D")).as_unit("us"),
             "end": (start + pd.to_timedelta(first[order] + length[order], unit="D")).as_unit("us"),
-            "multiplier": multiplier[order],
+            "cases_per_day": cases_per_day[order],
         }
     ).astype({"wave_id": "str", "unit_id": "str", "level": "str", "category": "str"})
-    return Waves(table, [members[i] for i in order], category[order], first[order],
-                 first[order] + length[order], multiplier[order])
+    return Waves(table, [members[i] for i in order], [cases_per_day[i] * share[i] for i in order],
+                 category[order], first[order], first[order] + length[order])
 
 
 @dataclass

@@ -24,7 +24,8 @@ class Truth:
         by ``case_id``).
     waves : DataFrame
         The injected dispute waves: ``wave_id``, ``unit_id``, ``level``,
-        ``category``, ``start``, ``end`` (exclusive), ``multiplier``.
+        ``category``, ``start``, ``end`` (exclusive), ``cases_per_day`` (cases of
+        the category added per day, before self-excitation).
     grid_effects : DataFrame
         Per grid: ``latent`` (the log-rate factor no attribute reveals) and
         ``base_rate`` (expected cases per year in the first quarter, before

@@ -1,0 +1,7 @@
+"""Evaluation: metrics and the backtest that decide which model is better (pure, no MLflow)."""
+
+from . import metrics
+from .backtest import BacktestResult, backtest
+from .metrics import wave_detection
+
+__all__ = ["BacktestResult", "backtest", "metrics", "wave_detection"]

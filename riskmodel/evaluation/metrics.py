@@ -1,0 +1,361 @@
+"""Evaluation metrics: pure functions of scores, labels and alarms."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as _sk
+
+__all__ = [
+    "average_precision",
+    "brier",
+    "expected_calibration_error",
+    "hit_rate",
+    "lead_time",
+    "log_loss",
+    "pai",
+    "pei_star",
+    "poisson_deviance",
+    "population_stability_index",
+    "precision_at_capacity",
+    "roc_auc",
+    "rri",
+    "wave_detection",
+]
+
+
+def _selection(score, k: float, area=None) -> np.ndarray:
+    """Weight in [0, 1] of each unit in the top ``k`` share (of units, or of area).
+
+    Units are taken from the highest score down until ``k`` of the units (or of the
+    total area) is reached; the units tied at the boundary score share the slots
+    left in proportion to their number (or area), so the result is the expected
+    selection under a random tie-break: it does not depend on the row order.
+    """
+    score = np.asarray(score, dtype=float)
+    if not 0 < k <= 1:
+        raise ValueError(f"k must be a share in (0, 1], got {k}")
+    if len(score) == 0:
+        raise ValueError("no units to rank")
+    size = np.ones(len(score)) if area is None else np.asarray(area, dtype=float)
+    budget = k * size.sum()
+    weight = np.zeros(len(score))
+    above = 0.0
+    for value in np.unique(score)[::-1]:
+        tied = score == value
+        room = budget - above
+        if room <= 0:
+            break
+        tied_size = size[tied].sum()
+        weight[tied] = min(1.0, room / tied_size)
+        above += tied_size
+    return weight
+
+
+def hit_rate(y, score, *, k: float = 0.05, area=None) -> float:
+    """Share of the cases that fall in the top ``k`` of units by score.
+
+    ``hit_rate = sum_i w_i y_i / sum_i y_i`` where ``w_i`` is 1 for the units
+    above the boundary, a share for the units tied at it (see below), 0 else,
+    and ``y_i`` the unit's number of cases in the horizon. ``k`` is a share of
+    the units, or of the total ``area`` when given (``area_km2``). Ties at the
+    boundary share the slots left in proportion to their number (or area): the
+    expected hit rate under a random tie-break. NaN when there is no case.
+
+    Examples
+    --------
+    >>> hit_rate([3, 0, 1, 0], [0.9, 0.8, 0.1, 0.1], k=0.25)
+    0.75
+    """
+    y = np.asarray(y, dtype=float)
+    total = y.sum()
+    return float(_selection(score, k, area) @ y / total) if total > 0 else float("nan")
+
+
+def pai(y, score, *, k: float = 0.05, area=None) -> float:
+    """Predictive accuracy index: hit rate over the share of area (or of units) chosen.
+
+    ``PAI = hit_rate / (sum_i w_i a_i / sum_i a_i)`` with ``a_i`` the unit's area
+    (1 without ``area``), so 1 is no better than chance.
+
+    Examples
+    --------
+    >>> pai([3, 0, 1, 0], [0.9, 0.8, 0.1, 0.1], k=0.25)
+    3.0
+    """
+    size = np.ones(len(np.asarray(score))) if area is None else np.asarray(area, dtype=float)
+    share = _selection(score, k, area) @ size / size.sum()
+    return hit_rate(y, score, k=k, area=area) / float(share)
+
+
+def pei_star(y, score, *, k: float = 0.05, area=None) -> float:
+    """Predictive efficiency index: cases caught over the most the same selection could catch.
+
+    ``PEI* = sum_i w_i y_i / max_v sum_i v_i y_i`` where ``v`` ranges over the
+    selections of the same size (or area) — the top ``k`` ranked by the cases
+    themselves; 1 is perfect. NaN when there is no case.
+
+    Examples
+    --------
+    >>> pei_star([3, 0, 1, 0], [0.1, 0.9, 0.8, 0.0], k=0.25)
+    0.0
+    """
+    y = np.asarray(y, dtype=float)
+    best = _selection(y, k, area) @ y
+    return float(_selection(score, k, area) @ y / best) if best > 0 else float("nan")
+
+
+def rri(y, expected, *, k: float = 0.05, area=None) -> float:
+    """Recapture rate index: how much better the model's expected counts hold in its top units.
+
+    ``RRI = (sum_i w_i y_i / sum_i w_i e_i) / (sum_i y_i / sum_i e_i)`` with ``e_i``
+    the model's expected count and ``w`` its top ``k`` by ``e``: 1 when the chosen
+    units see as many cases, relative to the forecast, as the whole area.
+
+    Examples
+    --------
+    >>> rri([3, 0, 1, 0], [2.0, 1.0, 0.5, 0.5], k=0.25)
+    1.5
+    """
+    y, e = np.asarray(y, dtype=float), np.asarray(expected, dtype=float)
+    w = _selection(e, k, area)
+    return float((w @ y / (w @ e)) / (y.sum() / e.sum())) if y.sum() > 0 else float("nan")
+
+
+def precision_at_capacity(y, score, *, capacity: int) -> float:
+    """Share of the ``capacity`` highest-scored units that have at least one case.
+
+    ``precision = sum_i w_i [y_i > 0] / capacity`` with ``w`` the top ``capacity``
+    units (ties at the boundary shared as in :func:`hit_rate`).
+
+    Examples
+    --------
+    >>> precision_at_capacity([3, 0, 1, 0], [0.9, 0.8, 0.1, 0.1], capacity=2)
+    0.5
+    """
+    y = np.asarray(y, dtype=float)
+    if not 1 <= capacity <= len(y):
+        raise ValueError(f"capacity must be between 1 and the {len(y)} units, got {capacity}")
+    return float(_selection(score, capacity / len(y)) @ (y > 0) / capacity)
+
+
+def lead_time(flag_times, case_times) -> float:
+    """Median days from a unit's first flag to its next case.
+
+    For each case the lead time is ``case time - first flag time`` of the run of
+    flags of its unit that precedes it (the earliest flag after the unit's
+    previous case, if any is before the case); cases with no flag before them
+    are left out. Inputs are Series of times indexed by unit id. NaN when no
+    case was flagged in advance.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> flags = pd.Series(pd.to_datetime(["2024-01-01", "2024-01-08"]), index=["G1", "G1"])
+    >>> cases = pd.Series(pd.to_datetime(["2024-01-11", "2024-01-20"]), index=["G1", "G2"])
+    >>> lead_time(flags, cases)
+    10.0
+    """
+    flags = pd.DataFrame({"unit": flag_times.index, "flag": flag_times.to_numpy()}).sort_values("flag")
+    cases = pd.DataFrame({"unit": case_times.index, "case": case_times.to_numpy()}).sort_values("case")
+    cases["previous"] = cases.groupby("unit")["case"].shift()
+    pairs = cases.reset_index(names="row").merge(flags, on="unit")
+    mine = (pairs["flag"] < pairs["case"]) & (pairs["previous"].isna() | (pairs["flag"] > pairs["previous"]))
+    first = pairs[mine].groupby("row")["flag"].min()
+    days = (cases["case"].reindex(first.index) - first) / pd.Timedelta(days=1)
+    return float(days.median()) if len(days) else float("nan")
+
+
+def roc_auc(y, p) -> float:
+    """Area under the ROC curve: P(score of a unit with a case > score of one without),
+    ties counting one half (scikit-learn's ``roc_auc_score``); NaN with one class.
+
+    Examples
+    --------
+    >>> roc_auc([1, 0, 1, 0], [0.9, 0.8, 0.8, 0.1])
+    0.875
+    """
+    y = np.asarray(y) > 0
+    return float(_sk.roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
+
+
+def average_precision(y, p) -> float:
+    """``AP = sum_n (R_n - R_{n-1}) P_n`` over the score thresholds (scikit-learn's
+    ``average_precision_score``); NaN without a positive.
+
+    Examples
+    --------
+    >>> average_precision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1])
+    0.8333333333333333
+    """
+    y = np.asarray(y) > 0
+    return float(_sk.average_precision_score(y, p)) if y.any() else float("nan")
+
+
+def brier(y, p) -> float:
+    """Brier score ``mean_i (p_i - [y_i > 0])**2``; lower is better.
+
+    Examples
+    --------
+    >>> brier([1, 0], [0.8, 0.4])
+    0.1
+    """
+    y = (np.asarray(y) > 0).astype(float)
+    return float(np.mean((np.asarray(p, dtype=float) - y) ** 2))
+
+
+def log_loss(y, p, *, eps: float = 1e-15) -> float:
+    """``-mean_i [y_i log p_i + (1 - y_i) log(1 - p_i)]`` with ``p`` clipped to [eps, 1 - eps].
+
+    Examples
+    --------
+    >>> round(log_loss([1, 0], [0.5, 0.5]), 6)
+    0.693147
+    """
+    y = (np.asarray(y) > 0).astype(float)
+    p = np.clip(np.asarray(p, dtype=float), eps, 1 - eps)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def expected_calibration_error(y, p, *, bins: int = 10) -> float:
+    """``ECE = sum_b (n_b / n) |mean_{i in b} [y_i > 0] - mean_{i in b} p_i|``.
+
+    The bins hold equal numbers of rows (quantiles of ``p``; rows of equal ``p``
+    stay in one bin, so a bin may hold more): with rare events, equal-width bins
+    would put nearly every row in the first bin.
+
+    Examples
+    --------
+    >>> expected_calibration_error([1, 0, 0, 0], [0.5, 0.5, 0.1, 0.1], bins=2)
+    0.05
+    """
+    y = (np.asarray(y) > 0).astype(float)
+    p = np.asarray(p, dtype=float)
+    order = np.argsort(p, kind="stable")
+    rank = np.empty(len(p))
+    rank[order] = np.arange(len(p))
+    first_rank = pd.Series(rank).groupby(p).transform("min").to_numpy()  # ties share the bin of the first
+    b = np.minimum((first_rank * bins // len(p)).astype(int), bins - 1)
+    n = np.bincount(b, minlength=bins)
+    gap = np.abs(np.bincount(b, y, bins) - np.bincount(b, p, bins))
+    return float(gap.sum() / len(p)) if n.sum() else float("nan")
+
+
+def poisson_deviance(y, expected) -> float:
+    """Mean Poisson deviance ``2 mean_i (y_i log(y_i / e_i) - (y_i - e_i))`` (0 log 0 = 0).
+
+    Examples
+    --------
+    >>> round(poisson_deviance([0, 2], [1.0, 1.0]), 6)
+    1.386294
+    """
+    y, e = np.asarray(y, dtype=float), np.clip(np.asarray(expected, dtype=float), 1e-12, None)
+    term = np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / e), 0.0)
+    return float(2 * np.mean(term - (y - e)))
+
+
+def population_stability_index(expected, actual, *, bins: int = 10, eps: float = 1e-4) -> float:
+    """``PSI = sum_b (a_b - e_b) ln(a_b / e_b)`` over the deciles of ``expected``.
+
+    ``e_b`` and ``a_b`` are the shares of the training (``expected``) and scoring
+    (``actual``) values in bin ``b``; the bin edges are the quantiles of
+    ``expected`` (repeated edges merged), shares floored at ``eps``. Below 0.1
+    is usually read as stable, above 0.25 as shifted.
+
+    Examples
+    --------
+    >>> round(population_stability_index([1, 2, 3, 4], [1, 3, 4, 4], bins=2), 4)
+    0.2747
+    """
+    expected, actual = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
+    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)[1:-1]))
+    e = np.bincount(np.searchsorted(edges, expected, side="right"), minlength=len(edges) + 1) / len(expected)
+    a = np.bincount(np.searchsorted(edges, actual, side="right"), minlength=len(edges) + 1) / len(actual)
+    e, a = np.maximum(e, eps), np.maximum(a, eps)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+
+def wave_detection(alarms: pd.DataFrame, waves: pd.DataFrame, *, unit_weeks: float,
+                   parent: Mapping[str, str] | None = None, watch_start=None, watch_end=None,
+                   within_days: int = 14, grace_days: int = 7) -> dict[str, float]:
+    """Share of dispute waves detected, their detection delay, and the false alarms.
+
+    An alarm ``a`` (unit, time, category) belongs to wave ``w`` when the categories
+    are equal, the places match (same unit, or one is the other's ``parent``:
+    a grid's alarm counts for its community's wave and the other way round) and
+    ``start_w < time_a <= end_w + grace_days`` (an alarm at the very start saw
+    none of the wave). Then, over the waves watched (those with
+    ``watch_start <= start_w`` and ``start_w + within_days <= watch_end``),
+
+    - ``wave_detection_rate`` = #{w : some alarm of w has time_a <= start_w + within_days} / #watched;
+    - ``wave_median_delay_days`` = median over the detected waves of
+      (earliest such time_a - start_w) in days (NaN when none is detected);
+    - ``false_alarms_per_1000_unit_weeks`` = 1000 x #{(unit, week) with an alarm
+      that belongs to no wave} / ``unit_weeks`` (weeks start on Monday).
+
+    Parameters
+    ----------
+    alarms : DataFrame
+        One row per alarm: ``unit_id``, ``time``, ``category``.
+    waves : DataFrame
+        One row per wave: ``unit_id``, ``category``, ``start``, ``end`` (exclusive),
+        as in ``truth.waves`` of a simulated district.
+    unit_weeks : float
+        Units watched times weeks watched (for a daily panel: rows / 7).
+    parent : mapping, optional
+        Unit to the unit that contains it (for example grid to community).
+    watch_start, watch_end : timestamp, optional
+        The watched period; waves outside it are not counted as missed.
+    within_days, grace_days : int
+        Days from a wave's start in which an alarm detects it; days after its end
+        in which an alarm is still the wave's.
+
+    Returns
+    -------
+    dict
+        ``waves_watched``, ``waves_detected``, ``wave_detection_rate``,
+        ``wave_median_delay_days``, ``false_alarms_per_1000_unit_weeks``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> waves = pd.DataFrame({"unit_id": ["C1"], "category": ["noise"],
+    ...                       "start": pd.to_datetime(["2024-03-01"]), "end": pd.to_datetime(["2024-03-15"])})
+    >>> alarms = pd.DataFrame({"unit_id": ["G1", "G2"], "category": ["noise", "noise"],
+    ...                        "time": pd.to_datetime(["2024-03-05", "2024-06-01"])})
+    >>> result = wave_detection(alarms, waves, unit_weeks=1000, parent={"G1": "C1", "G2": "C1"})
+    >>> result["wave_detection_rate"], result["wave_median_delay_days"], result["false_alarms_per_1000_unit_weeks"]
+    (1.0, 4.0, 1.0)
+    """
+    if unit_weeks <= 0:
+        raise ValueError(f"unit_weeks must be > 0, got {unit_weeks}")
+    parent = {} if parent is None else dict(parent)
+    alarms = alarms.reset_index(drop=True)
+    pairs = alarms.reset_index(names="alarm").merge(
+        waves.reset_index(drop=True).reset_index(names="wave"), on="category", suffixes=("", "_wave"))
+    unit, wave_unit = pairs["unit_id"], pairs["unit_id_wave"]
+    place = (unit == wave_unit) | (unit.map(parent) == wave_unit) | (wave_unit.map(parent) == unit)
+    after = pairs["time"] - pairs["start"]
+    pairs = pairs[place & (after > pd.Timedelta(0))
+                  & (pairs["time"] <= pairs["end"] + pd.Timedelta(days=grace_days))]
+    early = after[pairs.index][after[pairs.index] <= pd.Timedelta(days=within_days)]
+    first = early.groupby(pairs.loc[early.index, "wave"]).min()
+    watched = pd.Series(True, index=waves.index)
+    if watch_start is not None:
+        watched &= waves["start"] >= pd.Timestamp(watch_start)
+    if watch_end is not None:
+        watched &= waves["start"] + pd.Timedelta(days=within_days) <= pd.Timestamp(watch_end)
+    positions = np.flatnonzero(watched.to_numpy())
+    delays = first[first.index.isin(positions)] / pd.Timedelta(days=1)
+    false = alarms.drop(index=pairs["alarm"].unique())
+    false_weeks = false.groupby([false["unit_id"], false["time"].dt.to_period("W")]).ngroups
+    return {
+        "waves_watched": len(positions),
+        "waves_detected": len(delays),
+        "wave_detection_rate": len(delays) / len(positions) if len(positions) else float("nan"),
+        "wave_median_delay_days": float(np.median(delays)) if len(delays) else float("nan"),
+        "false_alarms_per_1000_unit_weeks": 1000 * false_weeks / unit_weeks,
+    }
