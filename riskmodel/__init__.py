@@ -6,6 +6,7 @@ from . import datasets, evaluation, features, io, models
 from .dataset import Dataset
 from .privacy import pseudonymize
 from .problems import DataReport, ValidationError
+from .training import TrainedModel, load_model, predict, train
 from .validation import validate
 
 try:
@@ -15,14 +16,28 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "DataReport",
+    "TrainedModel",
     "Dataset",
     "ValidationError",
     "datasets",
     "evaluation",
     "features",
     "io",
+    "load_model",
     "models",
+    "predict",
     "pseudonymize",
+    "tracking",
+    "train",
     "validate",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    # MLflow is imported only when tracking is used: the rest of riskmodel works without it.
+    if name == "tracking":
+        import importlib
+
+        return importlib.import_module(".tracking", __name__)
+    raise AttributeError(f"module 'riskmodel' has no attribute {name!r}")

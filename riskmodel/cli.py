@@ -11,7 +11,6 @@ import typer
 
 from .datasets import PRESETS, simulate_district
 from .io import read_dataset, write_dataset
-from .summary import summarize
 from .validation import ValidationError, validate
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -27,18 +26,72 @@ def demo(
     preset: Preset = "small",
     seed: Seed = 0,
     out: Annotated[Path, typer.Option(help="Parent of the dataset folder to write.")] = Path("data/simulated"),
+    folds: Annotated[int, typer.Option(help="Test cutoffs, four weeks apart, ending at the last closed label.")] = 6,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "riskmodel-demo",
 ) -> None:
-    """Simulate a district, validate it, write it and summarise it.
+    """The whole job on a simulated district: simulate, validate, backtest every family
+    against the oracle, log to MLflow, register the champions, print the leaderboards.
 
-    Example: riskmodel demo --preset small --seed 0 --out data/simulated
+    Example: riskmodel demo --preset small --seed 0
     """
+    from .evaluation import backtest
+    from .models import case_models, grid_models
+    from .training import train
+
     started = time.perf_counter()
     district = simulate_district(preset, seed=seed)
     report = validate(district)
     folder = write_dataset(report.dataset, out / preset)
-    typer.echo(f"Simulated the {preset!r} district (seed {seed}) in {time.perf_counter() - started:.1f} s; "
-               f"validated {int(report.counts['input'].sum())} rows, none rejected; written to {folder}\n")
-    _print_summary(report.dataset)
+    typer.echo(f"Simulated the {preset!r} district (seed {seed}); validated {int(report.counts['input'].sum())} "
+               f"rows, none rejected; written to {folder}\n")
+    horizon, escalation_days = 28, 30
+    for target, models, name, closed in (
+            (None, grid_models(), "grid risk, 28 days", horizon),
+            ("escalation", case_models(), "case escalation, 30 days", escalation_days + 28)):  # + the last fold
+        last = (pd.Timestamp(district.end) - pd.Timedelta(days=closed)).normalize()
+        cutoffs = pd.date_range(end=last, periods=folds, freq="4W-MON")
+        result = backtest(district, models, cutoffs=cutoffs, horizon=horizon, target=target,
+                          escalation_days=escalation_days, experiment=experiment)
+        typer.echo(f"Backtest of {name}: {folds} folds from {cutoffs[0].date()} to {cutoffs[-1].date()} "
+                   f"(MLflow run {result.run_id})")
+        _print_leaderboard(result.leaderboard)
+        champion = train(district, model=models[result.best], horizon=horizon, target=target, register=True,
+                         experiment=experiment)
+        typer.echo(f"Champion {result.best} registered as {champion.registered_name!r} (alias 'champion')\n")
+    from .tracking import tracking_uri
+
+    typer.echo(f"Done in {time.perf_counter() - started:.0f} s. Read the runs back with:\n"
+               f"  .venv/bin/riskmodel compare {experiment}\nor open them with:\n"
+               f"  MLFLOW_DISABLE_TELEMETRY=true .venv/bin/mlflow ui --backend-store-uri {tracking_uri()}")
+
+
+@app.command()
+def compare(experiment: Annotated[str, typer.Argument(help="MLflow experiment to read.")]) -> None:
+    """Print the leaderboard of an experiment's model runs, read back from MLflow.
+
+    Example: riskmodel compare riskmodel-demo
+    """
+    from .tracking import compare as read_back
+
+    try:
+        board = read_back(experiment)
+    except ValueError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    columns = [c for c in LEADERBOARD_COLUMNS if c in board]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        typer.echo(board[["model", "backtest", *columns]].to_string(index=False, float_format="{:.3f}".format))
+
+
+LEADERBOARD_COLUMNS = ["roc_auc", "roc_auc_oracle_ratio", "hit_rate_at_5pct", "hit_rate_at_5pct_oracle_ratio",
+                       "average_precision", "brier", "ece", "pai_at_5pct", "wave_detection_rate",
+                       "wave_median_delay_days", "false_alarms_per_1000_unit_weeks"]
+
+
+def _print_leaderboard(board: pd.DataFrame) -> None:
+    columns = [c for c in LEADERBOARD_COLUMNS if c in board]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        typer.echo(board[columns].to_string(float_format="{:.3f}".format) + "\n")
 
 
 @app.command()
@@ -76,14 +129,3 @@ def validate_command(
     if quarantine:
         report.rejected.to_csv(quarantine, index=False)
         typer.echo(f"{len(report.rejected)} rejected row(s) written to {quarantine}")
-
-
-def _print_summary(dataset) -> None:
-    tables = summarize(dataset)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        typer.echo("Units per level\n" + tables["units"].to_string() + "\n")
-        by_month = tables["cases_by_month"]
-        by_month.columns = [c[:12] for c in by_month.columns]
-        typer.echo("Cases per month and category\n" + by_month.to_string() + "\n")
-        typer.echo("Escalation\n" + tables["escalation"].to_string(float_format="{:.3f}".format) + "\n")
-        typer.echo("Busiest grids\n" + tables["busiest"].to_string())

@@ -3,21 +3,24 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from riskmodel.cli import app
-from riskmodel.io import read_dataset, write_dataset
-from riskmodel.summary import summarize
+from riskmodel.io import write_dataset
 
 runner = CliRunner()
 
 
-def test_demo_prints_the_summary(tmp_path):
-    result = runner.invoke(app, ["demo", "--preset", "tiny", "--out", str(tmp_path)])
+def test_demo_runs_the_whole_job(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = runner.invoke(app, ["demo", "--preset", "tiny", "--folds", "2", "--out", str(tmp_path / "data")])
     assert result.exit_code == 0, result.output
-    for heading in ("Units per level", "Cases per month and category", "Escalation", "Busiest grids"):
-        assert heading in result.output
-    district = read_dataset(tmp_path / "tiny")
-    assert f"validated {sum(len(f) for f in district.tables.values())} rows" in result.output
-    busiest = summarize(district)["busiest"]
-    assert busiest.index[0] in result.output
+    assert (tmp_path / "data" / "tiny" / "dataset.json").is_file()
+    for line in ("Backtest of grid risk, 28 days: 2 folds", "Backtest of case escalation, 30 days: 2 folds",
+                 "registered as 'dispute-risk-grid'", "registered as 'dispute-escalation-case'",
+                 "hit_rate_at_5pct_oracle_ratio", "mlflow ui --backend-store-uri sqlite:///"):
+        assert line in result.output
+    assert "oracle" in result.output and "GBMRisk" in result.output
+    board = runner.invoke(app, ["compare", "riskmodel-demo"])
+    assert board.exit_code == 0 and "HistoricalRateBaseline" in board.output
 
 
 def test_validate_exit_codes(tmp_path, dataset):

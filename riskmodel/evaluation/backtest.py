@@ -18,7 +18,7 @@ from . import metrics
 __all__ = ["BacktestResult", "backtest", "score_fold"]
 
 #: Metrics where lower is better; their oracle ratio reads "how many times the oracle's".
-LOWER_IS_BETTER = ("brier", "log_loss", "ece", "poisson_deviance")
+LOWER_IS_BETTER = ("brier", "log_loss", "ece", "ece_pooled", "poisson_deviance")
 #: Metrics whose spread over streets the leaderboard reports.
 STREET_METRICS = ("roc_auc", "hit_rate_at_5pct")
 
@@ -34,7 +34,10 @@ class BacktestResult:
         ``rank_by``: each metric's mean over folds, ``<metric>_fold_std`` its
         spread over folds, ``<metric>_street_std`` (for roc_auc and
         hit_rate_at_5pct) the mean over folds of its spread over streets, and
-        ``<metric>_oracle_ratio`` = model / oracle.
+        ``<metric>_oracle_ratio`` = model / oracle; ``ece_pooled`` is the
+        calibration error of all folds' predictions together (with a few
+        thousand units a fold, the per-fold ``ece`` carries sampling noise of
+        about 0.01-0.02 even for perfect probabilities).
     folds : DataFrame
         One row per model and fold: the fold's test cutoff, its training rows and
         every metric.
@@ -44,7 +47,7 @@ class BacktestResult:
     config : dict
         The backtest's configuration (what MLflow logs as parameters).
     target : str
-        ``"grid"`` (unit risk) or ``"escalation"`` (case escalation).
+        ``"grid"`` (unit risk), ``"escalation"`` (case escalation) or ``"waves"``.
     run_id : str or None
         The MLflow parent run, when the backtest was tracked.
     """
@@ -133,7 +136,8 @@ def _check_models(models) -> dict:
 
 
 def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, frequency: str = "W-MON",
-             horizon=28, target=None, level: str = "grid", train_start=None, refit_every: int = 1,
+             horizon=28, target=None, level: str = "grid", train_start=None, train_frequency: str = "W-MON",
+             refit_every: int = 1,
              capacity: int | None = None, features: dict | None = None, escalation_days: int = 30,
              track: bool = True, experiment: str = "riskmodel", progress: bool = True) -> BacktestResult:
     """Rolling-origin backtest of several models on the same folds.
@@ -144,7 +148,8 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
     unit at ``c``; the features of all rows are point-in-time, so one panel
     serves every fold. Escalation target (``target="escalation"``): fitted on
     the cases whose ``escalation_days`` had passed by ``c``, scored on the cases
-    reported in ``[c, next c)``. On simulated data the simulator's truth is
+    reported in ``[c, next c)`` (the last fold as long as the one before), whose
+    windows must all have closed by the end of the data. On simulated data the simulator's truth is
     scored on the same folds as the row ``oracle`` (expected counts, through
     the Poisson law for probabilities; or the true escalation probabilities).
 
@@ -160,14 +165,21 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
         frequency, default weekly on Mondays).
     horizon : int, str or offset
         Label window (days, ``"28D"`` or a pandas offset).
-    target : None, dict, Target or "escalation"
+    target : None, dict, Target, "escalation" or "waves"
         What the grid label counts (see :class:`~riskmodel.features.Target`),
-        or ``"escalation"`` for the case-escalation target.
+        ``"escalation"`` for the case-escalation target, or ``"waves"`` for the
+        anomaly target: the models are detectors (:class:`~riskmodel.models.SpikeDetector`)
+        watching ``level`` and its parent level daily, scored by
+        :func:`~riskmodel.evaluation.metrics.wave_detection` against the
+        simulator's injected waves (fold ``i`` holds the waves that start in
+        ``[c_i, c_i+1)``; no oracle row: the waves are the truth).
     level : str
         Units of the grid target, or the unit whose history describes a case.
     train_start : time, optional
-        First training cutoff (default: 91 days after the first case); training
-        cutoffs follow ``frequency`` from there.
+        First training cutoff (default: 91 days after the first case).
+    train_frequency : str
+        Spacing of the training cutoffs from there (default weekly on Mondays),
+        whatever the spacing of the test cutoffs.
     refit_every : int
         Refit the models every this many folds (1: every fold); in between the
         last fit is reused, which only ever makes the embargo longer.
@@ -207,17 +219,19 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
     test_cutoffs = _test_cutoffs(cutoffs, start, end, frequency)
     config = {"models": sorted(models), "cutoffs": [str(c.date()) for c in test_cutoffs], "frequency": frequency,
               "horizon": str(horizon), "target": str(target), "level": level, "refit_every": refit_every,
-              "train_start": str(train_start), "capacity": capacity, "features": features or {},
+              "train_start": str(train_start), "train_frequency": train_frequency, "capacity": capacity,
+              "features": features or {},
               "escalation_days": escalation_days}
     for name, model in models.items():
         config[f"model.{name}"] = repr(model)
-    run = _cases if target == "escalation" else _grid
+    kind = target if target in ("escalation", "waves") else "grid"
+    run = {"grid": _grid, "escalation": _cases, "waves": _waves}[kind]
     folds, predictions = run(dataset, models, test_cutoffs, config=config, horizon=horizon, target=target,
-                             level=level, train_start=train_start, frequency=frequency, refit_every=refit_every,
+                             level=level, train_start=train_start, train_frequency=train_frequency,
+                             refit_every=refit_every,
                              capacity=capacity, features=features or {}, escalation_days=escalation_days,
                              progress=progress)
-    result = BacktestResult(_leaderboard(folds), folds, predictions, config,
-                            "escalation" if target == "escalation" else "grid")
+    result = BacktestResult(_leaderboard(folds, predictions), folds, predictions, config, kind)
     if track:
         from ..tracking import log_backtest
 
@@ -232,13 +246,13 @@ def _fits(models, fold: int, refit_every: int, fitted: dict, X, y, y_count):
     return fitted
 
 
-def _grid(dataset, models, test_cutoffs, *, config, horizon, target, level, train_start, frequency, refit_every,
-          capacity, features, progress, **_):
+def _grid(dataset, models, test_cutoffs, *, config, horizon, target, level, train_start, train_frequency,
+          refit_every, capacity, features, progress, **_):
     horizon = parse_horizon(horizon)
     parsed = parse_target(target)
     first = dataset.cases["reported_at"].min().normalize() + pd.Timedelta(days=91)
     train_cutoffs = pd.date_range(pd.Timestamp(train_start) if train_start is not None else first,
-                                  test_cutoffs[-1], freq=frequency)
+                                  test_cutoffs[-1], freq=train_frequency)
     builder = GridPanelBuilder(cutoffs=train_cutoffs.union(test_cutoffs), horizon=horizon, level=level,
                                target=parsed, **features)
     panel = builder.fit(dataset).build(dataset)
@@ -300,6 +314,11 @@ def _cases(dataset, models, test_cutoffs, *, config, level, refit_every, escalat
     truth = getattr(dataset, "truth", None)
     bounds = list(test_cutoffs[1:]) + [test_cutoffs[-1] + (test_cutoffs[-1] - test_cutoffs[-2] if len(
         test_cutoffs) > 1 else pd.Timedelta(days=7))]
+    closes = bounds[-1] + pd.Timedelta(days=escalation_days)
+    if closes > pd.Timestamp(dataset.end):
+        raise ValueError(f"the last fold's cases (reported until {bounds[-1].date()}) have escalation windows of "
+                         f"{escalation_days} days that close on {closes.date()}, after the end of the data "
+                         f"({dataset.end}); end the backtest earlier")
     rows, predictions, fitted = [], [], {}
     for fold, (c, until) in enumerate(tqdm(list(zip(test_cutoffs, bounds, strict=True)), desc="backtest",
                                            disable=not progress)):
@@ -321,7 +340,7 @@ def _cases(dataset, models, test_cutoffs, *, config, level, refit_every, escalat
     return pd.DataFrame(rows), pd.concat(predictions)
 
 
-def _leaderboard(folds: pd.DataFrame, rank_by: str = "hit_rate_at_5pct") -> pd.DataFrame:
+def _leaderboard(folds: pd.DataFrame, predictions: pd.DataFrame, rank_by: str = "hit_rate_at_5pct") -> pd.DataFrame:
     names = [c for c in folds.columns if c not in ("model", "fold", "cutoff", "train_rows")
              and not c.endswith("_street_std")]
     by = folds.groupby("model", sort=False)
@@ -330,9 +349,47 @@ def _leaderboard(folds: pd.DataFrame, rank_by: str = "hit_rate_at_5pct") -> pd.D
     street = [c for c in folds.columns if c.endswith("_street_std")]
     if street:
         board = board.join(by[street].mean())
+    if "probability" in predictions:
+        board["ece_pooled"] = predictions.groupby("model", sort=False).apply(
+            lambda g: metrics.expected_calibration_error(g["y"], g["probability"]))
+        names.append("ece_pooled")
     if "oracle" in board.index:
         ratio = board[names] / board.loc["oracle", names]
         board = board.join(ratio.add_suffix("_oracle_ratio"))
     board["folds"] = by.size()
-    key = rank_by if rank_by in board else "roc_auc"
+    key = next(k for k in (rank_by, "roc_auc", "wave_detection_rate") if k in board)
     return board.sort_values(key, ascending=key in LOWER_IS_BETTER, kind="stable").rename_axis("model")
+
+
+def _waves(dataset, models, test_cutoffs, *, level, progress, **_):
+    truth = getattr(dataset, "truth", None)
+    if truth is None:
+        raise ValueError("the waves target needs a simulated district: the injected waves are its truth")
+    if len(test_cutoffs) < 2:
+        raise ValueError("the waves target needs at least two test cutoffs: fold i watches [c_i, c_i+1)")
+    levels = [lv for lv in (level, _parent(dataset, level)) if lv is not None]
+    watch = pd.date_range(test_cutoffs[0], test_cutoffs[-1] + pd.Timedelta(days=13), freq="D")
+    panels = {lv: GridPanelBuilder(cutoffs=watch, horizon=1, level=lv).fit(dataset).build(dataset).X for lv in levels}
+    parent = dataset.ancestors(levels[-1]) if len(levels) > 1 else None
+    rows, predictions = [], []
+    for name, model in models.items():
+        alarms = pd.concat([clone(model).fit(X).alarm_table(X) for X in panels.values()])
+        predictions.append(alarms.assign(model=name))
+        for fold, (c, until) in enumerate(zip(test_cutoffs[:-1], test_cutoffs[1:], strict=True)):
+            units = sum(X.index.get_level_values(0).nunique() for X in panels.values())
+            unit_weeks = units * (until - c).days / 7
+            waves = truth.waves[(truth.waves["start"] >= c) & (truth.waves["start"] < until)]
+            seen = alarms[(alarms["time"] >= c) & (alarms["time"] < until + pd.Timedelta(days=14))]
+            found = metrics.wave_detection(seen, waves, unit_weeks=unit_weeks, parent=parent)
+            inside = alarms[(alarms["time"] >= c) & (alarms["time"] < until)]
+            false = metrics.wave_detection(inside, truth.waves, unit_weeks=unit_weeks, parent=parent)
+            rows.append({"model": name, "fold": fold, "cutoff": c, "train_rows": 0, "waves": len(waves),
+                         "wave_detection_rate": found["wave_detection_rate"],
+                         "wave_median_delay_days": found["wave_median_delay_days"],
+                         "false_alarms_per_1000_unit_weeks": false["false_alarms_per_1000_unit_weeks"]})
+    return pd.DataFrame(rows), pd.concat(predictions, ignore_index=True)
+
+
+def _parent(dataset, level):
+    position = dataset.levels.index(level)
+    return dataset.levels[position - 1] if position > 0 else None

@@ -11,6 +11,7 @@ from .classifiers import GBMCount, GBMRisk, LogisticRisk
 from .escalation import EscalationClassifier
 from .explain import describe_driver, explain
 from .outliers import ProfileOutlier
+from .roster import case_models, grid_models
 from .scorecard import Scorecard
 from .spikes import SpikeDetector
 from .tiers import TIERS, TierPolicy
@@ -28,6 +29,8 @@ __all__ = [
     "Scorecard",
     "SpikeDetector",
     "TierPolicy",
+    "case_models",
     "describe_driver",
     "explain",
+    "grid_models",
 ]

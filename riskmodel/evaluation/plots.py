@@ -1,0 +1,231 @@
+"""Figures of a backtest: hit-rate curve, calibration, risk map and a metric by fold.
+
+Every function returns a :class:`matplotlib.figure.Figure` built without
+pyplot's global state, so figures can be drawn headless and in threads;
+:func:`save_figures` writes the ones that apply to the target as PNG files.
+The oracle (on simulated data) is drawn dashed black.
+
+Examples
+--------
+>>> from riskmodel.datasets import simulate_district
+>>> from riskmodel.evaluation import backtest, plots
+>>> from riskmodel.models import HistoricalRateBaseline, LastPeriodBaseline
+>>> district = simulate_district("tiny", seed=0)
+>>> result = backtest(district, [HistoricalRateBaseline(), LastPeriodBaseline()],
+...                   cutoffs=["2023-10-02", "2023-10-30"], horizon=28, track=False, progress=False)
+>>> figure = plots.hit_rate_curve(result)
+>>> sorted(line.get_label() for line in figure.axes[0].lines)
+['HistoricalRateBaseline', 'LastPeriodBaseline', 'oracle', 'random']
+>>> len(plots.calibration_curve(result).axes[0].lines), len(plots.metrics_by_fold(result).axes[0].lines)
+(4, 3)
+>>> len(plots.risk_map(result, district).axes[0].collections)  # the units and the cases
+2
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+
+from ..features.options import parse_horizon
+from . import metrics
+
+__all__ = ["calibration_curve", "hit_rate_curve", "metrics_by_fold", "risk_map", "save_figures"]
+
+
+def _axes(xlabel: str, ylabel: str, title: str):
+    figure = Figure(figsize=(7, 5), layout="constrained")
+    axes = figure.add_subplot()
+    axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return figure, axes
+
+
+def _style(name: str) -> dict:
+    return {"label": name} | ({"linestyle": "--", "color": "black"} if name == "oracle" else {})
+
+
+def _grid_only(result, what: str) -> None:
+    if result.target != "grid":
+        raise ValueError(f"{what} needs a grid-target backtest; this result's target is {result.target!r}")
+
+
+def hit_rate_curve(result, *, shares=None) -> Figure:
+    """Hit rate against the share of units chosen, per model, averaged over folds.
+
+    Each fold's value is :func:`~riskmodel.evaluation.metrics.hit_rate` (ties
+    at the boundary shared); the mean over folds skips folds without a case,
+    as the leaderboard does, so the curve at 0.05 is ``hit_rate_at_5pct``.
+    The dotted line is a random choice of units. Grid target only.
+
+    Parameters
+    ----------
+    result : BacktestResult
+    shares : array of floats in [0, 1], optional
+        The x values (default 0, 0.01, ..., 0.30); the hit rate at 0 is 0.
+    """
+    _grid_only(result, "the hit-rate curve")
+    shares = np.arange(31) / 100 if shares is None else np.asarray(shares, dtype=float)
+
+    def curve(fold: pd.DataFrame) -> pd.Series:
+        return pd.Series([metrics.hit_rate(fold["y_count"], fold["probability"], k=k) if k > 0 else 0.0
+                          for k in shares])
+    columns = result.predictions.groupby(["model", "fold"])[["y_count", "probability"]]
+    rates = columns.apply(curve).groupby(level="model").mean()
+    figure, axes = _axes("share of units chosen", "hit rate (share of cases caught)", "Hit rate (mean over folds)")
+    for name in result.leaderboard.index:
+        axes.plot(shares, rates.loc[name].to_numpy(), **_style(name))
+    axes.plot([0, shares.max()], [0, shares.max()], ":", color="grey", label="random")
+    axes.legend()
+    return figure
+
+
+def calibration_curve(result, *, bins: int = 10) -> Figure:
+    """Observed frequency against mean predicted probability per bin, per model (all folds pooled).
+
+    The bins hold equal numbers of rows (quantiles of the probability, ties
+    in one bin), as in :func:`~riskmodel.evaluation.metrics.expected_calibration_error`;
+    the dotted diagonal is perfect calibration. Grid or escalation target.
+    """
+    if not (isinstance(bins, int) and bins >= 1):
+        raise ValueError(f"bins must be a whole number >= 1, got {bins!r}")
+    figure, axes = _axes("mean predicted probability", "observed frequency", f"Calibration ({bins} quantile bins)")
+    top = 0.0
+    for name in result.leaderboard.index:
+        rows = result.predictions[result.predictions["model"] == name]
+        p = rows["probability"].to_numpy(dtype=float)
+        rank = pd.Series(p).rank(method="min").to_numpy() - 1
+        b = np.minimum((rank * bins // len(p)).astype(int), bins - 1)
+        points = pd.DataFrame({"p": p, "y": rows["y"].to_numpy() > 0}).groupby(b).mean()
+        axes.plot(points["p"], points["y"], marker="o", **_style(name))
+        top = max(top, points["p"].max(), points["y"].max())
+    axes.plot([0, top], [0, top], ":", color="grey", label="perfect")
+    axes.legend()
+    return figure
+
+
+def _positions(dataset, level: str) -> pd.DataFrame:
+    """lon, lat of the units at ``level`` that have both, indexed by ``grid_id``."""
+    grids = dataset.grids
+    if not {"lon", "lat"} <= set(grids.columns):
+        return pd.DataFrame(columns=["lon", "lat"], dtype=float)
+    return grids.loc[grids["level"] == level].set_index("grid_id")[["lon", "lat"]].astype(float).dropna()
+
+
+def _horizon(result):
+    text = str(result.config.get("horizon"))
+    try:
+        return parse_horizon(float(text)) if text.replace(".", "", 1).isdigit() else parse_horizon(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"cannot read the backtest's horizon {text!r} from result.config['horizon'] (days or a "
+                         "Timedelta string are read; a pandas offset is stored as its repr)") from None
+
+
+def risk_map(result, dataset, *, model: str | None = None, fold: int = -1) -> Figure:
+    """The units at their lon/lat coloured by a model's probability at a fold's cutoff, with that fold's cases.
+
+    The cases reported in ``[cutoff, cutoff + horizon)`` (all of them, whatever
+    the backtest's target counts) are drawn as black dots at their own lon/lat,
+    or at their unit's when they have none. Grid target only.
+
+    Parameters
+    ----------
+    result : BacktestResult
+    dataset : Dataset
+        The backtest's data; ``grids`` must give the units ``lon`` and ``lat``.
+    model : str, optional
+        Default: ``result.best``.
+    fold : int
+        Position of the fold (0 the first, -1 the last).
+    """
+    _grid_only(result, "the risk map")
+    model = result.best if model is None else model
+    if model not in result.leaderboard.index:
+        raise ValueError(f"unknown model {model!r}; the result has {list(result.leaderboard.index)}")
+    cutoffs = result.folds.drop_duplicates("fold").sort_values("fold")["cutoff"]
+    if not -len(cutoffs) <= fold < len(cutoffs):
+        raise ValueError(f"fold {fold} is out of range: the result has {len(cutoffs)} folds")
+    cutoff, horizon, level = cutoffs.iloc[fold], _horizon(result), result.config.get("level", "grid")
+    positions = _positions(dataset, level)
+    rows = result.predictions[(result.predictions["model"] == model)
+                              & (result.predictions.index.get_level_values("cutoff") == cutoff)]
+    units = rows.set_axis(rows.index.get_level_values(0)).join(positions, how="inner")
+    if units.empty:
+        raise ValueError(f"the {level} units have no coordinates: a risk map needs columns lon, lat in dataset.grids")
+    cases = dataset.cases
+    reported = pd.to_datetime(cases["reported_at"])
+    cases = cases[(reported >= cutoff) & (reported < cutoff + horizon)]
+    at = positions.reindex(cases["grid_id"].map(dataset.ancestors(level))).set_axis(cases.index)
+    if {"lon", "lat"} <= set(cases.columns):
+        at = cases[["lon", "lat"]].astype(float).fillna(at)
+    at = at.dropna()
+    span = f"{horizon / pd.Timedelta(days=1):g} days" if isinstance(horizon, pd.Timedelta) else str(horizon)
+    figure, axes = _axes("longitude", "latitude", f"{model}: risk at {cutoff:%Y-%m-%d}, {len(at)} cases in {span}")
+    if "area_km2" in dataset.grids.columns:  # squares of the unit's area (1 degree of latitude ~ 111.32 km)
+        half = dataset.grids.set_index("grid_id")["area_km2"].reindex(units.index).to_numpy() ** 0.5 / 2 / 111.32
+        corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])[None] * np.stack(
+            [half / np.cos(np.radians(units["lat"].to_numpy())), half], axis=1)[:, None]
+        dots = PolyCollection(corners + units[["lon", "lat"]].to_numpy()[:, None], cmap="YlOrRd",
+                              edgecolors="grey", linewidths=0.3)
+        dots.set_array(units["probability"].to_numpy())
+        axes.add_collection(dots)
+        axes.autoscale_view()
+    else:
+        dots = axes.scatter(units["lon"], units["lat"], c=units["probability"], cmap="YlOrRd", marker="s",
+                            s=max(10.0, 6000 / len(units)), edgecolors="grey", linewidths=0.3)
+    axes.scatter(at["lon"], at["lat"], s=6, color="black")
+    axes.set_aspect(1 / np.cos(np.radians(units["lat"].mean())))
+    figure.colorbar(dots, ax=axes, label="predicted probability")
+    return figure
+
+
+def metrics_by_fold(result, metric: str = "hit_rate_at_5pct") -> Figure:
+    """A metric of every fold against the fold's test cutoff, per model.
+
+    ``metric`` is a column of ``result.folds`` (for the escalation target
+    e.g. ``"roc_auc"``); an unknown one raises a ValueError listing them.
+    """
+    known = [c for c in result.folds.columns if c not in ("model", "fold", "cutoff", "train_rows")]
+    if metric not in known:
+        raise ValueError(f"unknown metric {metric!r}; the folds have: {', '.join(known)}")
+    figure, axes = _axes("test cutoff", metric, f"{metric} by fold")
+    for name in result.leaderboard.index:
+        rows = result.folds[result.folds["model"] == name].sort_values("cutoff")
+        axes.plot(rows["cutoff"], rows[metric], marker="o", **_style(name))
+    axes.tick_params(axis="x", labelrotation=30)
+    axes.legend()
+    return figure
+
+
+def save_figures(result, dataset, folder) -> list[Path]:
+    """Draw the figures that apply and save them as PNG files in ``folder`` (created if needed).
+
+    Grid target: ``hit_rate_curve.png``, ``calibration_curve.png``,
+    ``risk_map.png`` (when the units have coordinates) and
+    ``metrics_by_fold.png`` (hit rate at 5%); escalation target: the
+    calibration curve and ``metrics_by_fold.png`` (ROC AUC); waves target:
+    ``metrics_by_fold.png`` (detection rate).
+
+    Returns
+    -------
+    list of Path
+        The files written, in that order.
+    """
+    grid, waves = result.target == "grid", result.target == "waves"
+    headline = "hit_rate_at_5pct" if grid else "wave_detection_rate" if waves else "roc_auc"
+    draw = {"hit_rate_curve": (lambda: hit_rate_curve(result)) if grid else None,
+            "calibration_curve": None if waves else lambda: calibration_curve(result),
+            "risk_map": (lambda: risk_map(result, dataset)) if grid and dataset is not None
+            and not _positions(dataset, result.config.get("level", "grid")).empty else None,
+            "metrics_by_fold": lambda: metrics_by_fold(result, headline)}
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, figure in draw.items():
+        if figure is not None:
+            paths.append(folder / f"{name}.png")
+            figure().savefig(paths[-1], dpi=100)
+    return paths

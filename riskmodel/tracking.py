@@ -1,0 +1,197 @@
+"""Everything that talks to MLflow: backtests as runs, models as pyfuncs, the registry.
+
+The store is ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///mlflow.db`` in the
+working directory with artifacts in ``mlartifacts/`` beside it; open it with
+``mlflow ui --backend-store-uri sqlite:///mlflow.db``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow  # noqa: E402 - after switching telemetry off
+import pandas as pd  # noqa: E402
+from mlflow.models import infer_signature  # noqa: E402
+
+from .training import TrainedModel, load_model  # noqa: E402
+
+__all__ = ["RiskPyfunc", "compare", "fingerprint", "load_logged", "log_backtest", "log_model", "tracking_uri"]
+
+_ROLE = "riskmodel.role"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI``, else the SQLite store ``mlflow.db`` in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def _experiment(name: str) -> str:
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if uri.startswith("sqlite:///"):
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def fingerprint(dataset) -> str:
+    """A hash of the dataset's frames (values and column names, not the row order of the index)."""
+    digest = hashlib.sha256()
+    for name in ("grids", "cases", "grid_history"):
+        frame = getattr(dataset, name)
+        digest.update(name.encode() + json.dumps(list(map(str, frame.columns))).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _tags(**extra) -> dict[str, str]:
+    from . import __version__
+
+    tags = {"riskmodel.version": __version__} | {k: str(v) for k, v in extra.items() if v is not None}
+    commit = _git_commit()
+    if commit:
+        tags["git_commit"] = commit
+    return tags
+
+
+def _finite(values: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items() if pd.notna(v)}
+
+
+def log_backtest(result, dataset, *, experiment: str = "riskmodel") -> str:
+    """Log a backtest: a parent run (configuration, tags, leaderboard, plots) with one
+    child run per model (its parameters; every metric's mean under its name and its
+    value per fold as ``<metric>_by_fold`` with step = fold). Returns the parent run id."""
+    experiment_id = _experiment(experiment)
+    config_text = json.dumps(result.config, sort_keys=True, default=str)
+    tags = _tags(**{"dataset_fingerprint": fingerprint(dataset),
+                    "config_hash": hashlib.sha256(config_text.encode()).hexdigest()[:16],
+                    "target": result.target})
+    params = {k: v for k, v in result.config.items() if not k.startswith("model.") and k != "cutoffs"}
+    params |= {"first_cutoff": result.config["cutoffs"][0], "last_cutoff": result.config["cutoffs"][-1],
+               "folds": len(result.config["cutoffs"])}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"backtest-{result.target}",
+                          tags=tags | {_ROLE: "backtest"}) as parent:
+        mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            result.leaderboard.to_csv(folder / "leaderboard.csv")
+            result.folds.to_csv(folder / "folds.csv", index=False)
+            (folder / "config.json").write_text(json.dumps(result.config, indent=2, default=str))
+            mlflow.log_artifacts(tmp)
+            _log_plots(result, dataset)
+        fold_metrics = [c for c in result.folds.columns if c not in ("model", "fold", "cutoff", "train_rows")]
+        for name, row in result.leaderboard.iterrows():
+            with mlflow.start_run(experiment_id=experiment_id, run_name=str(name), nested=True,
+                                  tags=tags | {_ROLE: "model", "model": str(name)}):
+                model_config = result.config.get(f"model.{name}", "simulator truth")
+                mlflow.log_params({"model": str(name), "estimator": model_config[:6000]})
+                mlflow.log_metrics(_finite(row.to_dict()))
+                for fold in result.folds[result.folds["model"] == name].itertuples(index=False):
+                    values = {f"{m}_by_fold": getattr(fold, m) for m in fold_metrics}
+                    mlflow.log_metrics(_finite(values), step=int(fold.fold))
+    return parent.info.run_id
+
+
+def _log_plots(result, dataset) -> None:
+    from .evaluation import plots
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plots.save_figures(result, dataset, tmp)
+        mlflow.log_artifacts(tmp, artifact_path="plots")
+
+
+class RiskPyfunc(mlflow.pyfunc.PythonModel):
+    """The MLflow face of a :class:`~riskmodel.training.TrainedModel`: feature rows in,
+    ``probability`` (and for grids ``expected``) out. The serving environment needs
+    riskmodel installed."""
+
+    def load_context(self, context):
+        self.trained = load_model(context.artifacts["model"])
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        scores = self.trained.score(pd.DataFrame(model_input))
+        return scores.drop(columns="tier", errors="ignore").reset_index(drop=True)
+
+
+def log_model(trained: TrainedModel, *, example: pd.DataFrame, experiment: str = "riskmodel",
+              register: bool = False) -> str:
+    """Log ``trained`` as a pyfunc with a signature and an input example; with ``register``
+    register it under its name and point the alias ``champion`` at the new version.
+    Returns the model URI."""
+    experiment_id = _experiment(experiment)
+    example = example.reset_index(drop=True)
+    output = trained.score(example).drop(columns="tier", errors="ignore").reset_index(drop=True)
+    import lightgbm
+    import numpy
+    import sklearn
+
+    requirements = [f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}", f"numpy=={numpy.__version__}",
+                    f"scikit-learn=={sklearn.__version__}", f"lightgbm=={lightgbm.__version__}"]
+    with (mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{trained.kind}",
+                           tags=_tags(schema_hash=trained.schema_hash) | {_ROLE: "train"}) as run,
+          tempfile.TemporaryDirectory() as tmp):
+        mlflow.log_params({"estimator": repr(trained.estimator)[:6000], "kind": trained.kind,
+                           "trained_through": str(trained.trained_through), "features": len(trained.feature_names)})
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=RiskPyfunc(), artifacts={"model": str(trained.save(Path(tmp) / "model"))},
+            signature=infer_signature(example, output), input_example=example, pip_requirements=requirements,
+            registered_model_name=trained.registered_name if register else None)
+    if register:
+        client = mlflow.MlflowClient()
+        client.set_registered_model_alias(trained.registered_name, "champion", str(info.registered_model_version))
+    trained.model_uri = info.model_uri
+    trained.run_id = run.info.run_id
+    return info.model_uri
+
+
+def load_logged(uri: str) -> TrainedModel:
+    """The :class:`TrainedModel` behind a logged pyfunc (``models:/...`` or ``runs:/...``)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_registry_uri(tracking_uri())
+    python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    if not isinstance(python_model, RiskPyfunc):
+        raise TypeError(f"{uri} is not a riskmodel pyfunc")
+    return python_model.trained
+
+
+def compare(experiment: str = "riskmodel") -> pd.DataFrame:
+    """Leaderboard of every model run of ``experiment``, read back from MLflow.
+
+    One row per model run (newest backtest first, then by ``hit_rate_at_5pct``):
+    ``model``, ``backtest`` (the parent run), ``started`` and every metric.
+    """
+    mlflow.set_tracking_uri(tracking_uri())
+    if mlflow.get_experiment_by_name(experiment) is None:
+        raise ValueError(f"no MLflow experiment named {experiment!r} in {tracking_uri()}")
+    runs = mlflow.search_runs(experiment_names=[experiment], filter_string=f"tags.`{_ROLE}` = 'model'")
+    if runs.empty:
+        return pd.DataFrame(columns=["model", "backtest", "started"])
+    metrics = {c: c.removeprefix("metrics.") for c in runs.columns
+               if c.startswith("metrics.") and not c.endswith("_by_fold")}
+    board = runs.rename(columns={"tags.model": "model", "tags.mlflow.parentRunId": "backtest",
+                                 "start_time": "started"} | metrics)
+    board = board[["model", "backtest", "started", *metrics.values()]]
+    newest = board.groupby("backtest")["started"].transform("max")
+    key = next(k for k in ("hit_rate_at_5pct", "roc_auc", "wave_detection_rate", "started") if k in board)
+    return board.assign(_newest=newest).sort_values(["_newest", key], ascending=[False, False]).drop(
+        columns="_newest").reset_index(drop=True)

@@ -1,0 +1,247 @@
+"""The final model: trained on all labelled history, saved, loaded, and asked for tomorrow's risk."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import pickle
+import warnings
+from pathlib import Path
+
+import pandas as pd
+from sklearn.base import clone, is_regressor
+from sklearn.utils.validation import check_is_fitted
+
+from .dataset import Dataset
+from .features import GridPanelBuilder, build_case_features
+from .features.options import parse_horizon, parse_target
+from .models import TierPolicy
+
+__all__ = ["REGISTERED_NAMES", "TrainedModel", "load_model", "predict", "train"]
+
+#: Registry names of the two targets.
+REGISTERED_NAMES = {"grid": "dispute-risk-grid", "escalation": "dispute-escalation-case"}
+_FILE, _META = "model.pkl", "model.json"
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def schema_hash(X: pd.DataFrame) -> str:
+    """A short hash of the feature names and types, in order."""
+    text = json.dumps([[str(c), str(t)] for c, t in X.dtypes.items()])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class TrainedModel:
+    """A fitted model with everything needed to score new data.
+
+    Made by :func:`train`; :func:`predict` and :meth:`score` use it. It holds the
+    fitted feature builder (grid target) or the case-feature options
+    (escalation target), the fitted estimator with its calibration, the tier
+    policy, the library version and a hash of the feature schema.
+
+    Attributes
+    ----------
+    kind : {"grid", "escalation"}
+    estimator : estimator
+    builder : GridPanelBuilder or None
+    case_options : dict or None
+    tier_policy : TierPolicy
+    feature_names : list of str
+    schema_hash : str
+    version : str
+        The riskmodel version that trained it.
+    trained_through : Timestamp
+        The last training cutoff (grid) or the last report time (cases).
+    model_uri, run_id : str or None
+        Where MLflow keeps it, once logged.
+    """
+
+    def __init__(self, *, kind, estimator, feature_names, schema_hash, trained_through, builder=None,
+                 case_options=None, tier_policy=None, version=None):
+        self.kind = kind
+        self.estimator = estimator
+        self.builder = builder
+        self.case_options = case_options
+        self.tier_policy = tier_policy if tier_policy is not None else TierPolicy()
+        self.feature_names = list(feature_names)
+        self.schema_hash = schema_hash
+        self.trained_through = trained_through
+        self.version = version or _version()
+        self.model_uri = self.run_id = None
+
+    @property
+    def registered_name(self) -> str:
+        """The model's name in the MLflow registry."""
+        return REGISTERED_NAMES[self.kind]
+
+    def __repr__(self) -> str:
+        return (f"TrainedModel(kind={self.kind!r}, estimator={type(self.estimator).__name__}, "
+                f"features={len(self.feature_names)}, trained_through={self.trained_through}, "
+                f"version={self.version!r})")
+
+    def features(self, dataset: Dataset, cutoff=None) -> pd.DataFrame:
+        """The feature rows to score: every unit at ``cutoff`` (grid target), or the
+        cases open at ``cutoff`` (escalation target). ``cutoff`` defaults to the
+        last midnight of the data."""
+        cutoff = pd.Timestamp(cutoff) if cutoff is not None else pd.Timestamp(dataset.end).normalize()
+        if self.kind == "grid":
+            builder = copy.copy(self.builder).set_params(cutoffs=[cutoff])
+            return builder.transform(dataset)
+        cases = build_case_features(dataset, **self.case_options).X
+        open_ = _open_cases(dataset.cases, cutoff)
+        ids = cases.index.get_level_values("case_id")
+        return cases[ids.isin(open_)]
+
+    def score(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``probability`` (and for grids ``expected`` and ``tier``) of every row of ``X``."""
+        check_is_fitted(self.estimator)
+        missing = [c for c in self.feature_names if c not in X.columns]
+        extra = [c for c in X.columns if c not in self.feature_names]
+        if missing or extra:
+            raise ValueError(f"the features do not match the trained schema {self.schema_hash}: "
+                             f"missing {missing[:5]}, unexpected {extra[:5]}")
+        X = X[self.feature_names]
+        out = pd.DataFrame({"probability": self.estimator.predict_proba(X)[:, 1]}, index=X.index)
+        if self.kind == "grid":
+            out["expected"] = self.estimator.predict_expected(X)
+            out["tier"] = self.tier_policy.assign(out["probability"])
+        return out
+
+    def save(self, path) -> Path:
+        """Write the model to the folder ``path`` (``model.pkl`` and a readable ``model.json``)."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / _FILE, "wb") as f:
+            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+        meta = {"kind": self.kind, "estimator": repr(self.estimator), "version": self.version,
+                "schema_hash": self.schema_hash, "feature_names": self.feature_names,
+                "trained_through": str(self.trained_through), "registered_name": self.registered_name}
+        (folder / _META).write_text(json.dumps(meta, indent=2))
+        return folder
+
+
+def _open_cases(cases: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Index:
+    open_ = cases["reported_at"] < cutoff
+    for column in ("resolved_at", "escalated_at"):
+        if column in cases:
+            open_ &= ~(cases[column] < cutoff)
+    return pd.Index(cases.loc[open_, "case_id"])
+
+
+def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "grid", frequency: str = "W-MON",
+          train_start=None, features: dict | None = None, tier_policy: TierPolicy | None = None,
+          escalation_days: int = 30, track: bool = True, register: bool = False,
+          experiment: str = "riskmodel") -> TrainedModel:
+    """Fit a final model on all labelled history.
+
+    Grid target: a panel at ``frequency`` cutoffs from ``train_start`` (default:
+    91 days after the first case) to the last cutoff whose ``horizon`` closed by
+    the end of the data; the model (a clone) is fitted on it, a regressor on the
+    counts. Escalation target (``target="escalation"``): the case features of
+    every case whose label is known. With ``track`` the model is logged to
+    MLflow as a pyfunc; with ``register`` it is also registered as
+    ``dispute-risk-grid`` (or ``dispute-escalation-case``) with alias ``champion``.
+
+    Returns
+    -------
+    TrainedModel
+
+    Examples
+    --------
+    >>> from riskmodel import predict, train
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.models import HistoricalRateBaseline
+    >>> district = simulate_district("tiny", seed=0)
+    >>> trained = train(district, model=HistoricalRateBaseline(), horizon=28, track=False)
+    >>> scores = predict(trained, district)
+    >>> list(scores.columns), len(scores)
+    (['probability', 'expected', 'tier'], 25)
+    """
+    if register and not track:
+        raise ValueError("register=True needs track=True: the registry holds logged models")
+    if target == "escalation":
+        case_options = {"escalation_days": escalation_days, "level": level}
+        cases = build_case_features(dataset, **case_options)
+        known = cases.label_known.to_numpy()
+        if not known.any():
+            raise ValueError(f"no case has a known escalation label ({escalation_days} days after its report)")
+        X, y = cases.X[known], cases.y[known]
+        estimator = clone(model).fit(X, y)
+        trained = TrainedModel(kind="escalation", estimator=estimator, feature_names=X.columns,
+                               schema_hash=schema_hash(X), case_options=case_options, tier_policy=tier_policy,
+                               trained_through=X.index.get_level_values("reported_at").max())
+    else:
+        horizon = parse_horizon(horizon)
+        first = dataset.cases["reported_at"].min().normalize() + pd.Timedelta(days=91)
+        last = pd.Timestamp(dataset.end) - horizon
+        cutoffs = pd.date_range(pd.Timestamp(train_start) if train_start is not None else first, last,
+                                freq=frequency)
+        if len(cutoffs) == 0:
+            raise ValueError(f"no training cutoff at {frequency!r} between {first.date()} and {last} "
+                             f"(the end of the data minus the horizon {horizon})")
+        builder = GridPanelBuilder(cutoffs=cutoffs, horizon=horizon, level=level, target=parse_target(target),
+                                   **(features or {}))
+        panel = builder.fit(dataset).build(dataset)
+        known = panel.label_known.to_numpy()
+        X = panel.X[known]
+        estimator = clone(model).fit(X, (panel.y_count if is_regressor(model) else panel.y)[known])
+        trained = TrainedModel(kind="grid", estimator=estimator, feature_names=X.columns, schema_hash=schema_hash(X),
+                               builder=builder, tier_policy=tier_policy, trained_through=cutoffs[-1])
+    if track:
+        from .tracking import log_model
+
+        log_model(trained, example=X.iloc[:5], experiment=experiment, register=register)
+    return trained
+
+
+def predict(model, dataset: Dataset, *, cutoff=None) -> pd.DataFrame:
+    """Risk of every unit at ``cutoff`` (grid model) or escalation risk of the cases
+    open at ``cutoff`` (case model), highest first.
+
+    Parameters
+    ----------
+    model : TrainedModel, folder or MLflow model URI
+        What :func:`train` returned, a folder it was saved to, or for example
+        ``"models:/dispute-risk-grid@champion"``.
+    dataset : Dataset
+        The data up to now.
+    cutoff : time, optional
+        The forecast date (default: the last midnight of the data).
+
+    Returns
+    -------
+    DataFrame
+        ``probability``, and for grids ``expected`` and ``tier``; indexed like the
+        features, riskiest first.
+    """
+    if not isinstance(model, TrainedModel):
+        model = load_model(model)
+    scores = model.score(model.features(dataset, cutoff))
+    return scores.sort_values("probability", ascending=False, kind="stable")
+
+
+def load_model(path_or_uri) -> TrainedModel:
+    """A :class:`TrainedModel` from a folder written by :meth:`TrainedModel.save` or an
+    MLflow model URI (``models:/name@alias``, ``runs:/id/model``)."""
+    folder = Path(path_or_uri)
+    if (folder / _FILE).is_file():
+        with open(folder / _FILE, "rb") as f:
+            trained = pickle.load(f)
+        if not isinstance(trained, TrainedModel):
+            raise TypeError(f"{folder / _FILE} holds a {type(trained).__name__}, not a riskmodel TrainedModel")
+        if trained.version != _version():
+            warnings.warn(f"the model was trained with riskmodel {trained.version}, this is {_version()}",
+                          stacklevel=2)
+        return trained
+    if "://" in str(path_or_uri) or str(path_or_uri).startswith(("models:/", "runs:/")):
+        from .tracking import load_logged
+
+        return load_logged(str(path_or_uri))
+    raise FileNotFoundError(f"no saved model in {folder} (expected {_FILE}) and not an MLflow URI")
+

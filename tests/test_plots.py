@@ -1,0 +1,166 @@
+"""The backtest figures: what each draws, the hit rate matching the leaderboard, the files, and bad input."""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from riskmodel.datasets import simulate_district
+from riskmodel.evaluation import backtest, plots
+from riskmodel.models import HistoricalRateBaseline, LastPeriodBaseline, LogisticRisk
+
+CUTOFFS = ["2023-10-02", "2023-10-30"]
+MODELS = {"oracle", "HistoricalRateBaseline", "LastPeriodBaseline"}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return simulate_district("tiny", seed=0)
+
+
+@pytest.fixture(scope="module")
+def grid(tiny):
+    return backtest(tiny, [HistoricalRateBaseline(), LastPeriodBaseline()], cutoffs=CUTOFFS, horizon=28,
+                    track=False, progress=False)
+
+
+@pytest.fixture(scope="module")
+def escalation(tiny):
+    return backtest(tiny, [LogisticRisk()], cutoffs=CUTOFFS, target="escalation", track=False, progress=False)
+
+
+def _lines(figure):
+    assert isinstance(figure, Figure)
+    return {line.get_label(): line for line in figure.axes[0].lines}
+
+
+def test_hit_rate_curve_matches_the_leaderboard(grid):
+    figure = plots.hit_rate_curve(grid)
+    lines = _lines(figure)
+    assert set(lines) == MODELS | {"random"}
+    assert lines["oracle"].get_linestyle() == "--"
+    assert figure.axes[0].get_xlabel() == "share of units chosen"
+    assert "hit rate" in figure.axes[0].get_ylabel()
+    for name in MODELS:
+        x, y = lines[name].get_data()
+        assert x[0] == 0 and y[0] == 0 and x.max() == pytest.approx(0.3)
+        assert y[np.isclose(x, 0.05)][0] == pytest.approx(grid.leaderboard.loc[name, "hit_rate_at_5pct"])
+        assert np.all(np.diff(y) >= -1e-12)  # choosing more units never catches fewer cases
+
+
+def test_hit_rate_curve_custom_shares(grid):
+    x, y = _lines(plots.hit_rate_curve(grid, shares=[0.05, 1.0]))["HistoricalRateBaseline"].get_data()
+    assert list(x) == [0.05, 1.0] and y[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("which", ["grid", "escalation"])
+def test_calibration_curve_both_targets(which, grid, escalation):
+    result = {"grid": grid, "escalation": escalation}[which]
+    figure = plots.calibration_curve(result, bins=5)
+    lines = _lines(figure)
+    assert set(lines) == set(result.leaderboard.index) | {"perfect"}
+    assert (figure.axes[0].get_xlabel(), figure.axes[0].get_ylabel()) == ("mean predicted probability",
+                                                                          "observed frequency")
+    for name in result.leaderboard.index:
+        x, y = lines[name].get_data()
+        assert 1 <= len(x) <= 5 and np.all((0 <= x) & (x <= 1)) and np.all((0 <= y) & (y <= 1))
+        rows = result.predictions[result.predictions["model"] == name]
+        # the bins hold every row: their mean predictions average (weighted) to the overall mean
+        assert x.min() <= rows["probability"].mean() <= x.max()
+    with pytest.raises(ValueError, match="bins"):
+        plots.calibration_curve(grid, bins=0)
+
+
+def test_risk_map_colours_the_units_and_draws_the_cases(grid, tiny):
+    figure = plots.risk_map(grid, tiny)
+    axes = figure.axes[0]
+    assert len(figure.axes) == 2 and figure.axes[1].get_ylabel() == "predicted probability"  # the colour bar
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("longitude", "latitude")
+    units, cases = axes.collections
+    rows = grid.predictions[(grid.predictions["model"] == grid.best)
+                            & (grid.predictions.index.get_level_values("cutoff") == pd.Timestamp(CUTOFFS[-1]))]
+    assert np.allclose(units.get_array(), rows["probability"])
+    reported = tiny.cases["reported_at"]
+    window = (reported >= CUTOFFS[-1]) & (reported < pd.Timestamp(CUTOFFS[-1]) + pd.Timedelta(days=28))
+    assert np.allclose(cases.get_offsets(), tiny.cases.loc[window, ["lon", "lat"]])
+    assert grid.best in axes.get_title() and "28 days" in axes.get_title()
+
+
+def test_risk_map_options_and_fallbacks(grid, tiny):
+    first = plots.risk_map(grid, tiny, model="oracle", fold=0).axes[0]
+    assert first.get_title().startswith("oracle: risk at 2023-10-02")
+    # without areas the units are square markers; cases without coordinates sit at their grid's position
+    data = tiny.replace(grids=tiny.grids.drop(columns="area_km2"), cases=tiny.cases.drop(columns=["lon", "lat"]))
+    units, cases = plots.risk_map(grid, data).axes[0].collections
+    grids = tiny.grids.set_index("grid_id")
+    assert len(units.get_offsets()) == (tiny.grids["level"] == "grid").sum()
+    assert {tuple(p) for p in np.round(cases.get_offsets(), 9)} <= {
+        tuple(p) for p in np.round(grids.loc[grids["level"] == "grid", ["lon", "lat"]].to_numpy(), 9)}
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"model": "nope"}, "unknown model 'nope'"),
+    ({"fold": 2}, "fold 2 is out of range: the result has 2 folds"),
+])
+def test_risk_map_bad_options(grid, tiny, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        plots.risk_map(grid, tiny, **kwargs)
+
+
+def test_units_without_coordinates(grid, tiny, tmp_path):
+    bare = tiny.replace(grids=tiny.grids.drop(columns=["lon", "lat"]))
+    with pytest.raises(ValueError, match="the grid units have no coordinates"):
+        plots.risk_map(grid, bare)
+    assert [p.name for p in plots.save_figures(grid, bare, tmp_path)] == [
+        "hit_rate_curve.png", "calibration_curve.png", "metrics_by_fold.png"]
+
+
+def test_metrics_by_fold(grid, escalation):
+    figure = plots.metrics_by_fold(grid)
+    lines = _lines(figure)
+    assert set(lines) == MODELS and figure.axes[0].get_ylabel() == "hit_rate_at_5pct"
+    assert figure.axes[0].get_xlabel() == "test cutoff"
+    folds = grid.folds[grid.folds["model"] == "oracle"]
+    assert np.allclose(lines["oracle"].get_ydata(), folds["hit_rate_at_5pct"])
+    assert set(_lines(plots.metrics_by_fold(escalation, "roc_auc"))) == {"oracle", "LogisticRisk"}
+    with pytest.raises(ValueError, match=r"unknown metric 'hit_rate'; the folds have: roc_auc, .*brier"):
+        plots.metrics_by_fold(grid, "hit_rate")
+    with pytest.raises(ValueError, match="unknown metric 'hit_rate_at_5pct'"):  # not a metric of cases
+        plots.metrics_by_fold(escalation)
+
+
+def test_grid_only_figures_refuse_the_escalation_target(escalation, tiny):
+    with pytest.raises(ValueError, match="hit-rate curve needs a grid-target backtest.*'escalation'"):
+        plots.hit_rate_curve(escalation)
+    with pytest.raises(ValueError, match="risk map needs a grid-target backtest"):
+        plots.risk_map(escalation, tiny)
+
+
+def test_save_figures(grid, escalation, tiny, tmp_path):
+    paths = plots.save_figures(grid, tiny, tmp_path / "grid")
+    assert [p.name for p in paths] == ["hit_rate_curve.png", "calibration_curve.png", "risk_map.png",
+                                       "metrics_by_fold.png"]
+    for path in paths:
+        assert path.parent == tmp_path / "grid" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    paths = plots.save_figures(escalation, tiny, tmp_path / "escalation")
+    assert [p.name for p in paths] == ["calibration_curve.png", "metrics_by_fold.png"]
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_figures_draw_in_threads(grid, tiny):
+    def render(draw):
+        figure = draw()
+        figure.savefig(io.BytesIO(), format="png")
+        return figure
+
+    with ThreadPoolExecutor(4) as pool:
+        figures = list(pool.map(render, [lambda: plots.hit_rate_curve(grid),
+                                                      lambda: plots.calibration_curve(grid),
+                                                      lambda: plots.risk_map(grid, tiny),
+                                                      lambda: plots.metrics_by_fold(grid)] * 2))
+    assert all(isinstance(f, Figure) and f.axes for f in figures)
