@@ -20,7 +20,8 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest -n 2
 
 bench: $(BIN)/.installed
-	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python features.py && ../$(BIN)/python models.py
+	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python features.py && ../$(BIN)/python models.py \
+		&& ../$(BIN)/python evaluation.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .hypothesis

@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 
 from riskmodel.datasets import simulate_district
-from riskmodel.evaluation import wave_detection
-from riskmodel.features import build_grid_panel
+from riskmodel.evaluation import backtest
 from riskmodel.models import SpikeDetector
 
 
@@ -67,15 +66,10 @@ def test_detects_the_simulated_waves_daily():
     """Daily surveillance of every grid and community finds most injected waves of the small
     preset within 14 days with few false alarms (bench/models.py measures more seeds)."""
     district = simulate_district("small", seed=0)
-    watch = {"start": "2023-04-03", "end": "2024-12-30", "freq": "D"}
-    alarms, unit_days = [], 0
-    for level in ("grid", "community"):
-        X = build_grid_panel(district, cutoffs=watch, horizon=7, level=level).X
-        alarms.append(SpikeDetector().fit(X).alarm_table(X))
-        unit_days += len(X)
-    got = wave_detection(pd.concat(alarms), district.truth.waves, unit_weeks=unit_days / 7,
-                         parent=district.ancestors("community"), watch_start=watch["start"], watch_end=watch["end"])
-    assert got["waves_watched"] >= 10
+    result = backtest(district, [SpikeDetector()], cutoffs=["2023-04-03", "2024-12-16"], target="waves",
+                      track=False, progress=False)
+    got = result.folds.iloc[0]
+    assert got["waves"] >= 10
     assert got["wave_detection_rate"] >= 0.8
     assert got["wave_median_delay_days"] <= 7
     assert got["false_alarms_per_1000_unit_weeks"] <= 5
