@@ -244,6 +244,17 @@ def test_data_without_optional_columns(dataset):
     assert grid.loc["G2", "nbr_count_91d"] == grid.loc["G1", "count_91d"]
     cases = build_case_features(bare)
     assert cases.y.isna().all() and not cases.label_known.any()  # no escalation times, no labels
+    with pytest.raises(ValueError, match="the cases have no escalated_at column"):
+        build_grid_panel(bare, cutoffs=["2024-03-01"], horizon=28, target={"escalations": True})
+
+
+def test_a_level_without_cases_and_a_dataset_without_cases(dataset):
+    quiet = dataset.replace(cases=dataset.cases.assign(grid_id="G2"))  # no case in the building M1
+    panel = build_grid_panel(quiet, cutoffs=["2024-03-01"], horizon=28, level="microgrid")
+    assert panel.X.loc[("M1", pd.Timestamp("2024-03-01")), "count_364d"] == 0
+    assert panel.X["repeat_parties_364d"].eq(0).all() and panel.y.eq(0).all()
+    with pytest.raises(ValueError, match="the dataset has no cases"):
+        build_grid_panel(dataset.replace(cases=dataset.cases.iloc[:0]), cutoffs=["2024-03-01"], horizon=28)
 
 
 def test_describe_documents_every_feature():

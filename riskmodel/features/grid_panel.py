@@ -160,6 +160,11 @@ class GridPanelBuilder(TransformerMixin, BaseEstimator):
         self._check_params(data)
         target = parse_target(self.target)
         _check_categories(target, self.categories_)
+        if data.cases.empty:
+            raise ValueError("the dataset has no cases: a panel's time span starts at the first case")
+        if target.escalations and "escalated_at" not in data.cases.columns:
+            raise ValueError("target escalations=True counts cases by escalated_at, but the cases have no "
+                             "escalated_at column; count reported cases instead (escalations=False)")
         horizon = parse_horizon(self.horizon)
         start, end = data.cases["reported_at"].min(), data.end
         cutoffs = parse_cutoffs(self.cutoffs, start, end)
@@ -338,14 +343,15 @@ def _unit_only(cases: _Cases, n: int, c: int, first: int, builder) -> dict[str, 
         for k, name in enumerate(builder.categories_):
             out[f"count_{w}d_{name}"] = table[:, k]
     last = cases.index.last(np.arange(n), c)
-    quiet = np.where(last >= 0, c - cases.time[np.maximum(last, 0)], c - first)
+    seen = cases.time[np.maximum(last, 0)] if len(cases.time) else np.zeros(n, dtype=np.int64)  # a level may be quiet
+    quiet = np.where(last >= 0, c - seen, c - first)
     out["days_since_last"] = quiet / DAY
     for w in builder.repeat_windows:
         window = cases.span(c - w * DAY, c)
         party, unit = cases.party[window], cases.unit[window]
-        pairs, counts = np.unique(unit[party >= 0].astype(np.int64) * (cases.party.max() + 1) + party[party >= 0],
-                                  return_counts=True)
-        out[f"repeat_parties_{w}d"] = np.bincount(pairs[counts >= 2] // (cases.party.max() + 1), minlength=n)
+        parties = cases.party.max(initial=-1) + 1
+        pairs, counts = np.unique(unit[party >= 0].astype(np.int64) * parties + party[party >= 0], return_counts=True)
+        out[f"repeat_parties_{w}d"] = np.bincount(pairs[counts >= 2] // max(parties, 1), minlength=n)
     return out
 
 
