@@ -177,7 +177,8 @@ def load_logged(uri: str) -> TrainedModel:
 def compare(experiment: str = "riskmodel") -> pd.DataFrame:
     """Leaderboard of every model run of ``experiment``, read back from MLflow.
 
-    One row per model run (newest backtest first, then by ``hit_rate_at_5pct``):
+    One row per model run (newest backtest first, then by ``hit_rate_at_5pct``, or
+    ``roc_auc`` or ``wave_detection_rate`` where the backtest's target has no hit rate):
     ``model``, ``backtest`` (the parent run), ``started`` and every metric.
     """
     mlflow.set_tracking_uri(tracking_uri())
@@ -191,7 +192,9 @@ def compare(experiment: str = "riskmodel") -> pd.DataFrame:
     board = runs.rename(columns={"tags.model": "model", "tags.mlflow.parentRunId": "backtest",
                                  "start_time": "started"} | metrics)
     board = board[["model", "backtest", "started", *metrics.values()]]
+    # Newest backtest first; within one, by its headline metric (whichever its target has).
+    headline = [k for k in ("hit_rate_at_5pct", "roc_auc", "wave_detection_rate") if k in board]
+    key = board[headline].bfill(axis=1).iloc[:, 0] if headline else board["started"]
     newest = board.groupby("backtest")["started"].transform("max")
-    key = next(k for k in ("hit_rate_at_5pct", "roc_auc", "wave_detection_rate", "started") if k in board)
-    return board.assign(_newest=newest).sort_values(["_newest", key], ascending=[False, False]).drop(
-        columns="_newest").reset_index(drop=True)
+    return board.assign(_newest=newest, _key=key).sort_values(["_newest", "_key"], ascending=False).drop(
+        columns=["_newest", "_key"]).reset_index(drop=True)
