@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow  # noqa: E402 - after switching telemetry off
 import pandas as pd  # noqa: E402
@@ -153,7 +154,8 @@ def log_model(trained: TrainedModel, *, example: pd.DataFrame, experiment: str =
         mlflow.log_params({"estimator": repr(trained.estimator)[:6000], "kind": trained.kind,
                            "trained_through": str(trained.trained_through), "features": len(trained.feature_names)})
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=RiskPyfunc(), artifacts={"model": str(trained.save(Path(tmp) / "model"))},
+            name="model", python_model=str(Path(__file__).with_name("_pyfunc_model.py")),  # models from code
+            artifacts={"model": str(trained.save(Path(tmp) / "model"))},
             signature=infer_signature(example, output), input_example=example, pip_requirements=requirements,
             registered_model_name=trained.registered_name if register else None)
     if register:
