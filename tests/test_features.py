@@ -264,3 +264,12 @@ def test_describe_documents_every_feature():
                                    "backlog", "repeat_parties", "trend", "parent", "neighbours", "attribute",
                                    "calendar", "flag"}
     assert case["name"].is_unique and {"party", "unit", "case", "time", "attribute"} <= set(case["family"])
+
+
+def test_a_fitted_builder_gives_its_columns_on_any_data(dataset):
+    builder = GridPanelBuilder(cutoffs=["2024-03-01"], horizon=28).fit(dataset)
+    attribute = next(c for c in dataset.grid_history.columns if c not in ("grid_id", "valid_from"))
+    other = dataset.replace(grid_history=dataset.grid_history.drop(columns=attribute).assign(novel=1.0))
+    X = builder.transform(other)
+    assert list(X.columns) == list(builder.get_feature_names_out())
+    assert X[f"attr_{attribute}"].isna().all() and "attr_novel" not in X

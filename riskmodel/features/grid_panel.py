@@ -141,7 +141,6 @@ class GridPanelBuilder(TransformerMixin, BaseEstimator):
                             and history.loc[mine, c].notna().any()]
         self.parent_level_ = _parent_level(data, self.level)
         self.feature_names_out_ = np.array(self.catalog()["name"], dtype=object)
-        self.n_features_in_ = len(self.feature_names_out_)
         return self
 
     def transform(self, dataset: Dataset) -> pd.DataFrame:
@@ -398,7 +397,8 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
     history = data.grid_history
     hist_unit = units.get_indexer(history["grid_id"])
     mine = hist_unit >= 0
-    hist_values = history.loc[mine, builder.attributes_].to_numpy(dtype="float64", na_value=np.nan)
+    # The attributes learned by fit, whatever this data holds: one missing here is NaN, a new one is ignored.
+    hist_values = history.reindex(columns=builder.attributes_).loc[mine].to_numpy(dtype="float64", na_value=np.nan)
     hist_index = EventIndex(hist_unit[mine], _us(history.loc[mine, "valid_from"]))
 
     label_times = cases["escalated_at"] if target.escalations else cases["reported_at"]
