@@ -230,6 +230,10 @@ def test_bad_input(small_district, dataset):
         build_grid_panel(small_district, cutoffs={"begin": "2024-01-01"}, horizon=28)
     with pytest.raises(ValueError, match="escalation_days must be positive"):
         build_case_features(small_district, escalation_days=0)
+    for windows in ((), (7, 0), (7.5,)):
+        with pytest.raises(ValueError, match="windows must be one or more whole numbers of days > 0"):
+            build_case_features(small_district, windows=windows)
+    assert "unit_escalations_14d" in build_case_features(dataset, windows=(7, 14)).X
     with pytest.raises(ValueError, match="kind must be"):
         describe("unit")
 

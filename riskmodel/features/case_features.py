@@ -61,7 +61,8 @@ def build_case_features(dataset: Dataset, *, escalation_days: int = 30, level: s
     level : str
         Level of the unit whose history describes the case.
     windows : tuple of int
-        Window lengths in days of the unit's counts.
+        Window lengths in days of the unit's counts; the unit's escalations are
+        counted over the longest.
     categories, sources : list of str, optional
         Vocabularies of the one-hot columns (default: those of the data).
     holidays : DatetimeIndex, optional
@@ -84,6 +85,9 @@ def build_case_features(dataset: Dataset, *, escalation_days: int = 30, level: s
         raise ValueError(f"unknown level {level!r}; the data has levels {data.levels}")
     if not escalation_days > 0:
         raise ValueError(f"escalation_days must be positive, got {escalation_days!r}")
+    windows = tuple(windows)
+    if not windows or not all(isinstance(w, (int, np.integer)) and w > 0 for w in windows):
+        raise ValueError(f"windows must be one or more whole numbers of days > 0, got {windows!r}")
     cases = data.cases
     categories = sorted(cases["category"].unique()) if categories is None else list(categories)
     has = {column: column in cases.columns for column in ("source", "party_key", "resolved_at", "escalated_at")}
@@ -143,8 +147,10 @@ def build_case_features(dataset: Dataset, *, escalation_days: int = 30, level: s
             same(t) - same(t - w * DAY))
     add("unit_backlog", "unit", None, "the unit's cases reported before this one and not resolved before it",
         unit_cases(t) - _counter(unit, resolved, in_unit)(t))
-    add("unit_escalations_91d", "unit", 91, "escalations in the unit in the 91 days before the report",
-        unit_escalations(t) - unit_escalations(t - 91 * DAY))
+    longest = max(windows)
+    add(f"unit_escalations_{longest}d", "unit", longest,
+        f"escalations in the unit in the {longest} days before the report (the longest window)",
+        unit_escalations(t) - unit_escalations(t - longest * DAY))
 
     history = data.grid_history
     hist_unit = units.get_indexer(history["grid_id"])
