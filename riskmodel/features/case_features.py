@@ -10,8 +10,7 @@ import pandas as pd
 from ..dataset import Dataset
 from ..holidays import SPRING_FESTIVAL, days_until_next
 from ..validation import validate
-from .events import EventIndex
-from .grid_panel import DAY, _us
+from .events import DAY, EventIndex, as_us
 
 __all__ = ["CaseFeatures", "build_case_features"]
 
@@ -98,7 +97,7 @@ def build_case_features(dataset: Dataset, *, escalation_days: int = 30, level: s
     grids = data.grids
     units = pd.Index(grids.loc[grids["level"] == level, "grid_id"])
     unit = units.get_indexer(cases["grid_id"].map(data.ancestors(level)))
-    t = _us(cases["reported_at"])
+    t = as_us(cases["reported_at"])
     never = pd.Series(pd.NaT, index=cases.index, dtype="datetime64[us]")
     escalated_at = cases["escalated_at"] if has["escalated_at"] else never
     resolved = _us_or_never(cases["resolved_at"] if has["resolved_at"] else never)
@@ -158,7 +157,7 @@ def build_case_features(dataset: Dataset, *, escalation_days: int = 30, level: s
     attributes = [c for c in history.columns
                   if c not in ("grid_id", "valid_from") and history.loc[mine, c].notna().any()]
     hist_values = history.loc[mine, attributes].to_numpy(dtype="float64", na_value=np.nan)
-    snapshots = EventIndex(hist_unit[mine], _us(history.loc[mine, "valid_from"]))
+    snapshots = EventIndex(hist_unit[mine], as_us(history.loc[mine, "valid_from"]))
     row = snapshots.last(np.maximum(unit, 0), t, inclusive=True)
     row = np.where(in_unit, row, -1)
     for j, name in enumerate(attributes):
@@ -182,7 +181,7 @@ def build_case_features(dataset: Dataset, *, escalation_days: int = 30, level: s
 
 def _us_or_never(times: pd.Series) -> np.ndarray:
     """Microseconds, with missing times (not happened yet) after every other time."""
-    return np.where(times.isna().to_numpy(), np.iinfo(np.int64).max, _us(times.fillna(pd.Timestamp(0))))
+    return np.where(times.isna().to_numpy(), np.iinfo(np.int64).max, as_us(times.fillna(pd.Timestamp(0))))
 
 
 def _counter(group: np.ndarray, time: np.ndarray, keep: np.ndarray):

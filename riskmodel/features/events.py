@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+#: One day in microseconds, the unit of the times the builders count with.
+DAY = 86_400 * 10**6
+
+
+def as_us(times) -> np.ndarray:
+    """Times as int64 microseconds."""
+    return np.asarray(times, dtype="datetime64[us]").astype(np.int64)
+
 
 class EventIndex:
     """Events (group, time), indexed to answer "how many, or which last, in group g

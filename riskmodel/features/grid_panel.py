@@ -21,12 +21,11 @@ from sklearn.utils.validation import check_is_fitted
 from ..dataset import Dataset
 from ..holidays import SPRING_FESTIVAL, days_since_last, days_until_next
 from ..validation import validate
-from .events import EventIndex
+from .events import DAY, EventIndex, as_us
 from .options import Target, parse_cutoffs, parse_horizon, parse_target
 
 __all__ = ["GridPanel", "GridPanelBuilder", "build_grid_panel"]
 
-DAY = 86_400 * 10**6  # microseconds
 
 
 @dataclass(frozen=True)
@@ -266,17 +265,13 @@ def _check_categories(target: Target, categories: list[str]) -> None:
             raise ValueError(f"unknown target categories {unknown}; the categories are {categories}")
 
 
-def _us(times) -> np.ndarray:
-    return np.asarray(times, dtype="datetime64[us]").astype(np.int64)
-
-
 class _Cases:
     """The cases of one level's units as arrays, each stream sorted by its time."""
 
     def __init__(self, cases: pd.DataFrame, unit: np.ndarray, categories: list[str]):
         keep = unit >= 0
         cases, unit = cases[keep], unit[keep]
-        reported = _us(cases["reported_at"])
+        reported = as_us(cases["reported_at"])
         order = np.argsort(reported, kind="stable")
         self.time, self.unit = reported[order], unit[order]
         codes = pd.Index(categories).get_indexer(cases["category"])
@@ -297,7 +292,7 @@ class _Cases:
             return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
         times = cases[column].to_numpy()
         known = ~np.isnat(times)
-        stamp = _us(times[known])
+        stamp = as_us(times[known])
         order = np.argsort(stamp, kind="stable")
         return stamp[order], unit[known][order]
 
@@ -399,13 +394,13 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
     mine = hist_unit >= 0
     # The attributes learned by fit, whatever this data holds: one missing here is NaN, a new one is ignored.
     hist_values = history.reindex(columns=builder.attributes_).loc[mine].to_numpy(dtype="float64", na_value=np.nan)
-    hist_index = EventIndex(hist_unit[mine], _us(history.loc[mine, "valid_from"]))
+    hist_index = EventIndex(hist_unit[mine], as_us(history.loc[mine, "valid_from"]))
 
     label_times = cases["escalated_at"] if target.escalations else cases["reported_at"]
     counted = (unit_of >= 0) & label_times.notna().to_numpy() & (cases["severity"] >= target.min_severity).to_numpy()
     if target.categories is not None:
         counted &= cases["category"].isin(target.categories).to_numpy()
-    label_us = _us(label_times[counted])
+    label_us = as_us(label_times[counted])
     order = np.argsort(label_us, kind="stable")
     label_stream = (label_us[order], unit_of[counted][order])
 
@@ -413,10 +408,10 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
     centroid = {c: where[c].to_numpy(float) if c in where.columns else np.full(n, np.nan) for c in ("lon", "lat")}
     holidays = SPRING_FESTIVAL if builder.holidays is None else pd.DatetimeIndex(builder.holidays).sort_values()
     names = list(builder.feature_names_out_)
-    first = int(_us([start])[0])
+    first = int(as_us([start])[0])
     blocks, counts = [], []
     for cutoff in cutoffs:
-        c = int(_us([cutoff])[0])
+        c = int(as_us([cutoff])[0])
         window_end = cutoff + horizon
         values = _aggregates(level_cases, n, c, builder)
         values.update(_unit_only(level_cases, n, c, first, builder))
@@ -446,7 +441,7 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
         )
         blocks.append(np.column_stack([np.broadcast_to(np.asarray(values[name], dtype=np.float32), n)
                                        for name in names]))
-        counts.append(_in(label_stream, c, int(_us([window_end])[0]), n))
+        counts.append(_in(label_stream, c, int(as_us([window_end])[0]), n))
 
     index = pd.MultiIndex.from_arrays(
         [np.tile(units.to_numpy(), len(cutoffs)), np.repeat(cutoffs.to_numpy(), n)], names=["grid_id", "cutoff"])
