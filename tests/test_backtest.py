@@ -59,6 +59,7 @@ def test_every_model_gets_the_same_folds_and_the_oracle_its_ratios(tiny):
             board.loc["hist", metric] / board.loc["oracle", metric])
         assert board.loc["last", metric] == pytest.approx(folds.loc[folds["model"] == "last", metric].mean())
     assert (board["folds"] == 3).all()
+    assert board["psi_score"].drop("oracle").between(0, 5).all() and np.isnan(board.loc["oracle", "psi_score"])
     assert result.best != "oracle"
     preds = result.predictions
     assert len(preds) == 4 * 3 * 25  # models x folds x grids

@@ -33,7 +33,9 @@ class BacktestResult:
         One row per model (and ``oracle`` on simulated data), best first by
         ``rank_by``: each metric's mean over folds, ``<metric>_fold_std`` its
         spread over folds, ``<metric>_street_std`` (for roc_auc and
-        hit_rate_at_5pct) the mean over folds of its spread over streets, and
+        hit_rate_at_5pct) the mean over folds of its spread over streets,
+        ``psi_score`` the population stability index of the scores at the
+        fold's cutoff against those at the last training cutoff (drift), and
         ``<metric>_oracle_ratio`` = model / oracle; ``ece_pooled`` is the
         calibration error of all folds' predictions together (with a few
         thousand units a fold, the per-fold ``ece`` carries sampling noise of
@@ -276,6 +278,9 @@ def _grid(dataset, models, test_cutoffs, *, config, horizon, target, level, trai
         fitted = _fits(models, fold, refit_every, fitted, panel.X[train], y, y_count)
         X = panel.X[test]
         outputs = {name: (m.predict_proba(X)[:, 1], m.predict_expected(X)) for name, m in fitted.items()}
+        latest = panel.X[np.asarray(cutoff == cutoff[train].max())]  # drift: the last training cutoff's scores
+        drift = {name: metrics.population_stability_index(m.predict_proba(latest)[:, 1], outputs[name][0])
+                 for name, m in fitted.items()}
         if oracle is not None:
             expected = oracle(c).reindex(units[test]).to_numpy()
             outputs = {"oracle": (poisson_probability(expected), expected)} | outputs
@@ -283,6 +288,7 @@ def _grid(dataset, models, test_cutoffs, *, config, horizon, target, level, trai
         for name, (p, e) in outputs.items():
             scores = score_fold(truth, p, e, area=None if area is None else area.reindex(units[test]).to_numpy(),
                                 capacity=capacity, street=None if streets is None else streets[test])
+            scores["psi_score"] = drift.get(name, np.nan)
             rows.append({"model": name, "fold": fold, "cutoff": c, "train_rows": int(train.sum())} | scores)
             predictions.append(pd.DataFrame({"model": name, "fold": fold, "probability": p, "expected": e,
                                              "y": panel.y[test].to_numpy(), "y_count": truth}, index=X.index))
