@@ -24,7 +24,7 @@ facts = {{"grids": int((d.grids["level"] == "grid").sum()), "cases": len(d.cases
 PANDAS = """
 import numpy as np, pandas as pd
 from riskmodel import validate
-from riskmodel.features.events import DAY, as_us
+from riskmodel.features.events import DAY, us
 from riskmodel.features.grid_panel import _Cases
 v = validate(d).dataset
 units = np.sort(v.grids.loc[v.grids["level"] == "grid", "grid_id"].to_numpy())
@@ -33,7 +33,7 @@ windows = (7, 28, 91, 364)
 t0 = time.perf_counter()
 cases = _Cases(v.cases, pd.Index(units).get_indexer(v.cases["grid_id"].map(v.ancestors("grid"))), [])
 ours = {{f"count_{{w}}d": np.concatenate([np.bincount(cases.unit[cases.span(c - w * DAY, c)], minlength=len(units))
-                                        for c in as_us(cutoffs)]) for w in windows}}
+                                        for c in us(cutoffs)]) for w in windows}}
 ours_seconds = time.perf_counter() - t0
 t0 = time.perf_counter()
 events = pd.DataFrame({{"unit": v.cases["grid_id"].map(v.ancestors("grid")), "time": v.cases["reported_at"],

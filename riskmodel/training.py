@@ -14,7 +14,7 @@ from sklearn.base import clone, is_regressor
 from sklearn.utils.validation import check_is_fitted
 
 from .dataset import Dataset
-from .features import GridPanelBuilder, build_case_features
+from .features import CaseFeatureBuilder, GridPanelBuilder
 from .features.options import parse_horizon, parse_target
 from .models import TierPolicy
 
@@ -41,16 +41,16 @@ class TrainedModel:
     """A fitted model with everything needed to score new data.
 
     Made by :func:`train`; :func:`predict` and :meth:`score` use it. It holds the
-    fitted feature builder (grid target) or the case-feature options
-    (escalation target), the fitted estimator with its calibration, the tier
+    fitted feature builder (``GridPanelBuilder`` or ``CaseFeatureBuilder``), the
+    fitted estimator with its calibration, the tier
     policy, the library version and a hash of the feature schema.
 
     Attributes
     ----------
     kind : {"grid", "escalation"}
     estimator : estimator
-    builder : GridPanelBuilder or None
-    case_options : dict or None
+    builder : GridPanelBuilder or CaseFeatureBuilder
+        Fitted: new data gets the training columns.
     tier_policy : TierPolicy
     feature_names : list of str
     schema_hash : str
@@ -62,12 +62,11 @@ class TrainedModel:
         Where MLflow keeps it, once logged.
     """
 
-    def __init__(self, *, kind, estimator, feature_names, schema_hash, trained_through, builder=None,
-                 case_options=None, tier_policy=None, version=None):
+    def __init__(self, *, kind, estimator, feature_names, schema_hash, trained_through, builder,
+                 tier_policy=None, version=None):
         self.kind = kind
         self.estimator = estimator
         self.builder = builder
-        self.case_options = case_options
         self.tier_policy = tier_policy if tier_policy is not None else TierPolicy()
         self.feature_names = list(feature_names)
         self.schema_hash = schema_hash
@@ -93,7 +92,7 @@ class TrainedModel:
         if self.kind == "grid":
             builder = copy.copy(self.builder).set_params(cutoffs=[cutoff])
             return builder.transform(dataset)
-        cases = build_case_features(dataset, **self.case_options).X
+        cases = self.builder.transform(dataset)
         open_ = _open_cases(dataset.cases, cutoff)
         ids = cases.index.get_level_values("case_id")
         return cases[ids.isin(open_)]
@@ -166,15 +165,15 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
     if register and not track:
         raise ValueError("register=True needs track=True: the registry holds logged models")
     if target == "escalation":
-        case_options = {"escalation_days": escalation_days, "level": level}
-        cases = build_case_features(dataset, **case_options)
+        builder = CaseFeatureBuilder(escalation_days=escalation_days, level=level)
+        cases = builder.fit(dataset).build(dataset)
         known = cases.label_known.to_numpy()
         if not known.any():
             raise ValueError(f"no case has a known escalation label ({escalation_days} days after its report)")
         X, y = cases.X[known], cases.y[known]
         estimator = clone(model).fit(X, y)
         trained = TrainedModel(kind="escalation", estimator=estimator, feature_names=X.columns,
-                               schema_hash=schema_hash(X), case_options=case_options, tier_policy=tier_policy,
+                               schema_hash=schema_hash(X), builder=builder, tier_policy=tier_policy,
                                trained_through=X.index.get_level_values("reported_at").max())
     else:
         horizon = parse_horizon(horizon)

@@ -116,7 +116,7 @@ def grid_panel(data, cutoffs, horizon_days, builder, holidays, target_categories
     return pd.DataFrame(rows).set_index(["grid_id", "cutoff"])
 
 
-def case_features(data, level, windows, escalation_days) -> pd.DataFrame:
+def case_features(data, level, windows, escalation_days, escalations_window=91) -> pd.DataFrame:
     """The case features that describe history (party, unit), and the label, by loops."""
     cases, _, _ = _records(data, level)
     end = data.end
@@ -139,9 +139,9 @@ def case_features(data, level, windows, escalation_days) -> pd.DataFrame:
             f[f"unit_same_category_{w}d"] = sum(
                 1 for o in unit if o["reported_at"] >= t - w * DAY and o["category"] == x["category"])
         f["unit_backlog"] = sum(1 for o in unit if o["resolved_at"] is None or o["resolved_at"] >= t)
-        f["unit_escalations_91d"] = sum(
+        f[f"unit_escalations_{escalations_window}d"] = sum(
             1 for o in cases if x["unit"] is not None and o["unit"] == x["unit"] and o["escalated_at"] is not None
-            and t - 91 * DAY <= o["escalated_at"] < t)
+            and t - escalations_window * DAY <= o["escalated_at"] < t)
         if x["unit"] is None:
             for name in list(f)[4:]:
                 f[name] = np.nan

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from riskmodel import Dataset, ValidationError
 from riskmodel.features import (
+    CaseFeatureBuilder,
     GridPanelBuilder,
     Target,
     build_case_features,
@@ -25,7 +26,10 @@ CATEGORIES = ["noise", "wages", "family"]
 
 
 def random_dataset(seed: int, n_cases: int) -> Dataset:
-    """A small random dataset with ties, missing values, cases above the grid level and sparse history."""
+    """A small random dataset with ties, missing values, cases above the grid level and sparse history.
+
+    Every category occurs, and some cases are resolved or escalated at their report time.
+    """
     rng = np.random.default_rng(seed)
     grids = pd.DataFrame({
         "grid_id": ["S1", "C1", "C2", "G1", "G2", "G3", "G4", "G5", "M1", "M2", "M3"],
@@ -38,13 +42,15 @@ def random_dataset(seed: int, n_cases: int) -> Dataset:
     minutes = rng.integers(0, 365 * 24 * 60, n_cases)
     minutes[rng.random(n_cases) < 0.2] = minutes[0]  # ties
     reported = START + pd.to_timedelta(minutes, unit="min")
-    resolved = reported + pd.to_timedelta(rng.integers(0, 60 * 24 * 60, n_cases), unit="min")
-    escalated = reported + pd.to_timedelta(rng.integers(0, 40 * 24 * 60, n_cases), unit="min")
+    resolved, escalated = (reported + pd.to_timedelta(rng.integers(0, days * 24 * 60, n_cases)
+                                                      * (rng.random(n_cases) > 0.2), unit="min") for days in (60, 40))
+    category = rng.choice(CATEGORIES, n_cases)
+    category[:3] = CATEGORIES
     cases = pd.DataFrame({
         "case_id": [f"k{i}" for i in range(n_cases)],
         "reported_at": reported,
         "grid_id": rng.choice(["G1", "G2", "G3", "G4", "G5", "M1", "M2", "M3", "C1"], n_cases),
-        "category": rng.choice(CATEGORIES, n_cases),
+        "category": category,
         "severity": rng.integers(1, 5, n_cases),
         "source": rng.choice(["hotline", "police", None], n_cases),
         "party_key": rng.choice(["p1", "p2", "p3", "p4", None], n_cases),
@@ -76,8 +82,7 @@ def _cutoffs(data: Dataset, rng) -> list[pd.Timestamp]:
 def test_grid_panel_agrees_with_the_reference(seed, n_cases):
     data = random_dataset(seed, n_cases)
     cutoffs = _cutoffs(data, np.random.default_rng(seed))
-    builder = GridPanelBuilder(cutoffs=cutoffs, horizon=14, target={"categories": ["noise", "wages"]},
-                               categories=CATEGORIES, **OPTIONS)
+    builder = GridPanelBuilder(cutoffs=cutoffs, horizon=14, target={"categories": ["noise", "wages"]}, **OPTIONS)
     panel = builder.fit(data).build(data)
     expected = reference.grid_panel(data, cutoffs, 14, builder, SPRING_FESTIVAL, target_categories={"noise", "wages"})
     assert list(panel.X.index) == list(expected.index)
@@ -92,8 +97,8 @@ def test_grid_panel_agrees_with_the_reference(seed, n_cases):
 @given(seed=st.integers(0, 10**6), n_cases=st.integers(3, 60))
 def test_case_features_agree_with_the_reference(seed, n_cases):
     data = random_dataset(seed, n_cases)
-    features = build_case_features(data, escalation_days=10, windows=(7, 28, 91))
-    expected = reference.case_features(data, "grid", (7, 28, 91), 10)
+    features = build_case_features(data, escalation_days=10, windows=(7, 28, 91), escalations_window=28)
+    expected = reference.case_features(data, "grid", (7, 28, 91), 10, escalations_window=28)
     for name in expected.columns.drop("y"):
         np.testing.assert_array_equal(features.X[name].to_numpy(float), expected[name].to_numpy(float),
                                       err_msg=name)
@@ -102,17 +107,21 @@ def test_case_features_agree_with_the_reference(seed, n_cases):
 
 
 def _future_changes(data: Dataset, cutoff: pd.Timestamp, rng) -> Dataset:
-    """Records at or after the cutoff: new cases, later resolutions and escalations, later snapshots."""
+    """Records at or after the cutoff: new cases, later resolutions and escalations, later snapshots.
+
+    About 30% of the moved times and of the new cases fall exactly at the cutoff (or the
+    report time, when later).
+    """
     cases = data.cases.copy()
     for column in ("resolved_at", "escalated_at"):
         later = cases[column].isna() | (cases[column] >= cutoff)
-        shift = pd.to_timedelta(rng.integers(0, 20 * 24 * 60, len(cases)), unit="min")
+        shift = pd.to_timedelta(rng.integers(0, 20 * 24 * 60, len(cases)) * (rng.random(len(cases)) > 0.3), unit="min")
         moved = np.maximum(cases["reported_at"], cutoff) + shift
         new = pd.Series(moved, index=cases.index).where((rng.random(len(cases)) < 0.7) & (moved < END))
         cases[column] = cases[column].where(~later, new)
     n_new = int(rng.integers(1, 10))
-    offsets = pd.to_timedelta(rng.integers(0, max(int((END - cutoff) / pd.Timedelta(minutes=1)), 1), n_new),
-                              unit="min")
+    offsets = pd.to_timedelta(rng.integers(0, max(int((END - cutoff) / pd.Timedelta(minutes=1)), 1), n_new)
+                              * (rng.random(n_new) > 0.3), unit="min")
     added = pd.DataFrame({
         "case_id": [f"new{i}" for i in range(n_new)],
         "reported_at": cutoff + offsets,
@@ -140,11 +149,8 @@ def test_nothing_at_or_after_the_cutoff_changes_a_feature(seed, n_cases):
     pd.testing.assert_frame_equal(builder.build(changed).X, builder.build(data).X)
 
     before = data.cases.loc[data.cases["reported_at"] < cutoff, "case_id"]
-    vocabulary = {"categories": sorted(data.cases["category"].unique()),
-                  "sources": sorted(data.cases["source"].dropna().unique()) if "source" in data.cases else None}
-    original = build_case_features(data, **vocabulary).X
-    again = build_case_features(changed, **vocabulary).X  # the same vocabulary: the same columns
-    pd.testing.assert_frame_equal(again.loc[before], original.loc[before])
+    cases = CaseFeatureBuilder().fit(data)
+    pd.testing.assert_frame_equal(cases.transform(changed).loc[before], cases.transform(data).loc[before])
 
 
 def test_panel_shape_labels_and_no_history(small_district):
@@ -196,6 +202,48 @@ def test_pipeline_protocol(small_district):
     # New data with an unseen category keeps the learned columns.
     cases = small_district.cases.assign(category=small_district.cases["category"].replace({"other": "new"}))
     assert list(builder.transform(small_district.replace(cases=cases)).columns) == list(X.columns)
+    # The input is a dataset, not a matrix: there is no number of input features.
+    assert not hasattr(builder, "n_features_in_")
+    case_builder = CaseFeatureBuilder(escalation_days=14)
+    assert list(case_builder.fit_transform(small_district).columns) == list(case_builder.get_feature_names_out())
+    assert clone(case_builder).get_params() == case_builder.get_params()
+
+
+def test_a_fitted_builder_gives_the_same_columns_on_any_data():
+    data = random_dataset(0, 40)
+    grid = GridPanelBuilder(cutoffs=["2023-09-01"], horizon=14, **OPTIONS).fit(data)
+    cases = CaseFeatureBuilder().fit(data)
+    assert "attr_population" in grid.get_feature_names_out() and "source_police" in cases.get_feature_names_out()
+    # New data: no population column, no wages or police cases, a category never seen.
+    other = data.replace(
+        cases=data.cases.assign(category=data.cases["category"].replace({"wages": "brand_new"}),
+                                source=data.cases["source"].replace({"police": "hotline"})),
+        grid_history=data.grid_history.drop(columns="population"))
+    X = grid.transform(other)
+    assert list(X.columns) == list(grid.get_feature_names_out())
+    assert X["attr_population"].isna().all() and (X.filter(regex="^count_.*_wages$") == 0).all().all()
+    Z = cases.transform(other)
+    assert list(Z.columns) == list(cases.get_feature_names_out())
+    assert Z["attr_population"].isna().all() and (Z[["category_wages", "source_police"]] == 0).all().all()
+
+
+def test_data_without_cases_at_the_level():
+    data = random_dataset(1, 30)
+    cutoffs = ["2023-06-01", "2023-09-01"]
+    empty = build_grid_panel(data.replace(cases=data.cases.iloc[:0]), cutoffs=cutoffs, horizon=14)
+    counts = empty.X.filter(regex="count|severe|escalations|decay|backlog|repeat")
+    assert (counts.fillna(0) == 0).all().all() and (empty.X["no_history"] == 1).all()
+    assert empty.X["days_since_last"].isna().all() and (empty.y_count == 0).all()  # no case, no first case
+    above = data.replace(cases=data.cases.assign(grid_id="C1"))  # every case above the grid level
+    panel = build_grid_panel(above, cutoffs=cutoffs, horizon=14)
+    assert (panel.X["count_364d"] == 0).all() and (panel.X["no_history"] == 1).all()
+    first = above.cases["reported_at"].min()
+    since = (panel.X.index.get_level_values("cutoff") - first) / pd.Timedelta(days=1)
+    np.testing.assert_allclose(panel.X["days_since_last"], since, rtol=1e-6)
+    for level in ("grid", "microgrid"):
+        features = build_case_features(above, level=level)
+        assert features.X.filter(like="unit_").isna().all().all()
+    assert len(build_case_features(data.replace(cases=data.cases.iloc[:0])).X) == 0
 
 
 def test_builder_is_the_first_step_of_a_pipeline(small_district):
@@ -208,6 +256,7 @@ def test_builder_is_the_first_step_of_a_pipeline(small_district):
     panel = builder.fit(small_district).build(small_district)
     model = make_pipeline(builder, SimpleImputer(), LogisticRegression(max_iter=2000))
     model.fit(small_district, panel.y)
+    assert not hasattr(model, "n_features_in_")  # what a dataset has is not a number of features
     scores = model.predict_proba(small_district)[:, 1]
     assert scores.shape == panel.y.shape and roc_auc_score(panel.y, scores) > 0.7
 
@@ -230,12 +279,21 @@ def test_bad_input(small_district, dataset):
         build_grid_panel(small_district, cutoffs={"begin": "2024-01-01"}, horizon=28)
     with pytest.raises(ValueError, match="escalation_days must be positive"):
         build_case_features(small_district, escalation_days=0)
-    for windows in ((), (7, 0), (7.5,)):
-        with pytest.raises(ValueError, match="windows must be one or more whole numbers of days > 0"):
-            build_case_features(small_district, windows=windows)
-    assert "unit_escalations_14d" in build_case_features(dataset, windows=(7, 14)).X
     with pytest.raises(ValueError, match="kind must be"):
         describe("unit")
+
+
+def test_unknown_vocabulary_and_missing_escalation_times(small_district):
+    cutoffs = ["2024-03-04"]
+    with pytest.raises(ValueError, match=r"unknown categories \['nosie'\]; the data's categories are \['consumer'"):
+        build_grid_panel(small_district, cutoffs=cutoffs, horizon=28, categories=["neighbour_noise", "nosie"])
+    with pytest.raises(ValueError, match=r"unknown categories \['nosie'\]"):
+        build_case_features(small_district, categories=["nosie"])
+    with pytest.raises(ValueError, match=r"unknown sources \['fax'\]; the data's sources are \["):
+        build_case_features(small_district, sources=["fax"])
+    bare = small_district.replace(cases=small_district.cases.drop(columns="escalated_at"))
+    with pytest.raises(ValueError, match="counts escalations by the cases' escalated_at time, but the cases have no"):
+        build_grid_panel(bare, cutoffs=cutoffs, horizon=28, target={"escalations": True})
 
 
 def test_data_without_optional_columns(dataset):
@@ -249,17 +307,6 @@ def test_data_without_optional_columns(dataset):
     assert grid.loc["G2", "nbr_count_91d"] == grid.loc["G1", "count_91d"]
     cases = build_case_features(bare)
     assert cases.y.isna().all() and not cases.label_known.any()  # no escalation times, no labels
-    with pytest.raises(ValueError, match="the cases have no escalated_at column"):
-        build_grid_panel(bare, cutoffs=["2024-03-01"], horizon=28, target={"escalations": True})
-
-
-def test_a_level_without_cases_and_a_dataset_without_cases(dataset):
-    quiet = dataset.replace(cases=dataset.cases.assign(grid_id="G2"))  # no case in the building M1
-    panel = build_grid_panel(quiet, cutoffs=["2024-03-01"], horizon=28, level="microgrid")
-    assert panel.X.loc[("M1", pd.Timestamp("2024-03-01")), "count_364d"] == 0
-    assert panel.X["repeat_parties_364d"].eq(0).all() and panel.y.eq(0).all()
-    with pytest.raises(ValueError, match="the dataset has no cases"):
-        build_grid_panel(dataset.replace(cases=dataset.cases.iloc[:0]), cutoffs=["2024-03-01"], horizon=28)
 
 
 def test_describe_documents_every_feature():
@@ -269,12 +316,3 @@ def test_describe_documents_every_feature():
                                    "backlog", "repeat_parties", "trend", "parent", "neighbours", "attribute",
                                    "calendar", "flag"}
     assert case["name"].is_unique and {"party", "unit", "case", "time", "attribute"} <= set(case["family"])
-
-
-def test_a_fitted_builder_gives_its_columns_on_any_data(dataset):
-    builder = GridPanelBuilder(cutoffs=["2024-03-01"], horizon=28).fit(dataset)
-    attribute = next(c for c in dataset.grid_history.columns if c not in ("grid_id", "valid_from"))
-    other = dataset.replace(grid_history=dataset.grid_history.drop(columns=attribute).assign(novel=1.0))
-    X = builder.transform(other)
-    assert list(X.columns) == list(builder.get_feature_names_out())
-    assert X[f"attr_{attribute}"].isna().all() and "attr_novel" not in X

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .case_features import CaseFeatures, build_case_features
+from .case_features import CaseFeatureBuilder, CaseFeatures, build_case_features
 from .grid_panel import GridPanel, GridPanelBuilder, build_grid_panel
 from .options import Target
 
 __all__ = [
+    "CaseFeatureBuilder",
     "CaseFeatures",
     "GridPanel",
     "GridPanelBuilder",
@@ -49,5 +50,5 @@ def describe(kind: str = "grid") -> pd.DataFrame:
     if kind == "grid":
         return GridPanelBuilder().fit(district).catalog()
     if kind == "case":
-        return build_case_features(district).catalog
+        return CaseFeatureBuilder().fit(district).catalog()
     raise ValueError(f"kind must be 'grid' or 'case', got {kind!r}")

@@ -1,15 +1,19 @@
-"""Counting events before a time, per group, for many (group, time) questions at once."""
+"""Events before a time, per group, for many (group, time) questions at once: counts,
+the latest event, and the attribute snapshot in force."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-#: One day in microseconds, the unit of the times the builders count with.
+from ..dataset import Dataset
+
 DAY = 86_400 * 10**6
+"""A day in microseconds, the unit of every event time."""
 
 
-def as_us(times) -> np.ndarray:
-    """Times as int64 microseconds."""
+def us(times) -> np.ndarray:
+    """Microseconds since the epoch (int64) of datetime-likes."""
     return np.asarray(times, dtype="datetime64[us]").astype(np.int64)
 
 
@@ -54,3 +58,28 @@ class EventIndex:
         if not len(self._order):
             return np.full(len(stop), -1)
         return np.where(stop > start, self._order[np.maximum(stop - 1, 0)], -1)
+
+
+def attribute_columns(data: Dataset, level: str) -> list[str]:
+    """The attribute columns of ``grid_history`` with a value for some unit of ``level``."""
+    history = data.grid_history
+    mine = history["grid_id"].isin(data.grids.loc[data.grids["level"] == level, "grid_id"])
+    return [c for c in history.columns if c not in ("grid_id", "valid_from") and history.loc[mine, c].notna().any()]
+
+
+def in_force(data: Dataset, units: pd.Index, attributes: list[str], unit: np.ndarray, time) -> np.ndarray:
+    """Attributes of ``units[unit]`` in force at ``time`` (microseconds): the latest
+    snapshot with ``valid_from <= time``.
+
+    Returns an array (question x attribute), NaN without a snapshot, for ``unit < 0``,
+    and for attributes the data lacks.
+    """
+    history = data.grid_history
+    group = units.get_indexer(history["grid_id"])
+    mine = group >= 0
+    values = history.loc[mine].reindex(columns=attributes).to_numpy(dtype="float64", na_value=np.nan)
+    row = EventIndex(group[mine], us(history.loc[mine, "valid_from"])).last(np.maximum(unit, 0), time, inclusive=True)
+    row = np.where(unit >= 0, row, -1)
+    out = np.full((len(row), len(attributes)), np.nan)
+    out[row >= 0] = values[row[row >= 0]]
+    return out

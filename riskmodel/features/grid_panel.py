@@ -5,6 +5,10 @@ open at ``c`` unless resolved before ``c``, an escalation counts once
 ``escalated_at < c``, and attributes are the latest snapshot with
 ``valid_from <= c`` (the value in force at ``c``). The label counts target cases in
 ``[c, c + horizon)``.
+
+A fitted builder gives the same columns on any data: categories it did not learn are
+left out of the per-category counts, learned categories the data lacks count zero, and
+learned attributes the data lacks are NaN.
 """
 
 from __future__ import annotations
@@ -15,17 +19,15 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..dataset import Dataset
 from ..holidays import SPRING_FESTIVAL, days_since_last, days_until_next
 from ..validation import validate
-from .events import DAY, EventIndex, as_us
-from .options import Target, parse_cutoffs, parse_horizon, parse_target
+from .events import DAY, EventIndex, attribute_columns, in_force, us
+from .options import Builder, Target, parse_cutoffs, parse_horizon, parse_target, vocabulary
 
 __all__ = ["GridPanel", "GridPanelBuilder", "build_grid_panel"]
-
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,12 @@ class GridPanel:
     target: Target
 
 
-class GridPanelBuilder(TransformerMixin, BaseEstimator):
+class GridPanelBuilder(Builder):
     """Point-in-time features of the units of one level at a list of cutoffs.
 
     ``fit`` learns the vocabulary (categories, attribute columns) so that the
-    same columns come out for new data; ``transform`` returns the features and
+    same columns come out for new data (learned categories it lacks count zero,
+    learned attributes it lacks are NaN); ``transform`` returns the features and
     ``build`` the whole :class:`GridPanel`. Feature names and meanings:
     :meth:`catalog` (or :func:`riskmodel.features.describe`).
 
@@ -96,7 +99,8 @@ class GridPanelBuilder(TransformerMixin, BaseEstimator):
     holidays : DatetimeIndex, optional
         Holiday dates of the calendar features (default: Spring Festival 2000-2040).
     categories : list of str, optional
-        Category vocabulary of the per-category counts (default: learned in fit).
+        Category vocabulary of the per-category counts, each seen in the data
+        given to ``fit`` (default: all categories seen there).
 
     Examples
     --------
@@ -126,31 +130,11 @@ class GridPanelBuilder(TransformerMixin, BaseEstimator):
         self.holidays = holidays
         self.categories = categories
 
-    # -- scikit-learn protocol -------------------------------------------------
-    def fit(self, dataset: Dataset, y=None) -> GridPanelBuilder:
-        """Learn the category vocabulary and attribute columns of ``dataset``."""
-        data = validate(dataset).dataset
-        self._check_params(data)
-        self.categories_ = (list(self.categories) if self.categories is not None
-                            else sorted(data.cases["category"].unique()))
-        history = data.grid_history
-        units = set(data.grids.loc[data.grids["level"] == self.level, "grid_id"])
-        mine = history["grid_id"].isin(units)
-        self.attributes_ = [c for c in history.columns if c not in ("grid_id", "valid_from")
-                            and history.loc[mine, c].notna().any()]
+    def _learn(self, data: Dataset) -> None:
+        self.categories_ = vocabulary(self.categories, data.cases["category"], "categories")
+        self.attributes_ = attribute_columns(data, self.level)
         self.parent_level_ = _parent_level(data, self.level)
-        self.feature_names_out_ = np.array(self.catalog()["name"], dtype=object)
-        return self
 
-    def transform(self, dataset: Dataset) -> pd.DataFrame:
-        """The feature frame ``X`` of :meth:`build`."""
-        return self.build(dataset).X
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        check_is_fitted(self)
-        return self.feature_names_out_
-
-    # -- the panel ------------------------------------------------------------
     def build(self, dataset: Dataset) -> GridPanel:
         """Features and labels of every unit of the level at every cutoff."""
         check_is_fitted(self)
@@ -158,11 +142,9 @@ class GridPanelBuilder(TransformerMixin, BaseEstimator):
         self._check_params(data)
         target = parse_target(self.target)
         _check_categories(target, self.categories_)
-        if data.cases.empty:
-            raise ValueError("the dataset has no cases: a panel's time span starts at the first case")
         if target.escalations and "escalated_at" not in data.cases.columns:
-            raise ValueError("target escalations=True counts cases by escalated_at, but the cases have no "
-                             "escalated_at column; count reported cases instead (escalations=False)")
+            raise ValueError("the target counts escalations by the cases' escalated_at time, "
+                             "but the cases have no escalated_at column")
         horizon = parse_horizon(self.horizon)
         start, end = data.cases["reported_at"].min(), data.end
         cutoffs = parse_cutoffs(self.cutoffs, start, end)
@@ -189,7 +171,8 @@ class GridPanelBuilder(TransformerMixin, BaseEstimator):
         for h in self.half_lives:
             add(f"decay_{h}d", "decay", h, f"cases weighted by 2^(-age / {h} days), all history")
         add("days_since_last", "recency", None,
-            "days since the unit's last case; with none, days since the data's first case")
+            "days since the unit's last case; with none, days since the data's first case "
+            "(missing when the data has no case)")
         add("backlog", "backlog", None, "cases reported before the cutoff and not resolved before it")
         for w in self.repeat_windows:
             add(f"repeat_parties_{w}d", "repeat_parties", w, f"parties with two or more cases in the last {w} days")
@@ -222,9 +205,7 @@ class GridPanelBuilder(TransformerMixin, BaseEstimator):
         return pd.DataFrame(rows, columns=["name", "family", "window", "description"])
 
     def _check_params(self, data: Dataset) -> None:
-        levels = data.levels
-        if self.level not in levels:
-            raise ValueError(f"unknown level {self.level!r}; the data has levels {levels}")
+        super()._check_params(data)
         missing = [f"{short}/{long}" for short, long in self.trends
                    if short not in self.windows or long not in self.windows]
         if missing:
@@ -271,7 +252,7 @@ class _Cases:
     def __init__(self, cases: pd.DataFrame, unit: np.ndarray, categories: list[str]):
         keep = unit >= 0
         cases, unit = cases[keep], unit[keep]
-        reported = as_us(cases["reported_at"])
+        reported = us(cases["reported_at"])
         order = np.argsort(reported, kind="stable")
         self.time, self.unit = reported[order], unit[order]
         codes = pd.Index(categories).get_indexer(cases["category"])
@@ -292,7 +273,7 @@ class _Cases:
             return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
         times = cases[column].to_numpy()
         known = ~np.isnat(times)
-        stamp = as_us(times[known])
+        stamp = us(times[known])
         order = np.argsort(stamp, kind="stable")
         return stamp[order], unit[known][order]
 
@@ -324,7 +305,7 @@ def _aggregates(cases: _Cases, n: int, c: int, builder) -> dict[str, np.ndarray]
     return out
 
 
-def _unit_only(cases: _Cases, n: int, c: int, first: int, builder) -> dict[str, np.ndarray]:
+def _unit_only(cases: _Cases, n: int, c: int, first: float, builder) -> dict[str, np.ndarray]:
     """Per-category counts, recency and repeat parties of every unit at cutoff ``c``."""
     out = {}
     n_categories = len(builder.categories_)
@@ -337,15 +318,15 @@ def _unit_only(cases: _Cases, n: int, c: int, first: int, builder) -> dict[str, 
         for k, name in enumerate(builder.categories_):
             out[f"count_{w}d_{name}"] = table[:, k]
     last = cases.index.last(np.arange(n), c)
-    seen = cases.time[np.maximum(last, 0)] if len(cases.time) else np.zeros(n, dtype=np.int64)  # a level may be quiet
-    quiet = np.where(last >= 0, c - seen, c - first)
+    quiet = np.full(n, c - first, dtype=float)
+    quiet[last >= 0] = c - cases.time[last[last >= 0]]
     out["days_since_last"] = quiet / DAY
+    width = cases.party.max(initial=0) + 1
     for w in builder.repeat_windows:
         window = cases.span(c - w * DAY, c)
         party, unit = cases.party[window], cases.unit[window]
-        parties = cases.party.max(initial=-1) + 1
-        pairs, counts = np.unique(unit[party >= 0].astype(np.int64) * parties + party[party >= 0], return_counts=True)
-        out[f"repeat_parties_{w}d"] = np.bincount(pairs[counts >= 2] // max(parties, 1), minlength=n)
+        pairs, counts = np.unique(unit[party >= 0].astype(np.int64) * width + party[party >= 0], return_counts=True)
+        out[f"repeat_parties_{w}d"] = np.bincount(pairs[counts >= 2] // width, minlength=n)
     return out
 
 
@@ -389,18 +370,13 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
     neighbours = _neighbour_matrix(data, units, builder.neighbours)
     lonely = np.asarray(neighbours.sum(axis=1)).ravel() == 0
 
-    history = data.grid_history
-    hist_unit = units.get_indexer(history["grid_id"])
-    mine = hist_unit >= 0
-    # The attributes learned by fit, whatever this data holds: one missing here is NaN, a new one is ignored.
-    hist_values = history.reindex(columns=builder.attributes_).loc[mine].to_numpy(dtype="float64", na_value=np.nan)
-    hist_index = EventIndex(hist_unit[mine], as_us(history.loc[mine, "valid_from"]))
-
+    attributes = in_force(data, units, builder.attributes_, np.tile(np.arange(n), len(cutoffs)),
+                          np.repeat(us(cutoffs), n)).reshape(len(cutoffs), n, len(builder.attributes_))
     label_times = cases["escalated_at"] if target.escalations else cases["reported_at"]
     counted = (unit_of >= 0) & label_times.notna().to_numpy() & (cases["severity"] >= target.min_severity).to_numpy()
     if target.categories is not None:
         counted &= cases["category"].isin(target.categories).to_numpy()
-    label_us = as_us(label_times[counted])
+    label_us = us(label_times[counted])
     order = np.argsort(label_us, kind="stable")
     label_stream = (label_us[order], unit_of[counted][order])
 
@@ -408,10 +384,10 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
     centroid = {c: where[c].to_numpy(float) if c in where.columns else np.full(n, np.nan) for c in ("lon", "lat")}
     holidays = SPRING_FESTIVAL if builder.holidays is None else pd.DatetimeIndex(builder.holidays).sort_values()
     names = list(builder.feature_names_out_)
-    first = int(as_us([start])[0])
+    first = np.nan if pd.isna(start) else int(us([start])[0])  # no case, no first case
     blocks, counts = [], []
-    for cutoff in cutoffs:
-        c = int(as_us([cutoff])[0])
+    for k, cutoff in enumerate(cutoffs):
+        c = int(us([cutoff])[0])
         window_end = cutoff + horizon
         values = _aggregates(level_cases, n, c, builder)
         values.update(_unit_only(level_cases, n, c, first, builder))
@@ -426,11 +402,8 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
                 values[f"parent_{name}"] = np.where(parent_of >= 0, column[np.maximum(parent_of, 0)], np.nan)
         else:
             values.update({name: np.full(n, np.nan) for name in names if name.startswith("parent_")})
-        row = hist_index.last(np.arange(n), c, inclusive=True)
-        attributes = np.full((n, len(builder.attributes_)), np.nan)
-        attributes[row >= 0] = hist_values[row[row >= 0]]
         for j, name in enumerate(builder.attributes_):
-            values[f"attr_{name}"] = attributes[:, j]
+            values[f"attr_{name}"] = attributes[k, :, j]
         horizon_days = (window_end - cutoff) / pd.Timedelta(days=1)
         to_holiday = days_until_next([cutoff], holidays)[0]
         values.update(
@@ -441,7 +414,7 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
         )
         blocks.append(np.column_stack([np.broadcast_to(np.asarray(values[name], dtype=np.float32), n)
                                        for name in names]))
-        counts.append(_in(label_stream, c, int(as_us([window_end])[0]), n))
+        counts.append(_in(label_stream, c, int(us([window_end])[0]), n))
 
     index = pd.MultiIndex.from_arrays(
         [np.tile(units.to_numpy(), len(cutoffs)), np.repeat(cutoffs.to_numpy(), n)], names=["grid_id", "cutoff"])

@@ -1,4 +1,5 @@
-"""Arguments shared by the feature builders: cutoffs, horizon, target."""
+"""What the feature builders share: their arguments (cutoffs, horizon, target,
+vocabularies) and the scikit-learn protocol."""
 
 from __future__ import annotations
 
@@ -6,9 +7,68 @@ import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["Target", "parse_cutoffs", "parse_horizon", "parse_target"]
+from ..dataset import Dataset
+from ..validation import validate
+
+__all__ = ["Target", "parse_cutoffs", "parse_horizon", "parse_target", "vocabulary"]
+
+
+class Builder(TransformerMixin, BaseEstimator):
+    """A feature builder: ``fit`` learns the vocabularies of the data (``_learn``) so
+    that ``transform`` gives the same columns, :meth:`catalog`, on any data.
+
+    Subclasses define ``level``, ``_learn``, ``catalog`` and ``build``, whose
+    result's ``X`` is the features.
+    """
+
+    def fit(self, dataset: Dataset, y=None):
+        """Learn the vocabularies of ``dataset``; ``y`` is ignored.
+
+        Returns
+        -------
+        self
+        """
+        data = validate(dataset).dataset
+        self._check_params(data)
+        self._learn(data)
+        self.feature_names_out_ = np.array(self.catalog()["name"], dtype=object)
+        return self
+
+    def transform(self, dataset: Dataset) -> pd.DataFrame:
+        """The features ``X`` of :meth:`build`, with the columns learned in ``fit``."""
+        return self.build(dataset).X
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """The names of the columns of :meth:`transform`."""
+        check_is_fitted(self)
+        return self.feature_names_out_
+
+    def _check_params(self, data: Dataset) -> None:
+        if self.level not in data.levels:
+            raise ValueError(f"unknown level {self.level!r}; the data has levels {data.levels}")
+
+
+def vocabulary(names, observed: pd.Series, what: str) -> list[str]:
+    """``names``, each seen in ``observed``; or, when None, the sorted values seen.
+
+    Raises
+    ------
+    ValueError
+        Naming the unknown names and listing the known ones.
+    """
+    known = sorted(observed.dropna().unique())
+    if names is None:
+        return known
+    names = [names] if isinstance(names, str) else list(names)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; the data's {what} are {known}")
+    return names
 
 
 @dataclass(frozen=True)
