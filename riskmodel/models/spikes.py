@@ -106,7 +106,9 @@ class SpikeDetector(BaseEstimator):
 
     def alarms(self, X) -> pd.DataFrame:
         """True where a category's count in the window is improbably high."""
-        p = self.p_values(X)
+        return self._flags(X, self.p_values(X))
+
+    def _flags(self, X, p: pd.DataFrame) -> pd.DataFrame:
         counts = X[[f"count_{self.window}d_{c}" for c in self.categories_]].to_numpy()
         return pd.DataFrame((p.to_numpy() < self.alpha) & (counts >= self.min_count), index=p.index,
                             columns=p.columns)
@@ -117,7 +119,7 @@ class SpikeDetector(BaseEstimator):
         ``X`` is a grid panel, indexed by unit and cutoff.
         """
         p = self.p_values(X)
-        flags = self.alarms(X)
+        flags = self._flags(X, p)
         p.index = p.index.set_names(["unit_id", "time"])
         long = p.stack()
         long = long[flags.stack().to_numpy()]
