@@ -41,17 +41,11 @@ def _selection(score, k: float, area=None) -> np.ndarray:
         raise ValueError("no units to rank")
     size = np.ones(len(score)) if area is None else np.asarray(area, dtype=float)
     budget = k * size.sum()
-    weight = np.zeros(len(score))
-    above = 0.0
-    for value in np.unique(score)[::-1]:
-        tied = score == value
-        room = budget - above
-        if room <= 0:
-            break
-        tied_size = size[tied].sum()
-        weight[tied] = min(1.0, room / tied_size)
-        above += tied_size
-    return weight
+    values, group = np.unique(-score, return_inverse=True)  # groups of tied scores, highest first
+    group_size = np.bincount(group, size, len(values))
+    before = np.cumsum(group_size) - group_size  # size of the groups above each one
+    share = np.clip((budget - before) / group_size, 0.0, 1.0)
+    return share[group]
 
 
 def hit_rate(y, score, *, k: float = 0.05, area=None) -> float:
@@ -233,14 +227,12 @@ def expected_calibration_error(y, p, *, bins: int = 10) -> float:
     """
     y = (np.asarray(y) > 0).astype(float)
     p = np.asarray(p, dtype=float)
-    order = np.argsort(p, kind="stable")
-    rank = np.empty(len(p))
-    rank[order] = np.arange(len(p))
-    first_rank = pd.Series(rank).groupby(p).transform("min").to_numpy()  # ties share the bin of the first
-    b = np.minimum((first_rank * bins // len(p)).astype(int), bins - 1)
-    n = np.bincount(b, minlength=bins)
+    if len(p) == 0:
+        return float("nan")
+    first_rank = np.searchsorted(np.sort(p), p, side="left")  # ties share the bin of the first of them
+    b = np.minimum(first_rank * bins // len(p), bins - 1)
     gap = np.abs(np.bincount(b, y, bins) - np.bincount(b, p, bins))
-    return float(gap.sum() / len(p)) if n.sum() else float("nan")
+    return float(gap.sum() / len(p))
 
 
 def poisson_deviance(y, expected) -> float:
