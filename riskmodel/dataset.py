@@ -108,6 +108,12 @@ class Dataset:
         order = depth.groupby(self.grids["level"].to_numpy()).median().sort_values(kind="stable")
         return [str(level) for level in order.index]
 
+    def parent_level(self, level: str) -> str | None:
+        """The level just above ``level`` (None at the top)."""
+        levels = self.levels
+        position = levels.index(level)
+        return levels[position - 1] if position > 0 else None
+
     def ancestors(self, level: str) -> pd.Series:
         """Each unit's ancestor at ``level`` (itself when at that level), indexed
         by ``grid_id``; missing for units above the level."""

@@ -33,10 +33,16 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
-def _experiment(name: str) -> str:
+def _connect() -> str:
+    """Point MLflow's tracking and registry at :func:`tracking_uri`; return it."""
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    return uri
+
+
+def _experiment(name: str) -> str:
+    uri = _connect()
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
@@ -168,8 +174,7 @@ def log_model(trained: TrainedModel, *, example: pd.DataFrame, experiment: str =
 
 def load_logged(uri: str) -> TrainedModel:
     """The :class:`TrainedModel` behind a logged pyfunc (``models:/...`` or ``runs:/...``)."""
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_registry_uri(tracking_uri())
+    _connect()
     python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
     if not isinstance(python_model, RiskPyfunc):
         raise TypeError(f"{uri} is not a riskmodel pyfunc")
@@ -183,9 +188,9 @@ def compare(experiment: str = "riskmodel") -> pd.DataFrame:
     ``roc_auc`` or ``wave_detection_rate`` where the backtest's target has no hit rate):
     ``model``, ``backtest`` (the parent run), ``started`` and every metric.
     """
-    mlflow.set_tracking_uri(tracking_uri())
+    uri = _connect()
     if mlflow.get_experiment_by_name(experiment) is None:
-        raise ValueError(f"no MLflow experiment named {experiment!r} in {tracking_uri()}")
+        raise ValueError(f"no MLflow experiment named {experiment!r} in {uri}")
     runs = mlflow.search_runs(experiment_names=[experiment], filter_string=f"tags.`{_ROLE}` = 'model'")
     if runs.empty:
         return pd.DataFrame(columns=["model", "backtest", "started"])

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .dataset import Dataset
 from .features import CaseFeatureBuilder, GridPanelBuilder
-from .features.options import parse_horizon, parse_target
+from .features.options import parse_horizon, parse_target, training_cutoffs
 from .models import TierPolicy
 
 __all__ = ["REGISTERED_NAMES", "TrainedModel", "load_model", "predict", "train"]
@@ -177,13 +177,11 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
                                trained_through=X.index.get_level_values("reported_at").max())
     else:
         horizon = parse_horizon(horizon)
-        first = dataset.cases["reported_at"].min().normalize() + pd.Timedelta(days=91)
         last = pd.Timestamp(dataset.end) - horizon
-        cutoffs = pd.date_range(pd.Timestamp(train_start) if train_start is not None else first, last,
-                                freq=frequency)
+        cutoffs = training_cutoffs(dataset, train_start, last, frequency)
         if len(cutoffs) == 0:
-            raise ValueError(f"no training cutoff at {frequency!r} between {first.date()} and {last} "
-                             f"(the end of the data minus the horizon {horizon})")
+            raise ValueError(f"no training cutoff at {frequency!r} from {train_start or 'the default start'} to "
+                             f"{last} (the end of the data minus the horizon {horizon})")
         builder = GridPanelBuilder(cutoffs=cutoffs, horizon=horizon, level=level, target=parse_target(target),
                                    **(features or {}))
         panel = builder.fit(dataset).build(dataset)

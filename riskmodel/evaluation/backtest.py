@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from ..dataset import Dataset
 from ..features import GridPanelBuilder, build_case_features
-from ..features.options import Target, parse_horizon, parse_target
+from ..features.options import Target, parse_horizon, parse_target, training_cutoffs
 from ..models.protocol import poisson_probability
 from . import metrics
 
@@ -252,9 +252,7 @@ def _grid(dataset, models, test_cutoffs, *, config, horizon, target, level, trai
           refit_every, capacity, features, progress, **_):
     horizon = parse_horizon(horizon)
     parsed = parse_target(target)
-    first = dataset.cases["reported_at"].min().normalize() + pd.Timedelta(days=91)
-    train_cutoffs = pd.date_range(pd.Timestamp(train_start) if train_start is not None else first,
-                                  test_cutoffs[-1], freq=train_frequency)
+    train_cutoffs = training_cutoffs(dataset, train_start, test_cutoffs[-1], train_frequency)
     builder = GridPanelBuilder(cutoffs=train_cutoffs.union(test_cutoffs), horizon=horizon, level=level,
                                target=parsed, **features)
     panel = builder.fit(dataset).build(dataset)
@@ -373,16 +371,16 @@ def _waves(dataset, models, test_cutoffs, *, level, progress, **_):
         raise ValueError("the waves target needs a simulated district: the injected waves are its truth")
     if len(test_cutoffs) < 2:
         raise ValueError("the waves target needs at least two test cutoffs: fold i watches [c_i, c_i+1)")
-    levels = [lv for lv in (level, _parent(dataset, level)) if lv is not None]
+    levels = [lv for lv in (level, dataset.parent_level(level)) if lv is not None]
     watch = pd.date_range(test_cutoffs[0], test_cutoffs[-1] + pd.Timedelta(days=13), freq="D")
     panels = {lv: GridPanelBuilder(cutoffs=watch, horizon=1, level=lv).fit(dataset).build(dataset).X for lv in levels}
     parent = dataset.ancestors(levels[-1]) if len(levels) > 1 else None
+    units = sum(X.index.get_level_values(0).nunique() for X in panels.values())
     rows, predictions = [], []
     for name, model in models.items():
         alarms = pd.concat([clone(model).fit(X).alarm_table(X) for X in panels.values()])
         predictions.append(alarms.assign(model=name))
         for fold, (c, until) in enumerate(zip(test_cutoffs[:-1], test_cutoffs[1:], strict=True)):
-            units = sum(X.index.get_level_values(0).nunique() for X in panels.values())
             unit_weeks = units * (until - c).days / 7
             waves = truth.waves[(truth.waves["start"] >= c) & (truth.waves["start"] < until)]
             seen = alarms[(alarms["time"] >= c) & (alarms["time"] < until + pd.Timedelta(days=14))]
@@ -394,8 +392,3 @@ def _waves(dataset, models, test_cutoffs, *, level, progress, **_):
                          "wave_median_delay_days": found["wave_median_delay_days"],
                          "false_alarms_per_1000_unit_weeks": false["false_alarms_per_1000_unit_weeks"]})
     return pd.DataFrame(rows), pd.concat(predictions, ignore_index=True)
-
-
-def _parent(dataset, level):
-    position = dataset.levels.index(level)
-    return dataset.levels[position - 1] if position > 0 else None

@@ -133,7 +133,7 @@ class GridPanelBuilder(Builder):
     def _learn(self, data: Dataset) -> None:
         self.categories_ = vocabulary(self.categories, data.cases["category"], "categories")
         self.attributes_ = attribute_columns(data, self.level)
-        self.parent_level_ = _parent_level(data, self.level)
+        self.parent_level_ = data.parent_level(self.level)
 
     def build(self, dataset: Dataset) -> GridPanel:
         """Features and labels of every unit of the level at every cutoff."""
@@ -233,12 +233,6 @@ def build_grid_panel(dataset: Dataset, *, cutoffs, horizon, level: str = "grid",
 
 
 # -- implementation -------------------------------------------------------------------
-def _parent_level(data: Dataset, level: str) -> str | None:
-    levels = data.levels
-    position = levels.index(level)
-    return levels[position - 1] if position > 0 else None
-
-
 def _check_categories(target: Target, categories: list[str]) -> None:
     if target.categories is not None:
         unknown = [c for c in target.categories if c not in categories]

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..dataset import Dataset
 from ..validation import validate
 
-__all__ = ["Target", "parse_cutoffs", "parse_horizon", "parse_target", "vocabulary"]
+__all__ = ["Target", "parse_cutoffs", "parse_horizon", "parse_target", "training_cutoffs", "vocabulary"]
 
 
 class Builder(TransformerMixin, BaseEstimator):
@@ -164,3 +164,10 @@ def parse_cutoffs(cutoffs, start: pd.Timestamp, end: pd.Timestamp) -> pd.Datetim
             f"cutoff(s) {', '.join(str(c) for c in outside[:5])} outside the data's span {start} to {end}"
         )
     return index.unique().sort_values().as_unit("us")
+
+
+def training_cutoffs(dataset, start, end, freq: str) -> pd.DatetimeIndex:
+    """Training cutoffs at ``freq`` from ``start`` (default: 91 days of history after the
+    midnight before the first case, so every feature window has data) to ``end``."""
+    first = dataset.cases["reported_at"].min().normalize() + pd.Timedelta(days=91)
+    return pd.date_range(pd.Timestamp(start) if start is not None else first, end, freq=freq)
