@@ -78,9 +78,7 @@ def compare(experiment: Annotated[str, typer.Argument(help="MLflow experiment to
     except ValueError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
-    columns = [c for c in LEADERBOARD_COLUMNS if c in board]
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        typer.echo(board[["model", "backtest", *columns]].to_string(index=False, float_format="{:.3f}".format))
+    _print_leaderboard(board.set_index("model"), first=["backtest"])
 
 
 LEADERBOARD_COLUMNS = ["roc_auc", "roc_auc_oracle_ratio", "hit_rate_at_5pct", "hit_rate_at_5pct_oracle_ratio",
@@ -88,8 +86,8 @@ LEADERBOARD_COLUMNS = ["roc_auc", "roc_auc_oracle_ratio", "hit_rate_at_5pct", "h
                        "wave_median_delay_days", "false_alarms_per_1000_unit_weeks"]
 
 
-def _print_leaderboard(board: pd.DataFrame) -> None:
-    columns = [c for c in LEADERBOARD_COLUMNS if c in board]
+def _print_leaderboard(board: pd.DataFrame, first: list[str] = ()) -> None:
+    columns = [*first, *(c for c in LEADERBOARD_COLUMNS if c in board)]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         typer.echo(board[columns].to_string(float_format="{:.3f}".format) + "\n")
 
