@@ -136,8 +136,12 @@ class RiskPyfunc(mlflow.pyfunc.PythonModel):
         self.trained = load_model(context.artifacts["model"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        scores = self.trained.score(pd.DataFrame(model_input))
-        return scores.drop(columns="tier", errors="ignore").reset_index(drop=True)
+        return _served(self.trained, pd.DataFrame(model_input))
+
+
+def _served(trained: TrainedModel, X: pd.DataFrame) -> pd.DataFrame:
+    """What the pyfunc returns: the scores without the tier (a per-date policy), by position."""
+    return trained.score(X).drop(columns="tier", errors="ignore").reset_index(drop=True)
 
 
 def log_model(trained: TrainedModel, *, example: pd.DataFrame, experiment: str = "riskmodel",
@@ -147,7 +151,7 @@ def log_model(trained: TrainedModel, *, example: pd.DataFrame, experiment: str =
     Returns the model URI."""
     experiment_id = _experiment(experiment)
     example = example.reset_index(drop=True)
-    output = trained.score(example).drop(columns="tier", errors="ignore").reset_index(drop=True)
+    output = _served(trained, example)
     import lightgbm
     import numpy
     import sklearn
