@@ -50,6 +50,8 @@ class BacktestResult:
         The backtest's configuration (what MLflow logs as parameters).
     target : str
         ``"grid"`` (unit risk), ``"escalation"`` (case escalation) or ``"waves"``.
+    horizon : Timedelta or DateOffset
+        The label window the folds were scored on.
     run_id : str or None
         The MLflow parent run, when the backtest was tracked.
     """
@@ -59,6 +61,7 @@ class BacktestResult:
     predictions: pd.DataFrame
     config: dict
     target: str
+    horizon: pd.Timedelta | pd.DateOffset
     run_id: str | None = field(default=None)
 
     @property
@@ -233,7 +236,8 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
                              refit_every=refit_every,
                              capacity=capacity, features=features or {}, escalation_days=escalation_days,
                              progress=progress)
-    result = BacktestResult(_leaderboard(folds, predictions), folds, predictions, config, kind)
+    result = BacktestResult(_leaderboard(folds, predictions), folds, predictions, config, kind,
+                            parse_horizon(horizon))
     if track:
         from ..tracking import log_backtest
 

@@ -31,7 +31,6 @@ import pandas as pd
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from ..features.options import parse_horizon
 from . import metrics
 
 __all__ = ["calibration_curve", "hit_rate_curve", "metrics_by_fold", "risk_map", "save_figures"]
@@ -115,15 +114,6 @@ def _positions(dataset, level: str) -> pd.DataFrame:
     return grids.loc[grids["level"] == level].set_index("grid_id")[["lon", "lat"]].astype(float).dropna()
 
 
-def _horizon(result):
-    text = str(result.config.get("horizon"))
-    try:
-        return parse_horizon(float(text)) if text.replace(".", "", 1).isdigit() else parse_horizon(text)
-    except (TypeError, ValueError):
-        raise ValueError(f"cannot read the backtest's horizon {text!r} from result.config['horizon'] (days or a "
-                         "Timedelta string are read; a pandas offset is stored as its repr)") from None
-
-
 def risk_map(result, dataset, *, model: str | None = None, fold: int = -1) -> Figure:
     """The units at their lon/lat coloured by a model's probability at a fold's cutoff, with that fold's cases.
 
@@ -148,7 +138,7 @@ def risk_map(result, dataset, *, model: str | None = None, fold: int = -1) -> Fi
     cutoffs = result.folds.drop_duplicates("fold").sort_values("fold")["cutoff"]
     if not -len(cutoffs) <= fold < len(cutoffs):
         raise ValueError(f"fold {fold} is out of range: the result has {len(cutoffs)} folds")
-    cutoff, horizon, level = cutoffs.iloc[fold], _horizon(result), result.config.get("level", "grid")
+    cutoff, horizon, level = cutoffs.iloc[fold], result.horizon, result.config.get("level", "grid")
     positions = _positions(dataset, level)
     rows = result.predictions[(result.predictions["model"] == model)
                               & (result.predictions.index.get_level_values("cutoff") == cutoff)]
