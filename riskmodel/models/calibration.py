@@ -24,6 +24,20 @@ def split_latest(X, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     return order[:cut], order[cut:]
 
 
+def fit_calibrator(method: str, score: np.ndarray, y: np.ndarray) -> Calibrator:
+    """A :class:`Calibrator` fitted on the calibration slice's scores and 0/1 outcomes.
+
+    Raises
+    ------
+    ValueError
+        When the slice holds one class only.
+    """
+    if len(np.unique(y)) < 2:
+        raise ValueError("the latest training rows (the calibration slice) hold one class only; "
+                         "give more cutoffs or set calibration=None")
+    return Calibrator(method).fit(score, y)
+
+
 class Calibrator:
     """Isotonic regression, or Platt's sigmoid on the score's log-odds."""
 

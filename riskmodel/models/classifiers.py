@@ -1,5 +1,5 @@
-"""Learned grid-risk models: logistic regression and LightGBM, calibrated in time order,
-and LightGBM with a Poisson objective for expected counts."""
+"""Learned grid-risk models: logistic regression and LightGBM, and LightGBM with a Poisson
+objective for expected counts; all calibrated in time order."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .calibration import Calibrator, split_latest
-from .protocol import GridRiskModel, RiskMixin, binary_target
+from .calibration import fit_calibrator, split_latest
+from .protocol import GridRiskModel, RiskMixin, binary_target, poisson_probability
 
 __all__ = ["LogisticRisk", "GBMRisk", "GBMCount"]
 
@@ -43,11 +43,8 @@ class _CalibratedRisk(GridRiskModel):
         self.n_iter_ = getattr(self.estimator_[-1], "n_iter_", None) if hasattr(self.estimator_, "steps") else None
         self.calibrator_ = None
         if calibrate_rows is not None:
-            if len(np.unique(target[calibrate_rows])) < 2:
-                raise ValueError("the latest training rows (the calibration slice) hold one class only; "
-                                 "give more cutoffs or set calibration=None")
             raw = self.estimator_.predict_proba(values[calibrate_rows])[:, 1]
-            self.calibrator_ = Calibrator(self.calibration).fit(raw, target[calibrate_rows])
+            self.calibrator_ = fit_calibrator(self.calibration, raw, target[calibrate_rows])
         return self
 
     def _probability(self, X) -> np.ndarray:
@@ -173,8 +170,14 @@ class GBMRisk(_CalibratedRisk):
 class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
     """LightGBM with a Poisson objective: the expected number of target cases.
 
-    ``predict`` and ``predict_expected`` give the expected count;
-    ``predict_proba(X)[:, 1]`` is P(count >= 1) under the Poisson law.
+    ``predict`` and ``predict_expected`` give the expected count, fitted on all
+    training rows. ``predict_proba(X)[:, 1]`` is P(count >= 1): the Poisson law's
+    ``1 - exp(-expected)``, calibrated on the latest slice of the training rows. The
+    calibration matters because cases come in bursts (one dispute brings follow-ups),
+    so the Poisson law overstates the chance of at least one. A copy of the model
+    fitted on the earlier rows scores that slice; the calibrator is fitted on its
+    scores; then the model is refitted on all rows. A sigmoid keeps the order of the
+    expected counts, so ranking by probability or by count is the same.
 
     Parameters
     ----------
@@ -184,6 +187,10 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
         Seed.
     n_jobs : int
         Threads.
+    calibration : {"sigmoid", "isotonic"} or None
+        How P(count >= 1) is calibrated; None keeps the Poisson law.
+    calibration_fraction : float
+        See :class:`LogisticRisk`.
 
     Examples
     --------
@@ -199,7 +206,8 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
     """
 
     def __init__(self, *, n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=50,
-                 subsample=0.8, colsample_bytree=0.8, reg_lambda=1.0, random_state=0, n_jobs=2):
+                 subsample=0.8, colsample_bytree=0.8, reg_lambda=1.0, random_state=0, n_jobs=2,
+                 calibration="sigmoid", calibration_fraction=0.2):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -209,6 +217,8 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
         self.reg_lambda = reg_lambda
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.calibration = calibration
+        self.calibration_fraction = calibration_fraction
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -225,8 +235,21 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
         if (counts < 0).any():
             raise ValueError(f"counts must be >= 0, got {counts[counts < 0][:5].tolist()}")
         self.classes_ = np.array([0, 1])
-        self.estimator_ = lgb.LGBMRegressor(objective="poisson", **_lgb_params(self)).fit(values, counts)
+        self.calibrator_ = None
+        if self.calibration is not None:
+            fit_rows, calibrate_rows = split_latest(X, self.calibration_fraction)
+            early = self._make_estimator().fit(values[fit_rows], counts[fit_rows])
+            raw = poisson_probability(early.predict(values[calibrate_rows]))
+            self.calibrator_ = fit_calibrator(self.calibration, raw, (counts[calibrate_rows] >= 1).astype(float))
+        self.estimator_ = self._make_estimator().fit(values, counts)
         return self
+
+    def _make_estimator(self):
+        return lgb.LGBMRegressor(objective="poisson", **_lgb_params(self))
+
+    def _probability(self, X) -> np.ndarray:
+        p = poisson_probability(self.predict_expected(X))
+        return p if self.calibrator_ is None else self.calibrator_.transform(p)
 
     def predict_expected(self, X) -> np.ndarray:
         """Expected number of target cases in the horizon."""
