@@ -6,7 +6,8 @@ from . import datasets, evaluation, features, io, models
 from .dataset import Dataset
 from .privacy import pseudonymize
 from .problems import DataReport, ValidationError
-from .training import TrainedModel, load_model, predict, train
+from .serving import load_model, predict
+from .training import TrainedModel, train
 from .validation import validate
 
 try:

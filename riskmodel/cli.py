@@ -127,3 +127,38 @@ def validate_command(
     if quarantine:
         report.rejected.to_csv(quarantine, index=False)
         typer.echo(f"{len(report.rejected)} rejected row(s) written to {quarantine}")
+
+
+@app.command("predict")
+def predict_command(
+    data: Annotated[Path, typer.Option(help="Dataset folder to score.")],
+    as_of: Annotated[str | None, typer.Option(help="Forecast time (default: the end of the data).")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Registry URI or model folder (default: models:/dispute-risk-grid@champion, else "
+             "models/dispute-risk-grid).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write every row here: .csv or .parquet.")] = None,
+    top: Annotated[int, typer.Option(help="Rows to print.")] = 10,
+) -> None:
+    """Score every unit (or open case) as of a time, print the riskiest with their drivers.
+
+    Example: riskmodel predict --data data/simulated/small --as-of 2024-12-01 --out risk.csv
+    """
+    from .serving import predict
+
+    if out is not None and out.suffix not in (".csv", ".parquet"):
+        raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out}", param_hint="--out")
+    try:
+        risk = predict(read_dataset(data), as_of=as_of, model=model)
+    except (ValidationError, FileNotFoundError, ValueError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    if out is not None:
+        if out.suffix == ".csv":
+            risk.to_csv(out, index=False)
+        else:
+            risk.to_parquet(out, index=False)
+        typer.echo(f"{len(risk)} rows written to {out}")
+    key = "grid_id" if "expected_count" in risk else "case_id"
+    shown = [key, "probability", "score", "tier", "rank", "top_drivers", "flags"]
+    with pd.option_context("display.width", 250, "display.max_colwidth", 120):
+        typer.echo(risk[shown].head(top).to_string(index=False, float_format="{:.3f}".format))

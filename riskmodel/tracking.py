@@ -21,9 +21,11 @@ import mlflow  # noqa: E402 - after switching telemetry off
 import pandas as pd  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 
-from .training import TrainedModel, load_model  # noqa: E402
+from .serving import load_model  # noqa: E402
+from .training import TrainedModel  # noqa: E402
 
-__all__ = ["RiskPyfunc", "compare", "fingerprint", "load_logged", "log_backtest", "log_model", "tracking_uri"]
+__all__ = ["RiskPyfunc", "compare", "fingerprint", "has_model", "load_logged", "log_backtest", "log_model",
+           "tracking_uri"]
 
 _ROLE = "riskmodel.role"
 
@@ -129,11 +131,11 @@ def _log_plots(result, dataset) -> None:
 
 class RiskPyfunc(mlflow.pyfunc.PythonModel):
     """The MLflow face of a :class:`~riskmodel.training.TrainedModel`: feature rows in,
-    ``probability`` (and for grids ``expected``) out. The serving environment needs
+    ``probability`` (and for grids ``expected_count``) out. The serving environment needs
     riskmodel installed."""
 
     def load_context(self, context):
-        self.trained = load_model(context.artifacts["model"])
+        self.trained = load_model(context.artifacts["model"], reload=True)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         return _served(self.trained, pd.DataFrame(model_input))
@@ -176,12 +178,38 @@ def log_model(trained: TrainedModel, *, example: pd.DataFrame, experiment: str =
     return info.model_uri
 
 
+def has_model(uri: str) -> bool:
+    """Whether the registry holds ``models:/name@alias`` (or ``models:/name/version``)."""
+    uri_store = _connect()
+    name, _, alias = uri.removeprefix("models:/").partition("@")
+    client = mlflow.MlflowClient(tracking_uri=uri_store, registry_uri=uri_store)
+    try:
+        if alias:
+            client.get_model_version_by_alias(name, alias)
+        else:
+            client.get_model_version(*name.split("/", 1))
+    except (mlflow.exceptions.MlflowException, TypeError, ValueError):
+        return False
+    return True
+
+
 def load_logged(uri: str) -> TrainedModel:
-    """The :class:`TrainedModel` behind a logged pyfunc (``models:/...`` or ``runs:/...``)."""
-    _connect()
-    python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    """The :class:`TrainedModel` behind a logged pyfunc (``models:/...`` or ``runs:/...``).
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the URI and the store, when MLflow has no model there.
+    ValueError
+        When the model there is not a riskmodel pyfunc.
+    """
+    store = _connect()
+    try:
+        python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    except (mlflow.exceptions.MlflowException, OSError) as error:
+        raise FileNotFoundError(f"cannot load the model {uri} from the tracking store {store}: {error}") from error
     if not isinstance(python_model, RiskPyfunc):
-        raise TypeError(f"{uri} is not a riskmodel pyfunc")
+        raise ValueError(f"{uri} is not a riskmodel pyfunc model")
     return python_model.trained
 
 

@@ -6,7 +6,6 @@ import copy
 import hashlib
 import json
 import pickle
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -15,20 +14,28 @@ from sklearn.utils.validation import check_is_fitted
 
 from .dataset import Dataset
 from .features import CaseFeatureBuilder, GridPanelBuilder
-from .features.options import parse_horizon, parse_target, training_cutoffs
+from .features.options import OPTIONAL_CASE_COLUMNS, parse_horizon, parse_target, training_cutoffs
 from .models import TierPolicy
 
-__all__ = ["REGISTERED_NAMES", "TrainedModel", "load_model", "predict", "train"]
+__all__ = ["MODELS_FOLDER", "REGISTERED_NAMES", "TrainedModel", "train"]
 
 #: Registry names of the two targets.
 REGISTERED_NAMES = {"grid": "dispute-risk-grid", "escalation": "dispute-escalation-case"}
+#: Where :meth:`TrainedModel.save` writes by default: ``models/<registered name>``.
+MODELS_FOLDER = Path("models")
 _FILE, _META = "model.pkl", "model.json"
 
 
-def _version() -> str:
+def library_version() -> str:
+    """The installed riskmodel version."""
     from . import __version__
 
     return __version__
+
+
+def model_file(folder) -> Path:
+    """The file a saved model is pickled to in ``folder``."""
+    return Path(folder) / _FILE
 
 
 def schema_hash(X: pd.DataFrame) -> str:
@@ -58,12 +65,17 @@ class TrainedModel:
         The riskmodel version that trained it.
     trained_through : Timestamp
         The last training cutoff (grid) or the last report time (cases).
+    units : Index or None
+        The units the grid model was trained on (others are cold starts).
+    inputs : dict
+        The optional columns of each table the model was trained with, which the
+        data to score must hold: ``{"cases": [...], "grid_history": [...]}``.
     model_uri, run_id : str or None
         Where MLflow keeps it, once logged.
     """
 
     def __init__(self, *, kind, estimator, feature_names, schema_hash, trained_through, builder,
-                 tier_policy=None, version=None):
+                 tier_policy=None, version=None, units=None, inputs=None):
         self.kind = kind
         self.estimator = estimator
         self.builder = builder
@@ -71,7 +83,9 @@ class TrainedModel:
         self.feature_names = list(feature_names)
         self.schema_hash = schema_hash
         self.trained_through = trained_through
-        self.version = version or _version()
+        self.version = version or library_version()
+        self.units = units
+        self.inputs = inputs or {}
         self.model_uri = self.run_id = None
 
     @property
@@ -84,21 +98,20 @@ class TrainedModel:
                 f"features={len(self.feature_names)}, trained_through={self.trained_through}, "
                 f"version={self.version!r})")
 
-    def features(self, dataset: Dataset, cutoff=None) -> pd.DataFrame:
-        """The feature rows to score: every unit at ``cutoff`` (grid target), or the
-        cases open at ``cutoff`` (escalation target). ``cutoff`` defaults to the
-        last midnight of the data."""
-        cutoff = pd.Timestamp(cutoff) if cutoff is not None else pd.Timestamp(dataset.end).normalize()
+    def features(self, dataset: Dataset, as_of) -> pd.DataFrame:
+        """The feature rows to score: every unit at ``as_of`` (grid target), or the
+        cases open at ``as_of`` (escalation target)."""
+        as_of = pd.Timestamp(as_of)
         if self.kind == "grid":
-            builder = copy.copy(self.builder).set_params(cutoffs=[cutoff])
+            builder = copy.copy(self.builder).set_params(cutoffs=[as_of])
             return builder.transform(dataset)
         cases = self.builder.transform(dataset)
-        open_ = _open_cases(dataset.cases, cutoff)
+        open_ = _open_cases(dataset.cases, as_of)
         ids = cases.index.get_level_values("case_id")
         return cases[ids.isin(open_)]
 
     def score(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``probability`` (and for grids ``expected`` and ``tier``) of every row of ``X``."""
+        """``probability`` (and for grids ``expected_count`` and ``tier``) of every row of ``X``."""
         check_is_fitted(self.estimator)
         missing = [c for c in self.feature_names if c not in X.columns]
         extra = [c for c in X.columns if c not in self.feature_names]
@@ -108,13 +121,14 @@ class TrainedModel:
         X = X[self.feature_names]
         out = pd.DataFrame({"probability": self.estimator.predict_proba(X)[:, 1]}, index=X.index)
         if self.kind == "grid":
-            out["expected"] = self.estimator.predict_expected(X)
+            out["expected_count"] = self.estimator.predict_expected(X)
             out["tier"] = self.tier_policy.assign(out["probability"])
         return out
 
-    def save(self, path) -> Path:
-        """Write the model to the folder ``path`` (``model.pkl`` and a readable ``model.json``)."""
-        folder = Path(path)
+    def save(self, path=None) -> Path:
+        """Write the model to the folder ``path`` (default ``models/<registered name>``):
+        ``model.pkl`` and a readable ``model.json``. Returns the folder."""
+        folder = Path(path) if path is not None else MODELS_FOLDER / self.registered_name
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / _FILE, "wb") as f:
             pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -153,17 +167,17 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
 
     Examples
     --------
-    >>> from riskmodel import predict, train
+    >>> from riskmodel import train
     >>> from riskmodel.datasets import simulate_district
     >>> from riskmodel.models import HistoricalRateBaseline
     >>> district = simulate_district("tiny", seed=0)
     >>> trained = train(district, model=HistoricalRateBaseline(), horizon=28, track=False)
-    >>> scores = predict(trained, district)
-    >>> list(scores.columns), len(scores)
-    (['probability', 'expected', 'tier'], 25)
+    >>> trained.kind, len(trained.units)
+    ('grid', 25)
     """
     if register and not track:
         raise ValueError("register=True needs track=True: the registry holds logged models")
+    cases_read = [c for c in OPTIONAL_CASE_COLUMNS if c in dataset.cases.columns]
     if target == "escalation":
         builder = CaseFeatureBuilder(escalation_days=escalation_days, level=level)
         cases = builder.fit(dataset).build(dataset)
@@ -174,7 +188,8 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
         estimator = clone(model).fit(X, y)
         trained = TrainedModel(kind="escalation", estimator=estimator, feature_names=X.columns,
                                schema_hash=schema_hash(X), builder=builder, tier_policy=tier_policy,
-                               trained_through=X.index.get_level_values("reported_at").max())
+                               trained_through=X.index.get_level_values("reported_at").max(),
+                               inputs={"cases": cases_read, "grid_history": builder.attributes_})
     else:
         horizon = parse_horizon(horizon)
         last = pd.Timestamp(dataset.end) - horizon
@@ -189,56 +204,11 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
         X = panel.X[known]
         estimator = clone(model).fit(X, (panel.y_count if is_regressor(model) else panel.y)[known])
         trained = TrainedModel(kind="grid", estimator=estimator, feature_names=X.columns, schema_hash=schema_hash(X),
-                               builder=builder, tier_policy=tier_policy, trained_through=cutoffs[-1])
+                               builder=builder, tier_policy=tier_policy, trained_through=cutoffs[-1],
+                               units=X.index.get_level_values(0).unique(),
+                               inputs={"cases": cases_read, "grid_history": builder.attributes_})
     if track:
         from .tracking import log_model
 
         log_model(trained, example=X.iloc[:5], experiment=experiment, register=register)
     return trained
-
-
-def predict(model, dataset: Dataset, *, cutoff=None) -> pd.DataFrame:
-    """Risk of every unit at ``cutoff`` (grid model) or escalation risk of the cases
-    open at ``cutoff`` (case model), highest first.
-
-    Parameters
-    ----------
-    model : TrainedModel, folder or MLflow model URI
-        What :func:`train` returned, a folder it was saved to, or for example
-        ``"models:/dispute-risk-grid@champion"``.
-    dataset : Dataset
-        The data up to now.
-    cutoff : time, optional
-        The forecast date (default: the last midnight of the data).
-
-    Returns
-    -------
-    DataFrame
-        ``probability``, and for grids ``expected`` and ``tier``; indexed like the
-        features, riskiest first.
-    """
-    if not isinstance(model, TrainedModel):
-        model = load_model(model)
-    scores = model.score(model.features(dataset, cutoff))
-    return scores.sort_values("probability", ascending=False, kind="stable")
-
-
-def load_model(path_or_uri) -> TrainedModel:
-    """A :class:`TrainedModel` from a folder written by :meth:`TrainedModel.save` or an
-    MLflow model URI (``models:/name@alias``, ``runs:/id/model``)."""
-    folder = Path(path_or_uri)
-    if (folder / _FILE).is_file():
-        with open(folder / _FILE, "rb") as f:
-            trained = pickle.load(f)
-        if not isinstance(trained, TrainedModel):
-            raise TypeError(f"{folder / _FILE} holds a {type(trained).__name__}, not a riskmodel TrainedModel")
-        if trained.version != _version():
-            warnings.warn(f"the model was trained with riskmodel {trained.version}, this is {_version()}",
-                          stacklevel=2)
-        return trained
-    if "://" in str(path_or_uri) or str(path_or_uri).startswith(("models:/", "runs:/")):
-        from .tracking import load_logged
-
-        return load_logged(str(path_or_uri))
-    raise FileNotFoundError(f"no saved model in {folder} (expected {_FILE}) and not an MLflow URI")
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Literal
 
 import numpy as np
@@ -16,6 +17,11 @@ from .problems import DataReport, ProblemLog, ValidationError
 __all__ = ["validate", "ValidationError", "DataReport", "CONTRACT"]
 
 #: Columns shown in the examples of every problem of a table.
+# Datasets that validate returned: passed again (as feature builders and predict do), they
+# are returned as they are. Their frames must not be changed in place afterwards.
+# The value holds the report's parts but not the dataset, so that the entry dies with it.
+_VALID: weakref.WeakKeyDictionary[Dataset, tuple] = weakref.WeakKeyDictionary()
+
 _KEYS = {"cases": ["case_id"], "grids": ["grid_id"], "grid_history": ["grid_id", "valid_from"],
          "adjacency": ["grid_id", "neighbour_id"]}
 
@@ -69,6 +75,9 @@ def validate(
     report; no report after ``as_of`` (when the dataset has none: after now plus a
     day); coordinates within range, positive areas; one snapshot per grid and time.
 
+    A dataset that ``validate`` returned is not checked again: passing it in
+    returns it as it is (so do not change its frames in place).
+
     A row that refers to a rejected row is rejected too (a case in a rejected grid,
     the children of a rejected unit). Duplicated keys reject every copy: which one
     is right is not ours to guess.
@@ -113,6 +122,8 @@ def validate(
         raise ValueError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
     if not isinstance(dataset, Dataset):
         raise TypeError(f"validate expects a riskmodel.Dataset, got {type(dataset).__name__}")
+    if dataset in _VALID:
+        return DataReport(dataset, *_VALID[dataset])
     tables = dataset.tables
     check = _ContractCheck(tables, keys=_KEYS)
     check.required_columns()
@@ -133,7 +144,7 @@ def validate(
     if errors == "raise" and len(problems):
         raise ValidationError(problems)
     valid = {name: _finish(name, frame[~check.bad[name]]) for name, frame in converted.items()}
-    return DataReport(
+    report = DataReport(
         dataset=dataset.replace(**valid, as_of=as_of),
         rejected=check.rejected(),
         problems=problems,
@@ -145,6 +156,9 @@ def validate(
             }
         ).rename_axis("table"),
     )
+    _VALID[report.dataset] = (report.rejected.iloc[:0], problems.iloc[:0],
+                              report.counts.assign(input=report.counts["valid"], rejected=0))
+    return report
 
 
 def _usual_depth(depth: pd.Series, level: pd.Series) -> np.ndarray:

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import pandas as pd
 from typer.testing import CliRunner
 
+from riskmodel import train
 from riskmodel.cli import app
+from riskmodel.datasets import simulate_district
 from riskmodel.io import write_dataset
+from riskmodel.models import HistoricalRateBaseline
 
 runner = CliRunner()
 
@@ -40,3 +44,23 @@ def test_simulate_writes_a_dataset(tmp_path):
     result = runner.invoke(app, ["simulate", str(tmp_path / "d"), "--preset", "tiny", "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "d" / "cases.csv").exists()
+
+
+def test_predict_writes_every_unit_and_prints_the_top(tmp_path):
+    tiny = simulate_district("tiny", seed=0)
+    data = write_dataset(tiny, tmp_path / "tiny")
+    model = train(tiny, model=HistoricalRateBaseline(), horizon=28, track=False).save(tmp_path / "model")
+    for name in ("risk.csv", "risk.parquet"):
+        out = tmp_path / name
+        result = runner.invoke(app, ["predict", "--data", str(data), "--as-of", "2023-12-01", "--model", str(model),
+                                     "--out", str(out), "--top", "3"])
+        assert result.exit_code == 0, result.output
+        risk = pd.read_csv(out) if name.endswith("csv") else pd.read_parquet(out)
+        assert len(risk) == (tiny.grids["level"] == "grid").sum() and risk["rank"].tolist()[:2] == [1, 2]
+        assert f"{len(risk)} rows written to {out}" in result.output
+        top = risk.iloc[0]
+        assert top["grid_id"] in result.output and top["top_drivers"][:40] in result.output
+    missing = runner.invoke(app, ["predict", "--data", str(data), "--model", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 1 and "no saved model at" in missing.output and "Traceback" not in missing.output
+    wrong = runner.invoke(app, ["predict", "--data", str(data), "--model", str(model), "--out", "risk.xlsx"])
+    assert wrong.exit_code == 2 and "csv or .parquet" in wrong.output

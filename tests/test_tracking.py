@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -82,14 +92,16 @@ def test_registered_champion_predicts_as_in_memory(store, tiny):
     client = mlflow.MlflowClient(tracking.tracking_uri())
     version = client.get_model_version_by_alias("dispute-risk-grid", "champion")
     assert version.run_id == trained.run_id
-    X = trained.features(tiny)
+    X = trained.features(tiny, tiny.end)
     served = mlflow.pyfunc.load_model("models:/dispute-risk-grid@champion")
     assert served.metadata.signature is not None
     out = served.predict(X.reset_index(drop=True))
     np.testing.assert_allclose(out["probability"], trained.score(X)["probability"])
-    np.testing.assert_allclose(out["expected"], trained.score(X)["expected"])
-    pd.testing.assert_frame_equal(predict("models:/dispute-risk-grid@champion", tiny), predict(trained, tiny))
+    np.testing.assert_allclose(out["expected_count"], trained.score(X)["expected_count"])
+    pd.testing.assert_frame_equal(predict(tiny, model="models:/dispute-risk-grid@champion"),
+                                  predict(tiny, model=trained))
     assert load_model(trained.model_uri).schema_hash == trained.schema_hash
+    pd.testing.assert_frame_equal(predict(tiny), predict(tiny, model=trained))  # the default: the champion
     # A second registration moves the alias to the new version.
     train(tiny, model=LogisticRisk(), horizon=28, register=True, experiment="exp")
     assert int(client.get_model_version_by_alias("dispute-risk-grid", "champion").version) == int(version.version) + 1
@@ -112,3 +124,53 @@ def test_waves_backtest_is_logged_too(store):
     board = tracking.compare("w")
     assert board.loc[0, "wave_detection_rate"] == pytest.approx(result.leaderboard.loc["SpikeDetector",
                                                                                       "wave_detection_rate"])
+
+
+def _post(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_mlflow_serves_the_champion_over_http(store, tiny):
+    trained = train(tiny, model=GBMRisk(**FAST), horizon=28, register=True, experiment="exp")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {"MLFLOW_TRACKING_URI": tracking.tracking_uri(), "MLFLOW_DISABLE_TELEMETRY": "true",
+                        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
+                               "models:/dispute-risk-grid@champion", "--env-manager", "local", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            assert server.poll() is None, server.stdout.read().decode()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the MLflow model server did not answer /ping within 120 s")
+        risk = predict(tiny, model=trained).set_index("grid_id")
+        X = trained.features(tiny, risk["as_of"].iloc[0])
+        rows = X.reset_index(drop=True).astype(object).where(X.notna().to_numpy(), None)
+        split = {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}
+        status, answer = _post(f"{url}/invocations", {"dataframe_split": split})  # every unit
+        assert status == 200, answer
+        served = pd.DataFrame(answer["predictions"], index=X.index.get_level_values("grid_id"))
+        np.testing.assert_allclose(served["probability"], risk.loc[served.index, "probability"], rtol=1e-6)
+        np.testing.assert_allclose(served["expected_count"], risk.loc[served.index, "expected_count"], rtol=1e-6)
+        status, answer = _post(f"{url}/invocations", {"dataframe_split": split | {"data": split["data"][:1]}})
+        assert status == 200 and len(answer["predictions"]) == 1
+        short = {"columns": split["columns"][1:], "data": [row[1:] for row in split["data"][:1]]}
+        status, answer = _post(f"{url}/invocations", {"dataframe_split": short})  # a column missing
+        assert status == 400 and "count_7d" in json.dumps(answer)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

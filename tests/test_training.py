@@ -29,20 +29,21 @@ def test_trains_on_every_closed_label_and_predicts_every_unit(tiny, trained):
     assert trained.trained_through + pd.Timedelta(days=28) <= pd.Timestamp(tiny.end)
     assert trained.trained_through + pd.Timedelta(days=35) > pd.Timestamp(tiny.end)
     assert trained.version == riskmodel.__version__ and len(trained.schema_hash) == 16
-    scores = predict(trained, tiny, cutoff="2023-11-06")
-    assert len(scores) == 25 and scores["probability"].is_monotonic_decreasing
-    assert (scores["tier"] == "red").sum() == 3
+    assert set(trained.units) == set(tiny.grids.loc[tiny.grids["level"] == "grid", "grid_id"])
+    assert trained.inputs["cases"] == ["severity", "source", "party_key", "resolved_at", "escalated_at"]
+    assert trained.inputs["grid_history"] == [c for c in tiny.grid_history if c not in ("grid_id", "valid_from")]
     X = trained.features(tiny, "2023-11-06")
-    np.testing.assert_allclose(scores["probability"].sort_index(),
-                               pd.Series(trained.estimator.predict_proba(X)[:, 1], index=X.index).sort_index())
+    scores = trained.score(X)
+    assert len(scores) == 25 and (scores["tier"] == "red").sum() == 3
+    np.testing.assert_allclose(scores["probability"], trained.estimator.predict_proba(X)[:, 1])
 
 
 def test_save_and_load_round_trip(tmp_path, tiny, trained):
     folder = trained.save(tmp_path / "model")
     assert (folder / "model.json").read_text().count(trained.schema_hash) == 1
     back = load_model(folder)
-    pd.testing.assert_frame_equal(predict(back, tiny), predict(trained, tiny))
-    pd.testing.assert_frame_equal(predict(str(folder), tiny), predict(trained, tiny))
+    pd.testing.assert_frame_equal(predict(tiny, model=back), predict(tiny, model=trained))
+    pd.testing.assert_frame_equal(predict(tiny, model=str(folder)), predict(tiny, model=trained))
 
 
 def test_a_model_of_another_version_loads_with_a_warning(tmp_path, tiny):
@@ -56,14 +57,14 @@ def test_escalation_model_scores_the_open_cases(tiny):
     trained = train(tiny, model=LogisticRisk(), target="escalation", escalation_days=30, track=False)
     assert trained.registered_name == "dispute-escalation-case"
     cutoff = pd.Timestamp("2023-10-02")
-    scores = predict(trained, tiny, cutoff=cutoff)
-    cases = tiny.cases.set_index("case_id").loc[scores.index.get_level_values("case_id")]
-    assert len(scores) > 0 and (cases["reported_at"] < cutoff).all()
+    X = trained.features(tiny, cutoff)
+    cases = tiny.cases.set_index("case_id").loc[X.index.get_level_values("case_id")]
+    assert len(X) > 0 and (cases["reported_at"] < cutoff).all()
     assert not (cases["resolved_at"] < cutoff).any() and not (cases["escalated_at"] < cutoff).any()
 
 
 def test_features_must_match_the_schema(tiny, trained):
-    X = trained.features(tiny)
+    X = trained.features(tiny, tiny.end)
     with pytest.raises(ValueError, match=r"missing \['count_7d'\], unexpected \['surprise'\]"):
         trained.score(X.drop(columns="count_7d").assign(surprise=1.0))
     reordered = X[X.columns[::-1]]

@@ -92,6 +92,16 @@ def test_valid_dataset_passes_and_gets_contract_types(dataset):
     assert report.dataset.grid_history["valid_from"].dtype == "datetime64[us]"
 
 
+def test_a_validated_dataset_is_not_checked_again(dataset):
+    report = validate(dataset)
+    again = validate(report.dataset)
+    assert again.dataset is report.dataset and again.problems.empty and len(again.rejected) == 0
+    assert (again.counts["input"] == report.counts["valid"]).all() and (again.counts["rejected"] == 0).all()
+    # A new dataset built from its frames is checked: here a case after the new as_of.
+    with pytest.raises(ValidationError, match="as_of"):
+        validate(report.dataset.replace(as_of="2024-02-01"))
+
+
 @pytest.mark.parametrize("table, change, p_table, p_column, rule", VIOLATIONS,
                          ids=[f"{v[2]}.{v[3]}-{v[4]}" for v in VIOLATIONS])
 def test_each_rule_is_named(dataset, table, change, p_table, p_column, rule):

@@ -15,7 +15,13 @@ from sklearn.utils.validation import check_is_fitted
 from ..dataset import Dataset
 from ..validation import validate
 
-__all__ = ["Target", "parse_cutoffs", "parse_horizon", "parse_target", "training_cutoffs", "vocabulary"]
+__all__ = ["OPTIONAL_CASE_COLUMNS", "Target", "parse_cutoffs", "parse_horizon", "parse_target", "training_cutoffs",
+           "vocabulary"]
+
+
+#: The optional case columns the feature builders read (a model trained on data
+#: with one of them needs it in the data it scores).
+OPTIONAL_CASE_COLUMNS = ("severity", "source", "party_key", "resolved_at", "escalated_at")
 
 
 class Builder(TransformerMixin, BaseEstimator):

@@ -1,0 +1,277 @@
+"""``riskmodel.predict`` for services: every unit scored, the model loaded once, bad input refused.
+
+A service calls :func:`predict` every night for every unit. The model is loaded
+once per process and URI (:func:`load_model` keeps it), so that many threads
+can share it; nothing in a call writes to shared state.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .dataset import Dataset
+from .features.options import parse_horizon
+from .models import SpikeDetector, explain
+from .training import MODELS_FOLDER, REGISTERED_NAMES, TrainedModel, library_version, model_file, schema_hash
+from .validation import validate
+
+__all__ = ["DEFAULT_MODEL", "load_model", "predict"]
+
+#: The model :func:`predict` uses when none is given (when the tracking store has it).
+DEFAULT_MODEL = f"models:/{REGISTERED_NAMES['grid']}@champion"
+
+_loaded: dict[str, TrainedModel] = {}
+_loading = threading.RLock()  # re-entered: a logged pyfunc loads its saved folder
+
+
+def load_model(path_or_uri, *, reload: bool = False) -> TrainedModel:
+    """The :class:`TrainedModel` in a folder written by :meth:`TrainedModel.save` or
+    behind an MLflow model URI (``models:/name@alias``, ``runs:/id/model``).
+
+    A model is loaded once per process and path or URI; later calls return the
+    same object (``reload=True`` reads it again, for example after the alias
+    ``champion`` moved).
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the path or URI, when there is no model there.
+    ValueError
+        Naming the path or URI, when what is there cannot be read as a model.
+    """
+    if _is_uri(path_or_uri):
+        from .tracking import tracking_uri
+
+        key = f"{tracking_uri()} {path_or_uri}"  # the same URI in another store is another model
+    else:
+        key = str(Path(path_or_uri).resolve())
+    with _loading:
+        if reload or key not in _loaded:
+            _loaded[key] = _read(path_or_uri)
+        return _loaded[key]
+
+
+def _is_uri(path_or_uri) -> bool:
+    return isinstance(path_or_uri, str) and ("://" in path_or_uri or path_or_uri.startswith(("models:/", "runs:/")))
+
+
+def _read(path_or_uri) -> TrainedModel:
+    if _is_uri(path_or_uri):
+        from .tracking import load_logged
+
+        return load_logged(path_or_uri)
+    file = model_file(path_or_uri)
+    if not file.is_file():
+        raise FileNotFoundError(f"no saved model at {path_or_uri} (expected the file {file})")
+    try:
+        with open(file, "rb") as f:
+            trained = pickle.load(f)
+    except Exception as error:
+        raise ValueError(f"cannot read the model in {file}: {type(error).__name__}: {error}") from error
+    if not isinstance(trained, TrainedModel):
+        raise ValueError(f"{file} holds a {type(trained).__name__}, not a riskmodel TrainedModel")
+    if not all(hasattr(trained, name) for name in ("units", "inputs")):
+        raise ValueError(f"the model in {file} was saved by an earlier riskmodel ({trained.version}) that kept "
+                         "less about it; train it again")
+    if trained.version != library_version():
+        warnings.warn(f"the model in {file} was trained with riskmodel {trained.version}, this is {library_version()}",
+                      stacklevel=3)
+    return trained
+
+
+def _default_model() -> str:
+    """The registry's champion when the tracking store has it, else the folder
+    ``models/dispute-risk-grid``."""
+    from .tracking import has_model, tracking_uri
+
+    folder = MODELS_FOLDER / REGISTERED_NAMES["grid"]
+    store = tracking_uri()
+    exists = not store.startswith("sqlite:///") or Path(store.removeprefix("sqlite:///")).is_file()
+    if exists and has_model(DEFAULT_MODEL):  # an absent SQLite store is not created by looking
+        return DEFAULT_MODEL
+    if model_file(folder).is_file():
+        return str(folder)
+    raise FileNotFoundError(f"no model given, and neither {DEFAULT_MODEL} in the tracking store {store} nor a "
+                            f"saved model in {folder}; pass model= a registry URI, a folder or a TrainedModel")
+
+
+def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.DataFrame:
+    """Risk of every unit (grid model) or escalation risk of every open case (case
+    model) as of a time, riskiest first.
+
+    Parameters
+    ----------
+    data : Dataset or mapping of frames
+        The data up to now: a :class:`~riskmodel.Dataset`, or its frames by name
+        (``cases``, ``grids``, optional ``grid_history`` and ``adjacency``).
+    as_of : datetime-like, optional
+        The forecast time: features count the cases reported before it. Default:
+        the dataset's ``as_of`` when set, else the midnight after its last case.
+    model : TrainedModel, folder or MLflow model URI, optional
+        Default: ``models:/dispute-risk-grid@champion`` when the tracking store
+        has it, else the folder ``models/dispute-risk-grid``.
+    drivers : int or None
+        How many of the riskiest rows get ``top_drivers`` (None: all); the others
+        get an empty string. The contributions are the costly part of a call:
+        about 0.7 ms a row for the 300 trees of the default LightGBM models.
+
+    Returns
+    -------
+    DataFrame
+        Grid model: one row per unit of the model's level, with ``grid_id``,
+        ``level``, one ``<level>_id`` column per level above it, ``as_of``,
+        ``horizon_days``, ``probability`` (of at least one case in the horizon),
+        ``expected_count``, ``score`` (the probability on a 0-100 scale),
+        ``tier``, ``rank`` (1 = riskiest; ties by ``grid_id``), ``top_drivers``
+        (the three largest contributions, in words) and ``flags``. Case model: one row per case open at ``as_of``,
+        with ``case_id``, ``grid_id`` and the same scores (``horizon_days`` is the
+        escalation window; no expected count).
+
+    Notes
+    -----
+    ``flags`` joins, with ``;``: ``cold_start`` (the unit was not among the
+    training units: it is scored from its attributes, parents and neighbours, and
+    its own short history), ``no_history`` (no case reported in the unit before
+    ``as_of``), ``no_attributes`` (no attribute in force), and
+    ``anomaly:<category>`` (the last week's count of that category is improbably
+    high for the unit, by :class:`~riskmodel.models.SpikeDetector`).
+
+    Raises
+    ------
+    ValueError
+        When the data breaks the contract, lacks a column the model was trained
+        with, or builds features of another schema than the model's.
+
+    Examples
+    --------
+    >>> from riskmodel import predict, train
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.models import HistoricalRateBaseline
+    >>> district = simulate_district("tiny", seed=0)
+    >>> trained = train(district, model=HistoricalRateBaseline(), horizon=28, track=False)
+    >>> risk = predict(district, model=trained)
+    >>> len(risk), list(risk.columns[:4]), risk["rank"].tolist()[:3]
+    (25, ['grid_id', 'level', 'street_id', 'community_id'], [1, 2, 3])
+    """
+    trained = model if isinstance(model, TrainedModel) else load_model(model if model is not None
+                                                                         else _default_model())
+    dataset = _dataset(data)
+    _check_inputs(trained, dataset)  # before validation, which fills in an absent severity
+    if dataset.as_of is None:  # the data end at the forecast time, by default the midnight after the last case
+        last = pd.to_datetime(dataset.cases["reported_at"], errors="coerce").max()
+        if pd.notna(last):
+            stamp = last.normalize() + pd.Timedelta(days=1) if as_of is None else pd.Timestamp(as_of)
+            dataset = dataset.replace(as_of=max(stamp, last))
+    dataset = validate(dataset).dataset
+    as_of = _as_of(dataset, as_of)
+    X = trained.features(dataset, as_of)
+    found = schema_hash(X)
+    if found != trained.schema_hash:
+        raise ValueError(f"the model was built for feature schema {trained.schema_hash} (riskmodel "
+                         f"{trained.version}); the features riskmodel {library_version()} builds have schema {found}")
+    scores = trained.score(X)
+    if trained.kind == "grid":
+        out = _units(trained, dataset, X, as_of)
+        horizon = parse_horizon(trained.builder.horizon)
+    else:
+        ids = X.index.get_level_values("case_id")
+        grid = dataset.cases.set_index("case_id")["grid_id"].reindex(ids).to_numpy()
+        out = pd.DataFrame({"case_id": ids, "grid_id": grid, "flags": ""})
+        horizon = pd.Timedelta(days=trained.builder.escalation_days)
+    p = scores["probability"].to_numpy()
+    out["as_of"] = as_of
+    out["horizon_days"] = (as_of + horizon - as_of) / pd.Timedelta(days=1)
+    out["probability"] = p
+    if trained.kind == "grid":
+        out["expected_count"] = scores["expected_count"].to_numpy()
+    out["score"] = np.round(100 * p, 1)
+    out["tier"] = trained.tier_policy.assign(pd.Series(p)).astype(str).to_numpy()
+    order = np.lexsort((out.iloc[:, 0].to_numpy(), -p))  # riskiest first, ties by id
+    out = out.iloc[order].reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    explained = order if drivers is None else order[:drivers]
+    out["top_drivers"] = ""
+    if len(explained):
+        out.loc[:len(explained) - 1, "top_drivers"] = explain(trained.estimator, X.iloc[explained])["text"].to_numpy()
+    return out[[c for c in out.columns if c != "flags"] + ["flags"]]
+
+
+def _dataset(data) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, Mapping):
+        unknown = sorted(set(data) - {"cases", "grids", "grid_history", "adjacency"})
+        if unknown or not {"cases", "grids"} <= set(data):
+            raise ValueError(f"data as frames needs 'cases' and 'grids' (optional 'grid_history', 'adjacency'); "
+                             f"got {sorted(data)}")
+        return Dataset(**{k: v for k, v in data.items() if v is not None})
+    raise TypeError(f"data must be a Dataset or a mapping of its frames, got {type(data).__name__}")
+
+
+def _check_inputs(trained: TrainedModel, dataset: Dataset) -> None:
+    """The data must hold the optional columns the model was trained with; attributes
+    may be absent altogether (no ``grid_history``), then every unit is flagged."""
+    tables = dict(trained.inputs)
+    if len(dataset.grid_history) == 0:
+        tables.pop("grid_history", None)
+    for table, columns in tables.items():
+        missing = [c for c in columns if c not in getattr(dataset, table).columns]
+        if missing:
+            raise ValueError(f"the data's {table} lack the column(s) {missing} that the model was trained with "
+                             f"(it needs {list(columns)})")
+
+
+def _as_of(dataset: Dataset, as_of) -> pd.Timestamp:
+    if as_of is None:
+        return dataset.end
+    as_of = pd.Timestamp(as_of)
+    if as_of.tz is not None:
+        raise ValueError(f"as_of must be a naive wall-clock time like the data, got zone {as_of.tz}")
+    first = dataset.cases["reported_at"].min()
+    if not first < as_of <= dataset.end:
+        raise ValueError(f"as_of {as_of} is outside the data: after its first case ({first}) and at most its end "
+                         f"({dataset.end}; without an extraction time, the midnight after the last case)")
+    return as_of
+
+
+def _units(trained: TrainedModel, dataset: Dataset, X: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    level = trained.builder.level
+    units = X.index.get_level_values(0)
+    expected = dataset.grids.loc[dataset.grids["level"] == level, "grid_id"]
+    if len(units) != len(expected) or not units.isin(expected).all():
+        raise RuntimeError(f"scored {len(units)} units of {len(expected)} at level {level!r}")  # never lose one
+    out = pd.DataFrame({"grid_id": units, "level": level})
+    for parent in dataset.levels[:dataset.levels.index(level)]:
+        out[f"{parent}_id"] = dataset.ancestors(parent).reindex(units).to_numpy()
+    flags = {}
+    if trained.units is not None:
+        flags["cold_start"] = ~units.isin(trained.units)
+    decay = [c for c in X.columns if c.startswith("decay_")]
+    if decay:  # a weight of every earlier case (the longest half-life: no underflow)
+        flags["no_history"] = (X[max(decay, key=lambda c: int(c[6:-1]))] == 0).to_numpy()
+    else:
+        cases = dataset.cases[dataset.cases["reported_at"] < as_of]
+        flags["no_history"] = ~units.isin(dataset.ancestors(level).reindex(cases["grid_id"]).dropna().unique())
+    attributes = [c for c in X.columns if c.startswith("attr_")]
+    if attributes:
+        flags["no_attributes"] = X[attributes].isna().all(axis=1).to_numpy()
+    try:
+        alarms = SpikeDetector().fit(X).alarms(X)
+    except ValueError:  # the features lack the per-category windows the detector reads
+        alarms = None
+    if alarms is not None:
+        flags |= {f"anomaly:{c}": alarms[c].to_numpy() for c in alarms.columns}
+    table = np.column_stack(list(flags.values()))
+    names = np.array(list(flags))
+    text = np.full(len(units), "", dtype=object)
+    raised = table.any(axis=1)
+    text[raised] = [";".join(names[row]) for row in table[raised]]
+    out["flags"] = text
+    return out

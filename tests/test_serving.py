@@ -1,0 +1,173 @@
+"""riskmodel.predict for services: the output contract, no lost unit, compatibility, threads,
+determinism and the end-to-end no-leakage check (no MLflow here)."""
+
+from __future__ import annotations
+
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskmodel import load_model, predict, train
+from riskmodel.datasets import simulate_district
+from riskmodel.models import GBMCount, LogisticRisk, TierPolicy
+
+FAST = dict(n_estimators=20, min_child_samples=5, n_jobs=1)
+COLUMNS = ["grid_id", "level", "street_id", "community_id", "as_of", "horizon_days", "probability", "expected_count",
+           "score", "tier", "rank", "top_drivers", "flags"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return simulate_district("tiny", seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny):
+    return train(tiny, model=GBMCount(**FAST), horizon=28, tier_policy=TierPolicy(capacity=(2, 3, 5)), track=False)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, trained):
+    return trained.save(tmp_path_factory.mktemp("models") / "grid")
+
+
+def truncate(dataset, as_of):
+    """The data as it stood at ``as_of``: later reports gone, later resolutions and
+    escalations not yet known, later attribute snapshots not yet in force."""
+    as_of = pd.Timestamp(as_of)
+    cases = dataset.cases[dataset.cases["reported_at"] < as_of].copy()
+    for column in ("resolved_at", "escalated_at"):
+        cases[column] = cases[column].where(cases[column] < as_of)
+    cases["outcome"] = np.where(cases["escalated_at"].notna(), "escalated",
+                                np.where(cases["resolved_at"].notna(), cases["outcome"], "open"))
+    history = dataset.grid_history[dataset.grid_history["valid_from"] <= as_of]
+    return dataset.replace(cases=cases, grid_history=history, as_of=as_of)
+
+
+def test_one_row_per_unit_riskiest_first(tiny, trained):
+    risk = predict(tiny, model=trained)
+    grids = tiny.grids[tiny.grids["level"] == "grid"]
+    assert list(risk.columns) == COLUMNS
+    assert len(risk) == len(grids) and set(risk["grid_id"]) == set(grids["grid_id"])
+    assert (risk["as_of"] == tiny.as_of).all()  # the time the data was extracted
+    unstamped = predict(tiny.replace(as_of=None), model=trained)["as_of"]
+    assert (unstamped == tiny.cases["reported_at"].max().normalize() + pd.Timedelta(days=1)).all()
+    assert (risk["horizon_days"] == 28).all() and (risk["level"] == "grid").all()
+    assert risk["probability"].is_monotonic_decreasing and risk["rank"].tolist() == list(range(1, len(risk) + 1))
+    tied = risk.groupby("probability", sort=False)["grid_id"].apply(lambda ids: ids.is_monotonic_increasing)
+    assert tied.all()  # ties in grid_id order
+    np.testing.assert_array_equal(risk["score"], np.round(100 * risk["probability"], 1))
+    assert risk["tier"].tolist() == ["red"] * 2 + ["orange"] * 3 + ["yellow"] * 5 + ["green"] * (len(risk) - 10)
+    parents = tiny.grids.set_index("grid_id")["parent_id"]
+    np.testing.assert_array_equal(risk["community_id"], parents.loc[risk["grid_id"]])
+    np.testing.assert_array_equal(risk["street_id"], parents.loc[risk["community_id"]])
+    assert risk["top_drivers"].str.count(r"\(\+|\(-").eq(3).all()
+    few = predict(tiny, model=trained, drivers=5)
+    assert (few["top_drivers"].iloc[:5] == risk["top_drivers"].iloc[:5]).all()
+    assert (few["top_drivers"].iloc[5:] == "").all()
+    pd.testing.assert_frame_equal(few.drop(columns="top_drivers"), risk.drop(columns="top_drivers"))
+    X = trained.features(tiny, risk["as_of"].iloc[0])
+    expected = pd.Series(trained.estimator.predict_expected(X), index=X.index.get_level_values(0))
+    np.testing.assert_allclose(risk["expected_count"], expected.loc[risk["grid_id"]])
+
+
+def test_same_inputs_same_outputs_and_no_peeking_past_as_of(tiny, trained):
+    pd.testing.assert_frame_equal(predict(tiny, model=trained), predict(tiny, model=trained))
+    as_of = pd.Timestamp("2023-10-16 09:30")
+    middle = predict(tiny, as_of=as_of, model=trained)
+    assert (middle["as_of"] == as_of).all()
+    pd.testing.assert_frame_equal(middle, predict(truncate(tiny, as_of), as_of=as_of, model=trained))
+    assert not middle.equals(predict(tiny, as_of=as_of + pd.Timedelta(days=7), model=trained))
+
+
+def test_eight_threads_get_identical_frames(tiny, folder):
+    assert load_model(folder) is load_model(str(folder))  # loaded once per path
+    with ThreadPoolExecutor(8) as pool:
+        frames = list(pool.map(lambda _: predict(tiny, model=folder), range(16)))
+    for frame in frames[1:]:
+        pd.testing.assert_frame_equal(frame, frames[0])
+
+
+def test_the_cache_keeps_one_object_until_reloaded(folder):
+    first = load_model(folder)
+    assert load_model(str(folder)) is first
+    again = load_model(folder, reload=True)
+    assert again is not first and load_model(folder) is again
+
+
+def test_no_unit_is_lost(tiny, trained):
+    # A new grid after training, with no case and no attributes: a cold start.
+    grids = pd.concat([tiny.grids, pd.DataFrame({"grid_id": ["G99"], "parent_id": ["C1"], "level": ["grid"],
+                                                 "lon": [tiny.grids["lon"].mean()], "lat": [tiny.grids["lat"].mean()],
+                                                 "area_km2": [0.25]})], ignore_index=True)
+    risk = predict(tiny.replace(grids=grids), model=trained).set_index("grid_id")
+    assert len(risk) == (grids["level"] == "grid").sum()
+    assert risk.loc["G99", "flags"] == "cold_start;no_history;no_attributes"
+    assert risk.loc["G99", "community_id"] == "C1" and 0 <= risk.loc["G99", "probability"] <= 1
+    assert not risk.drop(index="G99")["flags"].str.contains("cold_start").any()
+    # Without attribute history every unit is still scored, each flagged.
+    frames = {"cases": tiny.cases, "grids": tiny.grids}
+    bare = predict(frames, model=trained)
+    assert len(bare) == len(risk) - 1 and bare["flags"].str.contains("no_attributes").all()
+    assert bare["probability"].notna().all()
+
+
+def test_a_burst_of_cases_is_flagged_as_an_anomaly(tiny, trained):
+    end = tiny.end.normalize()
+    burst = pd.DataFrame({"case_id": [f"B{i}" for i in range(8)], "grid_id": "G07", "category": "neighbour_noise",
+                          "reported_at": [end - pd.Timedelta(hours=6 * i) for i in range(8)]})
+    risk = predict(tiny.replace(cases=pd.concat([tiny.cases, burst], ignore_index=True)), model=trained)
+    flags = risk.set_index("grid_id")["flags"]
+    assert "anomaly:neighbour_noise" in flags.loc["G07"]
+    assert not predict(tiny, model=trained).set_index("grid_id").loc["G07", "flags"].count("anomaly")
+
+
+def test_case_model_scores_the_open_cases(tiny):
+    trained = train(tiny, model=LogisticRisk(), target="escalation", escalation_days=30, track=False)
+    as_of = pd.Timestamp("2023-10-02")
+    risk = predict(tiny, as_of=as_of, model=trained)
+    assert list(risk.columns) == ["case_id", "grid_id", "as_of", "horizon_days", "probability", "score", "tier",
+                                  "rank", "top_drivers", "flags"]
+    cases = tiny.cases.set_index("case_id").loc[risk["case_id"]]
+    assert len(risk) > 0 and (cases["reported_at"] < as_of).all() and (risk["horizon_days"] == 30).all()
+    assert not (cases["resolved_at"] < as_of).any() and not (cases["escalated_at"] < as_of).any()
+    still_open = tiny.cases[(tiny.cases["reported_at"] < as_of) & ~(tiny.cases["resolved_at"] < as_of)
+                            & ~(tiny.cases["escalated_at"] < as_of)]
+    assert set(risk["case_id"]) == set(still_open["case_id"])
+    np.testing.assert_array_equal(risk["grid_id"], cases["grid_id"])
+
+
+def test_compatibility_errors_name_what_is_wrong(tmp_path, tiny, trained):
+    other = pickle.loads(pickle.dumps(trained))
+    other.schema_hash = "0123456789abcdef"
+    with pytest.raises(ValueError, match=rf"schema 0123456789abcdef .*have schema {trained.schema_hash}"):
+        predict(tiny, model=other)
+    with pytest.raises(ValueError, match=r"cases lack the column\(s\) \['severity', 'party_key'\]"):
+        predict(tiny.replace(cases=tiny.cases.drop(columns=["party_key", "severity"])), model=trained)
+    attribute = trained.inputs["grid_history"][0]
+    with pytest.raises(ValueError, match=rf"grid_history lack the column\(s\) \['{attribute}'\]"):
+        predict(tiny.replace(grid_history=tiny.grid_history.drop(columns=attribute)), model=trained)
+    with pytest.raises(FileNotFoundError, match="no saved model at .*nowhere"):
+        predict(tiny, model=tmp_path / "nowhere")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="cannot read the model in .*broken"):
+        predict(tiny, model=broken)
+    with pytest.raises(ValueError, match="as_of 2020-01-01 00:00:00 is outside the data"):
+        predict(tiny, as_of="2020-01-01", model=trained)
+    with pytest.raises(ValueError, match=r"needs 'cases' and 'grids'"):
+        predict({"cases": tiny.cases}, model=trained)
+
+
+def test_without_a_model_it_looks_in_the_registry_then_in_models(tmp_path, monkeypatch, tiny, trained):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(FileNotFoundError, match=r"neither models:/dispute-risk-grid@champion .* models/dispute-risk"):
+        predict(tiny)
+    assert not (tmp_path / "mlflow.db").exists()  # looking does not create a store
+    trained.save()  # to models/dispute-risk-grid
+    pd.testing.assert_frame_equal(predict(tiny), predict(tiny, model=trained))
