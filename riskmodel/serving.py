@@ -130,9 +130,9 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
         ``horizon_days``, ``probability`` (of at least one case in the horizon),
         ``expected_count``, ``score`` (the probability on a 0-100 scale),
         ``tier``, ``rank`` (1 = riskiest; ties by ``grid_id``), ``top_drivers``
-        (the three largest contributions, in words) and ``flags``. Case model: one row per case open at ``as_of``,
-        with ``case_id``, ``grid_id`` and the same scores (``horizon_days`` is the
-        escalation window; no expected count).
+        (the three largest contributions, in words) and ``flags``. Case model:
+        one row per case open at ``as_of``, with ``case_id``, ``grid_id`` and the
+        same scores (``horizon_days`` is the escalation window; no expected count).
 
     Notes
     -----
@@ -193,7 +193,7 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
         out["expected_count"] = scores["expected_count"].to_numpy()
     out["score"] = np.round(100 * p, 1)
     out["tier"] = trained.tier_policy.assign(pd.Series(p)).astype(str).to_numpy()
-    order = np.lexsort((out.iloc[:, 0].to_numpy(), -p))  # riskiest first, ties by id
+    order = np.lexsort((out.iloc[:, 0].to_numpy(), -p))  # riskiest first, ties by grid_id or case_id
     out = out.iloc[order].reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
     explained = order if drivers is None else order[:drivers]

@@ -180,9 +180,9 @@ def log_model(trained: TrainedModel, *, example: pd.DataFrame, experiment: str =
 
 def has_model(uri: str) -> bool:
     """Whether the registry holds ``models:/name@alias`` (or ``models:/name/version``)."""
-    uri_store = _connect()
+    store = _connect()
     name, _, alias = uri.removeprefix("models:/").partition("@")
-    client = mlflow.MlflowClient(tracking_uri=uri_store, registry_uri=uri_store)
+    client = mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
     try:
         if alias:
             client.get_model_version_by_alias(name, alias)

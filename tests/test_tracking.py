@@ -102,6 +102,8 @@ def test_registered_champion_predicts_as_in_memory(store, tiny):
                                   predict(tiny, model=trained))
     assert load_model(trained.model_uri).schema_hash == trained.schema_hash
     pd.testing.assert_frame_equal(predict(tiny), predict(tiny, model=trained))  # the default: the champion
+    with pytest.raises(FileNotFoundError, match="cannot load the model models:/nothing@champion from the tracking"):
+        predict(tiny, model="models:/nothing@champion")
     # A second registration moves the alias to the new version.
     train(tiny, model=LogisticRisk(), horizon=28, register=True, experiment="exp")
     assert int(client.get_model_version_by_alias("dispute-risk-grid", "champion").version) == int(version.version) + 1
