@@ -21,7 +21,7 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python features.py && ../$(BIN)/python models.py \
-		&& ../$(BIN)/python evaluation.py && ../$(BIN)/python serving.py
+		&& ../$(BIN)/python evaluation.py && ../$(BIN)/python serving.py && ../$(BIN)/python real_data.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .hypothesis

@@ -81,8 +81,37 @@ def compare(experiment: Annotated[str, typer.Argument(help="MLflow experiment to
     _print_leaderboard(board.set_index("model"), first=["backtest"])
 
 
-LEADERBOARD_COLUMNS = ["roc_auc", "roc_auc_oracle_ratio", "hit_rate_at_5pct", "hit_rate_at_5pct_oracle_ratio",
-                       "average_precision", "brier", "ece", "pai_at_5pct", "wave_detection_rate",
+@app.command("backtest")
+def backtest_command(
+    config: Annotated[Path, typer.Option(help="A YAML run configuration (see configs/).")],
+    track: Annotated[bool, typer.Option(help="Log the backtest to MLflow.")] = True,
+) -> None:
+    """Backtest the configured models at every configured horizon and print the leaderboards.
+
+    Example: riskmodel backtest --config configs/chicago.yaml
+    """
+    from .config import ConfigError, load_config, run_backtest
+
+    started = time.perf_counter()
+    try:
+        run = load_config(config)
+        results = run_backtest(run, track=track)
+    except (ConfigError, ValidationError, FileNotFoundError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    for result in results:
+        cutoffs = result.config["cutoffs"]
+        horizon = result.horizon
+        horizon = f"{horizon.days} days" if isinstance(horizon, pd.Timedelta) else horizon.kwds
+        typer.echo(f"{run.name}: horizon {horizon}, {len(cutoffs)} folds from {cutoffs[0]} to "
+                   f"{cutoffs[-1]}" + (f" (MLflow run {result.run_id})" if result.run_id else ""))
+        _print_leaderboard(result.leaderboard)
+    typer.echo(f"Done in {time.perf_counter() - started:.0f} s.")
+
+
+LEADERBOARD_COLUMNS = ["roc_auc", "roc_auc_oracle_ratio", "hit_rate_at_1pct", "hit_rate_at_5pct",
+                       "hit_rate_at_5pct_oracle_ratio", "hit_rate_at_5pct_fold_std", "pai_at_5pct",
+                       "pei_star_at_5pct", "average_precision", "brier", "ece", "wave_detection_rate",
                        "wave_median_delay_days", "false_alarms_per_1000_unit_weeks"]
 
 

@@ -89,7 +89,9 @@ def score_fold(y_count, probability, expected, *, area=None, capacity=None, stre
         "poisson_deviance": metrics.poisson_deviance(y_count, expected),
         "hit_rate_at_1pct": metrics.hit_rate(y_count, probability, k=0.01),
         "hit_rate_at_5pct": metrics.hit_rate(y_count, probability, k=0.05),
+        "pai_at_1pct": metrics.pai(y_count, probability, k=0.01),
         "pai_at_5pct": metrics.pai(y_count, probability, k=0.05),
+        "pei_star_at_1pct": metrics.pei_star(y_count, probability, k=0.01),
         "pei_star_at_5pct": metrics.pei_star(y_count, probability, k=0.05),
         "rri_at_5pct": metrics.rri(y_count, expected, k=0.05),
     }

@@ -115,7 +115,9 @@ def rri(y, expected, *, k: float = 0.05, area=None) -> float:
     """
     y, e = np.asarray(y, dtype=float), np.asarray(expected, dtype=float)
     w = _selection(e, k, area)
-    return float((w @ y / (w @ e)) / (y.sum() / e.sum())) if y.sum() > 0 else float("nan")
+    if y.sum() == 0 or w @ e == 0:  # no case, or a forecast of none in the chosen units: undefined
+        return float("nan")
+    return float((w @ y / (w @ e)) / (y.sum() / e.sum()))
 
 
 def precision_at_capacity(y, score, *, capacity: int) -> float:

@@ -1,0 +1,227 @@
+"""Run configurations: YAML files that say what to backtest, validated on load.
+
+A configuration names its data (a simulator preset, a dataset folder, or incident
+records turned into cells or areas), the level and target, the horizons, the test
+cutoffs, the training cutoffs, feature options, the model families with their
+parameters, the tier policy and the MLflow experiment. Unknown keys and wrong
+types are errors that name the key and the file. See ``configs/`` for examples.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .dataset import Dataset
+
+__all__ = ["ConfigError", "RunConfig", "load_config", "run_backtest"]
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Simulator(_Strict):
+    """The simulated district of a preset and seed."""
+
+    kind: Literal["simulator"]
+    preset: str = "small"
+    seed: int = 0
+
+
+class Folder(_Strict):
+    """A dataset folder written by :func:`riskmodel.io.write_dataset`."""
+
+    kind: Literal["folder"]
+    path: Path
+
+
+class Events(_Strict):
+    """Incident records (CSV or TSV, compressed or not) turned into cells or areas by
+    :func:`riskmodel.io.events_to_dataset`; the column names map the file's columns."""
+
+    kind: Literal["events"]
+    path: Path
+    sep: str = ","
+    time: str
+    lon: str | None = None
+    lat: str | None = None
+    area: str | None = None
+    category: str | None = None
+    cell_m: float = Field(500.0, gt=0)
+
+
+class Cutoffs(_Strict):
+    """Test cutoffs every ``frequency`` from ``start`` to ``end``. Without ``end``: the
+    last cutoff whose longest horizon closed by the end of the data; without
+    ``start``: ``last_days`` before ``end``."""
+
+    start: datetime.date | None = None
+    end: datetime.date | None = None
+    last_days: int | None = Field(None, gt=0)
+    frequency: str = "W-MON"
+
+
+class Training(_Strict):
+    """Training cutoffs every ``frequency`` from ``start`` (default: 91 days after the
+    first case); the models are refitted every ``refit_every`` folds."""
+
+    start: datetime.date | None = None
+    frequency: str = "W-MON"
+    refit_every: int = Field(1, ge=1)
+
+
+class ModelSpec(_Strict):
+    """A model family of :mod:`riskmodel.models` and its parameters."""
+
+    family: str
+    params: dict[str, Any] = {}
+
+
+class Tiers(_Strict):
+    """The parameters of :class:`~riskmodel.models.TierPolicy`."""
+
+    cut_points: tuple[float, float, float] = (0.5, 0.25, 0.1)
+    capacity: int | tuple[int, ...] | None = None
+    share: float | tuple[float, ...] | None = None
+
+
+Horizon = int | Annotated[dict[Literal["months", "weeks", "days"], int], Field(min_length=1)]
+
+
+class RunConfig(_Strict):
+    """A validated run configuration (see the module's docstring)."""
+
+    name: str
+    data: Annotated[Simulator | Folder | Events, Field(discriminator="kind")]
+    level: str = "grid"
+    target: Literal["grid", "escalation", "waves"] = "grid"
+    horizons: list[Horizon] = Field([28], min_length=1)
+    cutoffs: Cutoffs = Cutoffs()
+    training: Training = Training()
+    features: dict[str, Any] = {}
+    models: dict[str, ModelSpec] | None = None
+    tier_policy: Tiers = Tiers()
+    escalation_days: int = Field(30, gt=0)
+    experiment: str = "riskmodel"
+
+    @field_validator("horizons", mode="before")
+    @classmethod
+    def _one_or_many(cls, value):
+        return value if isinstance(value, list) else [value]
+
+    def dataset(self) -> Dataset:
+        """The configured data."""
+        from .datasets import simulate_district
+        from .io import events_to_dataset, read_dataset
+
+        data = self.data
+        if isinstance(data, Simulator):
+            return simulate_district(data.preset, seed=data.seed)
+        if isinstance(data, Folder):
+            return read_dataset(data.path)
+        frame = pd.read_csv(data.path, sep=data.sep)
+        return events_to_dataset(frame, time=data.time, lon=data.lon, lat=data.lat, area=data.area,
+                                 category=data.category, cell_m=data.cell_m).dataset
+
+    def horizon(self, i: int = 0) -> int | pd.DateOffset:
+        """The ``i``-th horizon: days, or a pandas offset of months or weeks."""
+        value = self.horizons[i]
+        return value if isinstance(value, int) else pd.DateOffset(**value)
+
+    def estimators(self) -> dict:
+        """Fresh estimators of the configured families (default: the roster of the target)."""
+        from . import models
+
+        if self.models is None:
+            return {"escalation": models.case_models, "waves": lambda: {"SpikeDetector": models.SpikeDetector()}
+                    }.get(self.target, models.grid_models)()
+        return {name: _estimator(name, spec) for name, spec in self.models.items()}
+
+    def test_cutoffs(self, dataset: Dataset) -> pd.DatetimeIndex:
+        """The test cutoffs, each with every horizon closed by the end of the data."""
+        end = dataset.end
+        closed = min(end - pd.Timedelta(days=h) if isinstance(h, int) else end - pd.DateOffset(**h)
+                     for h in self.horizons)
+        if self.target == "escalation":
+            closed -= pd.Timedelta(days=self.escalation_days)
+        last = pd.Timestamp(self.cutoffs.end) if self.cutoffs.end else closed
+        start = (pd.Timestamp(self.cutoffs.start) if self.cutoffs.start
+                 else last - pd.Timedelta(days=self.cutoffs.last_days or 364))
+        cutoffs = pd.date_range(start, last, freq=self.cutoffs.frequency)
+        if len(cutoffs) == 0:
+            raise ConfigError(f"{self.name}: no test cutoff at {self.cutoffs.frequency!r} from {start} to {last}")
+        return cutoffs
+
+
+def _estimator(name: str, spec: ModelSpec):
+    from . import models
+
+    if spec.family not in models.__all__ or not isinstance(getattr(models, spec.family), type):
+        families = [n for n in models.__all__ if isinstance(getattr(models, n), type) and n[0].isupper()]
+        raise ConfigError(f"models.{name}.family: unknown family {spec.family!r}; known: {families}")
+    try:
+        return getattr(models, spec.family)(**spec.params)
+    except TypeError as error:
+        raise ConfigError(f"models.{name}.params: {error}") from None
+
+
+def load_config(path) -> RunConfig:
+    """Read and validate a YAML run configuration.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and, for each problem, the key, the rule and the value given.
+
+    Examples
+    --------
+    >>> from riskmodel.config import load_config
+    >>> config = load_config("configs/grid_risk.yaml")
+    >>> config.data.preset, config.horizons
+    ('district', [28])
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot read the configuration: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a configuration is a mapping of keys, got {type(raw).__name__}")
+    raw.setdefault("name", path.stem)
+    try:
+        config = RunConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = "\n".join(f"  {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']} (got {e['input']!r})"
+                             for e in error.errors())
+        raise ConfigError(f"{path}: {error.error_count()} problem(s)\n{problems}") from None
+    try:
+        config.estimators()
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    return config
+
+
+def run_backtest(config: RunConfig, *, track: bool = True, progress: bool = True) -> list:
+    """Backtest the configured models at every configured horizon; one
+    :class:`~riskmodel.evaluation.BacktestResult` per horizon."""
+    from .evaluation import backtest
+
+    dataset = config.dataset()
+    cutoffs = config.test_cutoffs(dataset)
+    target = None if config.target == "grid" else config.target
+    return [backtest(dataset, config.estimators(), cutoffs=cutoffs, horizon=config.horizon(i), target=target,
+                     level=config.level, train_start=config.training.start,
+                     train_frequency=config.training.frequency, refit_every=config.training.refit_every,
+                     features=config.features, escalation_days=config.escalation_days, track=track,
+                     experiment=config.experiment, progress=progress)
+            for i in range(len(config.horizons))]

@@ -1,0 +1,95 @@
+"""Run configurations: the shipped files load, bad files name the key and the file, a run backtests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from riskmodel.cli import app
+from riskmodel.config import ConfigError, load_config, run_backtest
+from riskmodel.models import GBMCount, HistoricalRateBaseline
+
+from .conftest import REAL_DATA
+
+ROOT = Path(__file__).parents[1]
+TINY = """
+data: {kind: simulator, preset: tiny, seed: 0}
+horizons: [28, 14]
+cutoffs: {start: 2023-10-02, end: 2023-10-30, frequency: 4W-MON}
+models:
+  hist: {family: HistoricalRateBaseline}
+  count: {family: GBMCount, params: {n_estimators: 20, min_child_samples: 5, n_jobs: 1}}
+experiment: tiny
+"""
+
+
+def _write(tmp_path, text: str) -> Path:
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["grid_risk", "case_escalation", "anomaly", "chicago", "lancashire"])
+def test_the_shipped_configurations_load(name):
+    config = load_config(ROOT / "configs" / f"{name}.yaml")
+    assert config.name == name and len(config.estimators()) >= 1
+
+
+def test_chicago_asks_for_cells_weekly_over_two_years_at_two_horizons():
+    config = load_config(ROOT / "configs" / "chicago.yaml")
+    assert config.data.cell_m == 500 and config.horizons == [7, 28]
+    assert config.cutoffs.last_days == 728 and config.cutoffs.frequency == "W-MON"
+    assert {"KDEBaseline", "HistoricalRateBaseline"} <= set(config.estimators())
+
+
+@pytest.mark.parametrize("text, message", [
+    (TINY + "colour: blue\n", r"colour: Extra inputs are not permitted \(got 'blue'\)"),
+    (TINY.replace("seed: 0", "seed: zero"), r"data\.simulator\.seed: Input should be a valid integer"),
+    (TINY.replace("kind: simulator", "kind: satellite"), r"data: Input tag 'satellite' .* does not match"),
+    (TINY.replace("family: HistoricalRateBaseline", "family: Oracle"),
+     r"models\.hist\.family: unknown family 'Oracle'; known: \[.*'GBMCount'"),
+    (TINY.replace("n_jobs: 1", "jobs: 1"), r"models\.count\.params: .*unexpected keyword argument 'jobs'"),
+    (TINY.replace("horizons: [28, 14]", "horizons: []"), r"horizons: List should have at least 1 item"),
+    ("- just\n- a list\n", "a configuration is a mapping of keys, got list"),
+])
+def test_bad_configurations_name_the_file_and_the_key(tmp_path, text, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_configuration_backtests_every_horizon(tmp_path):
+    config = load_config(_write(tmp_path, TINY))
+    assert isinstance(config.estimators()["count"], GBMCount)
+    assert isinstance(config.estimators()["hist"], HistoricalRateBaseline)
+    results = run_backtest(config, track=False, progress=False)
+    assert [r.horizon for r in results] == [pd.Timedelta(days=28), pd.Timedelta(days=14)]
+    for result in results:
+        assert set(result.leaderboard.index) == {"oracle", "hist", "count"}
+        assert list(result.folds["cutoff"].unique()) == list(pd.to_datetime(["2023-10-02", "2023-10-30"]))
+
+
+def test_backtest_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = CliRunner().invoke(app, ["backtest", "--config", str(_write(tmp_path, TINY))])
+    assert result.exit_code == 0, result.output
+    assert "run: horizon 28 days, 2 folds from 2023-10-02" in result.output and "MLflow run" in result.output
+    assert "hit_rate_at_1pct" in result.output and "pei_star_at_5pct" in result.output
+    bad = CliRunner().invoke(app, ["backtest", "--config", str(_write(tmp_path, TINY + "colour: blue\n"))])
+    assert bad.exit_code == 1 and "colour" in bad.output and "Traceback" not in bad.output
+    assert CliRunner().invoke(app, ["backtest"]).exit_code == 2
+
+
+@pytest.mark.skipif(not REAL_DATA.is_dir(), reason=f"the real data folder {REAL_DATA} is absent")
+def test_lancashire_runs_by_area_and_month(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    config = load_config("configs/lancashire.yaml")
+    (result,) = run_backtest(config, track=False, progress=False)
+    board = result.leaderboard
+    assert len(result.folds["cutoff"].unique()) == 5 and "oracle" not in board.index
+    assert board.loc["HistoricalRateBaseline", "hit_rate_at_5pct"] > 0.15  # far above the 5% of a blind pick
