@@ -109,6 +109,122 @@ def backtest_command(
     typer.echo(f"Done in {time.perf_counter() - started:.0f} s.")
 
 
+def _config(path: Path):
+    from .config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def features(
+    config: Annotated[Path, typer.Option(help="A YAML run configuration (see configs/).")],
+    out: Annotated[Path, typer.Option(help="The panel to write: .parquet or .csv.")] = Path("panel.parquet"),
+) -> None:
+    """Build the configured grid panel (features and labels at the training and test
+    cutoffs, first horizon) and write it.
+
+    Example: riskmodel features --config configs/grid_risk.yaml --out panel.parquet
+    """
+    from .features import GridPanelBuilder
+    from .features.options import training_cutoffs
+
+    run = _config(config)
+    if run.target != "grid":
+        raise typer.BadParameter(f"features builds grid panels; {config} has target {run.target!r}",
+                                 param_hint="--config")
+    dataset = run.dataset()
+    tests = run.test_cutoffs(dataset)
+    cutoffs = training_cutoffs(dataset, run.training.start, tests[-1], run.training.frequency).union(tests)
+    builder = GridPanelBuilder(cutoffs=cutoffs, horizon=run.horizon(), level=run.level, **run.features)
+    panel = builder.fit(dataset).build(dataset)
+    frame = panel.X.assign(y_count=panel.y_count, y=panel.y).reset_index()
+    if out.suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    typer.echo(f"{len(frame):,} rows x {panel.X.shape[1]} features at {len(cutoffs)} cutoffs written to {out}")
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option(help="A YAML run configuration (see configs/).")],
+    model: Annotated[str | None, typer.Option(help="Which configured model (default: the first).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder to save to (default models/<registered name>).")] = None,
+    register: Annotated[bool, typer.Option(help="Register it as the champion in MLflow.")] = False,
+) -> None:
+    """Fit the final model of a configuration on all labelled history (first horizon),
+    save it, log it to MLflow, and with --register make it the champion.
+
+    Example: riskmodel train --config configs/grid_risk.yaml --model GBMCount --register
+    """
+    from .models import TierPolicy
+    from .training import train as fit
+
+    run = _config(config)
+    estimators = run.estimators()
+    name = model or next(iter(estimators))
+    if name not in estimators:
+        raise typer.BadParameter(f"no model {name!r} in {config}; it has {list(estimators)}", param_hint="--model")
+    trained = fit(run.dataset(), model=estimators[name], horizon=run.horizon(), level=run.level,
+                  target="escalation" if run.target == "escalation" else None, frequency=run.training.frequency,
+                  train_start=run.training.start, features=run.features, escalation_days=run.escalation_days,
+                  tier_policy=TierPolicy(**run.tier_policy.model_dump()), register=register,
+                  experiment=run.experiment)
+    folder = trained.save(out)
+    typer.echo(f"{name} trained through {trained.trained_through}, saved to {folder}, logged as {trained.model_uri}"
+               + (f", registered as {trained.registered_name!r} (alias 'champion')" if register else ""))
+
+
+@app.command()
+def report(
+    run_or_config: Annotated[str, typer.Argument(help="A backtest's MLflow run id, or a YAML configuration.")],
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+) -> None:
+    """Write a self-contained HTML report of a backtest and log it to its MLflow run.
+
+    From a configuration it runs the backtest (first horizon), trains its best model and
+    adds the top units with their drivers; from a run id it reads the logged leaderboard
+    and figures.
+
+    Example: riskmodel report configs/lancashire.yaml --out lancashire.html
+    """
+    from . import tracking
+    from .evaluation.report import figures_of, write_report
+
+    if run_or_config.endswith((".yaml", ".yml")):
+        from .config import run_backtest
+        from .serving import predict
+        from .training import train as fit
+
+        run = _config(Path(run_or_config))
+        dataset = run.dataset()
+        result = run_backtest(run.model_copy(update={"horizons": run.horizons[:1]}))[0]
+        best = fit(dataset, model=run.estimators()[result.best], horizon=run.horizon(), level=run.level,
+                   target="escalation" if run.target == "escalation" else None, track=False,
+                   frequency=run.training.frequency, train_start=run.training.start, features=run.features)
+        top = predict(dataset, model=best, drivers=20).head(20) if run.target == "grid" else None
+        run_id, leaderboard, figures = result.run_id, result.leaderboard, figures_of(result, dataset)
+        notes = [f"{run.name}: {len(result.folds['cutoff'].unique())} folds from {result.config['cutoffs'][0]} to "
+                 f"{result.config['cutoffs'][-1]}, horizon {result.config['horizon']}; top units by {result.best}, "
+                 f"trained on all labelled history."]
+    else:
+        try:
+            leaderboard, config, figures = tracking.read_backtest(run_or_config)
+        except ValueError as error:
+            typer.echo(str(error), err=True)
+            raise typer.Exit(1) from None
+        run_id, top = run_or_config, None
+        notes = [f"MLflow run {run_id}: {len(config['cutoffs'])} folds from {config['cutoffs'][0]} to "
+                 f"{config['cutoffs'][-1]}, horizon {config['horizon']}, target {config['target']}."]
+    path = write_report(out, f"Backtest report {run_id}", leaderboard, figures=figures, top_units=top, notes=notes)
+    tracking.log_report(run_id, path)
+    typer.echo(f"written to {path} and logged to MLflow run {run_id}")
+
+
 LEADERBOARD_COLUMNS = ["roc_auc", "roc_auc_oracle_ratio", "hit_rate_at_1pct", "hit_rate_at_5pct",
                        "hit_rate_at_5pct_oracle_ratio", "hit_rate_at_5pct_fold_std", "pai_at_5pct",
                        "pei_star_at_5pct", "average_precision", "brier", "ece", "wave_detection_rate",

@@ -25,7 +25,7 @@ from .serving import load_model  # noqa: E402
 from .training import TrainedModel  # noqa: E402
 
 __all__ = ["RiskPyfunc", "compare", "fingerprint", "has_model", "load_logged", "log_backtest", "log_model",
-           "tracking_uri"]
+           "log_report", "read_backtest", "tracking_uri"]
 
 _ROLE = "riskmodel.role"
 
@@ -119,6 +119,36 @@ def log_backtest(result, dataset, *, experiment: str = "riskmodel") -> str:
                     values = {f"{m}_by_fold": getattr(fold, m) for m in fold_metrics}
                     mlflow.log_metrics(_finite(values), step=int(fold.fold))
     return parent.info.run_id
+
+
+def read_backtest(run_id: str) -> tuple[pd.DataFrame, dict, dict[str, bytes]]:
+    """A logged backtest's leaderboard, configuration and plots (PNG bytes by name).
+
+    Raises
+    ------
+    ValueError
+        Naming the run and the store, when the store has no such backtest run.
+    """
+    store = _connect()
+    client = mlflow.MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        raise ValueError(f"no MLflow run {run_id!r} in {store}") from None
+    if run.data.tags.get(_ROLE) != "backtest":
+        raise ValueError(f"the run {run_id} in {store} is not a backtest (it is {run.data.tags.get(_ROLE)!r})")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=tmp))
+        board = pd.read_csv(folder / "leaderboard.csv", index_col="model")
+        config = json.loads((folder / "config.json").read_text())
+        figures = {png.stem.replace("_", " "): png.read_bytes() for png in sorted((folder / "plots").glob("*.png"))}
+    return board, config, figures
+
+
+def log_report(run_id: str, path) -> None:
+    """Keep the HTML report ``path`` as an artifact of the run ``run_id``."""
+    _connect()
+    mlflow.MlflowClient().log_artifact(run_id, str(path))
 
 
 def _log_plots(result, dataset) -> None:

@@ -64,3 +64,9 @@ def test_predict_writes_every_unit_and_prints_the_top(tmp_path):
     assert missing.exit_code == 1 and "no saved model at" in missing.output and "Traceback" not in missing.output
     wrong = runner.invoke(app, ["predict", "--data", str(data), "--model", str(model), "--out", "risk.xlsx"])
     assert wrong.exit_code == 2 and "csv or .parquet" in wrong.output
+
+
+def test_every_command_shows_an_example():
+    for command in ("simulate", "validate", "features", "backtest", "train", "predict", "compare", "report", "demo"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0 and "Example: riskmodel " + command in result.output, command

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,8 @@ from riskmodel.config import ConfigError, load_config, run_backtest
 from riskmodel.models import GBMCount, HistoricalRateBaseline
 
 from .conftest import REAL_DATA
+
+mlflow = pytest.importorskip("mlflow")
 
 ROOT = Path(__file__).parents[1]
 TINY = """
@@ -93,3 +96,34 @@ def test_lancashire_runs_by_area_and_month(monkeypatch):
     board = result.leaderboard
     assert len(result.folds["cutoff"].unique()) == 5 and "oracle" not in board.index
     assert board.loc["HistoricalRateBaseline", "hit_rate_at_5pct"] > 0.15  # far above the 5% of a blind pick
+
+
+def test_features_train_and_report_commands(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    runner, config = CliRunner(), str(_write(tmp_path, TINY))
+    made = runner.invoke(app, ["features", "--config", config, "--out", "panel.parquet"])
+    assert made.exit_code == 0, made.output
+    panel = pd.read_parquet(tmp_path / "panel.parquet")
+    assert {"grid_id", "cutoff", "count_28d", "y_count", "y"} <= set(panel.columns) and len(panel) % 25 == 0
+
+    trained = runner.invoke(app, ["train", "--config", config, "--model", "count", "--register"])
+    assert trained.exit_code == 0, trained.output
+    assert "registered as 'dispute-risk-grid'" in trained.output
+    assert (tmp_path / "models" / "dispute-risk-grid" / "model.pkl").is_file()
+    unknown = runner.invoke(app, ["train", "--config", config, "--model", "nothing"])
+    assert unknown.exit_code == 2 and "no model 'nothing'" in unknown.output
+
+    written = runner.invoke(app, ["report", config, "--out", "report.html"])
+    assert written.exit_code == 0, written.output
+    page = (tmp_path / "report.html").read_text()
+    assert "Leaderboard" in page and "data:image/png;base64," in page and "Top units" in page
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//", page)  # nothing to fetch: it opens offline
+
+    run_id = re.search(r"logged to MLflow run (\w+)", written.output).group(1)
+    assert "report.html" in {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    again = runner.invoke(app, ["report", run_id, "--out", "again.html"])
+    assert again.exit_code == 0, again.output
+    assert "hit rate curve" in (tmp_path / "again.html").read_text()
+    missing = runner.invoke(app, ["report", "0123456789"])
+    assert missing.exit_code == 1 and "no MLflow run" in missing.output
