@@ -16,8 +16,9 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/riskmodel demo --preset small --seed 0 --out data/simulated
 
+# Two test workers share two cores: OpenMP threads (LightGBM's) must sleep, not spin, while they wait.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -n 2
+	OMP_WAIT_POLICY=passive $(BIN)/python -m pytest -n 2
 
 bench: $(BIN)/.installed
 	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python features.py && ../$(BIN)/python models.py \

@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets, evaluation, features, io, models
+from .config import load_config
 from .dataset import Dataset
 from .privacy import pseudonymize
 from .problems import DataReport, ValidationError
@@ -24,6 +25,7 @@ __all__ = [
     "evaluation",
     "features",
     "io",
+    "load_config",
     "load_model",
     "models",
     "predict",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Annotated
@@ -9,19 +10,36 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from .config import load_config
 from .datasets import PRESETS, simulate_district
 from .io import read_dataset, write_dataset
-from .validation import ValidationError, validate
+from .validation import validate
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Early warnings of community disputes.")
+
+
+def command(name: str | None = None):
+    """``app.command``, with bad input (a ``ValueError`` such as a ValidationError or a
+    ConfigError, or a missing file) reported as its message and exit code 1, no traceback.
+    Usage errors keep typer's exit code 2."""
+    def register(function):
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except (ValueError, FileNotFoundError) as error:
+                typer.echo(str(error), err=True)
+                raise typer.Exit(1) from None
+        return app.command(name)(run)
+    return register
 
 
 Preset = Annotated[str, typer.Option(help=f"District size: {', '.join(PRESETS)}.")]
 Seed = Annotated[int, typer.Option(help="Random seed; the same seed gives the same district.")]
 
 
-@app.command()
+@command()
 def demo(
     preset: Preset = "small",
     seed: Seed = 0,
@@ -65,7 +83,7 @@ def demo(
                f"  MLFLOW_DISABLE_TELEMETRY=true .venv/bin/mlflow ui --backend-store-uri {tracking_uri()}")
 
 
-@app.command()
+@command()
 def compare(experiment: Annotated[str, typer.Argument(help="MLflow experiment to read.")]) -> None:
     """Print the leaderboard of an experiment's model runs, read back from MLflow.
 
@@ -73,15 +91,11 @@ def compare(experiment: Annotated[str, typer.Argument(help="MLflow experiment to
     """
     from .tracking import compare as read_back
 
-    try:
-        board = read_back(experiment)
-    except ValueError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
+    board = read_back(experiment)
     _print_leaderboard(board.set_index("model"), first=["backtest"])
 
 
-@app.command("backtest")
+@command("backtest")
 def backtest_command(
     config: Annotated[Path, typer.Option(help="A YAML run configuration (see configs/).")],
     track: Annotated[bool, typer.Option(help="Log the backtest to MLflow.")] = True,
@@ -90,15 +104,11 @@ def backtest_command(
 
     Example: riskmodel backtest --config configs/chicago.yaml
     """
-    from .config import ConfigError, load_config, run_backtest
+    from .config import run_backtest
 
     started = time.perf_counter()
-    try:
-        run = load_config(config)
-        results = run_backtest(run, track=track)
-    except (ConfigError, ValidationError, FileNotFoundError) as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
+    run = load_config(config)
+    results = run_backtest(run, track=track)
     for result in results:
         cutoffs = result.config["cutoffs"]
         horizon = result.horizon
@@ -109,17 +119,7 @@ def backtest_command(
     typer.echo(f"Done in {time.perf_counter() - started:.0f} s.")
 
 
-def _config(path: Path):
-    from .config import ConfigError, load_config
-
-    try:
-        return load_config(path)
-    except ConfigError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
-
-
-@app.command()
+@command()
 def features(
     config: Annotated[Path, typer.Option(help="A YAML run configuration (see configs/).")],
     out: Annotated[Path, typer.Option(help="The panel to write: .parquet or .csv.")] = Path("panel.parquet"),
@@ -132,7 +132,7 @@ def features(
     from .features import GridPanelBuilder
     from .features.options import training_cutoffs
 
-    run = _config(config)
+    run = load_config(config)
     if run.target != "grid":
         raise typer.BadParameter(f"features builds grid panels; {config} has target {run.target!r}",
                                  param_hint="--config")
@@ -149,7 +149,7 @@ def features(
     typer.echo(f"{len(frame):,} rows x {panel.X.shape[1]} features at {len(cutoffs)} cutoffs written to {out}")
 
 
-@app.command()
+@command()
 def train(
     config: Annotated[Path, typer.Option(help="A YAML run configuration (see configs/).")],
     model: Annotated[str | None, typer.Option(help="Which configured model (default: the first).")] = None,
@@ -164,7 +164,7 @@ def train(
     from .models import TierPolicy
     from .training import train as fit
 
-    run = _config(config)
+    run = load_config(config)
     estimators = run.estimators()
     name = model or next(iter(estimators))
     if name not in estimators:
@@ -179,7 +179,7 @@ def train(
                + (f", registered as {trained.registered_name!r} (alias 'champion')" if register else ""))
 
 
-@app.command()
+@command()
 def report(
     run_or_config: Annotated[str, typer.Argument(help="A backtest's MLflow run id, or a YAML configuration.")],
     out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
@@ -200,7 +200,7 @@ def report(
         from .serving import predict
         from .training import train as fit
 
-        run = _config(Path(run_or_config))
+        run = load_config(run_or_config)
         dataset = run.dataset()
         result = run_backtest(run.model_copy(update={"horizons": run.horizons[:1]}))[0]
         best = fit(dataset, model=run.estimators()[result.best], horizon=run.horizon(), level=run.level,
@@ -212,11 +212,7 @@ def report(
                  f"{result.config['cutoffs'][-1]}, horizon {result.config['horizon']}; top units by {result.best}, "
                  f"trained on all labelled history."]
     else:
-        try:
-            leaderboard, config, figures = tracking.read_backtest(run_or_config)
-        except ValueError as error:
-            typer.echo(str(error), err=True)
-            raise typer.Exit(1) from None
+        leaderboard, config, figures = tracking.read_backtest(run_or_config)
         run_id, top = run_or_config, None
         notes = [f"MLflow run {run_id}: {len(config['cutoffs'])} folds from {config['cutoffs'][0]} to "
                  f"{config['cutoffs'][-1]}, horizon {config['horizon']}, target {config['target']}."]
@@ -237,7 +233,7 @@ def _print_leaderboard(board: pd.DataFrame, first: list[str] = ()) -> None:
         typer.echo(board[columns].to_string(float_format="{:.3f}".format) + "\n")
 
 
-@app.command()
+@command()
 def simulate(
     out: Annotated[Path, typer.Argument(help="Dataset folder to write.")],
     preset: Preset = "small",
@@ -252,7 +248,7 @@ def simulate(
     typer.echo(f"written to {folder}")
 
 
-@app.command("validate")
+@command("validate")
 def validate_command(
     folder: Annotated[Path, typer.Argument(help="Dataset folder to check.")],
     quarantine: Annotated[
@@ -263,18 +259,14 @@ def validate_command(
 
     Example: riskmodel validate data/simulated/small --quarantine rejected.csv
     """
-    try:
-        report = validate(read_dataset(folder), errors="quarantine" if quarantine else "raise")
-    except (ValidationError, FileNotFoundError) as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
+    report = validate(read_dataset(folder), errors="quarantine" if quarantine else "raise")
     typer.echo(report.counts.to_string())
     if quarantine:
         report.rejected.to_csv(quarantine, index=False)
         typer.echo(f"{len(report.rejected)} rejected row(s) written to {quarantine}")
 
 
-@app.command("predict")
+@command("predict")
 def predict_command(
     data: Annotated[Path, typer.Option(help="Dataset folder to score.")],
     as_of: Annotated[str | None, typer.Option(help="Forecast time (default: the end of the data).")] = None,
@@ -292,11 +284,7 @@ def predict_command(
 
     if out is not None and out.suffix not in (".csv", ".parquet"):
         raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out}", param_hint="--out")
-    try:
-        risk = predict(read_dataset(data), as_of=as_of, model=model)
-    except (ValidationError, FileNotFoundError, ValueError) as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
+    risk = predict(read_dataset(data), as_of=as_of, model=model)
     if out is not None:
         if out.suffix == ".csv":
             risk.to_csv(out, index=False)

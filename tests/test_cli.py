@@ -70,3 +70,11 @@ def test_every_command_shows_an_example():
     for command in ("simulate", "validate", "features", "backtest", "train", "predict", "compare", "report", "demo"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Example: riskmodel " + command in result.output, command
+
+
+def test_bad_input_is_a_message_and_exit_code_1(tmp_path):
+    for args, message in ((["simulate", str(tmp_path / "d"), "--preset", "galaxy"], "galaxy"),
+                          (["features", "--config", str(tmp_path / "none.yaml")], "cannot read the configuration"),
+                          (["predict", "--data", str(tmp_path / "nowhere")], "nowhere")):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, args
