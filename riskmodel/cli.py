@@ -161,19 +161,14 @@ def train(
 
     Example: riskmodel train --config configs/grid_risk.yaml --model GBMCount --register
     """
-    from .models import TierPolicy
-    from .training import train as fit
+    from .config import train_final
 
     run = load_config(config)
     estimators = run.estimators()
     name = model or next(iter(estimators))
     if name not in estimators:
         raise typer.BadParameter(f"no model {name!r} in {config}; it has {list(estimators)}", param_hint="--model")
-    trained = fit(run.dataset(), model=estimators[name], horizon=run.horizon(), level=run.level,
-                  target="escalation" if run.target == "escalation" else None, frequency=run.training.frequency,
-                  train_start=run.training.start, features=run.features, escalation_days=run.escalation_days,
-                  tier_policy=TierPolicy(**run.tier_policy.model_dump()), register=register,
-                  experiment=run.experiment)
+    trained = train_final(run, estimators[name], register=register)
     folder = trained.save(out)
     typer.echo(f"{name} trained through {trained.trained_through}, saved to {folder}, logged as {trained.model_uri}"
                + (f", registered as {trained.registered_name!r} (alias 'champion')" if register else ""))
@@ -196,16 +191,13 @@ def report(
     from .evaluation.report import figures_of, write_report
 
     if run_or_config.endswith((".yaml", ".yml")):
-        from .config import run_backtest
+        from .config import run_backtest, train_final
         from .serving import predict
-        from .training import train as fit
 
         run = load_config(run_or_config)
         dataset = run.dataset()
-        result = run_backtest(run.model_copy(update={"horizons": run.horizons[:1]}))[0]
-        best = fit(dataset, model=run.estimators()[result.best], horizon=run.horizon(), level=run.level,
-                   target="escalation" if run.target == "escalation" else None, track=False,
-                   frequency=run.training.frequency, train_start=run.training.start, features=run.features)
+        result = run_backtest(run.model_copy(update={"horizons": run.horizons[:1]}), dataset)[0]
+        best = train_final(run, run.estimators()[result.best], dataset, track=False)
         top = predict(dataset, model=best, drivers=20).head(20) if run.target == "grid" else None
         run_id, leaderboard, figures = result.run_id, result.leaderboard, figures_of(result, dataset)
         notes = [f"{run.name}: {len(result.folds['cutoff'].unique())} folds from {result.config['cutoffs'][0]} to "

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .dataset import Dataset
 
-__all__ = ["ConfigError", "RunConfig", "load_config", "run_backtest"]
+__all__ = ["ConfigError", "RunConfig", "load_config", "run_backtest", "train_final"]
 
 
 class ConfigError(ValueError):
@@ -211,12 +211,14 @@ def load_config(path) -> RunConfig:
     return config
 
 
-def run_backtest(config: RunConfig, *, track: bool = True, progress: bool = True) -> list:
-    """Backtest the configured models at every configured horizon; one
-    :class:`~riskmodel.evaluation.BacktestResult` per horizon."""
+def run_backtest(config: RunConfig, dataset: Dataset | None = None, *, track: bool = True,
+                 progress: bool = True) -> list:
+    """Backtest the configured models at every configured horizon (on ``dataset``, by
+    default the configured data); one :class:`~riskmodel.evaluation.BacktestResult` per
+    horizon."""
     from .evaluation import backtest
 
-    dataset = config.dataset()
+    dataset = config.dataset() if dataset is None else dataset
     cutoffs = config.test_cutoffs(dataset)
     target = None if config.target == "grid" else config.target
     return [backtest(dataset, config.estimators(), cutoffs=cutoffs, horizon=config.horizon(i), target=target,
@@ -225,3 +227,17 @@ def run_backtest(config: RunConfig, *, track: bool = True, progress: bool = True
                      features=config.features, escalation_days=config.escalation_days, track=track,
                      experiment=config.experiment, progress=progress)
             for i in range(len(config.horizons))]
+
+
+def train_final(config: RunConfig, estimator, dataset: Dataset | None = None, **options):
+    """The final model of ``config`` (first horizon, its tier policy) fitted on all
+    labelled history by :func:`riskmodel.train`; ``options`` go to it (``track``,
+    ``register``)."""
+    from .models import TierPolicy
+    from .training import train
+
+    return train(config.dataset() if dataset is None else dataset, model=estimator, horizon=config.horizon(),
+                 level=config.level, target="escalation" if config.target == "escalation" else None,
+                 frequency=config.training.frequency, train_start=config.training.start, features=config.features,
+                 escalation_days=config.escalation_days, tier_policy=TierPolicy(**config.tier_policy.model_dump()),
+                 experiment=config.experiment, **options)
