@@ -113,7 +113,8 @@ def backtest_command(
         cutoffs = result.config["cutoffs"]
         horizon = result.horizon
         horizon = f"{horizon.days} days" if isinstance(horizon, pd.Timedelta) else horizon.kwds
-        typer.echo(f"{run.name}: horizon {horizon}, {len(cutoffs)} folds from {cutoffs[0]} to "
+        what = f"horizon {horizon}" if result.target == "grid" else f"target {result.target}"
+        typer.echo(f"{run.name}: {what}, {len(cutoffs)} folds from {cutoffs[0]} to "
                    f"{cutoffs[-1]}" + (f" (MLflow run {result.run_id})" if result.run_id else ""))
         _print_leaderboard(result.leaderboard)
     typer.echo(f"Done in {time.perf_counter() - started:.0f} s.")
@@ -132,6 +133,7 @@ def features(
     from .features import GridPanelBuilder
     from .features.options import training_cutoffs
 
+    _table_format(out)
     run = load_config(config)
     if run.target != "grid":
         raise typer.BadParameter(f"features builds grid panels; {config} has target {run.target!r}",
@@ -142,10 +144,7 @@ def features(
     builder = GridPanelBuilder(cutoffs=cutoffs, horizon=run.horizon(), level=run.level, **run.features)
     panel = builder.fit(dataset).build(dataset)
     frame = panel.X.assign(y_count=panel.y_count, y=panel.y).reset_index()
-    if out.suffix == ".csv":
-        frame.to_csv(out, index=False)
-    else:
-        frame.to_parquet(out, index=False)
+    _write_table(frame, out)
     typer.echo(f"{len(frame):,} rows x {panel.X.shape[1]} features at {len(cutoffs)} cutoffs written to {out}")
 
 
@@ -197,12 +196,15 @@ def report(
         run = load_config(run_or_config)
         dataset = run.dataset()
         result = run_backtest(run.model_copy(update={"horizons": run.horizons[:1]}), dataset)[0]
-        best = train_final(run, run.estimators()[result.best], dataset, track=False)
-        top = predict(dataset, model=best, drivers=20).head(20) if run.target == "grid" else None
+        top = None
+        if run.target == "grid":
+            best = train_final(run, run.estimators()[result.best], dataset, track=False)
+            top = predict(dataset, model=best, drivers=20).head(20)
         run_id, leaderboard, figures = result.run_id, result.leaderboard, figures_of(result, dataset)
         notes = [f"{run.name}: {len(result.folds['cutoff'].unique())} folds from {result.config['cutoffs'][0]} to "
-                 f"{result.config['cutoffs'][-1]}, horizon {result.config['horizon']}; top units by {result.best}, "
-                 f"trained on all labelled history."]
+                 f"{result.config['cutoffs'][-1]}, horizon {result.config['horizon']}; best: {result.best}"
+                 + (", whose final model, trained on all labelled history, ranks the top units." if top is not None
+                    else ".")]
     else:
         leaderboard, config, figures = tracking.read_backtest(run_or_config)
         run_id, top = run_or_config, None
@@ -211,6 +213,19 @@ def report(
     path = write_report(out, f"Backtest report {run_id}", leaderboard, figures=figures, top_units=top, notes=notes)
     tracking.log_report(run_id, path)
     typer.echo(f"written to {path} and logged to MLflow run {run_id}")
+
+
+def _table_format(out: Path) -> str:
+    if out.suffix not in (".csv", ".parquet"):
+        raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out}", param_hint="--out")
+    return out.suffix
+
+
+def _write_table(frame: pd.DataFrame, out: Path) -> None:
+    if _table_format(out) == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
 
 
 LEADERBOARD_COLUMNS = ["roc_auc", "roc_auc_oracle_ratio", "hit_rate_at_1pct", "hit_rate_at_5pct",
@@ -274,14 +289,11 @@ def predict_command(
     """
     from .serving import predict
 
-    if out is not None and out.suffix not in (".csv", ".parquet"):
-        raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out}", param_hint="--out")
+    if out is not None:
+        _table_format(out)
     risk = predict(read_dataset(data), as_of=as_of, model=model)
     if out is not None:
-        if out.suffix == ".csv":
-            risk.to_csv(out, index=False)
-        else:
-            risk.to_parquet(out, index=False)
+        _write_table(risk, out)
         typer.echo(f"{len(risk)} rows written to {out}")
     key = "grid_id" if "expected_count" in risk else "case_id"
     shown = [key, "probability", "score", "tier", "rank", "top_drivers", "flags"]

@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 from .dataset import Dataset
+from .features.options import parse_horizon
 
 __all__ = ["ConfigError", "RunConfig", "load_config", "run_backtest", "train_final"]
 
@@ -95,7 +96,7 @@ class Tiers(_Strict):
     share: float | tuple[float, ...] | None = None
 
 
-Horizon = int | Annotated[dict[Literal["months", "weeks", "days"], int], Field(min_length=1)]
+Horizon = PositiveInt | Annotated[dict[Literal["months", "weeks", "days"], PositiveInt], Field(min_length=1)]
 
 
 class RunConfig(_Strict):
@@ -105,7 +106,7 @@ class RunConfig(_Strict):
     data: Annotated[Simulator | Folder | Events, Field(discriminator="kind")]
     level: str = "grid"
     target: Literal["grid", "escalation", "waves"] = "grid"
-    horizons: list[Horizon] = Field([28], min_length=1)
+    horizons: list[Horizon] = Field([28], min_length=1)  # the grid target's; the others have none
     cutoffs: Cutoffs = Cutoffs()
     training: Training = Training()
     features: dict[str, Any] = {}
@@ -148,12 +149,16 @@ class RunConfig(_Strict):
         return {name: _estimator(name, spec) for name, spec in self.models.items()}
 
     def test_cutoffs(self, dataset: Dataset) -> pd.DatetimeIndex:
-        """The test cutoffs, each with every horizon closed by the end of the data."""
+        """The test cutoffs, each with its label windows closed by the end of the data:
+        every horizon (grid target) or the escalation window of a fold's cases."""
         end = dataset.end
-        closed = min(end - pd.Timedelta(days=h) if isinstance(h, int) else end - pd.DateOffset(**h)
-                     for h in self.horizons)
-        if self.target == "escalation":
-            closed -= pd.Timedelta(days=self.escalation_days)
+        if self.target == "grid":
+            closed = min(end - parse_horizon(self.horizon(i)) for i in range(len(self.horizons)))
+        elif self.target == "escalation":  # the last fold's cases (one period's worth) need their window too
+            period = pd.date_range(end, periods=2, freq=self.cutoffs.frequency)
+            closed = end - pd.Timedelta(days=self.escalation_days) - (period[1] - period[0])
+        else:
+            closed = end
         last = pd.Timestamp(self.cutoffs.end) if self.cutoffs.end else closed
         start = (pd.Timestamp(self.cutoffs.start) if self.cutoffs.start
                  else last - pd.Timedelta(days=self.cutoffs.last_days or 364))
@@ -166,8 +171,8 @@ class RunConfig(_Strict):
 def _estimator(name: str, spec: ModelSpec):
     from . import models
 
-    if spec.family not in models.__all__ or not isinstance(getattr(models, spec.family), type):
-        families = [n for n in models.__all__ if isinstance(getattr(models, n), type) and n[0].isupper()]
+    families = [n for n in models.__all__ if hasattr(getattr(models, n), "fit")]  # the estimators
+    if spec.family not in families:
         raise ConfigError(f"models.{name}.family: unknown family {spec.family!r}; known: {families}")
     try:
         return getattr(models, spec.family)(**spec.params)
@@ -205,10 +210,29 @@ def load_config(path) -> RunConfig:
                              for e in error.errors())
         raise ConfigError(f"{path}: {error.error_count()} problem(s)\n{problems}") from None
     try:
-        config.estimators()
+        _check(config)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
     return config
+
+
+def _check(config: RunConfig) -> None:
+    """What the schema cannot say: the families and their parameters, the feature
+    options and the tier policy, each built once."""
+    from .features import GridPanelBuilder
+    from .models import TierPolicy
+
+    config.estimators()
+    if config.features and config.target != "grid":
+        raise ConfigError(f"features: options of the grid panel; the target {config.target!r} takes none")
+    try:
+        GridPanelBuilder(**config.features)
+    except TypeError as error:
+        raise ConfigError(f"features: {error}") from None
+    try:
+        TierPolicy(**config.tier_policy.model_dump()).assign(pd.Series([0.5]))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"tier_policy: {error}") from None
 
 
 def run_backtest(config: RunConfig, dataset: Dataset | None = None, *, track: bool = True,
@@ -221,12 +245,13 @@ def run_backtest(config: RunConfig, dataset: Dataset | None = None, *, track: bo
     dataset = config.dataset() if dataset is None else dataset
     cutoffs = config.test_cutoffs(dataset)
     target = None if config.target == "grid" else config.target
+    horizons = len(config.horizons) if config.target == "grid" else 1  # the other targets have no horizon
     return [backtest(dataset, config.estimators(), cutoffs=cutoffs, horizon=config.horizon(i), target=target,
                      level=config.level, train_start=config.training.start,
                      train_frequency=config.training.frequency, refit_every=config.training.refit_every,
                      features=config.features, escalation_days=config.escalation_days, track=track,
                      experiment=config.experiment, progress=progress)
-            for i in range(len(config.horizons))]
+            for i in range(horizons)]
 
 
 def train_final(config: RunConfig, estimator, dataset: Dataset | None = None, **options):
@@ -236,6 +261,9 @@ def train_final(config: RunConfig, estimator, dataset: Dataset | None = None, **
     from .models import TierPolicy
     from .training import train
 
+    if config.target == "waves":
+        raise ConfigError(f"{config.name}: the waves target has no final model to train: its detectors "
+                          "(SpikeDetector) learn nothing from labels")
     return train(config.dataset() if dataset is None else dataset, model=estimator, horizon=config.horizon(),
                  level=config.level, target="escalation" if config.target == "escalation" else None,
                  frequency=config.training.frequency, train_start=config.training.start, features=config.features,

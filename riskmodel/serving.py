@@ -1,8 +1,8 @@
 """``riskmodel.predict`` for services: every unit scored, the model loaded once, bad input refused.
 
-A service calls :func:`predict` every night for every unit. The model is loaded
-once per process and URI (:func:`load_model` keeps it), so that many threads
-can share it; nothing in a call writes to shared state.
+A service calls :func:`predict` every night for every unit. :func:`load_model`
+keeps each model it loaded (by folder and file time, or by registry version), so
+that many threads share one object; a call reads the model and never changes it.
 """
 
 from __future__ import annotations
@@ -28,16 +28,18 @@ __all__ = ["DEFAULT_MODEL", "load_model", "predict"]
 DEFAULT_MODEL = f"models:/{REGISTERED_NAMES['grid']}@champion"
 
 _loaded: dict[str, TrainedModel] = {}
-_loading = threading.RLock()  # re-entered: a logged pyfunc loads its saved folder
+_loading = threading.Lock()
 
 
 def load_model(path_or_uri, *, reload: bool = False) -> TrainedModel:
     """The :class:`TrainedModel` in a folder written by :meth:`TrainedModel.save` or
-    behind an MLflow model URI (``models:/name@alias``, ``runs:/id/model``).
+    behind an MLflow model URI (``models:/name@alias``, ``models:/name/version``,
+    ``runs:/id/model``).
 
-    A model is loaded once per process and path or URI; later calls return the
-    same object (``reload=True`` reads it again, for example after the alias
-    ``champion`` moved).
+    A model is loaded once per process: a folder once per modification time of
+    its model file, a ``models:/name@alias`` once per version the alias points
+    at (so a moved ``champion`` is picked up), another URI once per tracking
+    store. ``reload=True`` reads it again regardless.
 
     Raises
     ------
@@ -47,14 +49,19 @@ def load_model(path_or_uri, *, reload: bool = False) -> TrainedModel:
         Naming the path or URI, when what is there cannot be read as a model.
     """
     if _is_uri(path_or_uri):
-        from .tracking import tracking_uri
+        from .tracking import resolve, tracking_uri
 
+        path_or_uri = resolve(path_or_uri)  # an alias becomes the version it points at
         key = f"{tracking_uri()} {path_or_uri}"  # the same URI in another store is another model
     else:
-        key = str(Path(path_or_uri).resolve())
-    with _loading:
+        file = model_file(path_or_uri)
+        key = f"{file.resolve()} {file.stat().st_mtime_ns if file.is_file() else 0}"
+    found = None if reload else _loaded.get(key)
+    if found is not None:
+        return found
+    with _loading:  # one load at a time; readers of loaded models never wait here
         if reload or key not in _loaded:
-            _loaded[key] = _read(path_or_uri)
+            _loaded[key] = read_model(path_or_uri)
         return _loaded[key]
 
 
@@ -62,7 +69,8 @@ def _is_uri(path_or_uri) -> bool:
     return isinstance(path_or_uri, str) and ("://" in path_or_uri or path_or_uri.startswith(("models:/", "runs:/")))
 
 
-def _read(path_or_uri) -> TrainedModel:
+def read_model(path_or_uri) -> TrainedModel:
+    """Read a model without the cache of :func:`load_model` (see there)."""
     if _is_uri(path_or_uri):
         from .tracking import load_logged
 
@@ -117,7 +125,7 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
     model : TrainedModel, folder or MLflow model URI, optional
         Default: ``models:/dispute-risk-grid@champion`` when the tracking store
         has it, else the folder ``models/dispute-risk-grid``.
-    drivers : int or None
+    drivers : int >= 0 or None
         How many of the riskiest rows get ``top_drivers`` (None: all); the others
         get an empty string. The contributions are the costly part of a call:
         about 0.7 ms a row for the 300 trees of the default LightGBM models.
@@ -141,7 +149,9 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
     its own short history), ``no_history`` (no case reported in the unit before
     ``as_of``), ``no_attributes`` (no attribute in force), and
     ``anomaly:<category>`` (the last week's count of that category is improbably
-    high for the unit, by :class:`~riskmodel.models.SpikeDetector`).
+    high for the unit, by :class:`~riskmodel.models.SpikeDetector`). A case
+    model's rows carry no flags. Read the column as ``risk["flags"]``
+    (``risk.flags`` is pandas' own attribute).
 
     Raises
     ------
@@ -162,13 +172,17 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
     """
     trained = model if isinstance(model, TrainedModel) else load_model(model if model is not None
                                                                          else _default_model())
+    if drivers is not None and drivers < 0:
+        raise ValueError(f"drivers must be None or at least 0, got {drivers}")
     dataset = _dataset(data)
     _check_inputs(trained, dataset)  # before validation, which fills in an absent severity
+    as_of = None if as_of is None else _naive(as_of)
     if dataset.as_of is None:  # the data end at the forecast time, by default the midnight after the last case
         last = pd.to_datetime(dataset.cases["reported_at"], errors="coerce").max()
-        if pd.notna(last):
-            stamp = last.normalize() + pd.Timedelta(days=1) if as_of is None else pd.Timestamp(as_of)
-            dataset = dataset.replace(as_of=max(stamp, last))
+        if pd.isna(last) and as_of is None:
+            raise ValueError("the data has no case and no as_of: pass as_of, the time to forecast from")
+        stamp = as_of if as_of is not None else last.normalize() + pd.Timedelta(days=1)
+        dataset = dataset.replace(as_of=stamp if pd.isna(last) else max(stamp, last))
     dataset = validate(dataset).dataset
     as_of = _as_of(dataset, as_of)
     X = trained.features(dataset, as_of)
@@ -176,7 +190,6 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
     if found != trained.schema_hash:
         raise ValueError(f"the model was built for feature schema {trained.schema_hash} (riskmodel "
                          f"{trained.version}); the features riskmodel {library_version()} builds have schema {found}")
-    scores = trained.score(X)
     if trained.kind == "grid":
         out = _units(trained, dataset, X, as_of)
         horizon = parse_horizon(trained.builder.horizon)
@@ -185,6 +198,7 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
         grid = dataset.cases.set_index("case_id")["grid_id"].reindex(ids).to_numpy()
         out = pd.DataFrame({"case_id": ids, "grid_id": grid, "flags": ""})
         horizon = pd.Timedelta(days=trained.builder.escalation_days)
+    scores = trained.score(X) if len(X) else pd.DataFrame({"probability": [], "expected_count": [], "tier": []})
     p = scores["probability"].to_numpy()
     out["as_of"] = as_of
     out["horizon_days"] = (as_of + horizon - as_of) / pd.Timedelta(days=1)
@@ -192,15 +206,23 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
     if trained.kind == "grid":
         out["expected_count"] = scores["expected_count"].to_numpy()
     out["score"] = np.round(100 * p, 1)
-    out["tier"] = trained.tier_policy.assign(pd.Series(p)).astype(str).to_numpy()
+    out["tier"] = scores["tier"].astype(str).to_numpy()
     order = np.lexsort((out.iloc[:, 0].to_numpy(), -p))  # riskiest first, ties by grid_id or case_id
     out = out.iloc[order].reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
     explained = order if drivers is None else order[:drivers]
-    out["top_drivers"] = ""
+    text = np.full(len(out), "", dtype=object)
     if len(explained):
-        out.loc[:len(explained) - 1, "top_drivers"] = explain(trained.estimator, X.iloc[explained])["text"].to_numpy()
+        text[:len(explained)] = explain(trained.estimator, X.iloc[explained])["text"].to_numpy()
+    out["top_drivers"] = text
     return out[[c for c in out.columns if c != "flags"] + ["flags"]]
+
+
+def _naive(as_of) -> pd.Timestamp:
+    as_of = pd.Timestamp(as_of)
+    if as_of.tz is not None:
+        raise ValueError(f"as_of must be a naive wall-clock time like the data, got zone {as_of.tz}")
+    return as_of
 
 
 def _dataset(data) -> Dataset:
@@ -228,16 +250,14 @@ def _check_inputs(trained: TrainedModel, dataset: Dataset) -> None:
                              f"(it needs {list(columns)})")
 
 
-def _as_of(dataset: Dataset, as_of) -> pd.Timestamp:
+def _as_of(dataset: Dataset, as_of: pd.Timestamp | None) -> pd.Timestamp:
     if as_of is None:
         return dataset.end
-    as_of = pd.Timestamp(as_of)
-    if as_of.tz is not None:
-        raise ValueError(f"as_of must be a naive wall-clock time like the data, got zone {as_of.tz}")
     first = dataset.cases["reported_at"].min()
-    if not first < as_of <= dataset.end:
-        raise ValueError(f"as_of {as_of} is outside the data: after its first case ({first}) and at most its end "
-                         f"({dataset.end}; without an extraction time, the midnight after the last case)")
+    if as_of > dataset.end or (pd.notna(first) and as_of <= first):
+        raise ValueError(f"as_of must be after the data's first case ({first}) and at most its end "
+                         f"({dataset.end}; without an extraction time, the midnight after the last case); "
+                         f"got {as_of}")
     return as_of
 
 
@@ -253,12 +273,8 @@ def _units(trained: TrainedModel, dataset: Dataset, X: pd.DataFrame, as_of: pd.T
     flags = {}
     if trained.units is not None:
         flags["cold_start"] = ~units.isin(trained.units)
-    decay = [c for c in X.columns if c.startswith("decay_")]
-    if decay:  # a weight of every earlier case (the longest half-life: no underflow)
-        flags["no_history"] = (X[max(decay, key=lambda c: int(c[6:-1]))] == 0).to_numpy()
-    else:
-        cases = dataset.cases[dataset.cases["reported_at"] < as_of]
-        flags["no_history"] = ~units.isin(dataset.ancestors(level).reindex(cases["grid_id"]).dropna().unique())
+    reported = pd.unique(dataset.cases.loc[dataset.cases["reported_at"] < as_of, "grid_id"])  # few, then mapped
+    flags["no_history"] = ~units.isin(dataset.ancestors(level).reindex(reported).dropna().unique())
     attributes = [c for c in X.columns if c.startswith("attr_")]
     if attributes:
         flags["no_attributes"] = X[attributes].isna().all(axis=1).to_numpy()

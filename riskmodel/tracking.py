@@ -21,7 +21,7 @@ import mlflow  # noqa: E402 - after switching telemetry off
 import pandas as pd  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 
-from .serving import load_model  # noqa: E402
+from .serving import read_model  # noqa: E402
 from .training import TrainedModel  # noqa: E402
 
 __all__ = ["RiskPyfunc", "compare", "fingerprint", "has_model", "load_logged", "log_backtest", "log_model",
@@ -165,7 +165,7 @@ class RiskPyfunc(mlflow.pyfunc.PythonModel):
     riskmodel installed."""
 
     def load_context(self, context):
-        self.trained = load_model(context.artifacts["model"], reload=True)
+        self.trained = read_model(context.artifacts["model"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         return _served(self.trained, pd.DataFrame(model_input))
@@ -208,18 +208,31 @@ def log_model(trained: TrainedModel, *, example: pd.DataFrame, experiment: str =
     return info.model_uri
 
 
-def has_model(uri: str) -> bool:
-    """Whether the registry holds ``models:/name@alias`` (or ``models:/name/version``)."""
-    store = _connect()
+def resolve(uri: str) -> str:
+    """``models:/name@alias`` as the version the alias points at now
+    (``models:/name/<version>``, when the registry has it); other URIs as they are."""
+    _connect()
     name, _, alias = uri.removeprefix("models:/").partition("@")
-    client = mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
+    if uri.startswith("models:/") and alias:
+        try:
+            return f"models:/{name}/{mlflow.MlflowClient().get_model_version_by_alias(name, alias).version}"
+        except mlflow.exceptions.MlflowException as error:
+            if error.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise
+    return uri
+
+
+def has_model(uri: str) -> bool:
+    """Whether the registry holds ``models:/name@alias``. Errors other than "no such
+    model" (an unreachable store) are raised, not taken for an absent model."""
+    _connect()
+    name, _, alias = uri.removeprefix("models:/").partition("@")
     try:
-        if alias:
-            client.get_model_version_by_alias(name, alias)
-        else:
-            client.get_model_version(*name.split("/", 1))
-    except (mlflow.exceptions.MlflowException, TypeError, ValueError):
-        return False
+        mlflow.MlflowClient().get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return False
+        raise
     return True
 
 

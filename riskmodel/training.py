@@ -8,13 +8,14 @@ import json
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.base import clone, is_regressor
 from sklearn.utils.validation import check_is_fitted
 
 from .dataset import Dataset
 from .features import CaseFeatureBuilder, GridPanelBuilder
-from .features.options import OPTIONAL_CASE_COLUMNS, parse_horizon, parse_target, training_cutoffs
+from .features.options import parse_horizon, parse_target, training_cutoffs
 from .models import TierPolicy
 
 __all__ = ["MODELS_FOLDER", "REGISTERED_NAMES", "TrainedModel", "train"]
@@ -111,7 +112,7 @@ class TrainedModel:
         return cases[ids.isin(open_)]
 
     def score(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``probability`` (and for grids ``expected_count`` and ``tier``) of every row of ``X``."""
+        """``probability`` (for grids also ``expected_count``) and ``tier`` of every row of ``X``."""
         check_is_fitted(self.estimator)
         missing = [c for c in self.feature_names if c not in X.columns]
         extra = [c for c in X.columns if c not in self.feature_names]
@@ -122,7 +123,9 @@ class TrainedModel:
         out = pd.DataFrame({"probability": self.estimator.predict_proba(X)[:, 1]}, index=X.index)
         if self.kind == "grid":
             out["expected_count"] = self.estimator.predict_expected(X)
-            out["tier"] = self.tier_policy.assign(out["probability"])
+        # Grid rows are tiered per cutoff; the open cases of one call are one group.
+        dates = None if self.kind == "grid" else np.zeros(len(out))
+        out["tier"] = self.tier_policy.assign(out["probability"], dates)
         return out
 
     def save(self, path=None) -> Path:
@@ -145,6 +148,12 @@ def _open_cases(cases: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Index:
         if column in cases:
             open_ &= ~(cases[column] < cutoff)
     return pd.Index(cases.loc[open_, "case_id"])
+
+
+def _inputs(builder, dataset: Dataset) -> dict[str, list[str]]:
+    """The optional columns the model's features were built from."""
+    return {"cases": [c for c in builder.optional_inputs if c in dataset.cases.columns],
+            "grid_history": list(builder.attributes_)}
 
 
 def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "grid", frequency: str = "W-MON",
@@ -177,7 +186,6 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
     """
     if register and not track:
         raise ValueError("register=True needs track=True: the registry holds logged models")
-    cases_read = [c for c in OPTIONAL_CASE_COLUMNS if c in dataset.cases.columns]
     if target == "escalation":
         builder = CaseFeatureBuilder(escalation_days=escalation_days, level=level)
         cases = builder.fit(dataset).build(dataset)
@@ -189,7 +197,7 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
         trained = TrainedModel(kind="escalation", estimator=estimator, feature_names=X.columns,
                                schema_hash=schema_hash(X), builder=builder, tier_policy=tier_policy,
                                trained_through=X.index.get_level_values("reported_at").max(),
-                               inputs={"cases": cases_read, "grid_history": builder.attributes_})
+                               inputs=_inputs(builder, dataset))
     else:
         horizon = parse_horizon(horizon)
         last = pd.Timestamp(dataset.end) - horizon
@@ -206,7 +214,7 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
         trained = TrainedModel(kind="grid", estimator=estimator, feature_names=X.columns, schema_hash=schema_hash(X),
                                builder=builder, tier_policy=tier_policy, trained_through=cutoffs[-1],
                                units=X.index.get_level_values(0).unique(),
-                               inputs={"cases": cases_read, "grid_history": builder.attributes_})
+                               inputs=_inputs(builder, dataset))
     if track:
         from .tracking import log_model
 

@@ -16,12 +16,12 @@ from .problems import DataReport, ProblemLog, ValidationError
 
 __all__ = ["validate", "ValidationError", "DataReport", "CONTRACT"]
 
-#: Columns shown in the examples of every problem of a table.
 # Datasets that validate returned: passed again (as feature builders and predict do), they
 # are returned as they are. Their frames must not be changed in place afterwards.
 # The value holds the report's parts but not the dataset, so that the entry dies with it.
 _VALID: weakref.WeakKeyDictionary[Dataset, tuple] = weakref.WeakKeyDictionary()
 
+#: Columns shown in the examples of every problem of a table.
 _KEYS = {"cases": ["case_id"], "grids": ["grid_id"], "grid_history": ["grid_id", "valid_from"],
          "adjacency": ["grid_id", "neighbour_id"]}
 

@@ -57,6 +57,13 @@ def test_chicago_asks_for_cells_weekly_over_two_years_at_two_horizons():
     (TINY.replace("n_jobs: 1", "jobs: 1"), r"models\.count\.params: .*unexpected keyword argument 'jobs'"),
     (TINY.replace("horizons: [28, 14]", "horizons: []"), r"horizons: List should have at least 1 item"),
     ("- just\n- a list\n", "a configuration is a mapping of keys, got list"),
+    (TINY + "features: {bogus: 1}\n", r"features: .*unexpected keyword argument 'bogus'"),
+    (TINY + "tier_policy: {cut_points: [0.1, 0.3, 0.5]}\n", r"tier_policy: cut_points must be three decreasing"),
+    (TINY.replace("horizons: [28, 14]", "horizons: -7"),
+     r"horizons\.0\.constrained-int: Input should be greater than 0 \(got -7\)"),
+    (TINY.replace("family: HistoricalRateBaseline", "family: TierPolicy"), r"unknown family 'TierPolicy'"),
+    (TINY.replace("models:", "target: escalation\nfeatures: {windows: [7]}\nmodels:"),
+     r"features: options of the grid panel; the target 'escalation' takes none"),
 ])
 def test_bad_configurations_name_the_file_and_the_key(tmp_path, text, message):
     path = _write(tmp_path, text)
@@ -127,3 +134,19 @@ def test_features_train_and_report_commands(tmp_path, monkeypatch):
     assert "hit rate curve" in (tmp_path / "again.html").read_text()
     missing = runner.invoke(app, ["report", "0123456789"])
     assert missing.exit_code == 1 and "no MLflow run" in missing.output
+
+
+def test_other_targets_run_one_backtest_and_waves_train_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    escalation = load_config(_write(tmp_path, """
+data: {kind: simulator, preset: tiny, seed: 0}
+target: escalation
+horizons: [7, 28]
+cutoffs: {last_days: 56, frequency: 4W-MON}
+models: {logistic: {family: LogisticRisk}}
+"""))
+    (result,) = run_backtest(escalation, track=False, progress=False)
+    assert result.target == "escalation" and set(result.leaderboard.index) == {"oracle", "logistic"}
+    waves = _write(tmp_path, "data: {kind: simulator, preset: tiny}\ntarget: waves\n")
+    trained = CliRunner().invoke(app, ["train", "--config", str(waves)])
+    assert trained.exit_code == 1 and "the waves target has no final model" in trained.output

@@ -4,6 +4,7 @@ determinism and the end-to-end no-leakage check (no MLflow here)."""
 from __future__ import annotations
 
 import pickle
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -91,11 +92,16 @@ def test_eight_threads_get_identical_frames(tiny, folder):
         pd.testing.assert_frame_equal(frame, frames[0])
 
 
-def test_the_cache_keeps_one_object_until_reloaded(folder):
+def test_the_cache_keeps_one_object_until_the_model_changes(tmp_path, trained):
+    folder = trained.save(tmp_path / "model")
     first = load_model(folder)
     assert load_model(str(folder)) is first
     again = load_model(folder, reload=True)
     assert again is not first and load_model(folder) is again
+    time.sleep(0.01)
+    other = train(simulate_district("tiny", seed=1), model=LogisticRisk(), horizon=28, track=False)
+    other.save(folder)  # the folder now holds another model: it is read again
+    assert type(load_model(folder).estimator) is LogisticRisk
 
 
 def test_no_unit_is_lost(tiny, trained):
@@ -134,6 +140,10 @@ def test_case_model_scores_the_open_cases(tiny):
     cases = tiny.cases.set_index("case_id").loc[risk["case_id"]]
     assert len(risk) > 0 and (cases["reported_at"] < as_of).all() and (risk["horizon_days"] == 30).all()
     assert not (cases["resolved_at"] < as_of).any() and not (cases["escalated_at"] < as_of).any()
+    assert len(predict(tiny, as_of=tiny.cases["reported_at"].min() + pd.Timedelta(seconds=1), model=trained)) == 1
+    resolved = tiny.cases.assign(resolved_at=tiny.cases["reported_at"])  # nothing stays open
+    empty = predict(tiny.replace(cases=resolved), as_of=as_of, model=trained)
+    assert len(empty) == 0 and list(empty.columns) == list(risk.columns)
     still_open = tiny.cases[(tiny.cases["reported_at"] < as_of) & ~(tiny.cases["resolved_at"] < as_of)
                             & ~(tiny.cases["escalated_at"] < as_of)]
     assert set(risk["case_id"]) == set(still_open["case_id"])
@@ -145,8 +155,11 @@ def test_compatibility_errors_name_what_is_wrong(tmp_path, tiny, trained):
     other.schema_hash = "0123456789abcdef"
     with pytest.raises(ValueError, match=rf"schema 0123456789abcdef .*have schema {trained.schema_hash}"):
         predict(tiny, model=other)
-    with pytest.raises(ValueError, match=r"cases lack the column\(s\) \['severity', 'party_key'\]"):
-        predict(tiny.replace(cases=tiny.cases.drop(columns=["party_key", "severity"])), model=trained)
+    with pytest.raises(ValueError, match=r"cases lack the column\(s\) \['party_key'\]"):
+        predict(tiny.replace(cases=tiny.cases.drop(columns=["party_key", "source"])), model=trained)
+    # A column the features do not read is not needed.
+    pd.testing.assert_frame_equal(predict(tiny.replace(cases=tiny.cases.drop(columns="source")), model=trained),
+                                  predict(tiny, model=trained))
     attribute = trained.inputs["grid_history"][0]
     with pytest.raises(ValueError, match=rf"grid_history lack the column\(s\) \['{attribute}'\]"):
         predict(tiny.replace(grid_history=tiny.grid_history.drop(columns=attribute)), model=trained)
@@ -157,8 +170,14 @@ def test_compatibility_errors_name_what_is_wrong(tmp_path, tiny, trained):
     (broken / "model.pkl").write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match="cannot read the model in .*broken"):
         predict(tiny, model=broken)
-    with pytest.raises(ValueError, match="as_of 2020-01-01 00:00:00 is outside the data"):
+    with pytest.raises(ValueError, match=r"as_of must be after the data's first case .* got 2020-01-01"):
         predict(tiny, as_of="2020-01-01", model=trained)
+    with pytest.raises(ValueError, match="naive wall-clock time"):
+        predict(tiny.replace(as_of=None), as_of="2023-10-02 00:00+08:00", model=trained)
+    with pytest.raises(ValueError, match="no case and no as_of"):
+        predict(tiny.replace(cases=tiny.cases.iloc[:0], as_of=None), model=trained)
+    with pytest.raises(ValueError, match="drivers must be None or at least 0"):
+        predict(tiny, model=trained, drivers=-1)
     with pytest.raises(ValueError, match=r"needs 'cases' and 'grids'"):
         predict({"cases": tiny.cases}, model=trained)
 

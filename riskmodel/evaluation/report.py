@@ -82,7 +82,7 @@ def render_report(title: str, leaderboard: pd.DataFrame, *, figures: dict[str, b
         parts += [f"<img alt='{html.escape(name)}' title='{html.escape(name)}' "
                   f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>" for name, png in figures.items()]
     if top_units is not None:
-        shown = [c for c in ("grid_id", "case_id", "probability", "expected_count", "tier", "top_drivers", "flags")
+        shown = [c for c in ("case_id", "grid_id", "probability", "expected_count", "tier", "top_drivers", "flags")
                  if c in top_units]
         parts += ["<h2>Top units</h2>", _table(top_units[shown].set_index(shown[0]))]
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

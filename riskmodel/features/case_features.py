@@ -94,6 +94,8 @@ class CaseFeatureBuilder(Builder):
         self.sources = sources
         self.holidays = holidays
 
+    optional_inputs = ("source", "party_key", "resolved_at", "escalated_at")
+
     def _learn(self, data: Dataset) -> None:
         cases = data.cases
         self.categories_ = vocabulary(self.categories, cases["category"], "categories")

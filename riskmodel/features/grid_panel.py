@@ -130,6 +130,8 @@ class GridPanelBuilder(Builder):
         self.holidays = holidays
         self.categories = categories
 
+    optional_inputs = ("party_key", "resolved_at", "escalated_at")
+
     def _learn(self, data: Dataset) -> None:
         self.categories_ = vocabulary(self.categories, data.cases["category"], "categories")
         self.attributes_ = attribute_columns(data, self.level)

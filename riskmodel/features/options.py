@@ -15,13 +15,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..dataset import Dataset
 from ..validation import validate
 
-__all__ = ["OPTIONAL_CASE_COLUMNS", "Target", "parse_cutoffs", "parse_horizon", "parse_target", "training_cutoffs",
+__all__ = ["Target", "parse_cutoffs", "parse_horizon", "parse_target", "training_cutoffs",
            "vocabulary"]
-
-
-#: The optional case columns the feature builders read (a model trained on data
-#: with one of them needs it in the data it scores).
-OPTIONAL_CASE_COLUMNS = ("severity", "source", "party_key", "resolved_at", "escalated_at")
 
 
 class Builder(TransformerMixin, BaseEstimator):
@@ -29,8 +24,13 @@ class Builder(TransformerMixin, BaseEstimator):
     that ``transform`` gives the same columns, :meth:`catalog`, on any data.
 
     Subclasses define ``level``, ``_learn``, ``catalog`` and ``build``, whose
-    result's ``X`` is the features.
+    result's ``X`` is the features, and ``optional_inputs``: the optional case
+    columns their features read (a model trained on data with one of them needs it
+    in the data it scores; ``severity`` is not among them, since a missing severity
+    is 1 by the contract).
     """
+
+    optional_inputs: tuple[str, ...] = ()
 
     def fit(self, dataset: Dataset, y=None):
         """Learn the vocabularies of ``dataset``; ``y`` is ignored.

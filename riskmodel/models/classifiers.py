@@ -176,8 +176,9 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
     calibration matters because cases come in bursts (one dispute brings follow-ups),
     so the Poisson law overstates the chance of at least one. A copy of the model
     fitted on the earlier rows scores that slice; the calibrator is fitted on its
-    scores; then the model is refitted on all rows. A sigmoid keeps the order of the
-    expected counts, so ranking by probability or by count is the same.
+    scores; then the model is refitted on all rows. A sigmoid (with its usual
+    positive slope) keeps the order of the expected counts, except that counts above
+    about 14 share the top probability (the log-odds are clipped at 1 - 1e-6).
 
     Parameters
     ----------
