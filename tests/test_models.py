@@ -26,6 +26,7 @@ from riskmodel.models import (
     Scorecard,
 )
 from riskmodel.models.calibration import split_latest
+from riskmodel.models.classifiers import _odds
 
 FAST = dict(n_estimators=20, min_child_samples=5, n_jobs=1)  # one thread: the suite runs on two workers
 
@@ -115,6 +116,8 @@ def test_count_model_calibrates_its_probability_and_keeps_its_counts(panel):
     p = calibrated.predict_proba(built.X[test])[:, 1]
     order = np.argsort(expected, kind="stable")
     assert (np.diff(p[order]) >= 0).all()  # the sigmoid keeps the ranking
+    busy = calibrated.calibrator_.transform(_odds(np.array([5.0, 14.0, 20.0, 40.0])))
+    assert (np.diff(busy) > 0).all() and busy[-1] < 1  # even the busiest units keep their order
     # Bursts make the Poisson law overstate P(count >= 1); the calibrated probability does not.
     truth = built.y_count[test]
     ece_poisson = metrics.expected_calibration_error(truth, 1 - np.exp(-expected))

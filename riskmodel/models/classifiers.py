@@ -97,6 +97,13 @@ class LogisticRisk(_CalibratedRisk):
                              LogisticRegression(C=self.C, max_iter=self.max_iter))
 
 
+def _odds(expected: np.ndarray) -> np.ndarray:
+    """``expected / (1 + expected)``: the score a count model's calibrator reads, whose
+    log-odds are ``log(expected)``, so that no realistic count saturates them."""
+    expected = np.clip(expected, 0, None)
+    return expected / (1 + expected)
+
+
 def _lgb_params(model) -> dict:
     return dict(n_estimators=model.n_estimators, learning_rate=model.learning_rate, num_leaves=model.num_leaves,
                 min_child_samples=model.min_child_samples, subsample=model.subsample, subsample_freq=1,
@@ -171,14 +178,15 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
     """LightGBM with a Poisson objective: the expected number of target cases.
 
     ``predict`` and ``predict_expected`` give the expected count, fitted on all
-    training rows. ``predict_proba(X)[:, 1]`` is P(count >= 1): the Poisson law's
-    ``1 - exp(-expected)``, calibrated on the latest slice of the training rows. The
-    calibration matters because cases come in bursts (one dispute brings follow-ups),
-    so the Poisson law overstates the chance of at least one. A copy of the model
-    fitted on the earlier rows scores that slice; the calibrator is fitted on its
-    scores; then the model is refitted on all rows. A sigmoid (with its usual
-    positive slope) keeps the order of the expected counts, except that counts above
-    about 14 share the top probability (the log-odds are clipped at 1 - 1e-6).
+    training rows. ``predict_proba(X)[:, 1]`` is P(count >= 1), calibrated on the
+    latest slice of the training rows; without calibration, the Poisson law's
+    ``1 - exp(-expected)``. The calibration matters because cases come in bursts (one
+    dispute brings follow-ups), so the Poisson law overstates the chance of at least
+    one. A copy of the model fitted on the earlier rows scores that slice; the
+    calibrator is fitted on those expected counts (a sigmoid in ``log(expected)``, or
+    isotonic); then the model is refitted on all rows. A sigmoid with its usual
+    positive slope keeps the order of the expected counts, so ranking by probability
+    or by count is the same.
 
     Parameters
     ----------
@@ -240,7 +248,7 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
         if self.calibration is not None:
             fit_rows, calibrate_rows = split_latest(X, self.calibration_fraction)
             early = self._make_estimator().fit(values[fit_rows], counts[fit_rows])
-            raw = poisson_probability(early.predict(values[calibrate_rows]))
+            raw = _odds(early.predict(values[calibrate_rows]))
             self.calibrator_ = fit_calibrator(self.calibration, raw, (counts[calibrate_rows] >= 1).astype(float))
         self.estimator_ = self._make_estimator().fit(values, counts)
         return self
@@ -249,8 +257,10 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
         return lgb.LGBMRegressor(objective="poisson", **_lgb_params(self))
 
     def _probability(self, X) -> np.ndarray:
-        p = poisson_probability(self.predict_expected(X))
-        return p if self.calibrator_ is None else self.calibrator_.transform(p)
+        expected = self.predict_expected(X)
+        if self.calibrator_ is None:
+            return poisson_probability(expected)
+        return self.calibrator_.transform(_odds(expected))
 
     def predict_expected(self, X) -> np.ndarray:
         """Expected number of target cases in the horizon."""
