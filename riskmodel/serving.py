@@ -97,13 +97,14 @@ def read_model(path_or_uri) -> TrainedModel:
 def _default_model() -> str:
     """The registry's champion when the tracking store has it, else the folder
     ``models/dispute-risk-grid``."""
-    from .tracking import has_model, tracking_uri
+    from .tracking import resolve, tracking_uri
 
     folder = MODELS_FOLDER / REGISTERED_NAMES["grid"]
     store = tracking_uri()
-    exists = not store.startswith("sqlite:///") or Path(store.removeprefix("sqlite:///")).is_file()
-    if exists and has_model(DEFAULT_MODEL):  # an absent SQLite store is not created by looking
-        return DEFAULT_MODEL
+    if not store.startswith("sqlite:///") or Path(store.removeprefix("sqlite:///")).is_file():
+        champion = resolve(DEFAULT_MODEL)  # an absent SQLite store is not created by looking
+        if champion != DEFAULT_MODEL:
+            return champion
     if model_file(folder).is_file():
         return str(folder)
     raise FileNotFoundError(f"no model given, and neither {DEFAULT_MODEL} in the tracking store {store} nor a "

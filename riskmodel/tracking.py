@@ -24,8 +24,8 @@ from mlflow.models import infer_signature  # noqa: E402
 from .serving import read_model  # noqa: E402
 from .training import TrainedModel  # noqa: E402
 
-__all__ = ["RiskPyfunc", "compare", "fingerprint", "has_model", "load_logged", "log_backtest", "log_model",
-           "log_report", "read_backtest", "tracking_uri"]
+__all__ = ["RiskPyfunc", "compare", "fingerprint", "load_logged", "log_backtest", "log_model", "log_report",
+           "read_backtest", "resolve", "tracking_uri"]
 
 _ROLE = "riskmodel.role"
 
@@ -210,7 +210,9 @@ def log_model(trained: TrainedModel, *, example: pd.DataFrame, experiment: str =
 
 def resolve(uri: str) -> str:
     """``models:/name@alias`` as the version the alias points at now
-    (``models:/name/<version>``, when the registry has it); other URIs as they are."""
+    (``models:/name/<version>``, when the registry has it); other URIs, and an alias
+    the registry lacks, as they are. Errors other than "no such model" (an
+    unreachable store) are raised, not taken for an absent model."""
     _connect()
     name, _, alias = uri.removeprefix("models:/").partition("@")
     if uri.startswith("models:/") and alias:
@@ -220,20 +222,6 @@ def resolve(uri: str) -> str:
             if error.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 raise
     return uri
-
-
-def has_model(uri: str) -> bool:
-    """Whether the registry holds ``models:/name@alias``. Errors other than "no such
-    model" (an unreachable store) are raised, not taken for an absent model."""
-    _connect()
-    name, _, alias = uri.removeprefix("models:/").partition("@")
-    try:
-        mlflow.MlflowClient().get_model_version_by_alias(name, alias)
-    except mlflow.exceptions.MlflowException as error:
-        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            return False
-        raise
-    return True
 
 
 def load_logged(uri: str) -> TrainedModel:
