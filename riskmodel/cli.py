@@ -12,6 +12,7 @@ import typer
 
 from .config import load_config
 from .datasets import PRESETS, simulate_district
+from .evaluation.report import HEADLINE
 from .io import read_dataset, write_dataset
 from .validation import validate
 
@@ -187,8 +188,9 @@ def report(
     Example: riskmodel report configs/lancashire.yaml --out lancashire.html
     """
     from . import tracking
-    from .evaluation.report import figures_of, write_report
+    from .evaluation.report import write_report
 
+    run_id, top, best = run_or_config, None, ""
     if run_or_config.endswith((".yaml", ".yml")):
         from .config import run_backtest, train_final
         from .serving import predict
@@ -196,20 +198,15 @@ def report(
         run = load_config(run_or_config)
         dataset = run.dataset()
         result = run_backtest(run.model_copy(update={"horizons": run.horizons[:1]}), dataset)[0]
-        top = None
+        run_id = result.run_id
+        best = f" Best: {result.best}."
         if run.target == "grid":
-            best = train_final(run, run.estimators()[result.best], dataset, track=False)
-            top = predict(dataset, model=best, drivers=20).head(20)
-        run_id, leaderboard, figures = result.run_id, result.leaderboard, figures_of(result, dataset)
-        notes = [f"{run.name}: {len(result.folds['cutoff'].unique())} folds from {result.config['cutoffs'][0]} to "
-                 f"{result.config['cutoffs'][-1]}, horizon {result.config['horizon']}; best: {result.best}"
-                 + (", whose final model, trained on all labelled history, ranks the top units." if top is not None
-                    else ".")]
-    else:
-        leaderboard, config, figures = tracking.read_backtest(run_or_config)
-        run_id, top = run_or_config, None
-        notes = [f"MLflow run {run_id}: {len(config['cutoffs'])} folds from {config['cutoffs'][0]} to "
-                 f"{config['cutoffs'][-1]}, horizon {config['horizon']}, target {config['target']}."]
+            final = train_final(run, run.estimators()[result.best], dataset, track=False)
+            top = predict(dataset, model=final, drivers=20).head(20)
+            best = f" Best: {result.best}, whose final model, trained on all labelled history, ranks the top units."
+    leaderboard, config, figures = tracking.read_backtest(run_id)  # as logged, plots included
+    notes = [f"MLflow run {run_id}: {len(config['cutoffs'])} folds from {config['cutoffs'][0]} to "
+             f"{config['cutoffs'][-1]}, horizon {config['horizon']}, target {config['target']}.{best}"]
     path = write_report(out, f"Backtest report {run_id}", leaderboard, figures=figures, top_units=top, notes=notes)
     tracking.log_report(run_id, path)
     typer.echo(f"written to {path} and logged to MLflow run {run_id}")
@@ -228,14 +225,8 @@ def _write_table(frame: pd.DataFrame, out: Path) -> None:
         frame.to_parquet(out, index=False)
 
 
-LEADERBOARD_COLUMNS = ["roc_auc", "roc_auc_oracle_ratio", "hit_rate_at_1pct", "hit_rate_at_5pct",
-                       "hit_rate_at_5pct_oracle_ratio", "hit_rate_at_5pct_fold_std", "pai_at_5pct",
-                       "pei_star_at_5pct", "average_precision", "brier", "ece", "wave_detection_rate",
-                       "wave_median_delay_days", "false_alarms_per_1000_unit_weeks"]
-
-
 def _print_leaderboard(board: pd.DataFrame, first: list[str] = ()) -> None:
-    columns = [*first, *(c for c in LEADERBOARD_COLUMNS if c in board)]
+    columns = [*first, *(c for c in HEADLINE if c in board)]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         typer.echo(board[columns].to_string(float_format="{:.3f}".format) + "\n")
 

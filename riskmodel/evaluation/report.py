@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import base64
 import html
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["figures_of", "render_report", "write_report"]
+__all__ = ["HEADLINE", "render_report", "write_report"]
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
@@ -23,18 +22,11 @@ th:first-child, td:first-child { text-align: left; }
 img { max-width: 48%; margin: 0.5em 1%; }
 .note { color: #555; font-size: 0.9em; }
 """
-HEADLINE = ["roc_auc", "hit_rate_at_1pct", "hit_rate_at_5pct", "pai_at_5pct", "pei_star_at_5pct", "brier", "ece",
-            "hit_rate_at_5pct_oracle_ratio", "wave_detection_rate", "wave_median_delay_days",
-            "false_alarms_per_1000_unit_weeks"]
-
-
-def figures_of(result, dataset) -> dict[str, bytes]:
-    """The backtest's figures (those :func:`~riskmodel.evaluation.plots.save_figures`
-    draws for its target) as PNG bytes, by name (``"hit rate curve"``, ...)."""
-    from .plots import save_figures
-
-    with tempfile.TemporaryDirectory() as tmp:
-        return {png.stem.replace("_", " "): png.read_bytes() for png in save_figures(result, dataset, tmp)}
+#: The leaderboard columns worth a first look (those a result has), shown by the
+#: report and printed by the command line.
+HEADLINE = ["roc_auc", "roc_auc_oracle_ratio", "hit_rate_at_1pct", "hit_rate_at_5pct", "hit_rate_at_5pct_oracle_ratio",
+            "hit_rate_at_5pct_fold_std", "pai_at_5pct", "pei_star_at_5pct", "average_precision", "brier", "ece",
+            "wave_detection_rate", "wave_median_delay_days", "false_alarms_per_1000_unit_weeks"]
 
 
 def _headline(board: pd.DataFrame) -> list[str]:
