@@ -139,6 +139,12 @@ class RunConfig(_Strict):
         value = self.horizons[i]
         return value if isinstance(value, int) else pd.DateOffset(**value)
 
+    def tiers(self):
+        """The configured :class:`~riskmodel.models.TierPolicy`."""
+        from .models import TierPolicy
+
+        return TierPolicy(**self.tier_policy.model_dump())
+
     def estimators(self) -> dict:
         """Fresh estimators of the configured families (default: the roster of the target)."""
         from . import models
@@ -220,7 +226,6 @@ def _check(config: RunConfig) -> None:
     """What the schema cannot say: the families and their parameters, the feature
     options and the tier policy, each built once."""
     from .features import GridPanelBuilder
-    from .models import TierPolicy
 
     config.estimators()
     if config.features and config.target != "grid":
@@ -230,7 +235,7 @@ def _check(config: RunConfig) -> None:
     except TypeError as error:
         raise ConfigError(f"features: {error}") from None
     try:
-        TierPolicy(**config.tier_policy.model_dump()).assign(pd.Series([0.5]))
+        config.tiers().assign(pd.Series([0.5]))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"tier_policy: {error}") from None
 
@@ -258,7 +263,6 @@ def train_final(config: RunConfig, estimator, dataset: Dataset | None = None, **
     """The final model of ``config`` (first horizon, its tier policy) fitted on all
     labelled history by :func:`riskmodel.train`; ``options`` go to it (``track``,
     ``register``)."""
-    from .models import TierPolicy
     from .training import train
 
     if config.target == "waves":
@@ -267,5 +271,5 @@ def train_final(config: RunConfig, estimator, dataset: Dataset | None = None, **
     return train(config.dataset() if dataset is None else dataset, model=estimator, horizon=config.horizon(),
                  level=config.level, target="escalation" if config.target == "escalation" else None,
                  frequency=config.training.frequency, train_start=config.training.start, features=config.features,
-                 escalation_days=config.escalation_days, tier_policy=TierPolicy(**config.tier_policy.model_dump()),
+                 escalation_days=config.escalation_days, tier_policy=config.tiers(),
                  experiment=config.experiment, **options)
