@@ -17,12 +17,14 @@ demo: $(BIN)/.installed
 	$(BIN)/riskmodel demo --preset small --seed 0 --out data/simulated
 
 # Two test workers share two cores: OpenMP threads (LightGBM's) must sleep, not spin, while they wait.
+# loadgroup: the Dask tests share one LocalCluster on one test worker.
 test: $(BIN)/.installed
-	OMP_WAIT_POLICY=passive $(BIN)/python -m pytest -n 2
+	OMP_WAIT_POLICY=passive $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: $(BIN)/.installed
 	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python features.py && ../$(BIN)/python models.py \
-		&& ../$(BIN)/python evaluation.py && ../$(BIN)/python serving.py && ../$(BIN)/python real_data.py
+		&& ../$(BIN)/python evaluation.py && ../$(BIN)/python serving.py && ../$(BIN)/python real_data.py \
+		&& ../$(BIN)/python scaleout.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .hypothesis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from pathlib import Path
@@ -37,6 +38,9 @@ def command(name: str | None = None):
 
 
 Preset = Annotated[str, typer.Option(help=f"District size: {', '.join(PRESETS)}.")]
+Scheduler = Annotated[str | None, typer.Option(
+    help="Run on Dask: a scheduler's address (tcp://host:8786), or 'local' for a cluster on this machine.")]
+Partitions = Annotated[int | None, typer.Option(help="With --scheduler: groups of top-level units, one task each.")]
 Seed = Annotated[int, typer.Option(help="Random seed; the same seed gives the same district.")]
 
 
@@ -141,7 +145,8 @@ def features(
                                  param_hint="--config")
     dataset = run.dataset()
     tests = run.test_cutoffs(dataset)
-    cutoffs = training_cutoffs(dataset, run.training.start, tests[-1], run.training.frequency).union(tests)
+    first = dataset.cases["reported_at"].min()
+    cutoffs = training_cutoffs(first, run.training.start, tests[-1], run.training.frequency).union(tests)
     builder = GridPanelBuilder(cutoffs=cutoffs, horizon=run.horizon(), level=run.level, **run.features)
     panel = builder.fit(dataset).build(dataset)
     frame = panel.X.assign(y_count=panel.y_count, y=panel.y).reset_index()
@@ -155,9 +160,12 @@ def train(
     model: Annotated[str | None, typer.Option(help="Which configured model (default: the first).")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder to save to (default models/<registered name>).")] = None,
     register: Annotated[bool, typer.Option(help="Register it as the champion in MLflow.")] = False,
+    scheduler: Scheduler = None,
+    partitions: Partitions = None,
 ) -> None:
     """Fit the final model of a configuration on all labelled history (first horizon),
-    save it, log it to MLflow, and with --register make it the champion.
+    save it, log it to MLflow, and with --register make it the champion. With
+    --scheduler, on a Dask cluster (GBMCount, the grid target).
 
     Example: riskmodel train --config configs/grid_risk.yaml --model GBMCount --register
     """
@@ -168,7 +176,14 @@ def train(
     name = model or next(iter(estimators))
     if name not in estimators:
         raise typer.BadParameter(f"no model {name!r} in {config}; it has {list(estimators)}", param_hint="--model")
-    trained = train_final(run, estimators[name], register=register)
+    _check_scheduler(scheduler, partitions)
+    if scheduler is None:
+        trained = train_final(run, estimators[name], register=register)
+    else:
+        from .scaleout import train_final as train_on_dask
+
+        with _cluster(scheduler) as client:
+            trained = train_on_dask(run, estimators[name], partitions=partitions, client=client, register=register)
     folder = trained.save(out)
     typer.echo(f"{name} trained through {trained.trained_through}, saved to {folder}, logged as {trained.model_uri}"
                + (f", registered as {trained.registered_name!r} (alias 'champion')" if register else ""))
@@ -210,6 +225,24 @@ def report(
     path = write_report(out, f"Backtest report {run_id}", leaderboard, figures=figures, top_units=top, notes=notes)
     tracking.log_report(run_id, path)
     typer.echo(f"written to {path} and logged to MLflow run {run_id}")
+
+
+def _check_scheduler(scheduler: str | None, partitions: int | None) -> None:
+    if partitions is not None and scheduler is None:
+        raise typer.BadParameter("partitions are for the Dask path: give --scheduler too", param_hint="--partitions")
+
+
+@contextlib.contextmanager
+def _cluster(scheduler: str):
+    """A Dask client of the scheduler at an address, or of a cluster on this machine."""
+    from distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        with LocalCluster(host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+    else:
+        with Client(scheduler) as client:
+            yield client
 
 
 def _table_format(out: Path) -> str:
@@ -271,21 +304,40 @@ def predict_command(
     model: Annotated[str | None, typer.Option(
         help="Registry URI or model folder (default: models:/dispute-risk-grid@champion, else "
              "models/dispute-risk-grid).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write every row here: .csv or .parquet.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write every row here: .csv or .parquet (with --scheduler: "
+                                                  "a folder of Parquet files).")] = None,
     top: Annotated[int, typer.Option(help="Rows to print.")] = 10,
+    scheduler: Scheduler = None,
+    partitions: Partitions = None,
 ) -> None:
     """Score every unit (or open case) as of a time, print the riskiest with their drivers.
+    With --scheduler, every unit on a Dask cluster, one Parquet file per partition.
 
     Example: riskmodel predict --data data/simulated/small --as-of 2024-12-01 --out risk.csv
     """
     from .serving import predict
 
-    if out is not None:
-        _table_format(out)
-    risk = predict(read_dataset(data), as_of=as_of, model=model)
-    if out is not None:
-        _write_table(risk, out)
-        typer.echo(f"{len(risk)} rows written to {out}")
+    _check_scheduler(scheduler, partitions)
+    if scheduler is not None:
+        if out is None:
+            raise typer.BadParameter("with --scheduler, give the folder to write to", param_hint="--out")
+        from .scaleout import DaskDataset, predict_partitioned, read_partitioned
+
+        with _cluster(scheduler) as client:
+            dask_data = (read_partitioned(data) if (data / "cases").is_dir()
+                         else DaskDataset.from_dataset(read_dataset(data), partitions=partitions or 8))
+            folder = predict_partitioned(dask_data, out, as_of=as_of, model=model, partitions=partitions,
+                                         client=client)
+        heads = [pd.read_parquet(f).head(top) for f in sorted(folder.glob("part.*.parquet"))]  # each sorted by rank
+        risk = pd.concat(heads, ignore_index=True).sort_values("rank")
+        typer.echo(f"{len(heads)} Parquet files written to {folder}")
+    else:
+        if out is not None:
+            _table_format(out)
+        risk = predict(read_dataset(data), as_of=as_of, model=model)
+        if out is not None:
+            _write_table(risk, out)
+            typer.echo(f"{len(risk)} rows written to {out}")
     key = "grid_id" if "expected_count" in risk else "case_id"
     shown = [key, "probability", "score", "tier", "rank", "top_drivers", "flags"]
     with pd.option_context("display.width", 250, "display.max_colwidth", 120):

@@ -139,6 +139,14 @@ class RunConfig(_Strict):
         value = self.horizons[i]
         return value if isinstance(value, int) else pd.DateOffset(**value)
 
+    def training_options(self) -> dict:
+        """The arguments of :func:`riskmodel.train` (and of the Dask path's
+        :func:`riskmodel.scaleout.train`) that this configuration sets: its first
+        horizon, level, training cutoffs, feature options, tier policy and experiment."""
+        return dict(horizon=self.horizon(), level=self.level, frequency=self.training.frequency,
+                    train_start=self.training.start, features=self.features, tier_policy=self.tiers(),
+                    experiment=self.experiment)
+
     def tiers(self):
         """The configured :class:`~riskmodel.models.TierPolicy`."""
         from .models import TierPolicy
@@ -268,8 +276,6 @@ def train_final(config: RunConfig, estimator, dataset: Dataset | None = None, **
     if config.target == "waves":
         raise ConfigError(f"{config.name}: the waves target has no final model to train: its detectors "
                           "(SpikeDetector) learn nothing from labels")
-    return train(config.dataset() if dataset is None else dataset, model=estimator, horizon=config.horizon(),
-                 level=config.level, target="escalation" if config.target == "escalation" else None,
-                 frequency=config.training.frequency, train_start=config.training.start, features=config.features,
-                 escalation_days=config.escalation_days, tier_policy=config.tiers(),
-                 experiment=config.experiment, **options)
+    return train(config.dataset() if dataset is None else dataset, model=estimator,
+                 target="escalation" if config.target == "escalation" else None,
+                 escalation_days=config.escalation_days, **config.training_options(), **options)

@@ -192,7 +192,10 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
         raise ValueError(f"the model was built for feature schema {trained.schema_hash} (riskmodel "
                          f"{trained.version}); the features riskmodel {library_version()} builds have schema {found}")
     if trained.kind == "grid":
-        out = _units(trained, dataset, X, as_of)
+        out = unit_rows(trained, dataset, X, as_of)
+        expected = dataset.grids.loc[dataset.grids["level"] == trained.builder.level, "grid_id"]
+        if len(out) != len(expected) or not out["grid_id"].isin(expected).all():  # never lose one
+            raise RuntimeError(f"scored {len(out)} units of {len(expected)} at level {trained.builder.level!r}")
         horizon = parse_horizon(trained.builder.horizon)
     else:
         ids = X.index.get_level_values("case_id")
@@ -262,12 +265,12 @@ def _as_of(dataset: Dataset, as_of: pd.Timestamp | None) -> pd.Timestamp:
     return as_of
 
 
-def _units(trained: TrainedModel, dataset: Dataset, X: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+def unit_rows(trained: TrainedModel, dataset: Dataset, X: pd.DataFrame, as_of: pd.Timestamp, *,
+              anomalies: bool = True) -> pd.DataFrame:
+    """``grid_id``, ``level``, the parents' ids and the ``flags`` of the units of the
+    feature rows ``X`` (see :func:`predict`); the ``anomaly:`` flags only with ``anomalies``."""
     level = trained.builder.level
     units = X.index.get_level_values(0)
-    expected = dataset.grids.loc[dataset.grids["level"] == level, "grid_id"]
-    if len(units) != len(expected) or not units.isin(expected).all():
-        raise RuntimeError(f"scored {len(units)} units of {len(expected)} at level {level!r}")  # never lose one
     out = pd.DataFrame({"grid_id": units, "level": level})
     for parent in dataset.levels[:dataset.levels.index(level)]:
         out[f"{parent}_id"] = dataset.ancestors(parent).reindex(units).to_numpy()
@@ -279,16 +282,29 @@ def _units(trained: TrainedModel, dataset: Dataset, X: pd.DataFrame, as_of: pd.T
     attributes = [c for c in X.columns if c.startswith("attr_")]
     if attributes:
         flags["no_attributes"] = X[attributes].isna().all(axis=1).to_numpy()
+    if anomalies:
+        flags |= anomaly_flags(X)
+    out["flags"] = flag_text(flags, len(units))
+    return out
+
+
+def anomaly_flags(X: pd.DataFrame, totals: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+    """``anomaly:<category>`` of every row of ``X`` by :class:`~riskmodel.models.SpikeDetector`
+    (``totals``: its seasonal factor's sums over all units, when ``X`` holds some of them)."""
     try:
-        alarms = SpikeDetector().fit(X).alarms(X)
+        alarms = SpikeDetector().fit(X).alarms(X, totals)
     except ValueError:  # the features lack the per-category windows the detector reads
-        alarms = None
-    if alarms is not None:
-        flags |= {f"anomaly:{c}": alarms[c].to_numpy() for c in alarms.columns}
+        return {}
+    return {f"anomaly:{c}": alarms[c].to_numpy() for c in alarms.columns}
+
+
+def flag_text(flags: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """The raised flags of each of ``n`` rows, joined by ``;``."""
+    text = np.full(n, "", dtype=object)
+    if not flags:
+        return text
     table = np.column_stack(list(flags.values()))
     names = np.array(list(flags))
-    text = np.full(len(units), "", dtype=object)
     raised = table.any(axis=1)
     text[raised] = [";".join(names[row]) for row in table[raised]]
-    out["flags"] = text
-    return out
+    return text

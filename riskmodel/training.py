@@ -201,7 +201,7 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
     else:
         horizon = parse_horizon(horizon)
         last = pd.Timestamp(dataset.end) - horizon
-        cutoffs = training_cutoffs(dataset, train_start, last, frequency)
+        cutoffs = training_cutoffs(dataset.cases["reported_at"].min(), train_start, last, frequency)
         if len(cutoffs) == 0:
             raise ValueError(f"no training cutoff at {frequency!r} from {train_start or 'the default start'} to "
                              f"{last} (the end of the data minus the horizon {horizon})")

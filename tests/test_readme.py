@@ -39,7 +39,8 @@ def test_readme_examples_run(monkeypatch, tmp_path):
         # The examples name ../shared/data/real relative to the repository, the services' data relative to
         # where `make demo` ran.
         monkeypatch.chdir(service if "data/simulated/small" in block or "models:/" in block else ROOT)
-        exec(compile(block.replace('"data/small"', repr(str(tmp_path / "small"))), "README.md", "exec"), namespace)
+        block = re.sub(r'"data/(small[\w-]*)"', lambda m: repr(str(tmp_path / m.group(1))), block)
+        exec(compile(block, "README.md", "exec"), namespace)
     assert "panel" in namespace and "tiers" in namespace
     assert set(namespace["tiers"].unique()) <= {"red", "orange", "yellow", "green"}
     assert len(namespace["risk"]) == 256 and namespace["risk"]["rank"].iloc[0] == 1

@@ -258,7 +258,7 @@ def _grid(dataset, models, test_cutoffs, *, config, horizon, target, level, trai
           refit_every, capacity, features, progress, **_):
     horizon = parse_horizon(horizon)
     parsed = parse_target(target)
-    train_cutoffs = training_cutoffs(dataset, train_start, test_cutoffs[-1], train_frequency)
+    train_cutoffs = training_cutoffs(dataset.cases["reported_at"].min(), train_start, test_cutoffs[-1], train_frequency)
     builder = GridPanelBuilder(cutoffs=train_cutoffs.union(test_cutoffs), horizon=horizon, level=level,
                                target=parsed, **features)
     panel = builder.fit(dataset).build(dataset)

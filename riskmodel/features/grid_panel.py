@@ -132,25 +132,30 @@ class GridPanelBuilder(Builder):
 
     optional_inputs = ("party_key", "resolved_at", "escalated_at")
 
-    def _learn(self, data: Dataset) -> None:
-        self.categories_ = vocabulary(self.categories, data.cases["category"], "categories")
-        self.attributes_ = attribute_columns(data, self.level)
+    def _learn(self, data: Dataset, categories: pd.Series | None = None, attributes: list[str] | None = None) -> None:
+        categories = data.cases["category"] if categories is None else categories
+        self.categories_ = vocabulary(self.categories, categories, "categories")
+        self.attributes_ = attribute_columns(data, self.level) if attributes is None else attributes
         self.parent_level_ = data.parent_level(self.level)
 
     def build(self, dataset: Dataset) -> GridPanel:
         """Features and labels of every unit of the level at every cutoff."""
         check_is_fitted(self)
         data = validate(dataset).dataset
+        target, horizon = self._settings(data)
+        start, end = data.cases["reported_at"].min(), data.end
+        cutoffs = parse_cutoffs(self.cutoffs, start, end)
+        return _build(self, data, cutoffs, horizon, target, start, end)
+
+    def _settings(self, data: Dataset) -> tuple[Target, pd.Timedelta | pd.DateOffset]:
+        """The target and horizon, checked against the data's levels, categories and columns."""
         self._check_params(data)
         target = parse_target(self.target)
         _check_categories(target, self.categories_)
         if target.escalations and "escalated_at" not in data.cases.columns:
             raise ValueError("the target counts escalations by the cases' escalated_at time, "
                              "but the cases have no escalated_at column")
-        horizon = parse_horizon(self.horizon)
-        start, end = data.cases["reported_at"].min(), data.end
-        cutoffs = parse_cutoffs(self.cutoffs, start, end)
-        return _build(self, data, cutoffs, horizon, target, start, end)
+        return target, parse_horizon(self.horizon)
 
     def catalog(self) -> pd.DataFrame:
         """Every feature: ``name``, ``family``, ``window`` (days) and ``description``."""
@@ -326,7 +331,7 @@ def _unit_only(cases: _Cases, n: int, c: int, first: float, builder) -> dict[str
     return out
 
 
-def _neighbour_matrix(data: Dataset, units: pd.Index, k: int) -> sparse.csr_matrix:
+def neighbour_matrix(data: Dataset, units: pd.Index, k: int) -> sparse.csr_matrix:
     """Row-normalised neighbours: adjacency pairs within the level, else nearest centroids."""
     n = len(units)
     pairs = data.adjacency if data.adjacency is not None else pd.DataFrame(columns=["grid_id", "neighbour_id"])
@@ -348,10 +353,18 @@ def _neighbour_matrix(data: Dataset, units: pd.Index, k: int) -> sparse.csr_matr
     return sparse.csr_matrix((1.0 / degree[src], (src, dst)), shape=(n, n))
 
 
+def level_units(grids: pd.DataFrame, level: str) -> pd.Index:
+    """The units of ``level``, sorted: the panel's row order within a cutoff."""
+    return pd.Index(np.sort(grids.loc[grids["level"] == level, "grid_id"].to_numpy()), dtype="str")
+
+
 def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, horizon, target: Target,
-           start: pd.Timestamp, end: pd.Timestamp) -> GridPanel:
+           start: pd.Timestamp, end: pd.Timestamp, neighbours: sparse.csr_matrix | None = None) -> GridPanel:
+    """The panel of validated ``data``; ``start`` (the first case) and ``end`` are the whole
+    data's, and ``neighbours`` (row-normalised, over the level's units) replaces the data's
+    own when given: a Dask partition passes both, computed over every partition."""
     grids = data.grids
-    units = pd.Index(np.sort(grids.loc[grids["level"] == builder.level, "grid_id"].to_numpy()), dtype="str")
+    units = level_units(grids, builder.level)
     n = len(units)
     cases = data.cases
     unit_of = units.get_indexer(cases["grid_id"].map(data.ancestors(builder.level)))
@@ -359,11 +372,12 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
 
     parent = builder.parent_level_
     if parent is not None:
-        parents = pd.Index(np.sort(grids.loc[grids["level"] == parent, "grid_id"].to_numpy()), dtype="str")
+        parents = level_units(grids, parent)
         ancestors = data.ancestors(parent)
         parent_cases = _Cases(cases, parents.get_indexer(cases["grid_id"].map(ancestors)), builder.categories_)
         parent_of = parents.get_indexer(ancestors.reindex(units))
-    neighbours = _neighbour_matrix(data, units, builder.neighbours)
+    if neighbours is None:
+        neighbours = neighbour_matrix(data, units, builder.neighbours)
     lonely = np.asarray(neighbours.sum(axis=1)).ravel() == 0
 
     attributes = in_force(data, units, builder.attributes_, np.tile(np.arange(n), len(cutoffs)),

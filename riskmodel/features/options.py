@@ -39,9 +39,13 @@ class Builder(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        data = validate(dataset).dataset
+        return self._fit(validate(dataset).dataset)
+
+    def _fit(self, data: Dataset, **learned):
+        """Fit on validated ``data``; ``learned`` gives ``_learn`` what it would otherwise
+        read from the data (the Dask builder computes it over every partition)."""
         self._check_params(data)
-        self._learn(data)
+        self._learn(data, **learned)
         self.feature_names_out_ = np.array(self.catalog()["name"], dtype=object)
         return self
 
@@ -172,8 +176,8 @@ def parse_cutoffs(cutoffs, start: pd.Timestamp, end: pd.Timestamp) -> pd.Datetim
     return index.unique().sort_values().as_unit("us")
 
 
-def training_cutoffs(dataset, start, end, freq: str) -> pd.DatetimeIndex:
+def training_cutoffs(first_case: pd.Timestamp, start, end, freq: str) -> pd.DatetimeIndex:
     """Training cutoffs at ``freq`` from ``start`` (default: 91 days of history after the
     midnight before the first case, so every feature window has data) to ``end``."""
-    first = dataset.cases["reported_at"].min().normalize() + pd.Timedelta(days=91)
+    first = pd.Timestamp(first_case).normalize() + pd.Timedelta(days=91)
     return pd.date_range(pd.Timestamp(start) if start is not None else first, end, freq=freq)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -13,15 +14,36 @@ def split_latest(X, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the earlier rows (to fit on) and of the latest ``fraction`` (to
     calibrate on). Rows of one time stay on one side: no cutoff is split."""
     order = time_order(X)
-    cut = len(order) - int(round(len(order) * fraction))
     times = row_times(X)
-    if times is not None and 0 < cut < len(order):
+    if times is None:
+        cut = _cut(len(order), fraction)
+    else:
         ordered = times[order]
-        cut = np.searchsorted(ordered, ordered[cut], side="left") or np.searchsorted(ordered, ordered[cut], "right")
-    if not 0 < fraction < 1 or not 0 < cut < len(order):
-        raise ValueError(f"calibration_fraction={fraction} leaves no rows to fit or no rows to calibrate on "
-                         f"({len(order)} training rows)")
+        cut = np.searchsorted(ordered, latest_start(pd.Series(ordered).value_counts(), fraction), side="left")
     return order[:cut], order[cut:]
+
+
+def latest_start(counts: pd.Series, fraction: float):
+    """The first time of the calibration slice: ``counts`` holds the rows of each time
+    (its index); the slice is the latest ``fraction`` of the rows, in whole times."""
+    counts = counts.sort_index()
+    ends = counts.cumsum().to_numpy()
+    total = int(ends[-1]) if len(ends) else 0
+    k = int(np.searchsorted(ends, _cut(total, fraction), side="right"))  # the time of the slice's first row
+    if k == 0:  # that time opens the data: the slice starts at the next one
+        k = 1
+    if k >= len(counts):
+        raise ValueError(f"calibration_fraction={fraction} leaves no rows to fit or no rows to calibrate on "
+                         f"({total} training rows at {len(counts)} time(s))")
+    return counts.index[k]
+
+
+def _cut(n: int, fraction: float) -> int:
+    cut = n - int(round(n * fraction))
+    if not 0 < fraction < 1 or not 0 < cut < n:
+        raise ValueError(f"calibration_fraction={fraction} leaves no rows to fit or no rows to calibrate on "
+                         f"({n} training rows)")
+    return cut
 
 
 def fit_calibrator(method: str, score: np.ndarray, y: np.ndarray) -> Calibrator:

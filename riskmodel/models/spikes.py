@@ -79,24 +79,51 @@ class SpikeDetector(BaseEstimator):
                              "build the panel with those windows")
         return self
 
-    def p_values(self, X) -> pd.DataFrame:
-        """Upper-tail p-value of every unit, cutoff (row) and category (column)."""
+    def totals(self, X) -> pd.DataFrame:
+        """What the seasonal factor reads: per cutoff (row) and category, the observed
+        and the expected counts summed over the units (columns ``(category, "observed")``
+        and ``(category, "expected")``). The sums over parts of the units add up to the
+        whole's: pass them to :meth:`p_values` of each part to score it as the whole."""
+        groups, times = self._groups(X)
+        out = {}
+        for c in self.categories_:
+            observed, expected = self._counts(X, c)
+            out[(c, "observed")] = np.bincount(groups, observed, minlength=len(times))
+            out[(c, "expected")] = np.bincount(groups, expected, minlength=len(times))
+        return pd.DataFrame(out, index=times)
+
+    def p_values(self, X, totals: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Upper-tail p-value of every unit, cutoff (row) and category (column); the
+        seasonal factor from ``totals`` (:meth:`totals`) when given, else from ``X``."""
+        totals = self.totals(X) if totals is None else totals
+        groups, times = self._groups(X)
+        totals = totals.reindex(times)
+        out = {}
+        for c in self.categories_:
+            observed, expected = self._counts(X, c)
+            season = (totals[(c, "observed")].to_numpy() + 1) / (totals[(c, "expected")].to_numpy() + 1)
+            out[c] = self._tail(observed, expected * np.maximum(season, 1.0)[groups])
+        return pd.DataFrame(out, index=X.index)
+
+    def _groups(self, X) -> tuple[np.ndarray, pd.Index]:
+        """The cutoff of every row, as codes of the distinct cutoffs; checks ``X``'s columns."""
         check_is_fitted(self)
         missing = [f"count_{w}d_{c}" for c in self.categories_ for w in (self.window, self.baseline, self.long)
                    if f"count_{w}d_{c}" not in X.columns]
         if missing:
             raise ValueError(f"X lacks the column(s) {missing[:5]}")
         times = row_times(X)
-        groups = np.zeros(len(X), dtype=int) if times is None else pd.factorize(times)[0]
-        out = {}
-        for c in self.categories_:
-            observed = X[f"count_{self.window}d_{c}"].to_numpy(float)
-            recent = (X[f"count_{self.baseline}d_{c}"].to_numpy(float) - observed + 0.5) / (self.baseline - self.window)
-            usual = (X[f"count_{self.long}d_{c}"].to_numpy(float) - observed + 0.5) / (self.long - self.window)
-            expected = np.maximum(recent, usual) * self.window
-            season = (np.bincount(groups, observed) + 1) / (np.bincount(groups, expected) + 1)
-            out[c] = self._tail(observed, expected * np.maximum(season, 1.0)[groups])
-        return pd.DataFrame(out, index=X.index)
+        if times is None:
+            return np.zeros(len(X), dtype=int), pd.Index([0])
+        groups, unique = pd.factorize(times)
+        return groups, pd.Index(unique)
+
+    def _counts(self, X, c: str) -> tuple[np.ndarray, np.ndarray]:
+        """The window's count of category ``c`` and what the unit's history expects."""
+        observed = X[f"count_{self.window}d_{c}"].to_numpy(float)
+        recent = (X[f"count_{self.baseline}d_{c}"].to_numpy(float) - observed + 0.5) / (self.baseline - self.window)
+        usual = (X[f"count_{self.long}d_{c}"].to_numpy(float) - observed + 0.5) / (self.long - self.window)
+        return observed, np.maximum(recent, usual) * self.window
 
     def _tail(self, observed: np.ndarray, mean: np.ndarray) -> np.ndarray:
         if self.dispersion <= 0:
@@ -104,9 +131,10 @@ class SpikeDetector(BaseEstimator):
         size = 1.0 / self.dispersion
         return stats.nbinom.sf(observed - 1, size, size / (size + mean))
 
-    def alarms(self, X) -> pd.DataFrame:
-        """True where a category's count in the window is improbably high."""
-        return self._flags(X, self.p_values(X))
+    def alarms(self, X, totals: pd.DataFrame | None = None) -> pd.DataFrame:
+        """True where a category's count in the window is improbably high (``totals``:
+        see :meth:`p_values`)."""
+        return self._flags(X, self.p_values(X, totals))
 
     def _flags(self, X, p: pd.DataFrame) -> pd.DataFrame:
         counts = X[[f"count_{self.window}d_{c}" for c in self.categories_]].to_numpy()

@@ -1,0 +1,153 @@
+"""Batch prediction on Dask: every unit scored, one Parquet file per partition."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import dask
+import numpy as np
+import pandas as pd
+
+from ..features.grid_panel import level_units
+from ..features.options import parse_horizon
+from ..models import SpikeDetector, explain
+from ..serving import _check_inputs, _default_model, _naive, anomaly_flags, flag_text, load_model, unit_rows
+from ..training import TrainedModel, library_version, schema_hash
+from .panel import _empty_panel, part_data, part_panel, tasks_of
+from .partitions import DaskDataset, cluster_client
+
+__all__ = ["predict_partitioned"]
+
+
+def predict_partitioned(data: DaskDataset, out, *, as_of=None, model=None, drivers: int | None = 200,
+                        partitions: int | None = None, client=None) -> Path:
+    """Score every unit on a Dask cluster and write one Parquet file per partition.
+
+    The rows are those of :func:`riskmodel.predict` on the same data in memory, with
+    the same values: the features, probabilities and flags are computed per
+    partition; the ranks, the tiers (a capacity is the whole data's) and which
+    rows get ``top_drivers`` are decided over all units on the client, from two
+    columns of every unit (about 40 bytes a unit).
+
+    Parameters
+    ----------
+    data : DaskDataset
+    out : str or Path
+        A folder every worker can write to (a shared disk); ``part.NNNNN.parquet``
+        files are written there, each sorted by ``rank``, and earlier ones removed.
+    as_of, model, drivers
+        As in :func:`riskmodel.predict` (a grid model).
+    partitions : int, optional
+        As in :func:`~riskmodel.scaleout.build_panel`.
+    client : distributed.Client, optional
+        Default: the current client.
+
+    Returns
+    -------
+    Path
+        The folder; ``pandas.read_parquet`` reads it whole.
+
+    Raises
+    ------
+    RuntimeError
+        When the written rows are not every unit of the level once.
+    """
+    client = cluster_client(client)
+    trained = model if isinstance(model, TrainedModel) else load_model(model if model is not None
+                                                                         else _default_model())
+    if trained.kind != "grid":
+        raise ValueError("batch prediction scores units: it takes a grid model, got a model of open cases")
+    if drivers is not None and drivers < 0:
+        raise ValueError(f"drivers must be None or at least 0, got {drivers}")
+    _check_inputs(trained, data.shape.replace(grid_history=data.history().head(1, npartitions=-1)))
+    first, last = data.span
+    as_of = None if as_of is None else _naive(as_of)
+    end = data.as_of if data.as_of is not None else max(as_of or last.normalize() + pd.Timedelta(days=1), last)
+    as_of = end if as_of is None else as_of
+    if not first < as_of <= end:
+        raise ValueError(f"as_of must be after the data's first case ({first}) and at most its end ({end}; without "
+                         f"an extraction time, the midnight after the last case); got {as_of}")
+    builder = copy.copy(trained.builder).set_params(cutoffs=[as_of])
+    found = schema_hash(_empty_panel(builder).X)
+    if found != trained.schema_hash:
+        raise ValueError(f"the model was built for feature schema {trained.schema_hash} (riskmodel "
+                         f"{trained.version}); the features riskmodel {library_version()} builds have schema {found}")
+    tasks = tasks_of(builder, data, [as_of], partitions, end=end)
+    horizon_days = (as_of + parse_horizon(builder.horizon) - as_of) / pd.Timedelta(days=1)
+    scored = client.compute([dask.delayed(_score_part)(*task, trained, as_of, horizon_days, drivers)
+                             for task in tasks])
+    light = client.gather([client.submit(lambda f: (f[0][["grid_id", "probability"]], f[2]), f) for f in scored])
+    ranks, tiers = _rank(trained, [frame for frame, _ in light], data.shape.grids)
+    sums = [totals for _, totals in light if totals is not None]
+    totals = pd.concat(sums).groupby(level=0).sum() if sums else None  # the spike detector's, over all units
+    folder = Path(out).resolve()  # the workers' working directory is not ours
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("part.*.parquet"):
+        old.unlink()
+    client.gather([client.submit(_write_part, f, ranks[g], tiers[g], totals, drivers,
+                                 str(folder / f"part.{g:05d}.parquet"))
+                   for g, f in enumerate(scored)])
+    return folder
+
+
+def _score_part(cases, history, part, settings, trained: TrainedModel, as_of, horizon_days, drivers):
+    """A partition's rows of :func:`riskmodel.predict` without ``rank``, ``tier`` and the
+    ``anomaly:`` flags (they need all units), with its own ``drivers`` riskiest units'
+    ``top_drivers`` (the riskiest of all are among them); the spike detector's counts
+    and its sums over the partition's units."""
+    data = part_data(cases, history, part, settings["as_of"])
+    X = part_panel(data, part, settings).X
+    out = unit_rows(trained, data, X, as_of, anomalies=False)
+    scores = trained.score(X)
+    p = scores["probability"].to_numpy()
+    out = out.assign(as_of=as_of, horizon_days=horizon_days, probability=p,
+                     expected_count=scores["expected_count"].to_numpy(), score=np.round(100 * p, 1))
+    order = np.lexsort((out["grid_id"].to_numpy(), -p))
+    explained = order if drivers is None else order[:drivers]
+    text = np.full(len(out), "", dtype=object)
+    if len(explained):
+        text[explained] = explain(trained.estimator, X.iloc[explained])["text"].to_numpy()
+    try:
+        detector = SpikeDetector().fit(X)
+    except ValueError:  # no per-category windows: no anomaly flags, as in riskmodel.predict
+        return out.assign(top_drivers=text), None, None
+    counts = X[[f"count_{w}d_{c}" for c in detector.categories_
+                for w in (detector.window, detector.baseline, detector.long)]]
+    return out.assign(top_drivers=text), counts, detector.totals(counts)
+
+
+def _rank(trained: TrainedModel, light: list[pd.DataFrame], grids: pd.DataFrame):
+    """Every unit's rank (1 = riskiest, ties by ``grid_id``) and tier, per partition."""
+    units = pd.concat(light, ignore_index=True)
+    level = trained.builder.level
+    expected = level_units(grids, level)  # sorted: a unit's position orders ties by grid_id
+    position = expected.get_indexer(units["grid_id"])
+    once = np.bincount(position[position >= 0], minlength=len(expected)) == 1
+    if len(units) != len(expected) or (position < 0).any() or not once.all():
+        raise RuntimeError(f"scored {len(units)} rows for the {len(expected)} units at level {level!r}")
+    p = units["probability"].to_numpy()
+    order = np.lexsort((position, -p))
+    rank = np.empty(len(p), dtype=np.int64)
+    rank[order] = np.arange(1, len(p) + 1)
+    tier = np.empty(len(p), dtype=object)
+    tier[order] = trained.tier_policy.assign(p[order]).astype(str).to_numpy()
+    bounds = np.cumsum([0] + [len(f) for f in light])
+    return ([rank[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+            [tier[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+
+
+def _write_part(scored, rank: np.ndarray, tier: np.ndarray, totals, drivers, path: str) -> int:
+    frame, counts, _ = scored
+    frame = frame.assign(tier=tier, rank=rank)
+    if counts is not None:
+        anomalies = flag_text(anomaly_flags(counts, totals), len(frame))
+        flags = frame["flags"].to_numpy(object)
+        both = (flags != "") & (anomalies != "")
+        frame["flags"] = np.where(both, flags + ";" + anomalies, flags + anomalies)
+    if drivers is not None:
+        frame.loc[frame["rank"] > drivers, "top_drivers"] = ""
+    columns = [c for c in frame.columns if c not in ("rank", "top_drivers", "flags")]
+    frame = frame.sort_values("rank")[columns + ["rank", "top_drivers", "flags"]].reset_index(drop=True)
+    frame.to_parquet(path, index=False)
+    return len(frame)

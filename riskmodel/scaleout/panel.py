@@ -1,0 +1,151 @@
+"""The grid panel built on Dask, one partition of top-level units per task."""
+
+from __future__ import annotations
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import check_is_fitted
+
+from ..dataset import Dataset
+from ..features import GridPanelBuilder
+from ..features.grid_panel import GridPanel, _build, level_units, neighbour_matrix
+from ..features.options import parse_cutoffs
+from ..validation import validate
+from .partitions import DaskDataset, Part, Plan, shared
+
+__all__ = ["build_panel", "fit_builder"]
+
+#: The label columns of a panel frame, after ``grid_id``, ``cutoff`` and the features.
+_LABELS = ("y_count", "y", "label_known")
+
+
+def fit_builder(builder: GridPanelBuilder, data: DaskDataset) -> GridPanelBuilder:
+    """Fit ``builder`` on Dask data: the same vocabularies as ``builder.fit`` on the
+    data in memory (the categories seen in every partition, the attribute columns
+    with a value for some unit of the level).
+
+    Returns
+    -------
+    GridPanelBuilder
+        ``builder``, fitted.
+    """
+    shape = data.shape
+    units = level_units(shape.grids, builder.level) if builder.level in shape.levels else pd.Index([])
+    history = data.history()
+    attributes = [c for c in history.columns if c not in ("grid_id", "valid_from")]
+    filled = history.map_partitions(lambda h: h.loc[h["grid_id"].isin(units), attributes].notna().any().to_frame().T,
+                                    meta=pd.DataFrame({c: pd.Series(dtype=bool) for c in attributes}))
+    categories, filled = dask.compute(data.cases["category"].dropna().unique(), filled)
+    found = filled.any()
+    return builder._fit(shape, categories=pd.Series(np.asarray(categories, dtype=object)),
+                        attributes=[c for c in attributes if found.get(c, False)])
+
+
+def build_panel(builder: GridPanelBuilder, data: DaskDataset, *, partitions: int | None = None) -> dd.DataFrame:
+    """The grid panel of Dask data: exactly the values of ``builder.build`` on the same
+    data in memory, one Dask partition per group of top-level units.
+
+    Each partition owns whole top-level units, so parent aggregates are computed
+    from cases it holds; it also receives the cases of its units' neighbours in
+    other partitions (a halo), so the neighbour means are exact too. Every
+    partition is validated against the data contract on its worker; the units and
+    adjacency are validated once, on the client.
+
+    Parameters
+    ----------
+    builder : GridPanelBuilder
+        Fitted, by :func:`fit_builder` (or on the same data in memory).
+    data : DaskDataset
+        The cases (any partitioning), the units and the attribute snapshots.
+    partitions : int, optional
+        Groups of whole top-level units, one task each (default: as many as the
+        cases' partitions). At most the number of top-level units: data whose top
+        level is one unit (a city) runs as one task. More, smaller partitions need
+        less memory per task.
+
+    Returns
+    -------
+    dask DataFrame
+        One row per unit and cutoff: ``grid_id``, ``cutoff``, the features
+        (float32, ``builder.get_feature_names_out()``), ``y_count``, ``y`` and
+        ``label_known`` as in :class:`~riskmodel.features.GridPanel`. Within a
+        partition, rows are cutoff-major and units sorted.
+
+    Examples
+    --------
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.features import GridPanelBuilder
+    >>> from riskmodel.scaleout import DaskDataset, build_panel, fit_builder
+    >>> data = DaskDataset.from_dataset(simulate_district("tiny", seed=0), partitions=2)
+    >>> builder = fit_builder(GridPanelBuilder(cutoffs=["2023-06-05", "2023-07-03"], horizon=28), data)
+    >>> panel = build_panel(builder, data).compute(scheduler="sync")
+    >>> panel.shape
+    (50, 99)
+    """
+    tasks = tasks_of(builder, data, builder.cutoffs, partitions)
+    meta = _frame(_empty_panel(builder))
+    return dd.from_delayed([dask.delayed(_panel_part)(*task) for task in tasks], meta=meta, verify_meta=False)
+
+
+def tasks_of(builder: GridPanelBuilder, data: DaskDataset, cutoffs, partitions: int | None, end=None):
+    """Per partition, the arguments of a panel task: its cases (with the
+    halo's), its snapshots, its units, and the whole data's settings. ``end`` replaces
+    the data's end (and ``as_of``) when given."""
+    check_is_fitted(builder)
+    shape = data.shape
+    target, horizon = builder._settings(shape)
+    start, data_end = data.span
+    as_of = data.as_of if end is None else end  # what each partition is validated against
+    end = data_end if end is None else end
+    cutoffs = parse_cutoffs(cutoffs, start, end)
+    units = level_units(shape.grids, builder.level)
+    plan = Plan(shape, builder.level, neighbour_matrix(shape, units, builder.neighbours), partitions,
+                default=data.cases.npartitions)
+    read = [c for c in ("case_id", "reported_at", "grid_id", "category", "severity", *builder.optional_inputs)
+            if c in data.cases.columns]  # only what the features read crosses the network
+    cases = plan.route(data.cases[read], halo=True)
+    history = plan.route(data.history(), halo=False)
+    settings = dict(builder=builder, cutoffs=cutoffs, horizon=horizon, target=target, start=start, end=end,
+                    as_of=as_of)
+    return [(c, h, part, settings) for c, h, part in zip(cases, history, shared(plan.parts), strict=True)]
+
+
+def part_data(cases: pd.DataFrame, history: pd.DataFrame, part: Part, as_of) -> Dataset:
+    """A partition's data, validated against the contract."""
+    return validate(Dataset(cases=cases.reset_index(drop=True), grids=part.grids,
+                            grid_history=history.reset_index(drop=True), as_of=as_of)).dataset
+
+
+def part_panel(data: Dataset, part: Part, settings: dict) -> GridPanel:
+    """The panel of a partition's validated data, its owned units' rows only."""
+    builder = settings["builder"]
+    units = level_units(data.grids, builder.level)
+    panel = _build(builder, data, settings["cutoffs"], settings["horizon"], settings["target"], settings["start"],
+                   settings["end"], neighbours=part.neighbours(units))
+    own = panel.X.index.get_level_values("grid_id").isin(part.own)
+    return GridPanel(X=panel.X[own], y_count=panel.y_count[own], y=panel.y[own], label_known=panel.label_known[own],
+                     level=panel.level, horizon=panel.horizon, target=panel.target)
+
+
+def _panel_part(cases: pd.DataFrame, history: pd.DataFrame, part: Part, settings: dict) -> pd.DataFrame:
+    panel = part_panel(part_data(cases, history, part, settings["as_of"]), part, settings)
+    return _frame(panel)
+
+
+def _frame(panel: GridPanel) -> pd.DataFrame:
+    frame = panel.X.reset_index()
+    for name in _LABELS:
+        frame[name] = getattr(panel, name).to_numpy()
+    return frame
+
+
+def _empty_panel(builder: GridPanelBuilder) -> GridPanel:
+    names = builder.get_feature_names_out()
+    index = pd.MultiIndex.from_arrays([pd.Index([], dtype="str"), pd.DatetimeIndex([], dtype="datetime64[us]")],
+                                      names=["grid_id", "cutoff"])
+    empty = pd.Series(np.array([], dtype=float), index=index)
+    return GridPanel(X=pd.DataFrame(np.empty((0, len(names)), np.float32), index=index, columns=names),
+                     y_count=empty, y=empty, label_known=empty.astype(bool), level=builder.level,
+                     horizon=builder.horizon, target=builder.target)

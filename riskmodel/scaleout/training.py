@@ -1,0 +1,141 @@
+"""The final grid model trained on a Dask cluster with ``lightgbm.dask``."""
+
+from __future__ import annotations
+
+import warnings
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from ..config import ConfigError, Folder, RunConfig
+from ..features import GridPanelBuilder
+from ..features.grid_panel import level_units
+from ..features.options import parse_horizon, parse_target, training_cutoffs
+from ..models import GBMCount, TierPolicy
+from ..models.calibration import fit_calibrator, latest_start
+from ..models.classifiers import _odds
+from ..training import TrainedModel, _inputs, schema_hash
+from .panel import build_panel, fit_builder
+from .partitions import DaskDataset, cluster_client, read_partitioned
+
+__all__ = ["train", "train_final"]
+
+
+def train(data: DaskDataset, *, model: GBMCount, horizon=28, target=None, level: str = "grid",
+          frequency: str = "W-MON", train_start=None, features: dict | None = None,
+          tier_policy: TierPolicy | None = None, partitions: int | None = None, client=None, track: bool = True,
+          register: bool = False, experiment: str = "riskmodel") -> TrainedModel:
+    """Fit the final grid model on a Dask cluster: :func:`riskmodel.train` for data
+    that does not fit one machine.
+
+    The panel is built by :func:`~riskmodel.scaleout.build_panel` at the same
+    training cutoffs as :func:`riskmodel.train`, and ``GBMCount`` is fitted the same
+    way, each LightGBM fit by ``lightgbm.dask`` on the workers: a copy fitted on
+    the earlier cutoffs scores the latest ``calibration_fraction`` of them, the
+    calibrator is fitted on those (on the client), and the model is refitted on
+    all rows. The result is an ordinary :class:`~riskmodel.TrainedModel` holding
+    a local LightGBM model: it is saved, logged and registered like one trained
+    in memory, and :func:`riskmodel.predict` serves it.
+
+    Distributed LightGBM does not give bit-identical trees: each worker bins
+    its own rows, and the trees depend on which partitions land on which worker.
+    Its ranking is as good (ROC AUC within 0.01 of the in-memory model's, tested).
+
+    Parameters
+    ----------
+    data : DaskDataset
+    model : GBMCount
+        The family the Dask path trains (LightGBM's Poisson objective); its
+        parameters are used as they are, except ``n_jobs`` (each worker uses its
+        own threads).
+    horizon, target, level, frequency, train_start, features, tier_policy, track, register, experiment
+        As in :func:`riskmodel.train`.
+    partitions : int, optional
+        As in :func:`~riskmodel.scaleout.build_panel`.
+    client : distributed.Client, optional
+        Default: the current client.
+
+    Returns
+    -------
+    TrainedModel
+    """
+    if not isinstance(model, GBMCount):
+        raise ValueError(f"the Dask path trains GBMCount (lightgbm.dask with a Poisson objective); "
+                         f"got {type(model).__name__}")
+    if register and not track:
+        raise ValueError("register=True needs track=True: the registry holds logged models")
+    client = cluster_client(client)
+    first, end = data.span
+    horizon = parse_horizon(horizon)
+    cutoffs = training_cutoffs(first, train_start, end - horizon, frequency)
+    if len(cutoffs) == 0:
+        raise ValueError(f"no training cutoff at {frequency!r} from {train_start or 'the default start'} to "
+                         f"{end - horizon} (the end of the data minus the horizon {horizon})")
+    builder = GridPanelBuilder(cutoffs=cutoffs, horizon=horizon, level=level, target=parse_target(target),
+                               **(features or {}))
+    fit_builder(builder, data)
+    names = list(builder.get_feature_names_out())
+    panel = build_panel(builder, data, partitions=partitions)
+    panel = client.persist(panel[panel["label_known"]])  # all of them: the cutoffs end a horizon before the end
+    estimator = _fit_count_model(clone(model), panel, names, cutoffs, len(level_units(data.grids, level)), client)
+    example = panel.head(5, npartitions=-1).set_index(["grid_id", "cutoff"])[names]
+    trained = TrainedModel(kind="grid", estimator=estimator, feature_names=names, schema_hash=schema_hash(example),
+                           builder=builder, tier_policy=tier_policy, trained_through=cutoffs[-1],
+                           units=level_units(data.grids, level), inputs=_inputs(builder, data))
+    if track:
+        from ..tracking import log_model
+
+        log_model(trained, example=example, experiment=experiment, register=register)
+    return trained
+
+
+def train_final(config: RunConfig, estimator: GBMCount, data: DaskDataset | None = None, *,
+                partitions: int | None = None, client=None, **options) -> TrainedModel:
+    """The final model of a run configuration, trained on Dask: :func:`train` with the
+    configuration's horizon, level, training cutoffs, features, tier policy and
+    experiment, as :func:`riskmodel.config.train_final` does in memory.
+
+    ``data`` defaults to the configured data: a folder written by
+    :func:`~riskmodel.scaleout.write_partitioned` is read lazily; other data is
+    read into memory and split into ``partitions`` (default 8). ``options`` go to
+    :func:`train` (``track``, ``register``).
+    """
+    if config.target != "grid":
+        raise ConfigError(f"{config.name}: the Dask path trains the grid target, not {config.target!r}")
+    if data is None:
+        folder = config.data.path if isinstance(config.data, Folder) else None
+        data = (read_partitioned(folder) if folder is not None and (folder / "cases").is_dir()
+                else DaskDataset.from_dataset(config.dataset(), partitions=partitions or 8))
+    return train(data, model=estimator, partitions=partitions, client=client, **config.training_options(),
+                 **options)
+
+
+def _fit_count_model(estimator: GBMCount, panel, names: list[str], cutoffs: pd.DatetimeIndex, n_units: int,
+                     client) -> GBMCount:
+    """:meth:`GBMCount.fit` with every LightGBM fit on the cluster (the training cutoffs'
+    labels have all closed, so every cutoff holds ``n_units`` rows)."""
+    params = {k: v for k, v in estimator._make_estimator().get_params().items() if k != "n_jobs"}
+
+    def arrays(rows):  # arrays, not frames: the booster then reads arrays as the in-memory one does
+        part = panel if rows is None else panel[rows]
+        return part[names].to_dask_array(lengths=True), part["y_count"].to_dask_array(lengths=True)
+
+    def fit(X, y):
+        with warnings.catch_warnings():  # the wrapper always passes n_jobs; each worker uses its own threads
+            warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored")
+            return lgb.DaskLGBMRegressor(client=client, **params).fit(X, y)
+
+    estimator.calibrator_ = None
+    if estimator.calibration is not None:
+        first = latest_start(pd.Series(n_units, index=cutoffs), estimator.calibration_fraction)
+        early = fit(*arrays(panel["cutoff"] < first))
+        X, y = arrays(panel["cutoff"] >= first)
+        raw, counts = client.compute([early.predict(X), y], sync=True)
+        estimator.calibrator_ = fit_calibrator(estimator.calibration, _odds(raw), (counts >= 1).astype(float))
+    estimator.estimator_ = fit(*arrays(None)).to_local()
+    estimator.classes_ = np.array([0, 1])
+    estimator.feature_names_in_ = np.asarray(names, dtype=object)
+    estimator.n_features_in_ = len(names)
+    return estimator
