@@ -79,11 +79,12 @@ def train(data: DaskDataset, *, model: GBMCount, horizon=28, target=None, level:
     names = list(builder.get_feature_names_out())
     panel = build_panel(builder, data, partitions=partitions)
     panel = client.persist(panel[panel["label_known"]])  # all of them: the cutoffs end a horizon before the end
-    estimator = _fit_count_model(clone(model), panel, names, cutoffs, len(level_units(data.grids, level)), client)
+    units = level_units(data.shape.grids, level)
+    estimator = _fit_count_model(clone(model), panel, names, cutoffs, len(units), client)
     example = panel.head(5, npartitions=-1).set_index(["grid_id", "cutoff"])[names]
     trained = TrainedModel(kind="grid", estimator=estimator, feature_names=names, schema_hash=schema_hash(example),
-                           builder=builder, tier_policy=tier_policy, trained_through=cutoffs[-1],
-                           units=level_units(data.grids, level), inputs=_inputs(builder, data))
+                           builder=builder, tier_policy=tier_policy, trained_through=cutoffs[-1], units=units,
+                           inputs=_inputs(builder, data))
     if track:
         from ..tracking import log_model
 
