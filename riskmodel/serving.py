@@ -266,14 +266,18 @@ def _as_of(dataset: Dataset, as_of: pd.Timestamp | None) -> pd.Timestamp:
 
 
 def unit_rows(trained: TrainedModel, dataset: Dataset, X: pd.DataFrame, as_of: pd.Timestamp, *,
-              anomalies: bool = True) -> pd.DataFrame:
+              anomalies: bool = True, levels: list[str] | None = None) -> pd.DataFrame:
     """``grid_id``, ``level``, the parents' ids and the ``flags`` of the units of the
-    feature rows ``X`` (see :func:`predict`); the ``anomaly:`` flags only with ``anomalies``."""
+    feature rows ``X`` (see :func:`predict`); the ``anomaly:`` flags only with ``anomalies``.
+    ``levels`` (default: the dataset's) name the parents' columns; a level the dataset
+    lacks (a part of the data) gets missing ids."""
     level = trained.builder.level
     units = X.index.get_level_values(0)
     out = pd.DataFrame({"grid_id": units, "level": level})
-    for parent in dataset.levels[:dataset.levels.index(level)]:
-        out[f"{parent}_id"] = dataset.ancestors(parent).reindex(units).to_numpy()
+    levels = dataset.levels if levels is None else levels
+    for parent in levels[:levels.index(level)]:
+        ids = dataset.ancestors(parent) if parent in dataset.levels else pd.Series(dtype="str")
+        out[f"{parent}_id"] = ids.reindex(units).astype("str").array
     flags = {}
     if trained.units is not None:
         flags["cold_start"] = ~units.isin(trained.units)

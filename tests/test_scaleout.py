@@ -16,7 +16,7 @@ from riskmodel.config import load_config
 from riskmodel.features import GridPanelBuilder
 from riskmodel.features.grid_panel import level_units, neighbour_matrix
 from riskmodel.models import GBMCount, GBMRisk
-from riskmodel.scaleout.partitions import Plan
+from riskmodel.scaleout.partitions import Plan, _blocks
 
 pytestmark = pytest.mark.xdist_group("dask")  # one cluster for the module, on one test worker
 
@@ -36,6 +36,14 @@ def client():
 def small(small_district):
     """The small district (4 streets of 64 grids), validated."""
     return validate(small_district).dataset
+
+
+def _with_extra_roots(dataset):
+    """``dataset`` and a childless street, a street whose community has no grids, and a
+    childless root of another level (it sorts first: ``district``)."""
+    extra = pd.DataFrame({"grid_id": ["S9", "S8", "C99", "D1"], "parent_id": [None, None, "S8", None],
+                          "level": ["street", "street", "community", "district"]})
+    return dataset.replace(grids=pd.concat([dataset.grids, extra], ignore_index=True))
 
 
 def _with_new_grid(dataset):
@@ -84,11 +92,8 @@ def test_panel_equals_the_in_memory_panel_across_partition_borders(client, small
 
 
 def test_top_level_units_without_units_of_the_level_join_a_partition(client, small, tmp_path):
-    """A childless street, a street whose community has no grids, and a childless root
-    of another level: no partition is left without units, nothing is lost."""
-    extra = pd.DataFrame({"grid_id": ["S9", "S8", "C99", "D1"], "parent_id": [None, None, "S8", None],
-                          "level": ["street", "street", "community", "district"]})
-    dataset = small.replace(grids=pd.concat([small.grids, extra], ignore_index=True))
+    """No partition is left without units, nothing is lost."""
+    dataset = _with_extra_roots(small)
     builder = GridPanelBuilder(cutoffs=["2024-03-04", "2024-09-02"], horizon=28)
     data = scaleout.DaskDataset.from_dataset(dataset, partitions=3)
     scaleout.fit_builder(builder, data)
@@ -100,7 +105,7 @@ def test_top_level_units_without_units_of_the_level_join_a_partition(client, sma
     assert len(scaleout.read_partitioned(folder).cases) == len(small.cases)
 
 
-def test_ids_and_categories_are_read_as_text_as_validate_reads_them(client, small):
+def test_ids_categories_and_zones_are_read_as_validate_reads_them(client, small):
     codes = {name: i for i, name in enumerate(sorted(set(small.grids["grid_id"])), start=1000)}
     numeric = {c: i for i, c in enumerate(sorted(small.cases["category"].unique()), start=1)}
 
@@ -111,12 +116,20 @@ def test_ids_and_categories_are_read_as_text_as_validate_reads_them(client, smal
                         cases=recode(small.cases, "grid_id").assign(category=small.cases["category"].map(numeric)),
                         grid_history=recode(small.grid_history, "grid_id"),
                         adjacency=recode(small.adjacency, "grid_id", "neighbour_id"))
+    raw = raw.replace(as_of=pd.Timestamp(small.as_of).tz_localize("America/New_York"))  # 05:00 in UTC
     data = scaleout.DaskDataset(cases=dd.from_pandas(raw.cases, npartitions=2), grids=raw.grids,
-                                grid_history=dd.from_pandas(raw.grid_history, npartitions=2),
-                                adjacency=raw.adjacency, as_of=raw.as_of)
+                                grid_history=raw.grid_history, adjacency=raw.adjacency, as_of=raw.as_of)
+    assert data.as_of == pd.Timestamp(small.as_of) + pd.Timedelta(hours=5)
     builder = scaleout.fit_builder(GridPanelBuilder(cutoffs=["2024-03-04"], horizon=28), data)
     assert builder.categories_ == sorted(str(n) for n in numeric.values()) and len(builder.attributes_) > 0
     _same_panel(scaleout.build_panel(builder, data, partitions=3).compute(), builder, raw)
+
+
+@pytest.mark.parametrize("weights", [[16, 208, 16, 16], [1, 100, 1, 1, 1], [5] * 7, [1, 1, 50]])
+def test_partitions_are_as_many_as_asked_when_there_are_enough_top_level_units(weights):
+    for n in range(1, len(weights) + 1):
+        block = _blocks(np.array(weights, dtype=float), n)
+        assert block[0] == 0 and (np.diff(block) >= 0).all() and (np.diff(block) <= 1).all() and block[-1] == n - 1
 
 
 def test_partitioned_folder_reads_back_lazily(client, small, tmp_path):
@@ -143,6 +156,11 @@ def test_bad_cases_are_refused_with_the_column_rule_and_examples(client, small):
     data = scaleout.DaskDataset(cases=dd.from_pandas(broken, npartitions=2), grids=small.grids, as_of=small.as_of)
     with pytest.raises(ValidationError, match="severity"):
         scaleout.build_panel(scaleout.fit_builder(builder, data), data).compute()
+    nameless = small.cases.copy()
+    nameless.loc[nameless.index[3], "grid_id"] = None
+    data = scaleout.DaskDataset(cases=dd.from_pandas(nameless, npartitions=2), grids=small.grids, as_of=small.as_of)
+    with pytest.raises(ValidationError, match="grid_id"):  # the contract's own message, from a worker
+        scaleout.build_panel(scaleout.fit_builder(builder, data), data).compute()
     as_text = small.cases.assign(reported_at=small.cases["reported_at"].astype(str))
     with pytest.raises(ValueError, match="cases.reported_at must hold datetimes"):
         scaleout.DaskDataset(cases=dd.from_pandas(as_text, npartitions=2), grids=small.grids)
@@ -166,7 +184,7 @@ def test_dask_model_ranks_as_well_as_the_in_memory_model(dask_model, before_spli
 
 
 def test_batch_prediction_scores_every_unit_as_predict_does(client, dask_model, small, tmp_path):
-    small = _with_new_grid(small)  # a unit the model has not seen
+    small = _with_new_grid(_with_extra_roots(small))  # a unit the model has not seen; a level only some parts have
     alarms = []
     data = scaleout.DaskDataset.from_dataset(small, partitions=2)
     for as_of, partitions in ((None, 4), ("2024-10-01 08:00", 2), ("2023-11-06", 4)):

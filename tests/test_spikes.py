@@ -73,3 +73,18 @@ def test_detects_the_simulated_waves_daily():
     assert got["wave_detection_rate"] >= 0.8
     assert got["wave_median_delay_days"] <= 7
     assert got["false_alarms_per_1000_unit_weeks"] <= 5
+
+
+def test_parts_scored_with_the_whole_totals_alarm_as_the_whole():
+    X = _panel(n_units=60, n_cutoffs=6, spike=(5, 364 + 7 * 3, 12.0))
+    detector = SpikeDetector().fit(X)
+    units = X.index.get_level_values("grid_id")
+    parts = [X[units.isin([f"G{u}" for u in range(k, 60, 3)])] for k in range(3)]
+    totals = sum(detector.totals(part) for part in parts)
+    pd.testing.assert_frame_equal(totals, detector.totals(X), rtol=1e-12)
+    together = pd.concat([detector.p_values(part, totals) for part in parts]).reindex(X.index)
+    pd.testing.assert_frame_equal(together, detector.p_values(X), rtol=1e-9)
+    alone = pd.concat([detector.p_values(part) for part in parts]).reindex(X.index)
+    assert not np.allclose(alone, together)  # a part's own factor is not the whole's
+    with pytest.raises(ValueError, match="totals lack the cutoff"):
+        detector.p_values(X, totals.iloc[1:])

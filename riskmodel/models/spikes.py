@@ -97,6 +97,9 @@ class SpikeDetector(BaseEstimator):
         seasonal factor from ``totals`` (:meth:`totals`) when given, else from ``X``."""
         totals = self.totals(X) if totals is None else totals
         groups, times = self._groups(X)
+        absent = times.difference(totals.index)
+        if len(absent):
+            raise ValueError(f"totals lack the cutoff(s) {list(absent[:5])} of X")
         totals = totals.reindex(times)
         out = {}
         for c in self.categories_:

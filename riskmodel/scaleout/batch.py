@@ -15,7 +15,7 @@ from ..models import SpikeDetector, explain
 from ..serving import _check_inputs, _default_model, _naive, anomaly_flags, flag_text, load_model, unit_rows
 from ..training import TrainedModel, library_version, schema_hash
 from .panel import _empty_panel, part_data, part_panel, tasks_of
-from .partitions import DaskDataset, cluster_client
+from .partitions import DaskDataset, cluster_client, shared
 
 __all__ = ["predict_partitioned"]
 
@@ -60,7 +60,7 @@ def predict_partitioned(data: DaskDataset, out, *, as_of=None, model=None, drive
         raise ValueError("batch prediction scores units: it takes a grid model, got a model of open cases")
     if drivers is not None and drivers < 0:
         raise ValueError(f"drivers must be None or at least 0, got {drivers}")
-    _check_inputs(trained, data.shape.replace(grid_history=data.history().head(1, npartitions=-1)))
+    _check_inputs(trained, data.shape.replace(grid_history=data.grid_history.head(1, npartitions=-1)))
     first, last = data.span
     as_of = None if as_of is None else _naive(as_of)
     end = data.as_of if data.as_of is not None else max(as_of or last.normalize() + pd.Timedelta(days=1), last)
@@ -75,8 +75,9 @@ def predict_partitioned(data: DaskDataset, out, *, as_of=None, model=None, drive
                          f"{trained.version}); the features riskmodel {library_version()} builds have schema {found}")
     tasks = tasks_of(builder, data, [as_of], partitions, end=end)
     horizon_days = (as_of + parse_horizon(builder.horizon) - as_of) / pd.Timedelta(days=1)
-    scored = client.compute([dask.delayed(_score_part)(*task, trained, as_of, horizon_days, drivers)
-                             for task in tasks])
+    shared_model = shared([trained])[0]  # sent to each worker once, not with every task
+    scored = client.compute([dask.delayed(_score_part)(*task, shared_model, as_of, horizon_days, drivers,
+                                                       data.shape.levels) for task in tasks])
     light = client.gather([client.submit(lambda f: (f[0][["grid_id", "probability"]], f[2]), f) for f in scored])
     ranks, tiers = _rank(trained, [frame for frame, _ in light], data.shape.grids)
     sums = [totals for _, totals in light if totals is not None]
@@ -91,14 +92,14 @@ def predict_partitioned(data: DaskDataset, out, *, as_of=None, model=None, drive
     return folder
 
 
-def _score_part(cases, history, part, settings, trained: TrainedModel, as_of, horizon_days, drivers):
+def _score_part(cases, history, part, settings, trained: TrainedModel, as_of, horizon_days, drivers, levels):
     """A partition's rows of :func:`riskmodel.predict` without ``rank``, ``tier`` and the
     ``anomaly:`` flags (they need all units), with its own ``drivers`` riskiest units'
     ``top_drivers`` (the riskiest of all are among them); the spike detector's counts
     and its sums over the partition's units."""
     data = part_data(cases, history, part, settings["as_of"])
     X = part_panel(data, part, settings).X
-    out = unit_rows(trained, data, X, as_of, anomalies=False)
+    out = unit_rows(trained, data, X, as_of, anomalies=False, levels=levels)  # the whole data's levels
     scores = trained.score(X)
     p = scores["probability"].to_numpy()
     out = out.assign(as_of=as_of, horizon_days=horizon_days, probability=p,

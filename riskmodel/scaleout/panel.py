@@ -33,7 +33,7 @@ def fit_builder(builder: GridPanelBuilder, data: DaskDataset) -> GridPanelBuilde
     """
     shape = data.shape
     units = level_units(shape.grids, builder.level) if builder.level in shape.levels else pd.Index([])
-    history = data.history()
+    history = data.grid_history
     attributes = [c for c in history.columns if c not in ("grid_id", "valid_from")]
     filled = history.map_partitions(lambda h: h.loc[h["grid_id"].isin(units), attributes].notna().any().to_frame().T,
                                     meta=pd.DataFrame({c: pd.Series(dtype=bool) for c in attributes}))
@@ -106,7 +106,7 @@ def tasks_of(builder: GridPanelBuilder, data: DaskDataset, cutoffs, partitions: 
     read = [c for c in ("case_id", "reported_at", "grid_id", "category", "severity", *builder.optional_inputs)
             if c in data.cases.columns]  # only what the features read crosses the network
     cases = plan.route(data.cases[read], halo=True)
-    history = plan.route(data.history(), halo=False)
+    history = plan.route(data.grid_history, halo=False)
     settings = dict(builder=builder, cutoffs=cutoffs, horizon=horizon, target=target, start=start, end=end,
                     as_of=as_of)
     return [(c, h, part, settings) for c, h, part in zip(cases, history, shared(plan.parts), strict=True)]

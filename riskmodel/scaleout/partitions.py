@@ -49,7 +49,7 @@ class DaskDataset:
     grids : DataFrame
         Every unit at every level.
     grid_history : dask DataFrame or DataFrame, optional
-        Attribute snapshots.
+        Attribute snapshots (held as a Dask DataFrame; empty when not given).
     adjacency : DataFrame, optional
         Neighbour pairs; without them, neighbours come from centroids.
     as_of : Timestamp, optional
@@ -80,10 +80,13 @@ class DaskDataset:
                                  f"first, e.g. cases['{name}'] = dd.to_datetime(cases['{name}'])")
         # As validate does: ids and categories as text, zone-aware times as naive UTC wall-clock times.
         object.__setattr__(self, "cases", _as_contract(self.cases, ("grid_id", "category")))
-        if isinstance(self.grid_history, dd.DataFrame):
-            object.__setattr__(self, "grid_history", _as_contract(self.grid_history, ("grid_id",)))
+        history = _empty_history() if self.grid_history is None else self.grid_history
+        if isinstance(history, pd.DataFrame):
+            history = dd.from_pandas(history, npartitions=1)
+        object.__setattr__(self, "grid_history", _as_contract(history, ("grid_id",)))
         if self.as_of is not None:
-            object.__setattr__(self, "as_of", pd.Timestamp(self.as_of))
+            as_of = pd.Timestamp(self.as_of)
+            object.__setattr__(self, "as_of", as_of if as_of.tz is None else as_of.tz_convert("UTC").tz_localize(None))
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, *, partitions: int) -> DaskDataset:
@@ -100,18 +103,11 @@ class DaskDataset:
         first, last = dask.compute(self.cases["reported_at"].min(), self.cases["reported_at"].max())
         return pd.Timestamp(first), self.as_of if self.as_of is not None else pd.Timestamp(last)
 
-    def history(self) -> dd.DataFrame:
-        """The snapshots as a Dask DataFrame (empty when there are none)."""
-        history = self.grid_history
-        if history is None:
-            history = _empty_history()
-        return history if isinstance(history, dd.DataFrame) else dd.from_pandas(history, npartitions=1)
-
     @cached_property
     def shape(self) -> Dataset:
         """The units with empty cases and snapshots of the right columns, validated: what the
         builders read their levels, hierarchy and column names from."""
-        return validate(Dataset(cases=self.cases._meta, grids=self.grids, grid_history=self.history()._meta,
+        return validate(Dataset(cases=self.cases._meta, grids=self.grids, grid_history=self.grid_history._meta,
                                 adjacency=self.adjacency, as_of=self.as_of)).dataset
 
 
@@ -248,12 +244,11 @@ class Plan:
             warnings.warn(f"partitions={partitions}, but only {possible} top-level unit(s) hold units of level "
                           f"{level!r}; a partition holds whole top-level units, so there will be {possible}",
                           stacklevel=4)
-        wanted = min(partitions or default, possible) or 1
-        share = (weight.cumsum() - weight).to_numpy() / max(int(weight.sum()), 1)
-        block = pd.Series(np.minimum(share * wanted, wanted - 1).astype(int), dtype=float, index=weight.index)
-        block[weight == 0] = np.nan  # a top-level unit without units of the level joins its neighbour's block
-        group = pd.Series(pd.factorize(block.ffill().bfill().fillna(0))[0], index=weight.index)
-        self.n = int(group.max()) + 1
+        self.n = min(partitions or default, possible) or 1
+        block = pd.Series(np.nan, index=weight.index)
+        block[weight > 0] = _blocks(weight[weight > 0].to_numpy(), self.n)
+        # A top-level unit without units of the level joins the block before it (in id order).
+        group = block.ffill().bfill().fillna(0).astype(int)
         owner = pd.DataFrame({"grid_id": ids, _PART: group.reindex(root).to_numpy()})
         unit_group = owner[_PART].to_numpy()[ids.get_indexer(units)]
         coo = neighbours.tocoo()  # in the matrix's own order, so that every sum adds in the same order
@@ -282,6 +277,17 @@ class Plan:
         routed = frame.map_partitions(_route, shared([routes])[0], meta=meta)
         gathered = routed.set_index(_PART, divisions=list(range(self.n)) + [self.n - 1])
         return gathered.to_delayed()
+
+
+def _blocks(weight: np.ndarray, n: int) -> np.ndarray:
+    """The block of each item: ``n`` contiguous, non-empty blocks of about equal weight
+    (``n`` at most the number of items)."""
+    before = np.cumsum(weight) - weight
+    starts = [0]
+    for i in range(1, n):
+        start = int(np.searchsorted(before, i * weight.sum() / n))
+        starts.append(min(max(start, starts[-1] + 1), len(weight) - (n - i)))
+    return np.searchsorted(starts, np.arange(len(weight)), side="right") - 1
 
 
 def _roots(parent: np.ndarray) -> np.ndarray:
@@ -330,14 +336,18 @@ class _Routes:
 def _route(frame: pd.DataFrame, routes: _Routes) -> pd.DataFrame:
     """``frame``'s rows, each once per partition it goes to, with that partition in ``_part``."""
     position = routes.ids.get_indexer(frame["grid_id"])
-    if (position < 0).any():
-        bad = frame.loc[position < 0, "grid_id"]
+    missing = frame["grid_id"].isna().to_numpy()
+    unknown = (position < 0) & ~missing
+    if unknown.any():
+        bad = frame.loc[unknown, "grid_id"]
         raise ValueError(f"grid_id: {len(bad)} row(s) refer to units that are not in grids "
                          f"(rule: every grid_id exists in grids), e.g. {bad.unique()[:5].tolist()}")
-    count = routes.count[position]
+    count = np.where(missing, 1, routes.count[position])
     rows = np.repeat(np.arange(len(frame)), count)
     within = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
-    return frame.iloc[rows].assign(**{_PART: routes.part[np.repeat(routes.start[position], count) + within]})
+    part = routes.part[np.repeat(routes.start[position], count) + within]
+    part[missing[rows]] = 0  # a missing grid_id goes to the first partition, whose validation names it
+    return frame.iloc[rows].assign(**{_PART: part})
 
 
 def cluster_client(client=None):
