@@ -321,13 +321,11 @@ def predict_command(
     if scheduler is not None:
         if out is None:
             raise typer.BadParameter("with --scheduler, give the folder to write to", param_hint="--out")
-        from .scaleout import DaskDataset, predict_partitioned, read_partitioned
+        from .scaleout import open_dataset, predict_partitioned
 
         with _cluster(scheduler) as client:
-            dask_data = (read_partitioned(data) if (data / "cases").is_dir()
-                         else DaskDataset.from_dataset(read_dataset(data), partitions=partitions or 8))
-            folder = predict_partitioned(dask_data, out, as_of=as_of, model=model, partitions=partitions,
-                                         client=client)
+            folder = predict_partitioned(open_dataset(data, partitions=partitions), out, as_of=as_of, model=model,
+                                         partitions=partitions, client=client)
         heads = [pd.read_parquet(f).head(top) for f in sorted(folder.glob("part.*.parquet"))]  # each sorted by rank
         risk = pd.concat(heads, ignore_index=True).sort_values("rank")
         typer.echo(f"{len(heads)} Parquet files written to {folder}")

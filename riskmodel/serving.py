@@ -171,26 +171,19 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
     >>> len(risk), list(risk.columns[:4]), risk["rank"].tolist()[:3]
     (25, ['grid_id', 'level', 'street_id', 'community_id'], [1, 2, 3])
     """
-    trained = model if isinstance(model, TrainedModel) else load_model(model if model is not None
-                                                                         else _default_model())
-    if drivers is not None and drivers < 0:
-        raise ValueError(f"drivers must be None or at least 0, got {drivers}")
+    trained = model_for(model, drivers)
     dataset = _dataset(data)
-    _check_inputs(trained, dataset)  # before validation, which fills in an absent severity
-    as_of = None if as_of is None else _naive(as_of)
+    check_inputs(trained, dataset)  # before validation, which fills in an absent severity
+    as_of = None if as_of is None else naive(as_of)
     if dataset.as_of is None:  # the data end at the forecast time, by default the midnight after the last case
         last = pd.to_datetime(dataset.cases["reported_at"], errors="coerce").max()
         if pd.isna(last) and as_of is None:
             raise ValueError("the data has no case and no as_of: pass as_of, the time to forecast from")
-        stamp = as_of if as_of is not None else last.normalize() + pd.Timedelta(days=1)
-        dataset = dataset.replace(as_of=stamp if pd.isna(last) else max(stamp, last))
+        dataset = dataset.replace(as_of=data_end(as_of, last))
     dataset = validate(dataset).dataset
-    as_of = _as_of(dataset, as_of)
+    as_of = check_as_of(as_of, dataset.cases["reported_at"].min(), dataset.end)
     X = trained.features(dataset, as_of)
-    found = schema_hash(X)
-    if found != trained.schema_hash:
-        raise ValueError(f"the model was built for feature schema {trained.schema_hash} (riskmodel "
-                         f"{trained.version}); the features riskmodel {library_version()} builds have schema {found}")
+    check_schema(trained, X)
     if trained.kind == "grid":
         out = unit_rows(trained, dataset, X, as_of)
         expected = dataset.grids.loc[dataset.grids["level"] == trained.builder.level, "grid_id"]
@@ -209,20 +202,63 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
     out["probability"] = p
     if trained.kind == "grid":
         out["expected_count"] = scores["expected_count"].to_numpy()
-    out["score"] = np.round(100 * p, 1)
+    out["score"] = score(p)
     out["tier"] = scores["tier"].astype(str).to_numpy()
     order = np.lexsort((out.iloc[:, 0].to_numpy(), -p))  # riskiest first, ties by grid_id or case_id
     out = out.iloc[order].reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
-    explained = order if drivers is None else order[:drivers]
-    text = np.full(len(out), "", dtype=object)
-    if len(explained):
-        text[:len(explained)] = explain(trained.estimator, X.iloc[explained])["text"].to_numpy()
-    out["top_drivers"] = text
+    out["top_drivers"] = top_drivers(trained, X, order, drivers)[order]
     return out[[c for c in out.columns if c != "flags"] + ["flags"]]
 
 
-def _naive(as_of) -> pd.Timestamp:
+def model_for(model, drivers: int | None) -> TrainedModel:
+    """The model to score with (see :func:`predict`), and ``drivers`` checked."""
+    if drivers is not None and drivers < 0:
+        raise ValueError(f"drivers must be None or at least 0, got {drivers}")
+    return model if isinstance(model, TrainedModel) else load_model(model if model is not None else _default_model())
+
+
+def data_end(as_of: pd.Timestamp | None, last: pd.Timestamp) -> pd.Timestamp:
+    """The end of data without an extraction time: the forecast time, by default the
+    midnight after the last case (so that the day's cases count), never before the last case."""
+    stamp = as_of if as_of is not None else last.normalize() + pd.Timedelta(days=1)
+    return stamp if pd.isna(last) else max(stamp, last)
+
+
+def check_as_of(as_of: pd.Timestamp | None, first: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
+    """``as_of`` (default ``end``), refused unless after the first case and at most ``end``."""
+    if as_of is None:
+        return end
+    if as_of > end or (pd.notna(first) and as_of <= first):
+        raise ValueError(f"as_of must be after the data's first case ({first}) and at most its end "
+                         f"({end}; without an extraction time, the midnight after the last case); got {as_of}")
+    return as_of
+
+
+def check_schema(trained: TrainedModel, X: pd.DataFrame) -> None:
+    """Refuse features of another schema than the model's, naming both."""
+    found = schema_hash(X)
+    if found != trained.schema_hash:
+        raise ValueError(f"the model was built for feature schema {trained.schema_hash} (riskmodel "
+                         f"{trained.version}); the features riskmodel {library_version()} builds have schema {found}")
+
+
+def score(p: np.ndarray) -> np.ndarray:
+    """The probability on a 0-100 scale, to 0.1."""
+    return np.round(100 * p, 1)
+
+
+def top_drivers(trained: TrainedModel, X: pd.DataFrame, order: np.ndarray, drivers: int | None) -> np.ndarray:
+    """The three largest contributions, in words, of the first ``drivers`` rows of
+    ``order`` (all with None); the other rows of ``X`` get an empty string."""
+    explained = order if drivers is None else order[:drivers]
+    text = np.full(len(X), "", dtype=object)
+    if len(explained):
+        text[explained] = explain(trained.estimator, X.iloc[explained])["text"].to_numpy()
+    return text
+
+
+def naive(as_of) -> pd.Timestamp:
     as_of = pd.Timestamp(as_of)
     if as_of.tz is not None:
         raise ValueError(f"as_of must be a naive wall-clock time like the data, got zone {as_of.tz}")
@@ -241,7 +277,7 @@ def _dataset(data) -> Dataset:
     raise TypeError(f"data must be a Dataset or a mapping of its frames, got {type(data).__name__}")
 
 
-def _check_inputs(trained: TrainedModel, dataset: Dataset) -> None:
+def check_inputs(trained: TrainedModel, dataset: Dataset) -> None:
     """The data must hold the optional columns the model was trained with; attributes
     may be absent altogether (no ``grid_history``), then every unit is flagged."""
     tables = dict(trained.inputs)
@@ -252,17 +288,6 @@ def _check_inputs(trained: TrainedModel, dataset: Dataset) -> None:
         if missing:
             raise ValueError(f"the data's {table} lack the column(s) {missing} that the model was trained with "
                              f"(it needs {list(columns)})")
-
-
-def _as_of(dataset: Dataset, as_of: pd.Timestamp | None) -> pd.Timestamp:
-    if as_of is None:
-        return dataset.end
-    first = dataset.cases["reported_at"].min()
-    if as_of > dataset.end or (pd.notna(first) and as_of <= first):
-        raise ValueError(f"as_of must be after the data's first case ({first}) and at most its end "
-                         f"({dataset.end}; without an extraction time, the midnight after the last case); "
-                         f"got {as_of}")
-    return as_of
 
 
 def unit_rows(trained: TrainedModel, dataset: Dataset, X: pd.DataFrame, as_of: pd.Timestamp, *,

@@ -62,9 +62,15 @@ class EventIndex:
 
 def attribute_columns(data: Dataset, level: str) -> list[str]:
     """The attribute columns of ``grid_history`` with a value for some unit of ``level``."""
-    history = data.grid_history
-    mine = history["grid_id"].isin(data.grids.loc[data.grids["level"] == level, "grid_id"])
-    return [c for c in history.columns if c not in ("grid_id", "valid_from") and history.loc[mine, c].notna().any()]
+    filled = filled_attributes(data.grid_history, data.grids.loc[data.grids["level"] == level, "grid_id"])
+    return filled.index[filled].tolist()
+
+
+def filled_attributes(history: pd.DataFrame, units) -> pd.Series:
+    """Whether each attribute column of ``history`` has a value for some of ``units``
+    (over parts of the snapshots, the parts' answers or-ed give the whole's)."""
+    attributes = [c for c in history.columns if c not in ("grid_id", "valid_from")]
+    return history.loc[history["grid_id"].isin(units), attributes].notna().any()
 
 
 def in_force(data: Dataset, units: pd.Index, attributes: list[str], unit: np.ndarray, time) -> np.ndarray:

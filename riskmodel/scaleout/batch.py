@@ -9,11 +9,11 @@ import dask
 import numpy as np
 import pandas as pd
 
+from .. import serving
 from ..features.grid_panel import level_units
 from ..features.options import parse_horizon
-from ..models import SpikeDetector, explain
-from ..serving import _check_inputs, _default_model, _naive, anomaly_flags, flag_text, load_model, unit_rows
-from ..training import TrainedModel, library_version, schema_hash
+from ..models import SpikeDetector
+from ..training import TrainedModel
 from .panel import _empty_panel, part_data, part_panel, tasks_of
 from .partitions import DaskDataset, cluster_client, shared
 
@@ -54,25 +54,16 @@ def predict_partitioned(data: DaskDataset, out, *, as_of=None, model=None, drive
         When the written rows are not every unit of the level once.
     """
     client = cluster_client(client)
-    trained = model if isinstance(model, TrainedModel) else load_model(model if model is not None
-                                                                         else _default_model())
+    trained = serving.model_for(model, drivers)
     if trained.kind != "grid":
         raise ValueError("batch prediction scores units: it takes a grid model, got a model of open cases")
-    if drivers is not None and drivers < 0:
-        raise ValueError(f"drivers must be None or at least 0, got {drivers}")
-    _check_inputs(trained, data.shape.replace(grid_history=data.grid_history.head(1, npartitions=-1)))
+    serving.check_inputs(trained, data.shape.replace(grid_history=data.grid_history.head(1, npartitions=-1)))
     first, last = data.span
-    as_of = None if as_of is None else _naive(as_of)
-    end = data.as_of if data.as_of is not None else max(as_of or last.normalize() + pd.Timedelta(days=1), last)
-    as_of = end if as_of is None else as_of
-    if not first < as_of <= end:
-        raise ValueError(f"as_of must be after the data's first case ({first}) and at most its end ({end}; without "
-                         f"an extraction time, the midnight after the last case); got {as_of}")
+    as_of = None if as_of is None else serving.naive(as_of)
+    end = data.as_of if data.as_of is not None else serving.data_end(as_of, last)
+    as_of = serving.check_as_of(as_of, first, end)
     builder = copy.copy(trained.builder).set_params(cutoffs=[as_of])
-    found = schema_hash(_empty_panel(builder).X)
-    if found != trained.schema_hash:
-        raise ValueError(f"the model was built for feature schema {trained.schema_hash} (riskmodel "
-                         f"{trained.version}); the features riskmodel {library_version()} builds have schema {found}")
+    serving.check_schema(trained, _empty_panel(builder).X)
     tasks = tasks_of(builder, data, [as_of], partitions, end=end)
     horizon_days = (as_of + parse_horizon(builder.horizon) - as_of) / pd.Timedelta(days=1)
     shared_model = shared([trained])[0]  # sent to each worker once, not with every task
@@ -99,16 +90,12 @@ def _score_part(cases, history, part, settings, trained: TrainedModel, as_of, ho
     and its sums over the partition's units."""
     data = part_data(cases, history, part, settings["as_of"])
     X = part_panel(data, part, settings).X
-    out = unit_rows(trained, data, X, as_of, anomalies=False, levels=levels)  # the whole data's levels
+    out = serving.unit_rows(trained, data, X, as_of, anomalies=False, levels=levels)  # the whole data's levels
     scores = trained.score(X)
     p = scores["probability"].to_numpy()
     out = out.assign(as_of=as_of, horizon_days=horizon_days, probability=p,
-                     expected_count=scores["expected_count"].to_numpy(), score=np.round(100 * p, 1))
-    order = np.lexsort((out["grid_id"].to_numpy(), -p))
-    explained = order if drivers is None else order[:drivers]
-    text = np.full(len(out), "", dtype=object)
-    if len(explained):
-        text[explained] = explain(trained.estimator, X.iloc[explained])["text"].to_numpy()
+                     expected_count=scores["expected_count"].to_numpy(), score=serving.score(p))
+    text = serving.top_drivers(trained, X, np.lexsort((out["grid_id"].to_numpy(), -p)), drivers)
     try:
         detector = SpikeDetector().fit(X)
     except ValueError:  # no per-category windows: no anomaly flags, as in riskmodel.predict
@@ -142,7 +129,7 @@ def _write_part(scored, rank: np.ndarray, tier: np.ndarray, totals, drivers, pat
     frame, counts, _ = scored
     frame = frame.assign(tier=tier, rank=rank)
     if counts is not None:
-        anomalies = flag_text(anomaly_flags(counts, totals), len(frame))
+        anomalies = serving.flag_text(serving.anomaly_flags(counts, totals), len(frame))
         flags = frame["flags"].to_numpy(object)
         both = (flags != "") & (anomalies != "")
         frame["flags"] = np.where(both, flags + ";" + anomalies, flags + anomalies)

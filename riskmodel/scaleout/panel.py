@@ -10,9 +10,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..dataset import Dataset
 from ..features import GridPanelBuilder
+from ..features.events import filled_attributes
 from ..features.grid_panel import GridPanel, _build, level_units, neighbour_matrix
 from ..features.options import parse_cutoffs
-from ..validation import validate
+from ..validation import CONTRACT, validate
 from .partitions import DaskDataset, Part, Plan, shared
 
 __all__ = ["build_panel", "fit_builder"]
@@ -33,14 +34,12 @@ def fit_builder(builder: GridPanelBuilder, data: DaskDataset) -> GridPanelBuilde
     """
     shape = data.shape
     units = level_units(shape.grids, builder.level) if builder.level in shape.levels else pd.Index([])
-    history = data.grid_history
-    attributes = [c for c in history.columns if c not in ("grid_id", "valid_from")]
-    filled = history.map_partitions(lambda h: h.loc[h["grid_id"].isin(units), attributes].notna().any().to_frame().T,
-                                    meta=pd.DataFrame({c: pd.Series(dtype=bool) for c in attributes}))
+    meta = filled_attributes(data.grid_history._meta, units).to_frame().T
+    filled = data.grid_history.map_partitions(lambda h: filled_attributes(h, units).to_frame().T, meta=meta)
     categories, filled = dask.compute(data.cases["category"].dropna().unique(), filled)
-    found = filled.any()
+    found = filled.any().reindex(meta.columns, fill_value=False)
     return builder._fit(shape, categories=pd.Series(np.asarray(categories, dtype=object)),
-                        attributes=[c for c in attributes if found.get(c, False)])
+                        attributes=found.index[found].tolist())
 
 
 def build_panel(builder: GridPanelBuilder, data: DaskDataset, *, partitions: int | None = None) -> dd.DataFrame:
@@ -50,8 +49,8 @@ def build_panel(builder: GridPanelBuilder, data: DaskDataset, *, partitions: int
     Each partition owns whole top-level units, so parent aggregates are computed
     from cases it holds; it also receives the cases of its units' neighbours in
     other partitions (a halo), so the neighbour means are exact too. Every
-    partition is validated against the data contract on its worker; the units and
-    adjacency are validated once, on the client.
+    partition is validated against the data contract on its worker (the columns
+    the features read); the units and adjacency are validated on the client too.
 
     Parameters
     ----------
@@ -103,7 +102,8 @@ def tasks_of(builder: GridPanelBuilder, data: DaskDataset, cutoffs, partitions: 
     units = level_units(shape.grids, builder.level)
     plan = Plan(shape, builder.level, neighbour_matrix(shape, units, builder.neighbours), partitions,
                 default=data.cases.npartitions)
-    read = [c for c in ("case_id", "reported_at", "grid_id", "category", "severity", *builder.optional_inputs)
+    required = [c for c, (_, needed) in CONTRACT["cases"].items() if needed]
+    read = [c for c in (*required, "severity", *builder.optional_inputs)
             if c in data.cases.columns]  # only what the features read crosses the network
     cases = plan.route(data.cases[read], halo=True)
     history = plan.route(data.grid_history, halo=False)

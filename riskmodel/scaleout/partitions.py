@@ -27,7 +27,7 @@ from ..features.grid_panel import level_units
 from ..io import read_dataset, write_dataset
 from ..validation import validate
 
-__all__ = ["DaskDataset", "read_partitioned", "write_partitioned"]
+__all__ = ["DaskDataset", "open_dataset", "read_partitioned", "write_partitioned"]
 
 _MANIFEST = "dataset.json"
 _PART = "_part"  # the routing column: the partition a row goes to
@@ -89,8 +89,10 @@ class DaskDataset:
             object.__setattr__(self, "as_of", as_of if as_of.tz is None else as_of.tz_convert("UTC").tz_localize(None))
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset, *, partitions: int) -> DaskDataset:
-        """The in-memory ``dataset``, its cases and snapshots split into ``partitions`` Dask partitions."""
+    def from_dataset(cls, dataset: Dataset, *, partitions: int | None = None) -> DaskDataset:
+        """The in-memory ``dataset``, its cases and snapshots split into ``partitions`` Dask
+        partitions (default 8)."""
+        partitions = partitions or 8
         data = validate(dataset).dataset
         history = data.grid_history
         return cls(cases=dd.from_pandas(data.cases, npartitions=partitions),
@@ -165,6 +167,14 @@ def write_partitioned(dataset: Dataset, folder: str | Path, *, partitions: int) 
     manifest = json.loads((folder / _MANIFEST).read_text())
     (folder / _MANIFEST).write_text(json.dumps({**manifest, "partitions": partitions}, indent=2))
     return folder
+
+
+def open_dataset(folder: str | Path, *, partitions: int | None = None) -> DaskDataset:
+    """A dataset folder for the Dask path: one written by :func:`write_partitioned` is
+    read lazily; any other is read into memory and split into ``partitions`` (default 8)."""
+    if (Path(folder) / "cases").is_dir():
+        return read_partitioned(folder)
+    return DaskDataset.from_dataset(read_dataset(folder), partitions=partitions)
 
 
 def read_partitioned(folder: str | Path) -> DaskDataset:

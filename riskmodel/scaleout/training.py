@@ -18,7 +18,7 @@ from ..models.calibration import fit_calibrator, latest_start
 from ..models.classifiers import _odds
 from ..training import TrainedModel, _inputs, schema_hash
 from .panel import build_panel, fit_builder
-from .partitions import DaskDataset, cluster_client, read_partitioned
+from .partitions import DaskDataset, cluster_client, open_dataset
 
 __all__ = ["train", "train_final"]
 
@@ -106,9 +106,8 @@ def train_final(config: RunConfig, estimator: GBMCount, data: DaskDataset | None
     if config.target != "grid":
         raise ConfigError(f"{config.name}: the Dask path trains the grid target, not {config.target!r}")
     if data is None:
-        folder = config.data.path if isinstance(config.data, Folder) else None
-        data = (read_partitioned(folder) if folder is not None and (folder / "cases").is_dir()
-                else DaskDataset.from_dataset(config.dataset(), partitions=partitions or 8))
+        data = (open_dataset(config.data.path, partitions=partitions) if isinstance(config.data, Folder)
+                else DaskDataset.from_dataset(config.dataset(), partitions=partitions))
     return train(data, model=estimator, partitions=partitions, client=client, **config.training_options(),
                  **options)
 
