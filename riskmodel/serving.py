@@ -7,9 +7,7 @@ that many threads share one object; a call reads the model and never changes it.
 
 from __future__ import annotations
 
-import pickle
 import threading
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -41,12 +39,17 @@ def load_model(path_or_uri, *, reload: bool = False) -> TrainedModel:
     at (so a moved ``champion`` is picked up), another URI once per tracking
     store. ``reload=True`` reads it again regardless.
 
+    Nothing in a model folder can run code when it is loaded: every file is
+    checked against the manifest's SHA-256 before it is read (see
+    :meth:`TrainedModel.load`), and a registry model is read from the same files.
+
     Raises
     ------
     FileNotFoundError
         Naming the path or URI, when there is no model there.
-    ValueError
-        Naming the path or URI, when what is there cannot be read as a model.
+    riskmodel.persistence.ModelFileError
+        A ``ValueError`` naming the folder and the file, when what is there cannot
+        be loaded safely: a changed, missing, extra or unsigned file, or a pickle.
     """
     if _is_uri(path_or_uri):
         from .tracking import resolve, tracking_uri
@@ -75,23 +78,7 @@ def read_model(path_or_uri) -> TrainedModel:
         from .tracking import load_logged
 
         return load_logged(path_or_uri)
-    file = model_file(path_or_uri)
-    if not file.is_file():
-        raise FileNotFoundError(f"no saved model at {path_or_uri} (expected the file {file})")
-    try:
-        with open(file, "rb") as f:
-            trained = pickle.load(f)
-    except Exception as error:
-        raise ValueError(f"cannot read the model in {file}: {type(error).__name__}: {error}") from error
-    if not isinstance(trained, TrainedModel):
-        raise ValueError(f"{file} holds a {type(trained).__name__}, not a riskmodel TrainedModel")
-    if not all(hasattr(trained, name) for name in ("units", "inputs")):
-        raise ValueError(f"the model in {file} was saved by an earlier riskmodel ({trained.version}) that kept "
-                         "less about it; train it again")
-    if trained.version != library_version():
-        warnings.warn(f"the model in {file} was trained with riskmodel {trained.version}, this is {library_version()}",
-                      stacklevel=3)
-    return trained
+    return TrainedModel.load(path_or_uri)
 
 
 def _default_model() -> str:

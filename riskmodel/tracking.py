@@ -21,13 +21,13 @@ import mlflow  # noqa: E402 - after switching telemetry off
 import pandas as pd  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 
-from .serving import read_model  # noqa: E402
 from .training import TrainedModel  # noqa: E402
 
 __all__ = ["RiskPyfunc", "compare", "fingerprint", "load_logged", "log_backtest", "log_model", "log_report",
            "read_backtest", "resolve", "tracking_uri"]
 
 _ROLE = "riskmodel.role"
+_ARTIFACT = "artifacts/model"  # where a logged pyfunc keeps the model's folder
 
 
 def tracking_uri() -> str:
@@ -165,7 +165,7 @@ class RiskPyfunc(mlflow.pyfunc.PythonModel):
     riskmodel installed."""
 
     def load_context(self, context):
-        self.trained = read_model(context.artifacts["model"])
+        self.trained = TrainedModel.load(context.artifacts["model"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         return _served(self.trained, pd.DataFrame(model_input))
@@ -227,21 +227,28 @@ def resolve(uri: str) -> str:
 def load_logged(uri: str) -> TrainedModel:
     """The :class:`TrainedModel` behind a logged pyfunc (``models:/...`` or ``runs:/...``).
 
+    The model's folder is downloaded and read by :meth:`TrainedModel.load`, with every
+    file checked against its manifest; MLflow's own loader, which runs the logged
+    model's code, is not used.
+
     Raises
     ------
     FileNotFoundError
         Naming the URI and the store, when MLflow has no model there.
     ValueError
-        When the model there is not a riskmodel pyfunc.
+        When the model there is not a riskmodel pyfunc, or its files were changed
+        (:class:`~riskmodel.persistence.ModelFileError`).
     """
     store = _connect()
-    try:
-        python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
-    except (mlflow.exceptions.MlflowException, OSError) as error:
-        raise FileNotFoundError(f"cannot load the model {uri} from the tracking store {store}: {error}") from error
-    if not isinstance(python_model, RiskPyfunc):
-        raise ValueError(f"{uri} is not a riskmodel pyfunc model")
-    return python_model.trained
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+        except (mlflow.exceptions.MlflowException, OSError) as error:
+            raise FileNotFoundError(f"cannot load the model {uri} from the tracking store {store}: {error}") from error
+        folder = local / _ARTIFACT
+        if not folder.is_dir():
+            raise ValueError(f"{uri} is not a riskmodel pyfunc model (it has no {_ARTIFACT} folder)")
+        return TrainedModel.load(folder)
 
 
 def compare(experiment: str = "riskmodel") -> pd.DataFrame:

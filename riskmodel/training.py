@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +17,14 @@ from .dataset import Dataset
 from .features import CaseFeatureBuilder, GridPanelBuilder
 from .features.options import parse_horizon, parse_target, training_cutoffs
 from .models import TierPolicy
+from .persistence import LEGACY_FILE, MANIFEST, ModelFileError, read_parts, write_parts
 
-__all__ = ["MODELS_FOLDER", "REGISTERED_NAMES", "TrainedModel", "train"]
+__all__ = ["MODELS_FOLDER", "REGISTERED_NAMES", "TrainedModel", "convert_legacy", "train"]
 
 #: Registry names of the two targets.
 REGISTERED_NAMES = {"grid": "dispute-risk-grid", "escalation": "dispute-escalation-case"}
 #: Where :meth:`TrainedModel.save` writes by default: ``models/<registered name>``.
 MODELS_FOLDER = Path("models")
-_FILE, _META = "model.pkl", "model.json"
 
 
 def library_version() -> str:
@@ -35,8 +35,8 @@ def library_version() -> str:
 
 
 def model_file(folder) -> Path:
-    """The file a saved model is pickled to in ``folder``."""
-    return Path(folder) / _FILE
+    """The manifest of a saved model in ``folder`` (its time tells when it was saved)."""
+    return Path(folder) / MANIFEST
 
 
 def schema_hash(X: pd.DataFrame) -> str:
@@ -129,17 +129,87 @@ class TrainedModel:
         return out
 
     def save(self, path=None) -> Path:
-        """Write the model to the folder ``path`` (default ``models/<registered name>``):
-        ``model.pkl`` and a readable ``model.json``. Returns the folder."""
+        """Write the model to the folder ``path`` (default ``models/<registered name>``)
+        in a format that cannot run code when loaded (see :mod:`riskmodel.persistence`):
+        ``model.json`` (readable metadata, the feature builder and tier policy, and
+        every other file's SHA-256), ``estimator.skops`` and one ``booster-<n>.txt``
+        per LightGBM booster. With ``RISKMODEL_MODEL_KEY`` set, ``model.sig`` signs it.
+        Returns the folder."""
         folder = Path(path) if path is not None else MODELS_FOLDER / self.registered_name
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / _FILE, "wb") as f:
-            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
         meta = {"kind": self.kind, "estimator": repr(self.estimator), "version": self.version,
                 "schema_hash": self.schema_hash, "feature_names": self.feature_names,
-                "trained_through": str(self.trained_through), "registered_name": self.registered_name}
-        (folder / _META).write_text(json.dumps(meta, indent=2))
-        return folder
+                "trained_through": str(self.trained_through), "registered_name": self.registered_name,
+                "inputs": self.inputs}
+        return write_parts(folder, meta=meta, estimator=self.estimator, builder=self.builder,
+                           tier_policy=self.tier_policy, units=self.units)
+
+    @classmethod
+    def load(cls, path) -> TrainedModel:
+        """The model saved in the folder ``path``, after checking every file against
+        its manifest (and its signature, with ``RISKMODEL_MODEL_KEY`` set).
+
+        Raises
+        ------
+        FileNotFoundError
+            When there is no saved model at ``path``.
+        riskmodel.persistence.ModelFileError
+            Naming the file that is changed, missing, extra, unsigned or of another
+            format (a pickle of riskmodel 0.1: see :func:`convert_legacy`).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from riskmodel import TrainedModel, train
+        >>> from riskmodel.datasets import simulate_district
+        >>> from riskmodel.models import HistoricalRateBaseline
+        >>> trained = train(simulate_district("tiny", seed=0), model=HistoricalRateBaseline(), track=False)
+        >>> TrainedModel.load(trained.save(tempfile.mkdtemp())).schema_hash == trained.schema_hash
+        True
+        """
+        parts = read_parts(path)
+        meta = parts["meta"]
+        trained = cls(kind=meta["kind"], estimator=parts["estimator"], feature_names=meta["feature_names"],
+                      schema_hash=meta["schema_hash"], trained_through=pd.Timestamp(meta["trained_through"]),
+                      builder=parts["builder"], tier_policy=parts["tier_policy"], version=meta["version"],
+                      units=parts["units"], inputs=meta["inputs"])
+        if trained.version != library_version():
+            warnings.warn(f"the model in {path} was trained with riskmodel {trained.version}, this is "
+                          f"{library_version()}", stacklevel=2)
+        return trained
+
+
+def convert_legacy(folder, *, trusted: bool = False) -> Path:
+    """Rewrite a model folder saved by riskmodel 0.1 (a pickle, ``model.pkl``) in the
+    format that cannot run code, in place.
+
+    Reading the pickle runs whatever code it holds: call this only for a folder whose
+    origin you trust, and say so with ``trusted=True``.
+
+    Returns
+    -------
+    Path
+        The folder, now loadable by :func:`riskmodel.load_model`.
+
+    Raises
+    ------
+    ValueError
+        Without ``trusted=True``, or when the pickle is not a riskmodel model.
+    """
+    import pickle
+
+    folder = Path(folder)
+    if trusted is not True:
+        raise ValueError(f"convert_legacy reads {folder / LEGACY_FILE} with pickle, which runs any code it holds; "
+                         "pass trusted=True if you trust its origin")
+    file = folder / LEGACY_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"no legacy model at {folder} (expected the file {file})")
+    with open(file, "rb") as f:
+        trained = pickle.load(f)  # noqa: S301 - the caller vouched for the file
+    if not isinstance(trained, TrainedModel) or not all(hasattr(trained, n) for n in ("units", "inputs")):
+        raise ModelFileError(f"{file} does not hold a TrainedModel of riskmodel 0.1 with its units and inputs; "
+                             "train the model again")
+    return trained.save(folder)
 
 
 def _open_cases(cases: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Index:
