@@ -63,7 +63,7 @@ facts = {"calls": len(latencies), "per_second": len(latencies) / (time.perf_coun
 
 def _model(preset: str) -> str:
     folder = DATA / f"{preset}-GBMCount"
-    if not (folder / "model.pkl").exists():
+    if not (folder / "model.json").exists():
         measure(TRAIN.format(data=str(simulated(preset)), model=str(folder), recent=preset == "province"))
     return str(folder)
 

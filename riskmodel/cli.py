@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ from .config import load_config
 from .datasets import PRESETS, simulate_district
 from .evaluation.report import HEADLINE
 from .io import read_dataset, write_dataset
+from .privacy import SALT_VARIABLE, hash_keys, salt_key
 from .validation import validate
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -185,8 +187,9 @@ def train(
         with _cluster(scheduler) as client:
             trained = train_on_dask(run, estimators[name], partitions=partitions, client=client, register=register)
     folder = trained.save(out)
-    typer.echo(f"{name} trained through {trained.trained_through}, saved to {folder}, logged as {trained.model_uri}"
-               + (f", registered as {trained.registered_name!r} (alias 'champion')" if register else ""))
+    logged = (f"logged as {trained.model_uri}" + (f", registered as {trained.registered_name!r} (alias 'champion')"
+                                                    if register else "")) if trained.model_uri else "not logged"
+    typer.echo(f"{name} trained through {trained.trained_through}, saved to {folder}, {logged}")
 
 
 @command()
@@ -283,7 +286,9 @@ def simulate(
 def validate_command(
     folder: Annotated[Path, typer.Argument(help="Dataset folder to check.")],
     quarantine: Annotated[
-        Path | None, typer.Option(help="Write the rejected rows here (CSV) instead of failing.")
+        Path | None, typer.Option(help="Write the rejected rows here (CSV) instead of failing. Their party_key is "
+                                       f"pseudonymised when {SALT_VARIABLE} is set; otherwise the file holds the "
+                                       "raw keys as given.")
     ] = None,
 ) -> None:
     """Check a dataset folder against the data contract; exit 1 if it breaks it.
@@ -293,8 +298,15 @@ def validate_command(
     report = validate(read_dataset(folder), errors="quarantine" if quarantine else "raise")
     typer.echo(report.counts.to_string())
     if quarantine:
-        report.rejected.to_csv(quarantine, index=False)
-        typer.echo(f"{len(report.rejected)} rejected row(s) written to {quarantine}")
+        rejected = report.rejected
+        if "party_key" in rejected.columns:
+            if os.environ.get(SALT_VARIABLE):
+                rejected = rejected.assign(party_key=hash_keys(rejected["party_key"], salt_key()))
+            else:
+                typer.echo(f"The rejected rows hold raw party keys: set {SALT_VARIABLE} to pseudonymise them.",
+                           err=True)
+        rejected.to_csv(quarantine, index=False)
+        typer.echo(f"{len(rejected)} rejected row(s) written to {quarantine}")
 
 
 @command("predict")

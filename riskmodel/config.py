@@ -114,6 +114,7 @@ class RunConfig(_Strict):
     tier_policy: Tiers = Tiers()
     escalation_days: int = Field(30, gt=0)
     experiment: str = "riskmodel"
+    earliest: datetime.date = datetime.date(1990, 1, 1)  # case times before it are refused (validate's bound)
 
     @field_validator("horizons", mode="before")
     @classmethod
@@ -121,18 +122,21 @@ class RunConfig(_Strict):
         return value if isinstance(value, list) else [value]
 
     def dataset(self) -> Dataset:
-        """The configured data."""
+        """The configured data, validated (with ``earliest`` as the earliest case time)."""
         from .datasets import simulate_district
         from .io import events_to_dataset, read_dataset
+        from .validation import validate
 
         data = self.data
         if isinstance(data, Simulator):
-            return simulate_district(data.preset, seed=data.seed)
-        if isinstance(data, Folder):
-            return read_dataset(data.path)
-        frame = pd.read_csv(data.path, sep=data.sep)
-        return events_to_dataset(frame, time=data.time, lon=data.lon, lat=data.lat, area=data.area,
-                                 category=data.category, cell_m=data.cell_m).dataset
+            dataset = simulate_district(data.preset, seed=data.seed)
+        elif isinstance(data, Folder):
+            dataset = read_dataset(data.path)
+        else:
+            frame = pd.read_csv(data.path, sep=data.sep)
+            dataset = events_to_dataset(frame, time=data.time, lon=data.lon, lat=data.lat, area=data.area,
+                                        category=data.category, cell_m=data.cell_m).dataset
+        return validate(dataset, earliest=self.earliest).dataset
 
     def horizon(self, i: int = 0) -> int | pd.DateOffset:
         """The ``i``-th horizon: days, or a pandas offset of months or weeks."""

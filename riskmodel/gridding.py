@@ -87,8 +87,8 @@ def events_to_dataset(
         raise TypeError(f"events_to_dataset expects a DataFrame, got {type(frame).__name__}")
     if area is None and (lon is None or lat is None):
         raise ValueError("give the coordinate columns lon= and lat=, or an area= column")
-    if cell_m <= 0:
-        raise ValueError(f"cell_m must be positive, got {cell_m}")
+    if isinstance(cell_m, bool) or not isinstance(cell_m, (int, float, np.number)) or not 0 < cell_m < np.inf:
+        raise ValueError(f"cell_m must be a finite positive number of metres, got {cell_m!r}")
     wanted = [c for c in (time, lon, lat, area, category, case_id) if c is not None]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
@@ -105,7 +105,7 @@ def events_to_dataset(
         check.add("events", lat, "type", "must be a finite number", failed_y)
         check.add("events", f"{lon}, {lat}", "missing", "a place is required and missing",
                   frame[lon].isna() | frame[lat].isna())
-        check.add("events", f"{lon}, {lat}", "range", "must be WGS84 longitude and latitude",
+        check.add("events", f"{lon}, {lat}", "range", "must be WGS84 longitude (-180..180) and latitude (-90..90)",
                   (x.abs() > 180) | (y.abs() > 90))
     if area is not None:
         codes = to_text(frame[area])
@@ -128,6 +128,12 @@ def events_to_dataset(
         check.add("events", area, "root", f"must differ from the top unit's id {root!r} (choose another root=)",
                   codes == root)
 
+    if area is None:
+        plane = _plane(x[~check.bad["events"]], y[~check.bad["events"]])
+        east, north = plane[0].transform(x.to_numpy(float), y.to_numpy(float)) if plane else (x, y)
+        check.add("events", f"{lon}, {lat}", "projection",
+                  "cannot be mapped to the equal-area plane centred on the data (a point on the far side of "
+                  "the Earth?)", ~check.bad["events"] & ~(np.isfinite(east) & np.isfinite(north)))
     keep = ~check.bad["events"]
     cases = pd.DataFrame({"case_id": ids[keep], "reported_at": times[keep]})
     if area is not None:
@@ -137,7 +143,7 @@ def events_to_dataset(
             centroid = cases.groupby(units.to_numpy())[["lon", "lat"]].mean()
             grids.loc[1:, ["lon", "lat"]] = centroid.reindex(grids["grid_id"].iloc[1:]).to_numpy()
     elif keep.any():
-        units, grids, adjacency = _cells(x[keep].to_numpy(), y[keep].to_numpy(), cell_m, root)
+        units, grids, adjacency = _cells(np.asarray(east)[keep], np.asarray(north)[keep], plane, cell_m, root)
         cases["lon"], cases["lat"] = x[keep], y[keep]
     else:  # no usable record: the top unit alone
         units, grids, adjacency = _areas(pd.Series([], dtype="str"), root)
@@ -169,18 +175,25 @@ def _areas(codes: pd.Series, root: str):
     return codes, grids, None
 
 
-def _cells(lon: np.ndarray, lat: np.ndarray, cell_m: float, root: str):
+def _plane(lon: pd.Series, lat: pd.Series) -> tuple[Transformer, tuple[float, float]] | None:
+    """WGS84 to a Lambert azimuthal equal-area plane centred on the points' median, and
+    that centre (None without a point)."""
+    if not len(lon):
+        return None
     lon0, lat0 = float(np.median(lon)), float(np.median(lat))
-    plane = f"+proj=laea +lat_0={lat0} +lon_0={lon0} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
-    forward = Transformer.from_crs("EPSG:4326", plane, always_xy=True)
-    x, y = forward.transform(lon, lat)
+    laea = f"+proj=laea +lat_0={lat0} +lon_0={lon0} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+    return Transformer.from_crs("EPSG:4326", laea, always_xy=True), (lon0, lat0)
+
+
+def _cells(x: np.ndarray, y: np.ndarray, plane: tuple[Transformer, tuple[float, float]], cell_m: float, root: str):
+    """Square cells of ``cell_m`` metres of the points ``x``, ``y`` projected to ``plane``."""
+    forward, (lon0, lat0) = plane
     ix = np.floor(np.asarray(x) / cell_m).astype(np.int64)
     iy = np.floor(np.asarray(y) / cell_m).astype(np.int64)
     cells = pd.DataFrame({"ix": ix, "iy": iy}).drop_duplicates().sort_values(["iy", "ix"])
     cells["grid_id"] = ("c" + cells["ix"].astype("str") + "_" + cells["iy"].astype("str")).astype("str")
-    backward = Transformer.from_crs(plane, "EPSG:4326", always_xy=True)
-    cells["lon"], cells["lat"] = backward.transform(
-        (cells["ix"].to_numpy() + 0.5) * cell_m, (cells["iy"].to_numpy() + 0.5) * cell_m)
+    cells["lon"], cells["lat"] = forward.transform(
+        (cells["ix"].to_numpy() + 0.5) * cell_m, (cells["iy"].to_numpy() + 0.5) * cell_m, direction="INVERSE")
     grids = pd.concat(
         [
             pd.DataFrame([_root_row(root, lon0, lat0)]),

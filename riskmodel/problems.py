@@ -14,6 +14,7 @@ __all__ = ["ValidationError", "DataReport", "ProblemLog"]
 #: Columns whose values never appear in a message.
 _SECRET = {"party_key"}
 _EXAMPLES = 5
+_WIDTH = 80  # the most characters of one example value in a message
 
 
 class ValidationError(ValueError):
@@ -41,7 +42,9 @@ class DataReport:
         The valid rows, with the contract's types.
     rejected : DataFrame
         Every rejected row: ``table``, ``row`` (its index label in the input),
-        ``reason``, then the row's own columns as they were given.
+        ``position`` (its position in the input table, unambiguous where labels
+        repeat), ``reason``, then the row's own columns as they were given (with
+        raw ``party_key`` values: pseudonymise before sharing it).
     problems : DataFrame
         One row per problem: ``table``, ``column``, ``rule``, ``count``,
         ``message``, ``examples``.
@@ -96,9 +99,11 @@ class ProblemLog:
         shown = []
         for pos in positions[:_EXAMPLES]:
             values = ", ".join(
-                f"{c}=<hidden>" if c in _SECRET else f"{c}={frame[c].iloc[pos]!r}" for c in columns
+                f"{c}=<hidden>" if c in _SECRET else f"{c}={shown_value(frame[c].iloc[pos])}" for c in columns
             )
-            shown.append(f"row {frame.index[pos]!r} ({values})")
+            label = frame.index[pos]
+            row = f"row {pos}" if label == pos else f"row {shown_value(label)} (position {pos})"
+            shown.append(f"{row} ({values})")
         return "; ".join(shown)
 
     def rejected(self) -> pd.DataFrame:
@@ -114,16 +119,22 @@ class ProblemLog:
                         reasons.setdefault(pos, []).append(f"{column}: {rule}")
             part = frame.iloc[positions].reset_index(drop=True)
             head = pd.DataFrame(
-                {"table": name, "row": frame.index[positions],
+                {"table": name, "row": frame.index[positions], "position": positions,
                  "reason": ["; ".join(reasons[pos]) for pos in positions]}
             )
             # A column of the input named like a header column keeps its values as <name>_input.
             part.columns = [f"{c}_input" if c in head.columns else c for c in part.columns]
             parts.append(pd.concat([head, part], axis=1))
         if not parts:
-            return pd.DataFrame(columns=["table", "row", "reason"])
+            return pd.DataFrame(columns=["table", "row", "position", "reason"])
         return pd.concat(parts, ignore_index=True)
 
+
+
+def shown_value(value, limit: int = _WIDTH) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a message stays readable whatever the data holds."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 def describe(problems: pd.DataFrame) -> str:

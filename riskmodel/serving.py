@@ -8,8 +8,10 @@ that many threads share one object; a call reads the model and never changes it.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ import pandas as pd
 from .dataset import Dataset
 from .features.options import parse_horizon
 from .models import SpikeDetector, explain
+from .problems import describe
 from .training import MODELS_FOLDER, REGISTERED_NAMES, TrainedModel, library_version, model_file, schema_hash
 from .validation import validate
 
@@ -98,7 +101,8 @@ def _default_model() -> str:
                             f"saved model in {folder}; pass model= a registry URI, a folder or a TrainedModel")
 
 
-def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.DataFrame:
+def predict(data, *, as_of=None, model=None, drivers: int | None = 200,
+            errors: Literal["raise", "quarantine"] = "raise") -> pd.DataFrame:
     """Risk of every unit (grid model) or escalation risk of every open case (case
     model) as of a time, riskiest first.
 
@@ -117,6 +121,12 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
         How many of the riskiest rows get ``top_drivers`` (None: all); the others
         get an empty string. The contributions are the costly part of a call:
         about 0.7 ms a row for the 300 trees of the default LightGBM models.
+    errors : {"raise", "quarantine"}
+        Data that breaks the contract (as :func:`~riskmodel.validate` checks it,
+        with a case after the data's ``as_of``, or after now plus a day, among the
+        rules): ``"raise"`` refuses it naming the rows; ``"quarantine"`` leaves
+        the rows out with one warning that counts them (a rejected unit is then not
+        scored).
 
     Returns
     -------
@@ -158,24 +168,29 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200) -> pd.Da
     >>> len(risk), list(risk.columns[:4]), risk["rank"].tolist()[:3]
     (25, ['grid_id', 'level', 'street_id', 'community_id'], [1, 2, 3])
     """
+    if errors not in ("raise", "quarantine"):
+        raise ValueError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
     trained = model_for(model, drivers)
     dataset = _dataset(data)
     check_inputs(trained, dataset)  # before validation, which fills in an absent severity
     as_of = None if as_of is None else naive(as_of)
-    if dataset.as_of is None:  # the data end at the forecast time, by default the midnight after the last case
-        last = pd.to_datetime(dataset.cases["reported_at"], errors="coerce").max()
-        if pd.isna(last) and as_of is None:
-            raise ValueError("the data has no case and no as_of: pass as_of, the time to forecast from")
-        dataset = dataset.replace(as_of=data_end(as_of, last))
-    dataset = validate(dataset).dataset
+    if dataset.as_of is None:
+        dataset = dataset.replace(as_of=data_end(as_of, latest_plausible(dataset.cases["reported_at"])))
+    report = validate(dataset, errors=errors)
+    if len(report.rejected):
+        warnings.warn(f"predict left out {len(report.rejected)} row(s) that break the data contract:\n"
+                      f"{describe(report.problems)}", stacklevel=2)
+    dataset = report.dataset
     as_of = check_as_of(as_of, dataset.cases["reported_at"].min(), dataset.end)
     X = trained.features(dataset, as_of)
     check_schema(trained, X)
     if trained.kind == "grid":
         out = unit_rows(trained, dataset, X, as_of)
-        expected = dataset.grids.loc[dataset.grids["level"] == trained.builder.level, "grid_id"]
+        level = trained.builder.level
+        expected = dataset.grids.loc[dataset.grids["level"] == level, "grid_id"]
         if len(out) != len(expected) or not out["grid_id"].isin(expected).all():  # never lose one
-            raise RuntimeError(f"scored {len(out)} units of {len(expected)} at level {trained.builder.level!r}")
+            raise RuntimeError(f"scored {len(out)} units of the {len(expected)} at level {level!r}: a unit would "
+                               "be lost; please report this")
         horizon = parse_horizon(trained.builder.horizon)
     else:
         ids = X.index.get_level_values("case_id")
@@ -207,9 +222,21 @@ def model_for(model, drivers: int | None) -> TrainedModel:
 
 def data_end(as_of: pd.Timestamp | None, last: pd.Timestamp) -> pd.Timestamp:
     """The end of data without an extraction time: the forecast time, by default the
-    midnight after the last case (so that the day's cases count), never before the last case."""
+    midnight after the last case (so that the day's cases count), never before the last
+    case (``last``: see :func:`latest_plausible`)."""
+    if pd.isna(last) and as_of is None:
+        raise ValueError("the data has no case and no as_of: pass as_of, the time to forecast from")
     stamp = as_of if as_of is not None else last.normalize() + pd.Timedelta(days=1)
     return stamp if pd.isna(last) else max(stamp, last)
+
+
+def latest_plausible(reported: pd.Series) -> pd.Timestamp:
+    """The latest report time up to now plus a day, the bound :func:`~riskmodel.validate`
+    applies without an ``as_of``: a case dated in 2204 is then after the data's end and
+    refused, instead of moving the forecast to 2204. Works on pandas and Dask series."""
+    reported = reported if pd.api.types.is_datetime64_any_dtype(reported) else pd.to_datetime(
+        reported, errors="coerce")
+    return reported[reported <= pd.Timestamp.now() + pd.Timedelta(days=1)].max()
 
 
 def check_as_of(as_of: pd.Timestamp | None, first: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:

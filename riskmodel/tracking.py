@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -19,11 +20,13 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow  # noqa: E402 - after switching telemetry off
 import pandas as pd  # noqa: E402
+from filelock import FileLock  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 
+from .privacy import warn_raw_keys  # noqa: E402
 from .training import TrainedModel  # noqa: E402
 
-__all__ = ["RiskPyfunc", "compare", "fingerprint", "load_logged", "log_backtest", "log_model", "log_report",
+__all__ = ["RiskPyfunc", "compare", "fingerprint", "load_logged", "log_backtest", "log_model", "log_report", "log_safely",
            "read_backtest", "resolve", "tracking_uri"]
 
 _ROLE = "riskmodel.role"
@@ -35,12 +38,36 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
+_ready: set[str] = set()  # stores this process has opened (and so created or migrated)
+
+
 def _connect() -> str:
-    """Point MLflow's tracking and registry at :func:`tracking_uri`; return it."""
+    """Point MLflow's tracking and registry at :func:`tracking_uri`; return it.
+
+    A SQLite store is opened the first time under a file lock beside it, so that two
+    processes creating or migrating one new store do not collide.
+    """
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if uri.startswith("sqlite:///") and uri not in _ready:
+        path = Path(uri.removeprefix("sqlite:///"))
+        with FileLock(f"{path}.lock", timeout=300):
+            mlflow.MlflowClient(uri).search_experiments(max_results=1)  # creates or migrates the tables
+        _ready.add(uri)
     return uri
+
+
+def log_safely(log, *args, what: str, **kwargs):
+    """``log(*args, **kwargs)``, or None with a warning naming the failure and the store:
+    a finished backtest or training is never lost because it could not be logged."""
+    try:
+        return log(*args, **kwargs)
+    except Exception as error:  # any failure of the store: the result is worth more than its log
+        warnings.warn(f"{what} finished but could not be logged to the MLflow store {tracking_uri()} "
+                      f"({type(error).__name__}: {str(error)[:300]}); it is returned without a run",
+                      UserWarning, stacklevel=3)
+        return None
 
 
 def _experiment(name: str) -> str:
@@ -90,6 +117,7 @@ def log_backtest(result, dataset, *, experiment: str = "riskmodel") -> str:
     """Log a backtest: a parent run (configuration, tags, leaderboard, plots) with one
     child run per model (its parameters; every metric's mean under its name and its
     value per fold as ``<metric>_by_fold`` with step = fold). Returns the parent run id."""
+    warn_raw_keys(dataset, "logged to MLflow (their fingerprint)")
     experiment_id = _experiment(experiment)
     config_text = json.dumps(result.config, sort_keys=True, default=str)
     tags = _tags(**{"dataset_fingerprint": fingerprint(dataset),

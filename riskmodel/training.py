@@ -18,6 +18,7 @@ from .features import CaseFeatureBuilder, GridPanelBuilder
 from .features.options import parse_horizon, parse_target, training_cutoffs
 from .models import TierPolicy
 from .persistence import LEGACY_FILE, MANIFEST, ModelFileError, read_parts, write_parts
+from .privacy import warn_raw_keys
 
 __all__ = ["MODELS_FOLDER", "REGISTERED_NAMES", "TrainedModel", "convert_legacy", "train"]
 
@@ -239,6 +240,9 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
     every case whose label is known. With ``track`` the model is logged to
     MLflow as a pyfunc; with ``register`` it is also registered as
     ``dispute-risk-grid`` (or ``dispute-escalation-case``) with alias ``champion``.
+    A failure to log is a warning naming it and the store: the model is returned,
+    with ``model_uri`` None. Raw (not pseudonymised) party keys in the data give
+    one warning.
 
     Returns
     -------
@@ -256,6 +260,7 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
     """
     if register and not track:
         raise ValueError("register=True needs track=True: the registry holds logged models")
+    warn_raw_keys(dataset, "trained on")
     if target == "escalation":
         builder = CaseFeatureBuilder(escalation_days=escalation_days, level=level)
         cases = builder.fit(dataset).build(dataset)
@@ -286,7 +291,8 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
                                units=X.index.get_level_values(0).unique(),
                                inputs=_inputs(builder, dataset))
     if track:
-        from .tracking import log_model
+        from .tracking import log_model, log_safely
 
-        log_model(trained, example=X.iloc[:5], experiment=experiment, register=register)
+        log_safely(log_model, trained, example=X.iloc[:5], experiment=experiment, register=register,
+                   what="the training")
     return trained

@@ -58,11 +58,16 @@ CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
 
 
 
+#: Case times before this are refused unless ``validate(..., earliest=...)`` says otherwise.
+EARLIEST = pd.Timestamp("1990-01-01")
+
+
 def validate(
     dataset: Dataset,
     errors: Literal["raise", "quarantine"] = "raise",
     *,
     tz: str = "UTC",
+    earliest=EARLIEST,
 ) -> DataReport:
     """Check a dataset against the data contract and convert its types.
 
@@ -97,6 +102,10 @@ def validate(
         both modes: no row can be judged without them.
     tz : str
         The zone that times carrying a zone are converted to.
+    earliest : datetime-like
+        The earliest plausible case time (default 1990-01-01): a case dated in year
+        1 or 1900 is a typo that would shift every feature. Attribute snapshots
+        (``valid_from``) may be older.
 
     Returns
     -------
@@ -122,6 +131,7 @@ def validate(
         raise ValueError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
     if not isinstance(dataset, Dataset):
         raise TypeError(f"validate expects a riskmodel.Dataset, got {type(dataset).__name__}")
+    earliest = pd.Timestamp(earliest)
     if dataset in _VALID:
         return DataReport(dataset, *_VALID[dataset])
     tables = dataset.tables
@@ -136,7 +146,7 @@ def validate(
     limit = as_of if as_of is not None else pd.Timestamp.now() + pd.Timedelta(days=1)
     check.grids(converted["grids"])
     valid_ids = converted["grids"]["grid_id"][~check.bad["grids"]]
-    check.cases(converted["cases"], valid_ids, converted["grids"]["grid_id"], limit)
+    check.cases(converted["cases"], valid_ids, converted["grids"]["grid_id"], limit, earliest)
     check.grid_history(converted["grid_history"], valid_ids, converted["grids"]["grid_id"])
     if "adjacency" in converted:
         check.adjacency(converted["adjacency"], valid_ids, converted["grids"]["grid_id"])
@@ -169,6 +179,26 @@ def _usual_depth(depth: pd.Series, level: pd.Series) -> np.ndarray:
     winners.columns = ["level", "depth", "n"]
     single = winners.drop_duplicates("level", keep=False).set_index("level")["depth"]
     return single.reindex(level.to_numpy()).fillna(-1).to_numpy()
+
+
+def _shared_depth(depth: pd.Series, level: pd.Series) -> list[tuple[str, np.ndarray]]:
+    """Level names at one depth that differ only in case, blanks or punctuation (a typo such
+    as ``"GRID"`` beside ``"grid"``): a message naming the names and their unit counts,
+    and the rows of the less common ones (all of them when the most common is tied).
+    Distinct names at one depth (``"community"`` beside ``"village"``) are a real hierarchy."""
+    counts = level.groupby([depth.to_numpy(), level.str.lower().str.replace(r"[\W_]+", "", regex=True)
+                            .to_numpy()]).value_counts()
+    found = []
+    for (d, _), names in counts[counts > 0].groupby(level=[0, 1]):  # categoricals count unused names as 0
+        if len(names) < 2:
+            continue
+        names = names.droplevel([0, 1]).sort_values(ascending=False, kind="stable")
+        listed = ", ".join(f"{name!r} ({n} unit{'s' if n > 1 else ''})" for name, n in names.items())
+        keep = names.index[0] if names.iloc[0] > names.iloc[1] else None
+        rows = (depth.to_numpy() == d) & level.isin(names.index.drop(keep) if keep is not None else names.index)
+        found.append((f"levels {listed} sit at the same depth {d} and differ only in case or punctuation (a "
+                      "typo?); the units of the less common name are rejected", rows.to_numpy()))
+    return found
 
 
 def _isin(values: pd.Series, ids: pd.Series) -> np.ndarray:
@@ -224,6 +254,10 @@ class _ContractCheck(ProblemLog):
             self.failed[name, column] = failed
         if name == "cases":
             severity = frame["severity"] if "severity" in frame.columns else pd.Series(1.0, frame.index)
+            if pd.api.types.is_bool_dtype(severity):  # True would pass for 1
+                self.add(name, "severity", "type", "must be an integer from 1 to 4, not a boolean",
+                         severity.notna().to_numpy())
+                severity = pd.Series(1.0, frame.index)
             frame["severity"] = severity.astype("float64").fillna(1)
         return frame
 
@@ -292,6 +326,11 @@ class _ContractCheck(ProblemLog):
                               "every unit of a level must sit at the depth most units of that level "
                               "sit at (levels are ordered top-down by depth; a tie rejects the level)", keep, off)
                 continue
+            shared = _shared_depth(depth, sub["level"])
+            if shared:
+                for message, rows in shared:
+                    self._add_sub("grids", "level", "level_name", message, keep, rows)
+                continue
             break
 
     def _add_sub(self, table, column, rule, message, keep: np.ndarray, sub_mask) -> None:
@@ -299,11 +338,16 @@ class _ContractCheck(ProblemLog):
         mask[np.flatnonzero(keep)[np.asarray(sub_mask, dtype=bool)]] = True
         self.add(table, column, rule, message, mask)
 
-    def cases(self, cases: pd.DataFrame, valid_ids, all_ids, as_of: pd.Timestamp) -> None:
+    def cases(self, cases: pd.DataFrame, valid_ids, all_ids, as_of: pd.Timestamp, earliest: pd.Timestamp) -> None:
         self._required("cases", cases, ["case_id", "reported_at", "grid_id", "category"])
         self._unique("cases", cases, ["case_id"], "unique")
         self.add("cases", "reported_at", "after_as_of", f"must not be after the as-of time {as_of}",
                  cases["reported_at"] > as_of)
+        for column in ("reported_at", "resolved_at", "escalated_at"):
+            if column in cases.columns:
+                self.add("cases", column, "before_earliest",
+                         f"must not be before {earliest} (an implausible date; validate(..., earliest=...) "
+                         "sets the bound)", cases[column] < earliest)
         self._refers("cases", cases, "grid_id", valid_ids, all_ids)
         severity = cases["severity"]
         self.add("cases", "severity", "range", "must be an integer from 1 to 4",

@@ -117,7 +117,7 @@ def test_features_train_and_report_commands(tmp_path, monkeypatch):
     trained = runner.invoke(app, ["train", "--config", config, "--model", "count", "--register"])
     assert trained.exit_code == 0, trained.output
     assert "registered as 'dispute-risk-grid'" in trained.output
-    assert (tmp_path / "models" / "dispute-risk-grid" / "model.pkl").is_file()
+    assert (tmp_path / "models" / "dispute-risk-grid" / "model.json").is_file()
     unknown = runner.invoke(app, ["train", "--config", config, "--model", "nothing"])
     assert unknown.exit_code == 2 and "no model 'nothing'" in unknown.output
 

@@ -101,7 +101,7 @@ def test_bad_arguments():
         events_to_dataset(events, time="time", lon="x", lat="y")
     with pytest.raises(ValueError, match="lon= and lat=, or an area="):
         events_to_dataset(events, time="when", lon="x")
-    with pytest.raises(ValueError, match="cell_m must be positive"):
+    with pytest.raises(ValueError, match="cell_m must be a finite positive number"):
         events_to_dataset(events, time="when", lon="x", lat="y", cell_m=0)
 
 

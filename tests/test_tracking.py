@@ -176,3 +176,43 @@ def test_mlflow_serves_the_champion_over_http(store, tiny):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+_RACE = """
+import sys
+from riskmodel.datasets import simulate_district
+from riskmodel.evaluation import backtest
+from riskmodel.models import HistoricalRateBaseline
+sys.stdin.readline()  # both processes start together
+result = backtest(simulate_district("tiny", seed=0), {"hist": HistoricalRateBaseline()}, cutoffs=["2023-10-02"],
+                  horizon=28, experiment="race", progress=False)
+print(result.run_id)
+"""
+
+
+def test_two_processes_create_one_new_store_at_once(store):
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONWARNINGS": "error::UserWarning:riskmodel"}
+    runs = [subprocess.Popen([sys.executable, "-c", _RACE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=store, env=env) for _ in range(2)]
+    for run in runs:
+        run.stdin.write("go\n")
+        run.stdin.flush()
+    outputs = [run.communicate(timeout=240) for run in runs]
+    assert all(run.returncode == 0 for run in runs), [err[-2000:] for _, err in outputs]
+    ids = [out.strip().splitlines()[-1] for out, _ in outputs]
+    client = mlflow.MlflowClient(tracking.tracking_uri())
+    assert all(client.get_run(run_id).info.status == "FINISHED" for run_id in ids)
+
+
+def test_a_tracking_failure_never_loses_the_result(tmp_path, monkeypatch, tiny):
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "mlflow.db").write_text("not a database")  # a store that cannot be opened
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'locked' / 'mlflow.db'}")
+    with pytest.warns(UserWarning, match=r"the backtest finished but could not be logged to the MLflow store "
+                                         r"sqlite:///.*locked/mlflow.db"):
+        result = backtest(tiny, {"hist": HistoricalRateBaseline()}, cutoffs=["2023-10-02"], horizon=28,
+                          progress=False)
+    assert result.run_id is None and len(result.leaderboard) == 2  # the model and the oracle
+    with pytest.warns(UserWarning, match="the training finished but could not be logged"):
+        trained = train(tiny, model=HistoricalRateBaseline(), horizon=28, register=True)
+    assert trained.model_uri is None and len(predict(tiny, model=trained)) == 25

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..privacy import hash_keys
 from .config import CATEGORIES, SOURCES, SimulationConfig
 
 # P(severity = 1..4) per category (rows: CATEGORIES).
@@ -38,6 +39,7 @@ _HOURS = np.array([_EVENING if c in ("neighbour_noise", "family") else _DAY for 
 _MEDIAN_DELAY = np.array([3, 10, 14, 6, 30, 5, 4, 5], dtype=float)
 _ESCALATION_EFFECT = np.array([-0.3, 0.0, 0.5, 0.2, 0.6, -0.4, 0.0, -0.2])
 _DELAY_SD = 0.9
+_PARTY_HASH_KEY = b"riskmodel simulated households"
 _WITHDRAWN = 0.10
 
 
@@ -85,6 +87,7 @@ def build_cases(config: SimulationConfig, layout, households: np.ndarray, quarte
     rank = np.minimum(np.floor(np.exp(rng.random(n) * np.log(size + 1))), size).astype(np.int64)
     party_code = micro.astype(np.int64) * 1_000_000 + rank
     prior = pd.Series(party_code).groupby(party_code).cumcount().to_numpy()
+    parties, party = np.unique(party_code, return_inverse=True)
 
     log_median = np.log(_MEDIAN_DELAY[category] * 1.3 ** (severity - 1))
     delay = np.minimum(np.exp(log_median + _DELAY_SD * rng.normal(size=n)), 730.0)
@@ -125,7 +128,8 @@ def build_cases(config: SimulationConfig, layout, households: np.ndarray, quarte
             "category": pd.Series(np.array(CATEGORIES)[category], dtype="str"),
             "severity": severity.astype(np.int64),
             "source": pd.Series(np.array(SOURCES)[source], dtype="str"),
-            "party_key": pd.Series(micro_ids[micro], dtype="str") + "-h" + pd.Series(rank).astype("str"),
+            # Pseudonyms, as a district would hold them (the key is public: the households are invented).
+            "party_key": pd.Series(hash_keys(pd.Series(parties), _PARTY_HASH_KEY).to_numpy()[party], dtype="str"),
             "resolved_at": pd.Series(as_time(resolved)).where(resolved_seen),
             "escalated_at": pd.Series(as_time(escalated)).where(escalated_seen),
             "outcome": pd.Series(outcome, dtype="str"),

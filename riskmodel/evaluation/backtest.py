@@ -197,7 +197,9 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
     escalation_days : int
         The escalation target's window.
     track : bool
-        Log the backtest to MLflow (:func:`riskmodel.tracking.log_backtest`).
+        Log the backtest to MLflow (:func:`riskmodel.tracking.log_backtest`). A
+        failure to log is a warning naming it and the store: the result is returned,
+        with ``run_id`` None.
     experiment : str
         The MLflow experiment.
     progress : bool
@@ -241,9 +243,9 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
     result = BacktestResult(_leaderboard(folds, predictions), folds, predictions, config, kind,
                             parse_horizon(horizon))
     if track:
-        from ..tracking import log_backtest
+        from ..tracking import log_backtest, log_safely
 
-        result.run_id = log_backtest(result, dataset, experiment=experiment)
+        result.run_id = log_safely(log_backtest, result, dataset, experiment=experiment, what="the backtest")
     return result
 
 

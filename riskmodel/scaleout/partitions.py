@@ -25,6 +25,7 @@ from ..coerce import to_text, to_time
 from ..dataset import Dataset, _empty_history
 from ..features.grid_panel import level_units
 from ..io import read_dataset, write_dataset
+from ..serving import latest_plausible
 from ..validation import validate
 
 __all__ = ["DaskDataset", "open_dataset", "read_partitioned", "write_partitioned"]
@@ -101,8 +102,9 @@ class DaskDataset:
 
     @cached_property
     def span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        """The first report and the end (``as_of``, else the last report), computed once."""
-        first, last = dask.compute(self.cases["reported_at"].min(), self.cases["reported_at"].max())
+        """The first report and the end (``as_of``, else the last report up to now plus a
+        day, as :func:`riskmodel.predict` reads it), computed once."""
+        first, last = dask.compute(self.cases["reported_at"].min(), latest_plausible(self.cases["reported_at"]))
         return pd.Timestamp(first), self.as_of if self.as_of is not None else pd.Timestamp(last)
 
     @cached_property
