@@ -26,8 +26,8 @@ from mlflow.models import infer_signature  # noqa: E402
 from .privacy import warn_raw_keys  # noqa: E402
 from .training import TrainedModel  # noqa: E402
 
-__all__ = ["RiskPyfunc", "compare", "fingerprint", "load_logged", "log_backtest", "log_model", "log_report", "log_safely",
-           "read_backtest", "resolve", "tracking_uri"]
+__all__ = ["RiskPyfunc", "compare", "fingerprint", "load_logged", "log_backtest", "log_model", "log_report",
+           "log_safely", "read_backtest", "resolve", "tracking_uri"]
 
 _ROLE = "riskmodel.role"
 _ARTIFACT = "artifacts/model"  # where a logged pyfunc keeps the model's folder
