@@ -133,7 +133,7 @@ class ProblemLog:
 
 def shown_value(value, limit: int = _WIDTH) -> str:
     """``repr(value)``, cut to ``limit`` characters: a message stays readable whatever the data holds."""
-    text = repr(value)
+    text = repr(value.item() if isinstance(value, np.generic) else value)
     return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
