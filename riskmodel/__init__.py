@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets, evaluation, features, io, models
 from .config import load_config
+from .persistence import ModelFileError
 from .dataset import Dataset
 from .privacy import pseudonymize
 from .problems import DataReport, ValidationError
@@ -18,6 +19,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "DataReport",
+    "ModelFileError",
     "TrainedModel",
     "Dataset",
     "ValidationError",
