@@ -150,3 +150,18 @@ models: {logistic: {family: LogisticRisk}}
     waves = _write(tmp_path, "data: {kind: simulator, preset: tiny}\ntarget: waves\n")
     trained = CliRunner().invoke(app, ["train", "--config", str(waves)])
     assert trained.exit_code == 1 and "the waves target has no final model" in trained.output
+
+
+def test_earliest_bounds_the_configured_data(tmp_path):
+    from riskmodel.datasets import simulate_district
+    from riskmodel.io import write_dataset
+
+    district = simulate_district("tiny", seed=0)
+    cases = district.cases.copy()
+    cases.loc[0, "reported_at"] = pd.Timestamp("1985-06-01")
+    folder = write_dataset(district.replace(cases=cases), tmp_path / "old")
+    strict = load_config(_write(tmp_path, f"data: {{kind: folder, path: {folder}}}\n"))
+    with pytest.raises(ValueError, match=r"cases.reported_at \[before_earliest\] 1 row"):
+        strict.dataset()
+    lenient = strict.model_copy(update={"earliest": pd.Timestamp("1980-01-01").date()})
+    assert len(lenient.dataset().cases) == len(cases)
