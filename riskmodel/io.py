@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -211,9 +212,15 @@ def read_dataset(folder: str | Path, *, verify: bool = True) -> Dataset:
             warnings.warn(f"{manifest_path} carries no row counts or checksums (it was written by an earlier "
                           "riskmodel): its files are read unchecked; write the dataset again to add them",
                           UserWarning, stacklevel=2)
-        frames = {name: _read_table(folder / f"{name}.{manifest['format']}", specs,
-                                    manifest.get("files", {}).get(name), verify)
-                  for name, specs in manifest["tables"].items()}
+        paths = {name: folder / f"{name}.{manifest['format']}" for name in manifest["tables"]}
+        lacking = [path.name for path in paths.values() if not path.is_file()]
+        if lacking:
+            raise DatasetFileError(f"{folder} lacks {', '.join(lacking)}, which {_MANIFEST} lists")
+        files = manifest.get("files", {})
+        with ThreadPoolExecutor(1) as hashing:  # each file's hash is computed while the files are parsed
+            digests = {name: hashing.submit(_sha256, paths[name]) for name in files if verify}
+            frames = {name: _read_table(path, manifest["tables"][name], files.get(name), digests.get(name))
+                      for name, path in paths.items()}
         as_of = manifest["as_of"]
         return Dataset(**frames, as_of=None if as_of is None else pd.Timestamp(as_of))
     frames = {}
@@ -292,14 +299,15 @@ def _spec_problem(spec: dict) -> str | None:
     return None
 
 
-def _read_table(path: Path, specs: list[dict], expected: dict | None, verify: bool) -> pd.DataFrame:
-    """One table's file, checked against its entry in the manifest."""
-    if not path.is_file():
-        raise DatasetFileError(f"{path} is missing: {_MANIFEST} lists the table")
-    if verify and expected is not None and (found := _sha256(path)) != expected["sha256"]:
-        raise DatasetFileError(f"{path} was changed or cut short after it was written: its SHA-256 is {found}, "
-                               f"{_MANIFEST} records {expected['sha256']}")
-    frame = _parse_parquet(path) if path.suffix == ".parquet" else _parse_csv(path, specs)
+def _read_table(path: Path, specs: list[dict], expected: dict | None, digest: Future | None) -> pd.DataFrame:
+    """One table's file, checked against its entry in the manifest (its SHA-256,
+    being computed in ``digest``, before anything parsed is used or reported)."""
+    try:
+        frame = _parse_parquet(path) if path.suffix == ".parquet" else _parse_csv(path, specs)
+    except Exception:
+        _check_digest(path, expected, digest)  # a changed file is reported as changed, whatever its parse raised
+        raise
+    _check_digest(path, expected, digest)
     if expected is not None and len(frame) != expected["rows"]:
         raise DatasetFileError(f"{path} has {len(frame)} rows, {_MANIFEST} records {expected['rows']}")
     names = [spec["name"] for spec in specs]
@@ -312,6 +320,12 @@ def _read_table(path: Path, specs: list[dict], expected: dict | None, verify: bo
     for spec in specs:
         frame[spec["name"]] = _convert(frame[spec["name"]], spec, path)
     return frame
+
+
+def _check_digest(path: Path, expected: dict | None, digest: Future | None) -> None:
+    if digest is not None and (found := digest.result()) != expected["sha256"]:
+        raise DatasetFileError(f"{path} was changed or cut short after it was written: its SHA-256 is {found}, "
+                               f"{_MANIFEST} records {expected['sha256']}") from None
 
 
 def _parse_parquet(path: Path) -> pd.DataFrame:
