@@ -24,7 +24,7 @@ from .validation import CONTRACT
 __all__ = ["write_dataset", "read_dataset", "events_to_dataset", "DatasetFileError"]
 
 _MANIFEST = "dataset.json"
-_VERSION = 2  # 1: no "version", row counts or checksums
+_VERSION = 2  # the manifest's "version"; a manifest without one (no row counts, no checksums) is older
 _TABLES = ("cases", "grids", "grid_history", "adjacency")
 _FORMATS = ("parquet", "csv")
 _SUFFIXES = ("parquet", "csv", "csv.gz")
@@ -208,7 +208,8 @@ def read_dataset(folder: str | Path, *, verify: bool = True) -> Dataset:
     manifest_path = folder / _MANIFEST
     if manifest_path.exists():
         manifest = _read_manifest(manifest_path)
-        if "files" not in manifest:
+        files = manifest["files"]
+        if files is None:
             warnings.warn(f"{manifest_path} carries no row counts or checksums (it was written by an earlier "
                           "riskmodel): its files are read unchecked; write the dataset again to add them",
                           UserWarning, stacklevel=2)
@@ -216,7 +217,7 @@ def read_dataset(folder: str | Path, *, verify: bool = True) -> Dataset:
         lacking = [path.name for path in paths.values() if not path.is_file()]
         if lacking:
             raise DatasetFileError(f"{folder} lacks {', '.join(lacking)}, which {_MANIFEST} lists")
-        files = manifest.get("files", {})
+        files = files or {}
         with ThreadPoolExecutor(1) as hashing:  # each file's hash is computed while the files are parsed
             digests = {name: hashing.submit(_sha256, paths[name]) for name in files if verify}
             frames = {name: _read_table(path, manifest["tables"][name], files.get(name), digests.get(name))
@@ -251,9 +252,9 @@ def _read_manifest(path: Path) -> dict:
     require(isinstance(manifest, dict), "it is not a JSON object")
     missing = [key for key in ("format", "as_of", "tables") if key not in manifest]
     require(not missing, f"it lacks {', '.join(map(repr, missing))}")
-    version = manifest.get("version", 1)
-    require(version in (1, _VERSION) and type(version) is int,
-            f"version {_cut(version)} (this riskmodel reads versions 1 and {_VERSION})")
+    version = manifest.get("version")
+    require(version is None or type(version) is int and version == _VERSION,
+            f"version {_cut(version)} is not {_VERSION}, the one this riskmodel reads")
     require(manifest["format"] in _FORMATS, f"format {_cut(manifest['format'])} is not 'parquet' or 'csv'")
     as_of = manifest["as_of"]
     require(as_of is None or isinstance(as_of, str) and not pd.isna(pd.to_datetime(as_of, errors="coerce")),
@@ -272,14 +273,15 @@ def _read_manifest(path: Path) -> dict:
         for spec in specs:
             problem = _spec_problem(spec)
             require(problem is None, f"column {name}.{spec['name']}: {problem}")
-    if version == _VERSION:
-        files = manifest.get("files")
-        require(isinstance(files, dict) and set(files) == set(tables),
-                "'files' does not give the row count and checksum of every table")
-        for name, file in files.items():
-            require(isinstance(file, dict) and type(file.get("rows")) is int and file["rows"] >= 0
-                    and isinstance(file.get("sha256"), str) and len(file["sha256"]) == 64,
-                    f"'files' has no row count or SHA-256 for {name}")
+    if version is None:  # written before riskmodel recorded counts and checksums
+        return {**manifest, "files": None}
+    files = manifest.get("files")
+    require(isinstance(files, dict) and set(files) == set(tables),
+            "'files' does not give the row count and checksum of every table")
+    for name, file in files.items():
+        require(isinstance(file, dict) and type(file.get("rows")) is int and file["rows"] >= 0
+                and isinstance(file.get("sha256"), str) and len(file["sha256"]) == 64,
+                f"'files' has no row count or SHA-256 for {name}")
     return manifest
 
 
