@@ -30,7 +30,6 @@ _FORMATS = ("parquet", "csv")
 _SUFFIXES = ("parquet", "csv", "csv.gz")
 _BLOCK = 1 << 20  # bytes hashed at a time
 _SHOWN = 80  # characters of an example value in a message
-_CSV = {"keep_default_na": False}  # with na_values: only an empty field is missing
 
 
 class DatasetFileError(ValueError):
@@ -208,8 +207,7 @@ def read_dataset(folder: str | Path, *, verify: bool = True) -> Dataset:
     manifest_path = folder / _MANIFEST
     if manifest_path.exists():
         manifest = _read_manifest(manifest_path)
-        files = manifest["files"]
-        if files is None:
+        if manifest["files"] is None:
             warnings.warn(f"{manifest_path} carries no row counts or checksums (it was written by an earlier "
                           "riskmodel): its files are read unchecked; write the dataset again to add them",
                           UserWarning, stacklevel=2)
@@ -217,7 +215,7 @@ def read_dataset(folder: str | Path, *, verify: bool = True) -> Dataset:
         lacking = [path.name for path in paths.values() if not path.is_file()]
         if lacking:
             raise DatasetFileError(f"{folder} lacks {', '.join(lacking)}, which {_MANIFEST} lists")
-        files = files or {}
+        files = manifest["files"] or {}
         with ThreadPoolExecutor(1) as hashing:  # each file's hash is computed while the files are parsed
             digests = {name: hashing.submit(_sha256, paths[name]) for name in files if verify}
             frames = {name: _read_table(path, manifest["tables"][name], files.get(name), digests.get(name))
@@ -346,7 +344,7 @@ def _parse_csv(path: Path, specs: list[dict]) -> pd.DataFrame:
         kinds = {c: kind for c, kind in kinds.items() if c in present}
         times = [c for c, kind in kinds.items() if kind.startswith("datetime64")]
         typed = {c: "str" if kind.startswith("timedelta64") else kind for c, kind in kinds.items() if c not in times}
-        na = {"na_values": {c: [""] for c in present}, **_CSV}
+        na = {"keep_default_na": False, "na_values": {c: [""] for c in present}}  # only an empty field is missing
         try:
             return pd.read_csv(path, dtype=typed, parse_dates=times, **na)
         except (UnicodeDecodeError, pd.errors.ParserError):
@@ -424,20 +422,24 @@ def _convert(values: pd.Series, spec: dict, path: Path) -> pd.Series:
     elif family == "bool" and source == "text":
         result = values.map({"True": True, "False": False, True: True, False: False})
     else:
-        return values.astype(dtype)  # text, and any other type the values already have
-    _refuse_lost(values, result, path, column, f"are not {dtype} values")
+        return _astype(values, dtype, path, column)  # text, and any other type the values already have
+    _refuse(path, column, f"are not {dtype} values", values, values.notna() & result.isna())
     if target.kind in "iub":
         _refuse(path, column, f"are blank, which {dtype} cannot hold", values, result.isna())
     if target.kind in "iu":
         _refuse(path, column, "are not whole numbers", values, result % 1 != 0)
-    converted = result.astype(dtype)
+    converted = _astype(result, dtype, path, column)
     if family == "number":
         _refuse(path, column, f"do not fit in {dtype}", values, result.notna() & (converted != result))
     return converted
 
 
-def _refuse_lost(before: pd.Series, after: pd.Series, path: Path, column: str, problem: str) -> None:
-    _refuse(path, column, problem, before, before.notna().to_numpy() & after.isna().to_numpy())
+def _astype(values: pd.Series, dtype: str, path: Path, column: str) -> pd.Series:
+    try:
+        return values.astype(dtype)
+    except (ValueError, TypeError, OverflowError):  # pandas' message may quote a value: not shown
+        raise DatasetFileError(f"{path}: column {column!r} holds {values.dtype} values that cannot be "
+                               f"read as {dtype}") from None
 
 
 def _refuse(path: Path, column: str, problem: str, values: pd.Series, bad) -> None:
