@@ -141,11 +141,12 @@ def _arrow_can_store(values: pd.Series) -> bool:
 
 
 def _sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(_BLOCK):
-            digest.update(block)
+    """The SHA-256 of a file, read in blocks into one buffer (no memory allocated per block)."""
+    digest, block = hashlib.sha256(), bytearray(_BLOCK)
+    view = memoryview(block)
+    with open(path, "rb", buffering=0) as file:
+        while size := file.readinto(block):
+            digest.update(view[:size])
     return digest.hexdigest()
 
 
