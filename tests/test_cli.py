@@ -78,3 +78,13 @@ def test_bad_input_is_a_message_and_exit_code_1(tmp_path):
                           (["predict", "--data", str(tmp_path / "nowhere")], "nowhere")):
         result = runner.invoke(app, args)
         assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, args
+
+
+def test_a_corrupted_dataset_folder_is_a_message_and_exit_code_1(tmp_path, dataset):
+    folder = write_dataset(dataset, tmp_path / "d", format="csv")
+    cases = folder / "cases.csv"
+    cases.write_bytes(cases.read_bytes()[:-20])  # cut short
+    for args in (["validate", str(folder)], ["predict", "--data", str(folder), "--model", str(tmp_path / "m")]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1 and "cases.csv was changed or cut short" in result.output, args
+        assert "Traceback" not in result.output and "p-alpha" not in result.output
