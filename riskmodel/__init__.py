@@ -4,8 +4,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets, evaluation, features, io, models
 from .config import load_config
-from .persistence import ModelFileError
 from .dataset import Dataset
+from .persistence import ModelFileError
 from .privacy import pseudonymize
 from .problems import DataReport, ValidationError
 from .serving import load_model, predict

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from .dataset import Dataset
 from .gridding import events_to_dataset
-from .problems import _SECRET
+from .problems import SECRET_COLUMNS, shown_value
 from .validation import CONTRACT
 
 __all__ = ["write_dataset", "read_dataset", "events_to_dataset", "DatasetFileError"]
@@ -29,7 +29,6 @@ _TABLES = ("cases", "grids", "grid_history", "adjacency")
 _FORMATS = ("parquet", "csv")
 _SUFFIXES = ("parquet", "csv", "csv.gz")
 _BLOCK = 1 << 20  # bytes hashed at a time
-_SHOWN = 80  # characters of an example value in a message
 
 
 class DatasetFileError(ValueError):
@@ -253,15 +252,16 @@ def _read_manifest(path: Path) -> dict:
     require(not missing, f"it lacks {', '.join(map(repr, missing))}")
     version = manifest.get("version")
     require(version is None or type(version) is int and version == _VERSION,
-            f"version {_cut(version)} is not {_VERSION}, the one this riskmodel reads")
-    require(manifest["format"] in _FORMATS, f"format {_cut(manifest['format'])} is not 'parquet' or 'csv'")
+            f"version {shown_value(version)} is not {_VERSION}, the one this riskmodel reads")
+    require(manifest["format"] in _FORMATS, f"format {shown_value(manifest['format'])} is not 'parquet' or 'csv'")
     as_of = manifest["as_of"]
     require(as_of is None or isinstance(as_of, str) and not pd.isna(pd.to_datetime(as_of, errors="coerce")),
-            f"as_of {_cut(as_of)} is not a time")
+            f"as_of {shown_value(as_of)} is not a time")
     tables = manifest["tables"]
     require(isinstance(tables, dict), "'tables' is not an object")
     unknown = [name for name in tables if name not in _TABLES]
-    require(not unknown, f"table name(s) {', '.join(_cut(n) for n in unknown)} are not among {', '.join(_TABLES)}")
+    require(not unknown,
+            f"table name(s) {', '.join(shown_value(n) for n in unknown)} are not among {', '.join(_TABLES)}")
     require({"cases", "grids"} <= set(tables), "it lists no 'cases' or no 'grids' table")
     for name, specs in tables.items():
         require(isinstance(specs, list) and all(isinstance(s, dict) and isinstance(s.get("name"), str)
@@ -291,7 +291,7 @@ def _spec_problem(spec: dict) -> str | None:
         try:
             pd.api.types.pandas_dtype(kind)
         except (TypeError, ValueError):
-            return f"dtype {_cut(kind)} is not a pandas dtype"
+            return f"dtype {shown_value(kind)} is not a pandas dtype"
     if (dtype == "category") != categorical:
         return "only a 'category' column has categories" if categorical else "a 'category' column needs categories"
     if categorical and not (isinstance(spec["categories"], list) and isinstance(spec.get("ordered"), bool)
@@ -451,14 +451,9 @@ def _refuse(path: Path, column: str, problem: str, values: pd.Series, bad) -> No
         return
     shown = f"first at row {rows[0]}"
     examples = pd.unique(values.iloc[rows].dropna().astype(object))[:3]
-    if column not in _SECRET and len(examples):
-        shown += ", e.g. " + ", ".join(_cut(v) for v in examples)
+    if column not in SECRET_COLUMNS and len(examples):
+        shown += ", e.g. " + ", ".join(shown_value(v) for v in examples)
     raise DatasetFileError(f"{path}: column {column!r}: {len(rows)} value(s) {problem} ({shown})")
-
-
-def _cut(value) -> str:
-    """A value for a message: its repr, at most 80 characters of it."""
-    return repr(value if not isinstance(value, str) else value[:_SHOWN])[:_SHOWN + 2]
 
 
 def _read_plain(path: Path, name: str) -> pd.DataFrame:

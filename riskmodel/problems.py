@@ -9,10 +9,10 @@ import pandas as pd
 
 from .dataset import Dataset
 
-__all__ = ["ValidationError", "DataReport", "ProblemLog"]
+__all__ = ["SECRET_COLUMNS", "ValidationError", "DataReport", "ProblemLog", "shown_value"]
 
 #: Columns whose values never appear in a message.
-_SECRET = {"party_key"}
+SECRET_COLUMNS = frozenset({"party_key"})
 _EXAMPLES = 5
 _WIDTH = 80  # the most characters of one example value in a message
 
@@ -99,7 +99,7 @@ class ProblemLog:
         shown = []
         for pos in positions[:_EXAMPLES]:
             values = ", ".join(
-                f"{c}=<hidden>" if c in _SECRET else f"{c}={shown_value(frame[c].iloc[pos])}" for c in columns
+                f"{c}=<hidden>" if c in SECRET_COLUMNS else f"{c}={shown_value(frame[c].iloc[pos])}" for c in columns
             )
             label = frame.index[pos]
             row = f"row {pos}" if label == pos else f"row {shown_value(label)} (position {pos})"
