@@ -186,8 +186,12 @@ def _shared_depth(depth: pd.Series, level: pd.Series) -> list[tuple[str, np.ndar
     as ``"GRID"`` beside ``"grid"``): a message naming the names and their unit counts,
     and the rows of the less common ones (all of them when the most common is tied).
     Distinct names at one depth (``"community"`` beside ``"village"``) are a real hierarchy."""
-    counts = level.groupby([depth.to_numpy(), level.str.lower().str.replace(r"[\W_]+", "", regex=True)
-                            .to_numpy()]).value_counts()
+    def plain(names):
+        return names.str.lower().str.replace(r"[\W_]+", "", regex=True)
+
+    if not plain(pd.Index(level.dropna().unique(), dtype="str")).duplicated().any():  # the usual case, cheaply
+        return []
+    counts = level.groupby([depth.to_numpy(), plain(level.astype("str")).to_numpy()]).value_counts()
     found = []
     for (d, _), names in counts[counts > 0].groupby(level=[0, 1]):  # categoricals count unused names as 0
         if len(names) < 2:
