@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import json
 import warnings
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .checksums import content_digest, file_digest
 from .dataset import Dataset
 from .gridding import events_to_dataset
 from .problems import SECRET_COLUMNS, shown_value
@@ -28,7 +28,6 @@ _VERSION = 2  # the manifest's "version"; a manifest without one (no row counts,
 _TABLES = ("cases", "grids", "grid_history", "adjacency")
 _FORMATS = ("parquet", "csv")
 _SUFFIXES = ("parquet", "csv", "csv.gz")
-_BLOCK = 1 << 20  # bytes hashed at a time
 
 
 class DatasetFileError(ValueError):
@@ -100,7 +99,8 @@ def write_dataset(dataset: Dataset, folder: str | Path, *,
         else:
             frame.to_csv(path, index=False)
         manifest["tables"][name] = [_column_spec(column, frame[column]) for column in frame.columns]
-        manifest["files"][name] = {"rows": len(frame), "sha256": _sha256(path)}
+        manifest["files"][name] = {"rows": len(frame), "sha256": file_digest(path)}
+    manifest["manifest_sha256"] = content_digest(manifest)
     (folder / _MANIFEST).write_text(json.dumps(manifest, indent=2))
     return folder
 
@@ -137,16 +137,6 @@ def _arrow_can_store(values: pd.Series) -> bool:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return False
     return True
-
-
-def _sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in blocks into one buffer (no memory allocated per block)."""
-    digest, block = hashlib.sha256(), bytearray(_BLOCK)
-    view = memoryview(block)
-    with open(path, "rb", buffering=0) as file:
-        while size := file.readinto(block):
-            digest.update(view[:size])
-    return digest.hexdigest()
 
 
 def _column_spec(name: str, values: pd.Series) -> dict:
@@ -217,7 +207,7 @@ def read_dataset(folder: str | Path, *, verify: bool = True) -> Dataset:
             raise DatasetFileError(f"{folder} lacks {', '.join(lacking)}, which {_MANIFEST} lists")
         files = manifest["files"] or {}
         with ThreadPoolExecutor(1) as hashing:  # each file's hash is computed while the files are parsed
-            digests = {name: hashing.submit(_sha256, paths[name]) for name in files if verify}
+            digests = {name: hashing.submit(file_digest, paths[name]) for name in files if verify}
             frames = {name: _read_table(path, manifest["tables"][name], files.get(name), digests.get(name))
                       for name, path in paths.items()}
         as_of = manifest["as_of"]
@@ -248,6 +238,10 @@ def _read_manifest(path: Path) -> dict:
             raise DatasetFileError(f"{path} is not a riskmodel dataset manifest: {what}")
 
     require(isinstance(manifest, dict), "it is not a JSON object")
+    if "manifest_sha256" in manifest or "version" in manifest:  # written with checksums: its own comes first
+        checksum = manifest.pop("manifest_sha256", None)
+        if checksum != content_digest(manifest):
+            raise DatasetFileError(f"{path} does not match its own checksum: it was changed after it was written")
     missing = [key for key in ("format", "as_of", "tables") if key not in manifest]
     require(not missing, f"it lacks {', '.join(map(repr, missing))}")
     version = manifest.get("version")

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import skops.io as sio
 
+from .checksums import content_digest
 from .features import CaseFeatureBuilder, GridPanelBuilder, Target
 from .models import TierPolicy
 
@@ -114,19 +115,13 @@ def write_parts(folder: Path, *, meta: dict, estimator, builder, tier_policy, un
         "boosters": booster_specs,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
     }
-    manifest["manifest_sha256"] = _digest(manifest)
+    manifest["manifest_sha256"] = content_digest(manifest)
     text = json.dumps(manifest, indent=1).encode()
     (folder / MANIFEST).write_bytes(text)
     key = _key()
     if key is not None:
         (folder / SIGNATURE).write_text(_sign(key, text))
     return folder
-
-
-def _digest(manifest: dict) -> str:
-    """SHA-256 of the manifest's content, whatever its layout: a changed value is caught
-    (a deliberate change that recomputes it is caught only by the signature)."""
-    return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _ours(name: str) -> bool:
@@ -190,7 +185,7 @@ def read_parts(folder) -> dict:
     if manifest.get("format") != FORMAT:
         raise ModelFileError(f"{folder / MANIFEST} has format {manifest.get('format')!r}; this riskmodel "
                              f"reads format {FORMAT}")
-    if checksum != _digest(manifest):
+    if checksum != content_digest(manifest):
         raise ModelFileError(f"{folder / MANIFEST} does not match its own checksum: it was changed after saving")
     data = _checked_files(folder, files)
     try:

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from riskmodel import ValidationError, load_model, predict, pseudonymize, train, validate
+from riskmodel.checksums import content_digest
 from riskmodel.cli import app
 from riskmodel.datasets import simulate_district
 from riskmodel.evaluation import backtest
@@ -46,8 +47,11 @@ def _folder(tmp_path, format="csv", dataset=None):
 
 
 def _set_manifest(folder, change):
+    """Edit the manifest as a tool would, its own checksum recomputed (else that checksum refuses it first)."""
     manifest = json.loads((folder / "dataset.json").read_text())
+    manifest.pop("manifest_sha256")
     change(manifest)
+    manifest["manifest_sha256"] = content_digest(manifest)
     (folder / "dataset.json").write_text(json.dumps(manifest))
 
 

@@ -9,6 +9,7 @@ import pytest
 
 import riskmodel.io
 from riskmodel import validate
+from riskmodel.checksums import content_digest
 from riskmodel.io import DatasetFileError, read_dataset, write_dataset
 
 
@@ -82,10 +83,23 @@ def _manifest(folder):
 
 
 def _edit_manifest(folder, change):
+    """Edit the manifest and recompute its own checksum, as a tool that rewrites it would,
+    so that the checks behind the checksum are reached."""
     manifest = _manifest(folder)
+    manifest.pop("manifest_sha256", None)
     change(manifest)
+    if "version" in manifest:
+        manifest["manifest_sha256"] = content_digest(manifest)
     (folder / "dataset.json").write_text(json.dumps(manifest))
     return folder
+
+
+def test_an_edited_manifest_is_refused_by_its_own_checksum(tmp_path, dataset):
+    folder = write_dataset(dataset, tmp_path / "d", format="csv")
+    manifest = _manifest(folder)
+    next(s for s in manifest["tables"]["grids"] if s["name"] == "lon")["dtype"] = "float32"  # values still fit
+    (folder / "dataset.json").write_text(json.dumps(manifest))
+    _refused(folder, "dataset.json", "does not match its own checksum")
 
 
 def _refused(folder, *names, verify=True):

@@ -2,10 +2,11 @@
 had its manifest edited reads back as what was written, or fails with a
 ``ValueError`` that names a file; never another exception, never different data.
 
-"What was written" is read through the manifest as it now stands: the manifest is
-the only record of ``as_of`` and of the columns' types, so an edit of those that the
-values fit (``int64`` to ``float64``) is honoured, while the values themselves, which
-the row counts and checksums protect, must come back unchanged.
+The manifest carries its own checksum, so an edit is refused; an edit whose checksum was
+recomputed on purpose is read through the manifest as it now stands (it is the only
+record of ``as_of`` and of the columns' types, so an edit of those that the values fit,
+``int64`` to ``float64``, is honoured), while the values themselves, which the row counts
+and the files' checksums protect, must come back unchanged.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskmodel import Dataset, validate
-from riskmodel.io import read_dataset, write_dataset
+from riskmodel.checksums import content_digest
+from riskmodel.io import DatasetFileError, read_dataset, write_dataset
 
 from .conftest import make_dataset
 
@@ -124,14 +126,22 @@ def test_flipped_bytes(format, file, data):
 
 
 @EXAMPLES
-@given(format=FORMATS, data=st.data())
-def test_manifest_edits(format, data):
+@given(format=FORMATS, data=st.data(), rehash=st.booleans())
+def test_manifest_edits(format, data, rehash):
+    """An edit is refused by the manifest's own checksum; an edit whose checksum was recomputed
+    (by a tool, on purpose) reaches the checks behind it and gives the property."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = _write(Path(tmp), format)
-        manifest = json.loads((folder / "dataset.json").read_text())
+        written = json.loads((folder / "dataset.json").read_text())
+        manifest = json.loads(json.dumps(written))
+        checksum = manifest.pop("manifest_sha256")
         for _ in range(data.draw(st.integers(1, 2))):
             _manifest_edit(data.draw, manifest)
+        manifest["manifest_sha256"] = content_digest(manifest) if rehash else checksum
         (folder / "dataset.json").write_text(json.dumps(manifest))
+        if not rehash and manifest != written:
+            with pytest.raises(DatasetFileError, match="does not match its own checksum"):
+                read_dataset(folder)
         _check(folder)
 
 

@@ -65,12 +65,12 @@ def folder(tmp_path, trained):
 
 def rehash(folder, name):
     """Rewrite the manifest as an attacker would: the file's hash and the manifest's checksum fixed."""
-    from riskmodel.persistence import _digest
+    from riskmodel.checksums import content_digest
 
     manifest = json.loads((folder / "model.json").read_text())
     manifest.pop("manifest_sha256")
     manifest["files"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
-    manifest["manifest_sha256"] = _digest(manifest)
+    manifest["manifest_sha256"] = content_digest(manifest)
     (folder / "model.json").write_text(json.dumps(manifest))
 
 
