@@ -38,7 +38,7 @@ class DatasetFileError(ValueError):
 
 
 def write_dataset(dataset: Dataset, folder: str | Path, *,
-                  format: Literal["parquet", "csv"] = "parquet") -> Path:
+                  format: Literal["parquet", "csv"] = "parquet", extra: dict | None = None) -> Path:
     """Write a dataset as a folder: one file per table and a ``dataset.json``.
 
     The manifest records the format, ``as_of``, every column's type (with the
@@ -56,6 +56,9 @@ def write_dataset(dataset: Dataset, folder: str | Path, *,
         Created if missing; table files already there are replaced.
     format : {"parquet", "csv"}
         Parquet by default.
+    extra : dict, optional
+        Further manifest entries, kept as given (the Dask path records its
+        ``partitions``); they cannot replace the manifest's own.
 
     Returns
     -------
@@ -100,6 +103,10 @@ def write_dataset(dataset: Dataset, folder: str | Path, *,
             frame.to_csv(path, index=False)
         manifest["tables"][name] = [_column_spec(column, frame[column]) for column in frame.columns]
         manifest["files"][name] = {"rows": len(frame), "sha256": file_digest(path)}
+    clash = sorted(set(extra or {}) & {*manifest, "manifest_sha256"})
+    if clash:
+        raise ValueError(f"extra manifest entries {clash} would replace the manifest's own")
+    manifest.update(extra or {})
     manifest["manifest_sha256"] = content_digest(manifest)
     (folder / _MANIFEST).write_text(json.dumps(manifest, indent=2))
     return folder

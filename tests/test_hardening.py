@@ -184,6 +184,14 @@ def test_probe_a_case_in_2204_does_not_move_the_forecast(tiny, tiny_model):
     assert risk["as_of"].iloc[0] < pd.Timestamp("2025-01-01") and risk["probability"].max() > 0.5
 
 
+def test_probe_the_command_line_refuses_a_case_in_2204(tmp_path, tiny, tiny_model):
+    cases = tiny.cases.copy()
+    cases.loc[5, "reported_at"] = pd.Timestamp("2204-01-01")
+    data = write_dataset(tiny.replace(cases=cases, as_of=None), tmp_path / "data")
+    result = CliRunner().invoke(app, ["predict", "--data", str(data), "--model", str(tiny_model.save(tmp_path / "m"))])
+    assert result.exit_code == 1 and "[after_as_of]" in result.output and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("when", ["0001-01-01", "1677-09-22", "1900-01-01"])
 def test_probe_implausible_case_times_are_refused(tiny, tiny_model, when):
     cases = tiny.cases.assign(reported_at=tiny.cases["reported_at"].astype(object))

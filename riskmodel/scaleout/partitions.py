@@ -148,7 +148,8 @@ def write_partitioned(dataset: Dataset, folder: str | Path, *, partitions: int) 
     data = validate(dataset).dataset
     folder = Path(folder)
     write_dataset(Dataset(cases=data.cases.iloc[:0], grids=data.grids, adjacency=data.adjacency,
-                          grid_history=data.grid_history.iloc[:0], as_of=data.as_of), folder)
+                          grid_history=data.grid_history.iloc[:0], as_of=data.as_of), folder,
+                  extra={"partitions": partitions})
     ids = pd.Index(data.grids["grid_id"])
     root = _roots(ids.get_indexer(data.grids["parent_id"]))
     tops = np.unique(ids[root])  # sorted; dealt into files in contiguous blocks
@@ -166,8 +167,6 @@ def write_partitioned(dataset: Dataset, folder: str | Path, *, partitions: int) 
             written += int((owner == g).sum())
         if written != len(frame):  # never: validation has checked every grid_id
             raise RuntimeError(f"wrote {written} of the {len(frame)} rows of {name}")
-    manifest = json.loads((folder / _MANIFEST).read_text())
-    (folder / _MANIFEST).write_text(json.dumps({**manifest, "partitions": partitions}, indent=2))
     return folder
 
 
