@@ -15,6 +15,7 @@ import typer
 from .config import load_config
 from .datasets import PRESETS, simulate_district
 from .evaluation.report import HEADLINE
+from .evaluation.targets import TARGETS
 from .io import read_dataset, write_dataset
 from .privacy import SALT_VARIABLE, hash_keys, salt_key
 from .validation import validate
@@ -60,7 +61,6 @@ def demo(
     Example: riskmodel demo --preset small --seed 0
     """
     from .evaluation import backtest
-    from .models import case_models, grid_models
     from .training import train
 
     started = time.perf_counter()
@@ -70,17 +70,17 @@ def demo(
     typer.echo(f"Simulated the {preset!r} district (seed {seed}); validated {int(report.counts['input'].sum())} "
                f"rows, none rejected; written to {folder}\n")
     horizon, escalation_days = 28, 30
-    for target, models, name, closed in (
-            (None, grid_models(), "grid risk, 28 days", horizon),
-            ("escalation", case_models(), "case escalation, 30 days", escalation_days + 28)):  # + the last fold
+    for kind, name, closed in ((TARGETS["grid"], "grid risk, 28 days", horizon),  # escalation: + the last fold
+                               (TARGETS["escalation"], "case escalation, 30 days", escalation_days + 28)):
+        models = kind.roster()
         last = (pd.Timestamp(district.end) - pd.Timedelta(days=closed)).normalize()
         cutoffs = pd.date_range(end=last, periods=folds, freq="4W-MON")
-        result = backtest(district, models, cutoffs=cutoffs, horizon=horizon, target=target,
+        result = backtest(district, models, cutoffs=cutoffs, horizon=horizon, target=kind,
                           escalation_days=escalation_days, experiment=experiment)
         typer.echo(f"Backtest of {name}: {folds} folds from {cutoffs[0].date()} to {cutoffs[-1].date()} "
                    f"(MLflow run {result.run_id})")
         _print_leaderboard(result.leaderboard)
-        champion = train(district, model=models[result.best], horizon=horizon, target=target, register=True,
+        champion = train(district, model=models[result.best], horizon=horizon, target=kind, register=True,
                          experiment=experiment)
         typer.echo(f"Champion {result.best} registered as {champion.registered_name!r} (alias 'champion')\n")
     from .tracking import tracking_uri
@@ -120,7 +120,7 @@ def backtest_command(
         cutoffs = result.config["cutoffs"]
         horizon = result.horizon
         horizon = f"{horizon.days} days" if isinstance(horizon, pd.Timedelta) else horizon.kwds
-        what = f"horizon {horizon}" if result.target == "grid" else f"target {result.target}"
+        what = f"horizon {horizon}" if result.kind.horizons else f"target {result.target}"
         typer.echo(f"{run.name}: {what}, {len(cutoffs)} folds from {cutoffs[0]} to "
                    f"{cutoffs[-1]}" + (f" (MLflow run {result.run_id})" if result.run_id else ""))
         _print_leaderboard(result.leaderboard)
@@ -142,7 +142,7 @@ def features(
 
     _table_format(out)
     run = load_config(config)
-    if run.target != "grid":
+    if not run.kind.panel:
         raise typer.BadParameter(f"features builds grid panels; {config} has target {run.target!r}",
                                  param_hint="--config")
     dataset = run.dataset()
@@ -218,7 +218,7 @@ def report(
         result = run_backtest(run.model_copy(update={"horizons": run.horizons[:1]}), dataset)[0]
         run_id = result.run_id
         best = f" Best: {result.best}."
-        if run.target == "grid":
+        if run.kind.counts:  # a kind whose answer ranks units
             final = train_final(run, run.estimators()[result.best], dataset, track=False)
             top = predict(dataset, model=final, drivers=20).head(20)
             best = f" Best: {result.best}, whose final model, trained on all labelled history, ranks the top units."

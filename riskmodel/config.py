@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 from .dataset import Dataset
-from .features.options import parse_horizon
+from .evaluation.targets import TARGETS, TargetKind
 
 __all__ = ["ConfigError", "RunConfig", "load_config", "run_backtest", "train_final"]
 
@@ -105,7 +105,7 @@ class RunConfig(_Strict):
     name: str
     data: Annotated[Simulator | Folder | Events, Field(discriminator="kind")]
     level: str = "grid"
-    target: Literal["grid", "escalation", "waves"] = "grid"
+    target: str = "grid"  # a kind of target: riskmodel.evaluation.targets.TARGETS
     horizons: list[Horizon] = Field([28], min_length=1)  # the grid target's; the others have none
     cutoffs: Cutoffs = Cutoffs()
     training: Training = Training()
@@ -120,6 +120,18 @@ class RunConfig(_Strict):
     @classmethod
     def _one_or_many(cls, value):
         return value if isinstance(value, list) else [value]
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, value):
+        if value not in TARGETS:
+            raise ValueError(f"unknown target {value!r}; the kinds are {', '.join(TARGETS)}")
+        return value
+
+    @property
+    def kind(self) -> TargetKind:
+        """The configured kind of target."""
+        return TARGETS[self.target]
 
     def dataset(self) -> Dataset:
         """The configured data, validated (with ``earliest`` as the earliest case time)."""
@@ -159,24 +171,16 @@ class RunConfig(_Strict):
 
     def estimators(self) -> dict:
         """Fresh estimators of the configured families (default: the roster of the target)."""
-        from . import models
 
         if self.models is None:
-            return {"escalation": models.case_models, "waves": lambda: {"SpikeDetector": models.SpikeDetector()}
-                    }.get(self.target, models.grid_models)()
+            return self.kind.roster()
         return {name: _estimator(name, spec) for name, spec in self.models.items()}
 
     def test_cutoffs(self, dataset: Dataset) -> pd.DatetimeIndex:
         """The test cutoffs, each with its label windows closed by the end of the data:
         every horizon (grid target) or the escalation window of a fold's cases."""
-        end = dataset.end
-        if self.target == "grid":
-            closed = min(end - parse_horizon(self.horizon(i)) for i in range(len(self.horizons)))
-        elif self.target == "escalation":  # the last fold's cases (one period's worth) need their window too
-            period = pd.date_range(end, periods=2, freq=self.cutoffs.frequency)
-            closed = end - pd.Timedelta(days=self.escalation_days) - (period[1] - period[0])
-        else:
-            closed = end
+        closed = self.kind.last_cutoff(dataset.end, horizons=[self.horizon(i) for i in range(len(self.horizons))],
+                                       frequency=self.cutoffs.frequency, escalation_days=self.escalation_days)
         last = pd.Timestamp(self.cutoffs.end) if self.cutoffs.end else closed
         start = (pd.Timestamp(self.cutoffs.start) if self.cutoffs.start
                  else last - pd.Timedelta(days=self.cutoffs.last_days or 364))
@@ -240,7 +244,7 @@ def _check(config: RunConfig) -> None:
     from .features import GridPanelBuilder
 
     config.estimators()
-    if config.features and config.target != "grid":
+    if config.features and not config.kind.panel:
         raise ConfigError(f"features: options of the grid panel; the target {config.target!r} takes none")
     try:
         GridPanelBuilder(**config.features)
@@ -261,9 +265,8 @@ def run_backtest(config: RunConfig, dataset: Dataset | None = None, *, track: bo
 
     dataset = config.dataset() if dataset is None else dataset
     cutoffs = config.test_cutoffs(dataset)
-    target = None if config.target == "grid" else config.target
-    horizons = len(config.horizons) if config.target == "grid" else 1  # the other targets have no horizon
-    return [backtest(dataset, config.estimators(), cutoffs=cutoffs, horizon=config.horizon(i), target=target,
+    horizons = len(config.horizons) if config.kind.horizons else 1  # the other kinds have no horizon
+    return [backtest(dataset, config.estimators(), cutoffs=cutoffs, horizon=config.horizon(i), target=config.kind,
                      level=config.level, train_start=config.training.start,
                      train_frequency=config.training.frequency, refit_every=config.training.refit_every,
                      features=config.features, escalation_days=config.escalation_days, track=track,
@@ -277,9 +280,8 @@ def train_final(config: RunConfig, estimator, dataset: Dataset | None = None, **
     ``register``)."""
     from .training import train
 
-    if config.target == "waves":
-        raise ConfigError(f"{config.name}: the waves target has no final model to train: its detectors "
+    if config.kind.registered_name is None:
+        raise ConfigError(f"{config.name}: the {config.target} target has no final model to train: its detectors "
                           "(SpikeDetector) learn nothing from labels")
-    return train(config.dataset() if dataset is None else dataset, model=estimator,
-                 target="escalation" if config.target == "escalation" else None,
+    return train(config.dataset() if dataset is None else dataset, model=estimator, target=config.kind,
                  escalation_days=config.escalation_days, **config.training_options(), **options)

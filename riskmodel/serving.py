@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
-from .features.options import parse_horizon
-from .models import SpikeDetector, explain
+from .models import explain
 from .problems import describe
 from .training import MODELS_FOLDER, REGISTERED_NAMES, TrainedModel, library_version, model_file, schema_hash
 from .validation import validate
@@ -184,25 +183,14 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200,
     as_of = check_as_of(as_of, dataset.cases["reported_at"].min(), dataset.end)
     X = trained.features(dataset, as_of)
     check_schema(trained, X)
-    if trained.kind == "grid":
-        out = unit_rows(trained, dataset, X, as_of)
-        level = trained.builder.level
-        expected = dataset.grids.loc[dataset.grids["level"] == level, "grid_id"]
-        if len(out) != len(expected) or not out["grid_id"].isin(expected).all():  # never lose one
-            raise RuntimeError(f"scored {len(out)} units of the {len(expected)} at level {level!r}: a unit would "
-                               "be lost; please report this")
-        horizon = parse_horizon(trained.builder.horizon)
-    else:
-        ids = X.index.get_level_values("case_id")
-        grid = dataset.cases.set_index("case_id")["grid_id"].reindex(ids).to_numpy()
-        out = pd.DataFrame({"case_id": ids, "grid_id": grid, "flags": ""})
-        horizon = pd.Timedelta(days=trained.builder.escalation_days)
+    out = trained.target.rows(trained, dataset, X, as_of)
+    horizon = trained.target.window(trained.builder)
     scores = trained.score(X) if len(X) else pd.DataFrame({"probability": [], "expected_count": [], "tier": []})
     p = scores["probability"].to_numpy()
     out["as_of"] = as_of
     out["horizon_days"] = (as_of + horizon - as_of) / pd.Timedelta(days=1)
     out["probability"] = p
-    if trained.kind == "grid":
+    if trained.target.counts:
         out["expected_count"] = scores["expected_count"].to_numpy()
     out["score"] = score(p)
     out["tier"] = scores["tier"].astype(str).to_numpy()
@@ -302,52 +290,3 @@ def check_inputs(trained: TrainedModel, dataset: Dataset) -> None:
         if missing:
             raise ValueError(f"the data's {table} lack the column(s) {missing} that the model was trained with "
                              f"(it needs {list(columns)})")
-
-
-def unit_rows(trained: TrainedModel, dataset: Dataset, X: pd.DataFrame, as_of: pd.Timestamp, *,
-              anomalies: bool = True, levels: list[str] | None = None) -> pd.DataFrame:
-    """``grid_id``, ``level``, the parents' ids and the ``flags`` of the units of the
-    feature rows ``X`` (see :func:`predict`); the ``anomaly:`` flags only with ``anomalies``.
-    ``levels`` (default: the dataset's) name the parents' columns; a level the dataset
-    lacks (a part of the data) gets missing ids."""
-    level = trained.builder.level
-    units = X.index.get_level_values(0)
-    out = pd.DataFrame({"grid_id": units, "level": level})
-    levels = dataset.levels if levels is None else levels
-    for parent in levels[:levels.index(level)]:
-        ids = dataset.ancestors(parent) if parent in dataset.levels else pd.Series(dtype="str")
-        out[f"{parent}_id"] = ids.reindex(units).astype("str").array
-    flags = {}
-    if trained.units is not None:
-        flags["cold_start"] = ~units.isin(trained.units)
-    reported = pd.unique(dataset.cases.loc[dataset.cases["reported_at"] < as_of, "grid_id"])  # few, then mapped
-    flags["no_history"] = ~units.isin(dataset.ancestors(level).reindex(reported).dropna().unique())
-    attributes = [c for c in X.columns if c.startswith("attr_")]
-    if attributes:
-        flags["no_attributes"] = X[attributes].isna().all(axis=1).to_numpy()
-    if anomalies:
-        flags |= anomaly_flags(X)
-    out["flags"] = flag_text(flags, len(units))
-    return out
-
-
-def anomaly_flags(X: pd.DataFrame, totals: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
-    """``anomaly:<category>`` of every row of ``X`` by :class:`~riskmodel.models.SpikeDetector`
-    (``totals``: its seasonal factor's sums over all units, when ``X`` holds some of them)."""
-    try:
-        alarms = SpikeDetector().fit(X).alarms(X, totals)
-    except ValueError:  # the features lack the per-category windows the detector reads
-        return {}
-    return {f"anomaly:{c}": alarms[c].to_numpy() for c in alarms.columns}
-
-
-def flag_text(flags: dict[str, np.ndarray], n: int) -> np.ndarray:
-    """The raised flags of each of ``n`` rows, joined by ``;``."""
-    text = np.full(n, "", dtype=object)
-    if not flags:
-        return text
-    table = np.column_stack(list(flags.values()))
-    names = np.array(list(flags))
-    raised = table.any(axis=1)
-    text[raised] = [";".join(names[row]) for row in table[raised]]
-    return text

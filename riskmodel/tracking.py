@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 from filelock import FileLock  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 
+from .evaluation.targets import TARGETS  # noqa: E402
 from .privacy import warn_raw_keys  # noqa: E402
 from .training import TrainedModel  # noqa: E402
 
@@ -298,7 +299,7 @@ def compare(experiment: str = "riskmodel") -> pd.DataFrame:
                                  "start_time": "started"} | metrics)
     board = board[["model", "backtest", "started", *metrics.values()]]
     # Newest backtest first; within one, by its headline metric (whichever its target has).
-    headline = [k for k in ("hit_rate_at_5pct", "roc_auc", "wave_detection_rate") if k in board]
+    headline = [k for k in dict.fromkeys(kind.headline for kind in TARGETS.values()) if k in board]
     key = board[headline].bfill(axis=1).iloc[:, 0] if headline else board["started"]
     newest = board.groupby("backtest")["started"].transform("max")
     return board.assign(_newest=newest, _key=key).sort_values(["_newest", "_key"], ascending=False).drop(

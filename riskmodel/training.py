@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import warnings
@@ -10,20 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone, is_regressor
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from .dataset import Dataset
-from .features import CaseFeatureBuilder, GridPanelBuilder
-from .features.options import parse_horizon, parse_target, training_cutoffs
+from .evaluation.targets import TARGETS, TargetKind, target_kind
 from .models import TierPolicy
 from .persistence import LEGACY_FILE, MANIFEST, ModelFileError, read_parts, write_parts
 from .privacy import warn_raw_keys
 
 __all__ = ["MODELS_FOLDER", "REGISTERED_NAMES", "TrainedModel", "convert_legacy", "train"]
 
-#: Registry names of the two targets.
-REGISTERED_NAMES = {"grid": "dispute-risk-grid", "escalation": "dispute-escalation-case"}
+#: Registry names of the kinds of target that train a final model.
+REGISTERED_NAMES = {name: kind.registered_name for name, kind in TARGETS.items() if kind.registered_name}
 #: Where :meth:`TrainedModel.save` writes by default: ``models/<registered name>``.
 MODELS_FOLDER = Path("models")
 
@@ -91,9 +89,14 @@ class TrainedModel:
         self.model_uri = self.run_id = None
 
     @property
+    def target(self) -> TargetKind:
+        """The kind of target (:mod:`riskmodel.evaluation.targets`)."""
+        return TARGETS[self.kind]
+
+    @property
     def registered_name(self) -> str:
         """The model's name in the MLflow registry."""
-        return REGISTERED_NAMES[self.kind]
+        return self.target.registered_name
 
     def __repr__(self) -> str:
         return (f"TrainedModel(kind={self.kind!r}, estimator={type(self.estimator).__name__}, "
@@ -103,14 +106,7 @@ class TrainedModel:
     def features(self, dataset: Dataset, as_of) -> pd.DataFrame:
         """The feature rows to score: every unit at ``as_of`` (grid target), or the
         cases open at ``as_of`` (escalation target)."""
-        as_of = pd.Timestamp(as_of)
-        if self.kind == "grid":
-            builder = copy.copy(self.builder).set_params(cutoffs=[as_of])
-            return builder.transform(dataset)
-        cases = self.builder.transform(dataset)
-        open_ = _open_cases(dataset.cases, as_of)
-        ids = cases.index.get_level_values("case_id")
-        return cases[ids.isin(open_)]
+        return self.target.features(self.builder, dataset, pd.Timestamp(as_of))
 
     def score(self, X: pd.DataFrame) -> pd.DataFrame:
         """``probability`` (for grids also ``expected_count``) and ``tier`` of every row of ``X``."""
@@ -122,10 +118,10 @@ class TrainedModel:
                              f"missing {missing[:5]}, unexpected {extra[:5]}")
         X = X[self.feature_names]
         out = pd.DataFrame({"probability": self.estimator.predict_proba(X)[:, 1]}, index=X.index)
-        if self.kind == "grid":
+        if self.target.counts:
             out["expected_count"] = self.estimator.predict_expected(X)
-        # Grid rows are tiered per cutoff; the open cases of one call are one group.
-        dates = None if self.kind == "grid" else np.zeros(len(out))
+        # Units are tiered per cutoff; the open cases of one call are one group.
+        dates = None if self.target.counts else np.zeros(len(out))
         out["tier"] = self.tier_policy.assign(out["probability"], dates)
         return out
 
@@ -213,15 +209,7 @@ def convert_legacy(folder, *, trusted: bool = False) -> Path:
     return trained.save(folder)
 
 
-def _open_cases(cases: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Index:
-    open_ = cases["reported_at"] < cutoff
-    for column in ("resolved_at", "escalated_at"):
-        if column in cases:
-            open_ &= ~(cases[column] < cutoff)
-    return pd.Index(cases.loc[open_, "case_id"])
-
-
-def _inputs(builder, dataset: Dataset) -> dict[str, list[str]]:
+def inputs(builder, dataset: Dataset) -> dict[str, list[str]]:
     """The optional columns the model's features were built from."""
     return {"cases": [c for c in builder.optional_inputs if c in dataset.cases.columns],
             "grid_history": list(builder.attributes_)}
@@ -261,35 +249,13 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
     if register and not track:
         raise ValueError("register=True needs track=True: the registry holds logged models")
     warn_raw_keys(dataset, "trained on")
-    if target == "escalation":
-        builder = CaseFeatureBuilder(escalation_days=escalation_days, level=level)
-        cases = builder.fit(dataset).build(dataset)
-        known = cases.label_known.to_numpy()
-        if not known.any():
-            raise ValueError(f"no case has a known escalation label ({escalation_days} days after its report)")
-        X, y = cases.X[known], cases.y[known]
-        estimator = clone(model).fit(X, y)
-        trained = TrainedModel(kind="escalation", estimator=estimator, feature_names=X.columns,
-                               schema_hash=schema_hash(X), builder=builder, tier_policy=tier_policy,
-                               trained_through=X.index.get_level_values("reported_at").max(),
-                               inputs=_inputs(builder, dataset))
-    else:
-        horizon = parse_horizon(horizon)
-        last = pd.Timestamp(dataset.end) - horizon
-        cutoffs = training_cutoffs(dataset.cases["reported_at"].min(), train_start, last, frequency)
-        if len(cutoffs) == 0:
-            raise ValueError(f"no training cutoff at {frequency!r} from {train_start or 'the default start'} to "
-                             f"{last} (the end of the data minus the horizon {horizon})")
-        builder = GridPanelBuilder(cutoffs=cutoffs, horizon=horizon, level=level, target=parse_target(target),
-                                   **(features or {}))
-        panel = builder.fit(dataset).build(dataset)
-        known = panel.label_known.to_numpy()
-        X = panel.X[known]
-        estimator = clone(model).fit(X, (panel.y_count if is_regressor(model) else panel.y)[known])
-        trained = TrainedModel(kind="grid", estimator=estimator, feature_names=X.columns, schema_hash=schema_hash(X),
-                               builder=builder, tier_policy=tier_policy, trained_through=cutoffs[-1],
-                               units=X.index.get_level_values(0).unique(),
-                               inputs=_inputs(builder, dataset))
+    kind, label = target_kind(target)
+    rows = kind.training_set(dataset, model, horizon=horizon, target=label, level=level, frequency=frequency,
+                             train_start=train_start, features=features, escalation_days=escalation_days)
+    X = rows.X
+    trained = TrainedModel(kind=kind.name, estimator=clone(model).fit(X, rows.y), feature_names=X.columns,
+                           schema_hash=schema_hash(X), builder=rows.builder, tier_policy=tier_policy,
+                           trained_through=rows.trained_through, units=rows.units, inputs=inputs(rows.builder, dataset))
     if track:
         from .tracking import log_model, log_safely
 

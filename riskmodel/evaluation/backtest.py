@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
-from sklearn.base import clone, is_regressor
-from tqdm.auto import tqdm
 
 from ..dataset import Dataset
-from ..features import GridPanelBuilder, build_case_features
-from ..features.options import Target, parse_horizon, parse_target, training_cutoffs
-from ..models.protocol import poisson_probability
+from ..features.options import parse_horizon
 from . import metrics
+from .metrics import score_fold
+from .targets import TARGETS, TargetKind, target_kind
 
 __all__ = ["BacktestResult", "backtest", "score_fold"]
 
@@ -65,58 +62,14 @@ class BacktestResult:
     run_id: str | None = field(default=None)
 
     @property
+    def kind(self) -> TargetKind:
+        """The kind of target (see :mod:`riskmodel.targets`)."""
+        return TARGETS[self.target]
+
+    @property
     def best(self) -> str:
         """The best model other than the oracle by the leaderboard's order."""
         return next(name for name in self.leaderboard.index if name != "oracle")
-
-
-def score_fold(y_count, probability, expected, *, area=None, capacity=None, street=None) -> dict[str, float]:
-    """Every grid metric of one fold (see :mod:`riskmodel.evaluation.metrics` for the formulas).
-
-    Examples
-    --------
-    >>> scores = score_fold([2, 0, 0, 1], [0.8, 0.1, 0.3, 0.5], [1.6, 0.1, 0.4, 0.7])
-    >>> scores["roc_auc"], round(scores["hit_rate_at_5pct"], 4)  # 5% of 4 units: a fifth of the top one
-    (1.0, 0.1333)
-    """
-    y_count = np.asarray(y_count, dtype=float)
-    out = {
-        "roc_auc": metrics.roc_auc(y_count, probability),
-        "average_precision": metrics.average_precision(y_count, probability),
-        "brier": metrics.brier(y_count, probability),
-        "log_loss": metrics.log_loss(y_count, probability),
-        "ece": metrics.expected_calibration_error(y_count, probability),
-        "poisson_deviance": metrics.poisson_deviance(y_count, expected),
-        "hit_rate_at_1pct": metrics.hit_rate(y_count, probability, k=0.01),
-        "hit_rate_at_5pct": metrics.hit_rate(y_count, probability, k=0.05),
-        "pai_at_1pct": metrics.pai(y_count, probability, k=0.01),
-        "pai_at_5pct": metrics.pai(y_count, probability, k=0.05),
-        "pei_star_at_1pct": metrics.pei_star(y_count, probability, k=0.01),
-        "pei_star_at_5pct": metrics.pei_star(y_count, probability, k=0.05),
-        "rri_at_5pct": metrics.rri(y_count, expected, k=0.05),
-    }
-    if area is not None:
-        out["hit_rate_at_5pct_area"] = metrics.hit_rate(y_count, probability, k=0.05, area=area)
-        out["pai_at_5pct_area"] = metrics.pai(y_count, probability, k=0.05, area=area)
-    if capacity is not None:
-        out["precision_at_capacity"] = metrics.precision_at_capacity(y_count, probability,
-                                                                     capacity=min(capacity, len(y_count)))
-    if street is not None:
-        frame = pd.DataFrame({"y": y_count, "p": probability, "street": np.asarray(street)})
-        by = frame.groupby("street", sort=True)
-        out["roc_auc_street_std"] = by.apply(lambda g: metrics.roc_auc(g["y"], g["p"])).std()
-        out["hit_rate_at_5pct_street_std"] = by.apply(lambda g: metrics.hit_rate(g["y"], g["p"], k=0.05)).std()
-    return out
-
-
-def _score_cases(y, probability) -> dict[str, float]:
-    return {
-        "roc_auc": metrics.roc_auc(y, probability),
-        "average_precision": metrics.average_precision(y, probability),
-        "brier": metrics.brier(y, probability),
-        "log_loss": metrics.log_loss(y, probability),
-        "ece": metrics.expected_calibration_error(y, probability),
-    }
 
 
 def _test_cutoffs(cutoffs, start, end, frequency) -> pd.DatetimeIndex:
@@ -233,14 +186,12 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
               "escalation_days": escalation_days}
     for name, model in models.items():
         config[f"model.{name}"] = repr(model)
-    kind = target if target in ("escalation", "waves") else "grid"
-    run = {"grid": _grid, "escalation": _cases, "waves": _waves}[kind]
-    folds, predictions = run(dataset, models, test_cutoffs, config=config, horizon=horizon, target=target,
-                             level=level, train_start=train_start, train_frequency=train_frequency,
-                             refit_every=refit_every,
-                             capacity=capacity, features=features or {}, escalation_days=escalation_days,
-                             progress=progress)
-    result = BacktestResult(_leaderboard(folds, predictions), folds, predictions, config, kind,
+    kind, label = target_kind(target)
+    folds, predictions = kind.run_folds(dataset, models, test_cutoffs, horizon=horizon, target=label, level=level,
+                                        train_start=train_start, train_frequency=train_frequency,
+                                        refit_every=refit_every, capacity=capacity, features=features or {},
+                                        escalation_days=escalation_days, progress=progress)
+    result = BacktestResult(_leaderboard(folds, predictions, kind.headline), folds, predictions, config, kind.name,
                             parse_horizon(horizon))
     if track:
         from ..tracking import log_backtest, log_safely
@@ -249,110 +200,7 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
     return result
 
 
-def _fits(models, fold: int, refit_every: int, fitted: dict, X, y, y_count):
-    if fold % refit_every == 0 or not fitted:
-        for name, model in models.items():
-            fitted[name] = clone(model).fit(X, y_count if is_regressor(model) else y)
-    return fitted
-
-
-def _grid(dataset, models, test_cutoffs, *, config, horizon, target, level, train_start, train_frequency,
-          refit_every, capacity, features, progress, **_):
-    horizon = parse_horizon(horizon)
-    parsed = parse_target(target)
-    train_cutoffs = training_cutoffs(dataset.cases["reported_at"].min(), train_start, test_cutoffs[-1], train_frequency)
-    builder = GridPanelBuilder(cutoffs=train_cutoffs.union(test_cutoffs), horizon=horizon, level=level,
-                               target=parsed, **features)
-    panel = builder.fit(dataset).build(dataset)
-    unknown = [str(c.date()) for c in test_cutoffs if not panel.label_known.xs(c, level="cutoff").all()]
-    if unknown:
-        raise ValueError(f"test cutoff(s) {unknown[:5]} have label windows of {horizon} that had not closed by "
-                         f"the end of the data ({dataset.end}); end the backtest earlier")
-    cutoff = panel.X.index.get_level_values("cutoff")
-    units = panel.X.index.get_level_values(0)
-    streets = _streets(dataset, level, units)
-    area = dataset.grids.set_index("grid_id")["area_km2"] if "area_km2" in dataset.grids else None
-    oracle = _oracle(dataset, horizon, level, parsed)
-    rows, predictions, fitted = [], [], {}
-    for fold, c in enumerate(tqdm(test_cutoffs, desc="backtest", disable=not progress)):
-        train = np.asarray(cutoff + horizon <= c) & panel.label_known.to_numpy()
-        test = np.asarray(cutoff == c)
-        if not train.any():
-            raise ValueError(f"fold {fold} (test cutoff {c.date()}) has no training rows whose label window closed "
-                             f"before it; start the test cutoffs later or train_start earlier")
-        y, y_count = panel.y[train], panel.y_count[train]
-        fitted = _fits(models, fold, refit_every, fitted, panel.X[train], y, y_count)
-        X = panel.X[test]
-        outputs = {name: (m.predict_proba(X)[:, 1], m.predict_expected(X)) for name, m in fitted.items()}
-        latest = panel.X[np.asarray(cutoff == cutoff[train].max())]  # drift: the last training cutoff's scores
-        drift = {name: metrics.population_stability_index(m.predict_proba(latest)[:, 1], outputs[name][0])
-                 for name, m in fitted.items()}
-        if oracle is not None:
-            expected = oracle(c).reindex(units[test]).to_numpy()
-            outputs = {"oracle": (poisson_probability(expected), expected)} | outputs
-        truth = panel.y_count[test].to_numpy()
-        for name, (p, e) in outputs.items():
-            scores = score_fold(truth, p, e, area=None if area is None else area.reindex(units[test]).to_numpy(),
-                                capacity=capacity, street=None if streets is None else streets[test])
-            scores["psi_score"] = drift.get(name, np.nan)
-            rows.append({"model": name, "fold": fold, "cutoff": c, "train_rows": int(train.sum())} | scores)
-            predictions.append(pd.DataFrame({"model": name, "fold": fold, "probability": p, "expected": e,
-                                             "y": panel.y[test].to_numpy(), "y_count": truth}, index=X.index))
-    return pd.DataFrame(rows), pd.concat(predictions)
-
-
-def _streets(dataset, level, units):
-    if "street" not in dataset.levels or dataset.levels.index("street") >= dataset.levels.index(level):
-        return None
-    return pd.Index(units).map(dataset.ancestors("street")).to_numpy()
-
-
-def _oracle(dataset, horizon, level, target: Target):
-    truth = getattr(dataset, "truth", None)
-    if truth is None or not isinstance(horizon, pd.Timedelta) or target.escalations:
-        return None
-    days = horizon.days
-
-    def expected(c):
-        return truth.expected_counts(c, days, level=level, categories=target.categories,
-                                     min_severity=target.min_severity)
-    return expected
-
-
-def _cases(dataset, models, test_cutoffs, *, config, level, refit_every, escalation_days, progress, **_):
-    cases = build_case_features(dataset, escalation_days=escalation_days, level=level)
-    reported = cases.X.index.get_level_values("reported_at")
-    known_by = reported + pd.Timedelta(days=escalation_days)
-    truth = getattr(dataset, "truth", None)
-    bounds = list(test_cutoffs[1:]) + [test_cutoffs[-1] + (test_cutoffs[-1] - test_cutoffs[-2] if len(
-        test_cutoffs) > 1 else pd.Timedelta(days=7))]
-    closes = bounds[-1] + pd.Timedelta(days=escalation_days)
-    if closes > pd.Timestamp(dataset.end):
-        raise ValueError(f"the last fold's cases (reported until {bounds[-1].date()}) have escalation windows of "
-                         f"{escalation_days} days that close on {closes.date()}, after the end of the data "
-                         f"({dataset.end}); end the backtest earlier")
-    rows, predictions, fitted = [], [], {}
-    for fold, (c, until) in enumerate(tqdm(list(zip(test_cutoffs, bounds, strict=True)), desc="backtest",
-                                           disable=not progress)):
-        train = np.asarray(known_by <= c) & cases.label_known.to_numpy()
-        test = np.asarray((reported >= c) & (reported < until)) & cases.label_known.to_numpy()
-        if not train.any() or not test.any():
-            raise ValueError(f"fold {fold} (test cutoff {c.date()}) has no {'training' if not train.any() else 'test'}"
-                             " cases with a known label")
-        fitted = _fits(models, fold, refit_every, fitted, cases.X[train], cases.y[train], cases.y[train])
-        X, y = cases.X[test], cases.y[test].to_numpy()
-        outputs = {name: m.predict_proba(X)[:, 1] for name, m in fitted.items()}
-        if truth is not None:
-            outputs = {"oracle": truth.escalation_probability.reindex(
-                X.index.get_level_values("case_id")).to_numpy()} | outputs
-        for name, p in outputs.items():
-            rows.append({"model": name, "fold": fold, "cutoff": c, "train_rows": int(train.sum())}
-                        | _score_cases(y, p))
-            predictions.append(pd.DataFrame({"model": name, "fold": fold, "probability": p, "y": y}, index=X.index))
-    return pd.DataFrame(rows), pd.concat(predictions)
-
-
-def _leaderboard(folds: pd.DataFrame, predictions: pd.DataFrame, rank_by: str = "hit_rate_at_5pct") -> pd.DataFrame:
+def _leaderboard(folds: pd.DataFrame, predictions: pd.DataFrame, rank_by: str) -> pd.DataFrame:
     names = [c for c in folds.columns if c not in ("model", "fold", "cutoff", "train_rows")
              and not c.endswith("_street_std")]
     by = folds.groupby("model", sort=False)
@@ -369,34 +217,4 @@ def _leaderboard(folds: pd.DataFrame, predictions: pd.DataFrame, rank_by: str = 
         ratio = board[names] / board.loc["oracle", names]
         board = board.join(ratio.add_suffix("_oracle_ratio"))
     board["folds"] = by.size()
-    key = next(k for k in (rank_by, "roc_auc", "wave_detection_rate") if k in board)
-    return board.sort_values(key, ascending=key in LOWER_IS_BETTER, kind="stable").rename_axis("model")
-
-
-def _waves(dataset, models, test_cutoffs, *, level, progress, **_):
-    truth = getattr(dataset, "truth", None)
-    if truth is None:
-        raise ValueError("the waves target needs a simulated district: the injected waves are its truth")
-    if len(test_cutoffs) < 2:
-        raise ValueError("the waves target needs at least two test cutoffs: fold i watches [c_i, c_i+1)")
-    levels = [lv for lv in (level, dataset.parent_level(level)) if lv is not None]
-    watch = pd.date_range(test_cutoffs[0], test_cutoffs[-1] + pd.Timedelta(days=13), freq="D")
-    panels = {lv: GridPanelBuilder(cutoffs=watch, horizon=1, level=lv).fit(dataset).build(dataset).X for lv in levels}
-    parent = dataset.ancestors(levels[-1]) if len(levels) > 1 else None
-    units = sum(X.index.get_level_values(0).nunique() for X in panels.values())
-    rows, predictions = [], []
-    for name, model in models.items():
-        alarms = pd.concat([clone(model).fit(X).alarm_table(X) for X in panels.values()])
-        predictions.append(alarms.assign(model=name))
-        for fold, (c, until) in enumerate(zip(test_cutoffs[:-1], test_cutoffs[1:], strict=True)):
-            unit_weeks = units * (until - c).days / 7
-            waves = truth.waves[(truth.waves["start"] >= c) & (truth.waves["start"] < until)]
-            seen = alarms[(alarms["time"] >= c) & (alarms["time"] < until + pd.Timedelta(days=14))]
-            found = metrics.wave_detection(seen, waves, unit_weeks=unit_weeks, parent=parent)
-            inside = alarms[(alarms["time"] >= c) & (alarms["time"] < until)]
-            false = metrics.wave_detection(inside, truth.waves, unit_weeks=unit_weeks, parent=parent)
-            rows.append({"model": name, "fold": fold, "cutoff": c, "train_rows": 0, "waves": len(waves),
-                         "wave_detection_rate": found["wave_detection_rate"],
-                         "wave_median_delay_days": found["wave_median_delay_days"],
-                         "false_alarms_per_1000_unit_weeks": false["false_alarms_per_1000_unit_weeks"]})
-    return pd.DataFrame(rows), pd.concat(predictions, ignore_index=True)
+    return board.sort_values(rank_by, ascending=rank_by in LOWER_IS_BETTER, kind="stable").rename_axis("model")

@@ -22,6 +22,8 @@ __all__ = [
     "precision_at_capacity",
     "roc_auc",
     "rri",
+    "score_cases",
+    "score_fold",
     "wave_detection",
 ]
 
@@ -352,4 +354,55 @@ def wave_detection(alarms: pd.DataFrame, waves: pd.DataFrame, *, unit_weeks: flo
         "wave_detection_rate": len(delays) / len(positions) if len(positions) else float("nan"),
         "wave_median_delay_days": float(np.median(delays)) if len(delays) else float("nan"),
         "false_alarms_per_1000_unit_weeks": 1000 * false_weeks / unit_weeks,
+    }
+
+
+def score_fold(y_count, probability, expected, *, area=None, capacity=None, street=None) -> dict[str, float]:
+    """Every grid metric of one fold (see :mod:`riskmodel.evaluation.metrics` for the formulas).
+
+    Examples
+    --------
+    >>> from riskmodel.evaluation.metrics import score_fold
+    >>> scores = score_fold([2, 0, 0, 1], [0.8, 0.1, 0.3, 0.5], [1.6, 0.1, 0.4, 0.7])
+    >>> scores["roc_auc"], round(scores["hit_rate_at_5pct"], 4)  # 5% of 4 units: a fifth of the top one
+    (1.0, 0.1333)
+    """
+    y_count = np.asarray(y_count, dtype=float)
+    out = {
+        "roc_auc": roc_auc(y_count, probability),
+        "average_precision": average_precision(y_count, probability),
+        "brier": brier(y_count, probability),
+        "log_loss": log_loss(y_count, probability),
+        "ece": expected_calibration_error(y_count, probability),
+        "poisson_deviance": poisson_deviance(y_count, expected),
+        "hit_rate_at_1pct": hit_rate(y_count, probability, k=0.01),
+        "hit_rate_at_5pct": hit_rate(y_count, probability, k=0.05),
+        "pai_at_1pct": pai(y_count, probability, k=0.01),
+        "pai_at_5pct": pai(y_count, probability, k=0.05),
+        "pei_star_at_1pct": pei_star(y_count, probability, k=0.01),
+        "pei_star_at_5pct": pei_star(y_count, probability, k=0.05),
+        "rri_at_5pct": rri(y_count, expected, k=0.05),
+    }
+    if area is not None:
+        out["hit_rate_at_5pct_area"] = hit_rate(y_count, probability, k=0.05, area=area)
+        out["pai_at_5pct_area"] = pai(y_count, probability, k=0.05, area=area)
+    if capacity is not None:
+        out["precision_at_capacity"] = precision_at_capacity(y_count, probability,
+                                                                     capacity=min(capacity, len(y_count)))
+    if street is not None:
+        frame = pd.DataFrame({"y": y_count, "p": probability, "street": np.asarray(street)})
+        by = frame.groupby("street", sort=True)
+        out["roc_auc_street_std"] = by.apply(lambda g: roc_auc(g["y"], g["p"])).std()
+        out["hit_rate_at_5pct_street_std"] = by.apply(lambda g: hit_rate(g["y"], g["p"], k=0.05)).std()
+    return out
+
+
+def score_cases(y, probability) -> dict[str, float]:
+    """Every case metric of one fold: ranking and calibration of 0/1 outcomes."""
+    return {
+        "roc_auc": roc_auc(y, probability),
+        "average_precision": average_precision(y, probability),
+        "brier": brier(y, probability),
+        "log_loss": log_loss(y, probability),
+        "ece": expected_calibration_error(y, probability),
     }

@@ -48,7 +48,7 @@ def _style(name: str) -> dict:
 
 
 def _grid_only(result, what: str) -> None:
-    if result.target != "grid":
+    if not result.kind.counts:
         raise ValueError(f"{what} needs a grid-target backtest; this result's target is {result.target!r}")
 
 
@@ -204,13 +204,12 @@ def save_figures(result, dataset, folder) -> list[Path]:
     list of Path
         The files written, in that order.
     """
-    grid, waves = result.target == "grid", result.target == "waves"
-    headline = "hit_rate_at_5pct" if grid else "wave_detection_rate" if waves else "roc_auc"
-    draw = {"hit_rate_curve": (lambda: hit_rate_curve(result)) if grid else None,
-            "calibration_curve": None if waves else lambda: calibration_curve(result),
-            "risk_map": (lambda: risk_map(result, dataset)) if grid and dataset is not None
+    kind = result.kind
+    draw = {"hit_rate_curve": (lambda: hit_rate_curve(result)) if kind.counts else None,
+            "calibration_curve": (lambda: calibration_curve(result)) if kind.probabilities else None,
+            "risk_map": (lambda: risk_map(result, dataset)) if kind.counts and dataset is not None
             and not _positions(dataset, result.config.get("level", "grid")).empty else None,
-            "metrics_by_fold": lambda: metrics_by_fold(result, headline)}
+            "metrics_by_fold": lambda: metrics_by_fold(result, kind.headline)}
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import serving
+from ..evaluation.targets import GridRisk, anomaly_flags, flag_text, unit_rows
 from ..features.grid_panel import level_units
 from ..features.options import parse_horizon
 from ..models import SpikeDetector
@@ -55,7 +56,7 @@ def predict_partitioned(data: DaskDataset, out, *, as_of=None, model=None, drive
     """
     client = cluster_client(client)
     trained = serving.model_for(model, drivers)
-    if trained.kind != "grid":
+    if not isinstance(trained.target, GridRisk):
         raise ValueError("batch prediction scores units: it takes a grid model, got a model of open cases")
     serving.check_inputs(trained, data.shape.replace(grid_history=data.grid_history.head(1, npartitions=-1)))
     first, last = data.span
@@ -90,7 +91,7 @@ def _score_part(cases, history, part, settings, trained: TrainedModel, as_of, ho
     and its sums over the partition's units."""
     data = part_data(cases, history, part, settings["as_of"])
     X = part_panel(data, part, settings).X
-    out = serving.unit_rows(trained, data, X, as_of, anomalies=False, levels=levels)  # the whole data's levels
+    out = unit_rows(trained, data, X, as_of, anomalies=False, levels=levels)  # the whole data's levels
     scores = trained.score(X)
     p = scores["probability"].to_numpy()
     out = out.assign(as_of=as_of, horizon_days=horizon_days, probability=p,
@@ -129,7 +130,7 @@ def _write_part(scored, rank: np.ndarray, tier: np.ndarray, totals, drivers, pat
     frame, counts, _ = scored
     frame = frame.assign(tier=tier, rank=rank)
     if counts is not None:
-        anomalies = serving.flag_text(serving.anomaly_flags(counts, totals), len(frame))
+        anomalies = flag_text(anomaly_flags(counts, totals), len(frame))
         flags = frame["flags"].to_numpy(object)
         both = (flags != "") & (anomalies != "")
         frame["flags"] = np.where(both, flags + ";" + anomalies, flags + anomalies)

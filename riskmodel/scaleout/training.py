@@ -10,13 +10,14 @@ import pandas as pd
 from sklearn.base import clone
 
 from ..config import ConfigError, Folder, RunConfig
+from ..evaluation.targets import GridRisk
 from ..features import GridPanelBuilder
 from ..features.grid_panel import level_units
 from ..features.options import parse_horizon, parse_target, training_cutoffs
 from ..models import GBMCount, TierPolicy
 from ..models.calibration import fit_calibrator, latest_start
 from ..models.classifiers import _odds
-from ..training import TrainedModel, _inputs, schema_hash
+from ..training import TrainedModel, inputs, schema_hash
 from .panel import build_panel, fit_builder
 from .partitions import DaskDataset, cluster_client, open_dataset
 
@@ -82,9 +83,9 @@ def train(data: DaskDataset, *, model: GBMCount, horizon=28, target=None, level:
     units = level_units(data.shape.grids, level)
     estimator = _fit_count_model(clone(model), panel, names, cutoffs, len(units), client)
     example = panel.head(5, npartitions=-1).set_index(["grid_id", "cutoff"])[names]
-    trained = TrainedModel(kind="grid", estimator=estimator, feature_names=names, schema_hash=schema_hash(example),
-                           builder=builder, tier_policy=tier_policy, trained_through=cutoffs[-1], units=units,
-                           inputs=_inputs(builder, data))
+    trained = TrainedModel(kind=GridRisk.name, estimator=estimator, feature_names=names,
+                           schema_hash=schema_hash(example), builder=builder, tier_policy=tier_policy,
+                           trained_through=cutoffs[-1], units=units, inputs=inputs(builder, data))
     if track:
         from ..tracking import log_model
 
@@ -103,7 +104,7 @@ def train_final(config: RunConfig, estimator: GBMCount, data: DaskDataset | None
     read into memory and split into ``partitions`` (default 8). ``options`` go to
     :func:`train` (``track``, ``register``).
     """
-    if config.target != "grid":
+    if not isinstance(config.kind, GridRisk):
         raise ConfigError(f"{config.name}: the Dask path trains the grid target, not {config.target!r}")
     if data is None:
         data = (open_dataset(config.data.path, partitions=partitions) if isinstance(config.data, Folder)
