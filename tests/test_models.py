@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import check_estimator, check_param_validation, parametrize_with_checks
 
 from riskmodel.evaluation import metrics
 from riskmodel.features import build_grid_panel
@@ -24,6 +26,8 @@ from riskmodel.models import (
     LogisticRisk,
     ProfileOutlier,
     Scorecard,
+    SpikeDetector,
+    TierPolicy,
 )
 from riskmodel.models.calibration import split_latest
 from riskmodel.models.classifiers import _odds
@@ -45,6 +49,119 @@ def _deviations(estimator) -> dict[str, str]:
                          expected_failed_checks=_deviations)
 def test_scikit_learn_checks(estimator, check):
     check(estimator)
+
+
+# The baselines and SpikeDetector read named panel columns (count_28d, horizon_days,
+# count_7d_<category>, ...) from a DataFrame and refuse anything else with a TypeError that
+# says so; the checks below feed bare NumPy arrays (or sparse matrices, lists, unnamed
+# frames) and fail on that alone. The baselines also learn nothing from y (fit only checks
+# the columns), so the checks of bad targets would not see y refused even with a panel.
+_NUMPY = "feeds bare NumPy arrays; {name} reads named panel columns from a DataFrame (TypeError otherwise)"
+_SPARSE = "feeds sparse data; {name} reads named panel columns from a DataFrame (TypeError otherwise)"
+_NO_Y = "feeds bare NumPy arrays, which {name} refuses (TypeError); and a baseline learns nothing from y"
+_PANEL_READER_DEVIATIONS = {
+    **dict.fromkeys(["check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+                     "check_estimators_fit_returns_self", "check_readonly_memmap_input",
+                     "check_n_features_in_after_fitting", "check_positive_only_tag_during_fit",
+                     "check_estimators_dtypes", "check_complex_data", "check_dtype_object",
+                     "check_estimators_empty_data_messages", "check_pipeline_consistency", "check_estimators_nan_inf",
+                     "check_estimators_pickle", "check_f_contiguous_array_estimator",
+                     "check_classifier_data_not_an_array", "check_classifiers_classes", "check_supervised_y_2d",
+                     "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+                     "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged", "check_fit_idempotent",
+                     "check_fit_check_is_fitted", "check_n_features_in", "check_fit1d", "check_fit2d_predict1d",
+                     "check_requires_y_none"], _NUMPY),
+    **dict.fromkeys(["check_estimator_sparse_tag", "check_estimator_sparse_array", "check_estimator_sparse_matrix"],
+                    _SPARSE),
+}
+_BASELINE_DEVIATIONS = dict.fromkeys(["check_classifiers_one_label", "check_classifiers_train",
+                                      "check_classifiers_regression_target", "check_supervised_y_no_nan",
+                                      "check_classifier_not_supporting_multiclass"], _NO_Y)
+
+
+def _panel_reader_deviations(estimator) -> dict[str, str]:
+    name = type(estimator).__name__
+    deviations = _PANEL_READER_DEVIATIONS | (_BASELINE_DEVIATIONS if is_classifier(estimator) else {})
+    return {check: reason.format(name=name) for check, reason in deviations.items()}
+
+
+# check_estimator runs the checks parametrize_with_checks would, with the same list of
+# deviations. Here it is the faster: pytest formats the traceback of every expected
+# failure parametrize_with_checks marks xfail, parsing scikit-learn's estimator_checks
+# module each time (about 60 s for these five estimators on two cores).
+@pytest.mark.parametrize("estimator", [LastPeriodBaseline(), HistoricalRateBaseline(),
+                                       HistoricalRateBaseline(half_life=14), KDEBaseline(), SpikeDetector()], ids=repr)
+def test_scikit_learn_checks_of_panel_readers(estimator):
+    results = check_estimator(estimator, expected_failed_checks=_panel_reader_deviations(estimator), on_fail=None,
+                              on_skip=None)
+    failed = {r["check_name"]: f"{type(r['exception']).__name__}: {r['exception']}" for r in results
+              if r["status"] == "failed"}
+    assert not failed
+    listed_yet_passed = {r["check_name"] for r in results if r["expected_to_fail"] and r["status"] == "passed"}
+    assert not listed_yet_passed  # the list of deviations holds only checks that fail
+    assert sum(r["status"] == "passed" for r in results) >= 5  # clone, repr, get_params, set_params, ...
+
+
+# Every estimator of riskmodel.models; TierPolicy has no fit (see tests/test_tiers.py).
+ESTIMATORS = [HistoricalRateBaseline, LastPeriodBaseline, KDEBaseline, LogisticRisk, GBMRisk, GBMCount,
+              EscalationClassifier, Scorecard, ProfileOutlier, SpikeDetector, TierPolicy]
+
+#: A bad value of every parameter (of every estimator that has a parameter of that name).
+BAD_VALUES = {
+    "window": 0, "half_life": -1, "bandwidth_m": -1, "C": 0.0, "max_iter": 0, "calibration": "platt",
+    "calibration_fraction": 1.0, "n_estimators": 0, "learning_rate": 0.0, "num_leaves": 1,
+    "min_child_samples": -1, "subsample": 0.0, "colsample_bytree": 1.5, "reg_lambda": -1.0,
+    "random_state": "seed", "n_jobs": 1.5, "early_stopping_rounds": -1, "n_bins": 0, "min_bin_share": 1.5,
+    "base_score": "600", "base_odds": 0.0, "pdo": -20.0, "contamination": 0.6, "baseline": 0, "long": 364.0,
+    "alpha": 2.0, "min_count": -1, "dispersion": -0.1, "cut_points": 0.5, "capacity": -1, "share": 1.5,
+}
+
+
+def _parameters(cls) -> list[str]:
+    return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_constraints_cover_every_init_parameter(cls):
+    assert set(cls._parameter_constraints) == set(_parameters(cls))
+    assert set(cls().get_params()) == set(_parameters(cls))
+
+
+@pytest.mark.parametrize("cls, parameter", [(cls, p) for cls in ESTIMATORS for p in _parameters(cls)],
+                         ids=lambda v: v if isinstance(v, str) else v.__name__)
+def test_a_bad_parameter_is_refused_by_name(cls, parameter):
+    estimator = cls(**{parameter: BAD_VALUES[parameter]})
+    X = pd.DataFrame({"count_28d": [1.0, 2.0], "horizon_days": [28.0, 28.0]})
+    match = rf"The '{parameter}' parameter of {cls.__name__} must be"
+    with pytest.raises(InvalidParameterError, match=match):
+        estimator.assign(pd.Series([0.5])) if cls is TierPolicy else estimator.fit(X, np.array([0, 1]))
+
+
+@pytest.mark.parametrize("cls", [c for c in ESTIMATORS if hasattr(c, "fit")], ids=lambda cls: cls.__name__)
+def test_scikit_learn_parameter_validation(cls):
+    """scikit-learn's own check: a value of no valid type, and a value of a valid type out
+    of every constraint's range, are refused by fit with InvalidParameterError."""
+    check_param_validation(cls.__name__, cls())
+
+
+def test_kde_bandwidth_is_checked_at_fit():
+    X = pd.DataFrame({"decay_14d": [1.0], "horizon_days": [28.0], "lon": [120.0], "lat": [30.0]})
+    with pytest.raises(InvalidParameterError, match="'bandwidth_m' parameter of KDEBaseline"):
+        KDEBaseline(bandwidth_m=-1).fit(X)
+    KDEBaseline(bandwidth_m=700).fit(X)  # an int or a float
+
+
+def test_shipped_configurations_build():
+    """Every model and tier policy of configs/*.yaml passes the constraints."""
+    from pathlib import Path
+
+    from riskmodel.config import load_config
+
+    for path in sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml")):
+        config = load_config(path)
+        for estimator in config.estimators().values():
+            estimator._validate_params()
+        config.tiers().assign(pd.Series([0.5]))
 
 
 @pytest.fixture(scope="module")

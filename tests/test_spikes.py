@@ -49,6 +49,8 @@ def test_a_spike_alarms_in_its_week():
 def test_needs_per_category_counts():
     with pytest.raises(ValueError, match="per-category counts"):
         SpikeDetector().fit(pd.DataFrame({"count_7d": [1.0]}))
+    with pytest.raises(ValueError, match="longer than window"):
+        SpikeDetector(window=91).fit(_panel(n_units=2, n_cutoffs=1))
 
 
 def test_alarm_table_lists_the_alarms_one_per_row():

@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
 
 from riskmodel.models import TierPolicy
 
@@ -39,3 +41,28 @@ def test_bad_policies():
         TierPolicy(capacity=1, share=0.1).assign(_scores())
     with pytest.raises(ValueError, match="scores are missing"):
         TierPolicy().assign(np.array([0.5, np.nan]))
+
+
+def test_bad_parameters_are_refused_by_name():
+    with pytest.raises(InvalidParameterError, match="'capacity' parameter of TierPolicy"):
+        TierPolicy(capacity=2.5).assign(_scores())
+    with pytest.raises(InvalidParameterError, match="'share' parameter of TierPolicy"):
+        TierPolicy(share=1.5).assign(_scores())
+    with pytest.raises(InvalidParameterError, match="'cut_points' parameter of TierPolicy"):
+        TierPolicy(cut_points=0.5).assign(_scores())
+    with pytest.raises(ValueError, match="up to three non-negative sizes"):
+        TierPolicy(capacity=(1, -1)).assign(_scores())
+
+
+def test_scikit_learn_api():
+    """scikit-learn's common checks need fit (and predict or transform), which a policy
+    has not: it learns nothing and assigns tiers. What applies of them is checked here;
+    tests/test_models.py checks that the constraints cover every parameter."""
+    policy = TierPolicy(capacity=[50, 100, 150])  # a list, as a YAML configuration gives it
+    copy = clone(policy)
+    assert copy is not policy and copy.get_params() == policy.get_params()
+    assert TierPolicy().set_params(**policy.get_params()).get_params() == policy.get_params()
+    assert repr(policy) == "TierPolicy(capacity=[50, 100, 150])"
+    assert set(TierPolicy._parameter_constraints) == set(policy.get_params())
+    tiers = policy.assign(_scores())
+    assert TierPolicy(capacity=(50, 100, 150)).assign(_scores()).equals(tiers)

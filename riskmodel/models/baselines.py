@@ -6,16 +6,23 @@ unit centroids) and learn nothing; ``fit`` only checks that the columns are ther
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from sklearn.base import _fit_context
 from sklearn.neighbors import NearestNeighbors
+from sklearn.utils._param_validation import Interval
 
 from .protocol import GridRiskModel, row_times
 
 __all__ = ["LastPeriodBaseline", "HistoricalRateBaseline", "KDEBaseline"]
 
 _LN2 = np.log(2)
+
+_DAYS = Interval(Integral, 1, None, closed="left")  # a window of the panel's counts
+_POSITIVE = Interval(Real, 0, None, closed="neither")
 
 
 class _Baseline(GridRiskModel):
@@ -31,6 +38,7 @@ class _Baseline(GridRiskModel):
                              "matching windows and half-lives")
         return X
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check that ``X`` has the columns the baseline reads; nothing is learned."""
         self._frame(X)
@@ -51,6 +59,13 @@ class LastPeriodBaseline(_Baseline):
     window : int
         A window of the panel's counts, in days.
 
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        ``[0, 1]``: no case and at least one case, the classes of ``predict_proba``.
+    n_features_in_ : int
+        Number of columns of the ``X`` passed to ``fit``.
+
     Examples
     --------
     >>> import pandas as pd
@@ -59,6 +74,8 @@ class LastPeriodBaseline(_Baseline):
     >>> LastPeriodBaseline(window=28).fit(X).predict_expected(X).tolist()
     [0.0, 1.0]
     """
+
+    _parameter_constraints = {"window": [_DAYS]}
 
     def __init__(self, *, window=28):
         self.window = window
@@ -85,6 +102,13 @@ class HistoricalRateBaseline(_Baseline):
     half_life : float, optional
         A half-life of the panel's decayed counts, for a time-weighted rate.
 
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        ``[0, 1]``: no case and at least one case, the classes of ``predict_proba``.
+    n_features_in_ : int
+        Number of columns of the ``X`` passed to ``fit``.
+
     Examples
     --------
     >>> import pandas as pd
@@ -93,6 +117,8 @@ class HistoricalRateBaseline(_Baseline):
     >>> HistoricalRateBaseline().fit(X).predict_expected(X).round(2).tolist()
     [1.0]
     """
+
+    _parameter_constraints = {"window": [_DAYS], "half_life": [_POSITIVE, None]}
 
     def __init__(self, *, window=364, half_life=None):
         self.window = window
@@ -127,6 +153,13 @@ class KDEBaseline(_Baseline):
     half_life : float
         Temporal bandwidth: a half-life of the panel's decayed counts, in days.
 
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        ``[0, 1]``: no case and at least one case, the classes of ``predict_proba``.
+    n_features_in_ : int
+        Number of columns of the ``X`` passed to ``fit``.
+
     Examples
     --------
     >>> import pandas as pd
@@ -138,6 +171,8 @@ class KDEBaseline(_Baseline):
     (True, 13.86)
     """
 
+    _parameter_constraints = {"bandwidth_m": [_POSITIVE], "half_life": [_POSITIVE]}
+
     def __init__(self, *, bandwidth_m=500.0, half_life=14):
         self.bandwidth_m = bandwidth_m
         self.half_life = half_life
@@ -147,8 +182,6 @@ class KDEBaseline(_Baseline):
 
     def predict_expected(self, X) -> np.ndarray:
         X = self._frame(X)
-        if not self.bandwidth_m > 0:
-            raise ValueError(f"bandwidth_m must be positive, got {self.bandwidth_m}")
         times = row_times(X)
         groups = np.zeros(len(X), dtype=int) if times is None else pd.factorize(times)[0]
         rate = X[f"decay_{self.half_life}d"].to_numpy(float) * _LN2 / self.half_life

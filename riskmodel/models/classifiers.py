@@ -3,19 +3,41 @@ objective for expected counts; all calibrated in time order."""
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import lightgbm as lgb
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .calibration import fit_calibrator, split_latest
 from .protocol import GridRiskModel, RiskMixin, binary_target, poisson_probability
 
 __all__ = ["LogisticRisk", "GBMRisk", "GBMCount"]
+
+#: The calibration parameters every learned grid-risk model shares.
+_CALIBRATION_CONSTRAINTS = {
+    "calibration": [StrOptions({"isotonic", "sigmoid"}), None],
+    "calibration_fraction": [Interval(Real, 0, 1, closed="neither")],
+}
+
+#: LightGBM's parameters as the LightGBM models expose them (see ``_lgb_params``).
+_LIGHTGBM_CONSTRAINTS = {
+    "n_estimators": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "num_leaves": [Interval(Integral, 2, None, closed="left")],
+    "min_child_samples": [Interval(Integral, 0, None, closed="left")],
+    "subsample": [Interval(Real, 0, 1, closed="right")],
+    "colsample_bytree": [Interval(Real, 0, 1, closed="right")],
+    "reg_lambda": [Interval(Real, 0, None, closed="left")],
+    "random_state": ["random_state"],
+    "n_jobs": [Integral, None],
+}
 
 
 class _CalibratedRisk(GridRiskModel):
@@ -27,6 +49,7 @@ class _CalibratedRisk(GridRiskModel):
     def _fit_estimator(self, values, target, fit_rows, calibrate_rows):
         return self._make_estimator().fit(values[fit_rows], target[fit_rows])
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit on ``X`` (a panel's features, rows with a ``cutoff`` index level) and 0/1 ``y``."""
         if y is None:
@@ -73,6 +96,21 @@ class LogisticRisk(_CalibratedRisk):
     max_iter : int
         Iterations of the solver.
 
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The training labels' two classes, the riskier one second.
+    estimator_ : Pipeline
+        The model, fitted on the rows before the calibration slice (all rows without one).
+    calibrator_ : Calibrator or None
+        Maps the model's probability to the calibrated one; None without calibration.
+    n_iter_ : ndarray of shape (1,)
+        Iterations the solver ran.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during ``fit``, when ``X`` has string column names.
+
     Examples
     --------
     >>> from riskmodel.datasets import simulate_district
@@ -85,6 +123,12 @@ class LogisticRisk(_CalibratedRisk):
     >>> model.predict_proba(panel.X).shape
     (3584, 2)
     """
+
+    _parameter_constraints = {
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        **_CALIBRATION_CONSTRAINTS,
+    }
 
     def __init__(self, *, C=1.0, calibration="sigmoid", calibration_fraction=0.2, max_iter=2000):
         self.C = C
@@ -129,7 +173,22 @@ class GBMRisk(_CalibratedRisk):
         See :class:`LogisticRisk`.
     early_stopping_rounds : int or None
         Stop boosting when the log loss on the calibration slice has not improved
-        for this many rounds (needs calibration); None boosts all rounds.
+        for this many rounds (needs calibration); None (or 0) boosts all rounds.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The training labels' two classes, the riskier one second.
+    estimator_ : lightgbm.LGBMClassifier
+        The model, fitted on the rows before the calibration slice (all rows without one).
+    calibrator_ : Calibrator or None
+        Maps the model's probability to the calibrated one; None without calibration.
+    n_iter_ : None
+        Always None: the rounds LightGBM ran are ``estimator_.n_iter_``.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during ``fit``, when ``X`` has string column names.
 
     Examples
     --------
@@ -143,6 +202,12 @@ class GBMRisk(_CalibratedRisk):
     >>> bool(((p >= 0) & (p <= 1)).all())
     True
     """
+
+    _parameter_constraints = {
+        **_LIGHTGBM_CONSTRAINTS,
+        **_CALIBRATION_CONSTRAINTS,
+        "early_stopping_rounds": [Interval(Integral, 0, None, closed="left"), None],
+    }
 
     def __init__(self, *, n_estimators=300, learning_rate=0.1, num_leaves=31, min_child_samples=50,
                  subsample=0.8, colsample_bytree=0.8, reg_lambda=1.0, random_state=0, n_jobs=2,
@@ -201,6 +266,19 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
     calibration_fraction : float
         See :class:`LogisticRisk`.
 
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        ``[0, 1]``: no case and at least one case, the classes of ``predict_proba``.
+    estimator_ : lightgbm.LGBMRegressor
+        The Poisson model fitted on all training rows.
+    calibrator_ : Calibrator or None
+        Maps the expected count's odds to P(count >= 1); None without calibration.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during ``fit``, when ``X`` has string column names.
+
     Examples
     --------
     >>> from riskmodel.datasets import simulate_district
@@ -213,6 +291,8 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
     >>> round(float(model.predict_expected(panel.X).sum() / panel.y_count.sum()), 1)
     1.0
     """
+
+    _parameter_constraints = {**_LIGHTGBM_CONSTRAINTS, **_CALIBRATION_CONSTRAINTS}
 
     def __init__(self, *, n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=50,
                  subsample=0.8, colsample_bytree=0.8, reg_lambda=1.0, random_state=0, n_jobs=2,
@@ -235,6 +315,7 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
         tags.target_tags.positive_only = True
         return tags
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit on ``X`` and the counts ``y`` (non-negative)."""
         values, counts = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype="float64",

@@ -15,6 +15,21 @@ class EscalationClassifier(GBMRisk):
     features' ``escalation_days``. Parameters as :class:`GBMRisk`; the defaults
     suit the smaller case tables.
 
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The training labels' two classes, the escalating one second.
+    estimator_ : lightgbm.LGBMClassifier
+        The model, fitted on the cases before the calibration slice (all cases without one).
+    calibrator_ : Calibrator or None
+        Maps the model's probability to the calibrated one; None without calibration.
+    n_iter_ : None
+        Always None: the rounds LightGBM ran are ``estimator_.n_iter_``.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during ``fit``, when ``X`` has string column names.
+
     Examples
     --------
     >>> from riskmodel.datasets import simulate_district

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.ensemble import IsolationForest
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import RobustScaler
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["ProfileOutlier"]
@@ -26,6 +29,17 @@ class ProfileOutlier(OutlierMixin, BaseEstimator):
     random_state : int
         Seed.
 
+    Attributes
+    ----------
+    pipeline_ : Pipeline
+        The imputer, the scaler and the Isolation Forest, fitted on the profiles.
+    offset_ : float
+        The forest's threshold: ``decision_function = score_samples - offset_``.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during ``fit``, when ``X`` has string column names.
+
     Examples
     --------
     >>> import numpy as np
@@ -37,11 +51,18 @@ class ProfileOutlier(OutlierMixin, BaseEstimator):
     (200, -1)
     """
 
+    _parameter_constraints = {
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, *, n_estimators=200, contamination="auto", random_state=0):
         self.n_estimators = n_estimators
         self.contamination = contamination
         self.random_state = random_state
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the forest on the profiles ``X``."""
         values = validate_data(self, X, ensure_all_finite="allow-nan", dtype="float64")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
+from sklearn.base import _fit_context
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .protocol import GridRiskModel, binary_target
@@ -63,6 +67,29 @@ class Scorecard(GridRiskModel):
     base_score, base_odds, pdo : float
         Scaling of the points (see above).
 
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The training labels' two classes, the riskier one second.
+    feature_names_ : list of str
+        The features' names (``x0``, ``x1``, ... when ``X`` has none).
+    edges_ : list of ndarray
+        Every feature's inner bin edges.
+    woe_ : list of ndarray
+        Every feature's weight of evidence per bin, the last bin holding missing values.
+    counts_ : list of ndarray
+        Every feature's training rows per bin.
+    regression_ : LogisticRegression
+        The regression on the weights of evidence.
+    factor_ : float
+        Points per unit of log-odds, ``pdo / ln 2``.
+    offset_ : float
+        Points at log-odds zero, ``base_score - factor_ * ln(base_odds)``.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during ``fit``, when ``X`` has string column names.
+
     Examples
     --------
     >>> import numpy as np, pandas as pd
@@ -76,6 +103,15 @@ class Scorecard(GridRiskModel):
     (['base', 'count_28d', 'noise', 'total'], True)
     """
 
+    _parameter_constraints = {
+        "n_bins": [Interval(Integral, 1, None, closed="left")],
+        "min_bin_share": [Interval(Real, 0, 1, closed="both")],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "base_score": [Real],
+        "base_odds": [Interval(Real, 0, None, closed="neither")],
+        "pdo": [Interval(Real, 0, None, closed="neither")],
+    }
+
     def __init__(self, *, n_bins=5, min_bin_share=0.05, C=1.0, base_score=600.0, base_odds=1 / 20, pdo=20.0):
         self.n_bins = n_bins
         self.min_bin_share = min_bin_share
@@ -84,6 +120,7 @@ class Scorecard(GridRiskModel):
         self.base_odds = base_odds
         self.pdo = pdo
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Bin every feature, weigh the bins, fit the regression and the points."""
         target, self.classes_ = binary_target(y)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .protocol import row_times
@@ -48,6 +50,11 @@ class SpikeDetector(BaseEstimator):
     dispersion : float
         Negative-binomial dispersion: variance = mean + dispersion * mean**2.
 
+    Attributes
+    ----------
+    categories_ : list of str
+        The categories watched: those with counts for the three windows in the ``X`` of ``fit``.
+
     Examples
     --------
     >>> import pandas as pd
@@ -59,6 +66,15 @@ class SpikeDetector(BaseEstimator):
     ([False, True], 1e-05)
     """
 
+    _parameter_constraints = {
+        "window": [Interval(Integral, 1, None, closed="left")],
+        "baseline": [Interval(Integral, 1, None, closed="left")],
+        "long": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, 1, closed="both")],
+        "min_count": [Interval(Integral, 0, None, closed="left")],
+        "dispersion": [Interval(Real, 0, None, closed="left")],
+    }
+
     def __init__(self, *, window=7, baseline=91, long=364, alpha=1e-4, min_count=3, dispersion=0.0):
         self.window = window
         self.baseline = baseline
@@ -67,8 +83,21 @@ class SpikeDetector(BaseEstimator):
         self.min_count = min_count
         self.dispersion = dispersion
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Learn the categories: those with counts for the three windows in ``X``."""
+        """Learn the categories: those with counts for the three windows in ``X``.
+
+        Raises
+        ------
+        InvalidParameterError
+            For a parameter of the wrong type or out of its range.
+        ValueError
+            When ``baseline`` or ``long`` is not longer than ``window``, or ``X`` has no
+            per-category counts of the three windows.
+        """
+        if not (self.window < self.baseline and self.window < self.long):
+            raise ValueError(f"baseline and long must be longer than window, got window={self.window}, "
+                             f"baseline={self.baseline}, long={self.long}")
         if not isinstance(X, pd.DataFrame):
             raise TypeError("SpikeDetector reads a grid panel's per-category counts: pass panel.X")
         found = [m.group(1) for c in X.columns if (m := re.fullmatch(rf"count_{self.window}d_(.+)", c))]

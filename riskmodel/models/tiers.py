@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
 
 from .protocol import row_times
 
@@ -33,7 +36,8 @@ class TierPolicy(BaseEstimator):
 
     Notes
     -----
-    With capacity or share, units are ranked by score, highest first; ties keep
+    The policy learns nothing: it has no ``fit`` and no fitted attributes, and
+    :meth:`assign` validates the parameters. With capacity or share, units are ranked by score, highest first; ties keep
     the order of the rows (for a panel: by ``grid_id``), so the same input always
     gives the same tiers.
 
@@ -47,6 +51,14 @@ class TierPolicy(BaseEstimator):
     >>> TierPolicy(capacity=1).assign(scores).tolist()
     ['red', 'green', 'green', 'green']
     """
+
+    # What the constraints cannot say (three decreasing cut-points, up to three sizes,
+    # not both capacity and share) ``assign`` checks with messages of its own.
+    _parameter_constraints = {
+        "cut_points": ["array-like"],
+        "capacity": [Interval(Integral, 0, None, closed="left"), "array-like", None],
+        "share": [Interval(Real, 0, 1, closed="both"), "array-like", None],
+    }
 
     def __init__(self, *, cut_points=(0.5, 0.25, 0.1), capacity=None, share=None):
         self.cut_points = cut_points
@@ -63,7 +75,16 @@ class TierPolicy(BaseEstimator):
         dates : array-like, optional
             Forecast date of every score; default: the ``cutoff`` index level of
             ``scores``, else one date for all.
+
+        Raises
+        ------
+        InvalidParameterError
+            For a parameter of the wrong type or out of its range.
+        ValueError
+            For cut-points that are not three decreasing values, more than three or
+            negative sizes, both ``capacity`` and ``share``, or missing scores.
         """
+        self._validate_params()
         index = scores.index if isinstance(scores, pd.Series) else pd.RangeIndex(len(scores))
         values = np.asarray(scores, dtype=float)
         if np.isnan(values).any():

@@ -65,6 +65,7 @@ def train(data: DaskDataset, *, model: GBMCount, horizon=28, target=None, level:
     if not isinstance(model, GBMCount):
         raise ValueError(f"the Dask path trains GBMCount (lightgbm.dask with a Poisson objective); "
                          f"got {type(model).__name__}")
+    model._validate_params()  # as GBMCount.fit does: this path fits LightGBM itself
     if register and not track:
         raise ValueError("register=True needs track=True: the registry holds logged models")
     client = cluster_client(client)
