@@ -19,6 +19,7 @@ demo: $(BIN)/.installed
 # Two test workers share two cores: OpenMP threads (LightGBM's) must sleep, not spin, while they wait.
 # loadgroup: the Dask tests share one LocalCluster on one test worker.
 test: $(BIN)/.installed
+	$(BIN)/ruff check riskmodel tests bench notebooks
 	OMP_WAIT_POLICY=passive $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: $(BIN)/.installed
