@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: demo test bench clean
+.PHONY: demo lint test bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "riskmodel needs Python >= 3.11"'
@@ -16,10 +16,14 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/riskmodel demo --preset small --seed 0 --out data/simulated
 
+# The linter and the type checker (the public API's annotations, [tool.mypy] in pyproject.toml).
+lint: $(BIN)/.installed
+	$(BIN)/ruff check riskmodel tests bench notebooks
+	$(BIN)/python -m mypy
+
 # Two test workers share two cores: OpenMP threads (LightGBM's) must sleep, not spin, while they wait.
 # loadgroup: the Dask tests share one LocalCluster on one test worker.
-test: $(BIN)/.installed
-	$(BIN)/ruff check riskmodel tests bench notebooks
+test: lint
 	OMP_WAIT_POLICY=passive $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: $(BIN)/.installed
@@ -28,4 +32,4 @@ bench: $(BIN)/.installed
 		&& ../$(BIN)/python scaleout.py && ../$(BIN)/python io.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .hypothesis
+	rm -rf $(VENV) data .pytest_cache .hypothesis .mypy_cache

@@ -6,8 +6,9 @@ import contextlib
 import functools
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 import pandas as pd
 import typer
@@ -261,7 +262,7 @@ def _write_table(frame: pd.DataFrame, out: Path) -> None:
         frame.to_parquet(out, index=False)
 
 
-def _print_leaderboard(board: pd.DataFrame, first: list[str] = ()) -> None:
+def _print_leaderboard(board: pd.DataFrame, first: Sequence[str] = ()) -> None:
     columns = [*first, *(c for c in HEADLINE if c in board)]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         typer.echo(board[columns].to_string(float_format="{:.3f}".format) + "\n")
@@ -278,7 +279,8 @@ def simulate(
 
     Example: riskmodel simulate data/district --preset district --seed 1
     """
-    folder = write_dataset(simulate_district(preset, seed=seed), out, format=format)
+    folder = write_dataset(simulate_district(preset, seed=seed), out,
+                           format=cast(Literal["parquet", "csv"], format))  # write_dataset checks it
     typer.echo(f"written to {folder}")
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -234,7 +236,8 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
     for name, model in models.items():
         config[f"model.{name}"] = repr(model)
     kind = target if target in ("escalation", "waves") else "grid"
-    run = {"grid": _grid, "escalation": _cases, "waves": _waves}[kind]
+    runs: dict[str, Callable[..., Any]] = {"grid": _grid, "escalation": _cases, "waves": _waves}
+    run = runs[kind]
     folds, predictions = run(dataset, models, test_cutoffs, config=config, horizon=horizon, target=target,
                              level=level, train_start=train_start, train_frequency=train_frequency,
                              refit_every=refit_every,
