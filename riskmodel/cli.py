@@ -24,6 +24,22 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Early warnings of community disputes.")
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__  # pyproject.toml's [project] version, through importlib.metadata
+
+        typer.echo(f"riskmodel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Early warnings of community disputes."""
+
+
 def command(name: str | None = None):
     """``app.command``, with bad input (a ``ValueError`` such as a ValidationError or a
     ConfigError, or a missing file) reported as its message and exit code 1, no traceback.

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pandas as pd
 from typer.testing import CliRunner
 
+import riskmodel
 from riskmodel import train
 from riskmodel.cli import app
 from riskmodel.datasets import simulate_district
@@ -10,6 +11,14 @@ from riskmodel.io import write_dataset
 from riskmodel.models import HistoricalRateBaseline
 
 runner = CliRunner()
+
+
+def test_version_is_the_package_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"riskmodel {riskmodel.__version__}\n"
+    assert riskmodel.__version__ != "0+unknown"  # read from the installed metadata of pyproject.toml
+    assert "--version" in runner.invoke(app, ["--help"]).output
 
 
 def test_demo_runs_the_whole_job(tmp_path, monkeypatch):
