@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 import riskmodel
@@ -21,6 +22,7 @@ def test_version_is_the_package_version():
     assert "--version" in runner.invoke(app, ["--help"]).output
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_job(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
