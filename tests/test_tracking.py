@@ -177,4 +177,3 @@ def test_mlflow_serves_the_champion_over_http(store, tiny):
     finally:
         server.terminate()
         server.wait(timeout=30)
-
