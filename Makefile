@@ -1,10 +1,10 @@
-# The two commands of the README, and the benchmarks. Each sets up .venv itself.
+# The two commands of the README, the inner loop (test-fast), and the benchmarks. Each sets up .venv itself.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: demo test bench clean
+.PHONY: demo lint test test-fast bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "riskmodel needs Python >= 3.11"'
@@ -16,10 +16,20 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/riskmodel demo --preset small --seed 0 --out data/simulated
 
+# The linter and the type checker (the public API's annotations, [tool.mypy] in pyproject.toml).
+lint: $(BIN)/.installed
+	$(BIN)/ruff check riskmodel tests bench notebooks
+	$(BIN)/python -m mypy
+
 # Two test workers share two cores: OpenMP threads (LightGBM's) must sleep, not spin, while they wait.
 # loadgroup: the Dask tests share one LocalCluster on one test worker.
-test: $(BIN)/.installed
+test: lint
 	OMP_WAIT_POLICY=passive $(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# The inner loop: the same checks without the end-to-end tests (marked slow: notebooks, README,
+# HTTP serving, the demo, the Dask cluster). `make test`, which CI runs, keeps them all.
+test-fast: lint
+	OMP_WAIT_POLICY=passive $(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
 
 bench: $(BIN)/.installed
 	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python features.py && ../$(BIN)/python models.py \
@@ -27,4 +37,4 @@ bench: $(BIN)/.installed
 		&& ../$(BIN)/python scaleout.py && ../$(BIN)/python io.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .hypothesis
+	rm -rf $(VENV) data .pytest_cache .hypothesis .mypy_cache

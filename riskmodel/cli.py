@@ -6,8 +6,9 @@ import contextlib
 import functools
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 import pandas as pd
 import typer
@@ -22,6 +23,22 @@ from .validation import validate
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Early warnings of community disputes.")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__  # pyproject.toml's [project] version, through importlib.metadata
+
+        typer.echo(f"riskmodel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Early warnings of community disputes."""
 
 
 def command(name: str | None = None):
@@ -261,7 +278,7 @@ def _write_table(frame: pd.DataFrame, out: Path) -> None:
         frame.to_parquet(out, index=False)
 
 
-def _print_leaderboard(board: pd.DataFrame, first: list[str] = ()) -> None:
+def _print_leaderboard(board: pd.DataFrame, first: Sequence[str] = ()) -> None:
     columns = [*first, *(c for c in HEADLINE if c in board)]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         typer.echo(board[columns].to_string(float_format="{:.3f}".format) + "\n")
@@ -278,7 +295,8 @@ def simulate(
 
     Example: riskmodel simulate data/district --preset district --seed 1
     """
-    folder = write_dataset(simulate_district(preset, seed=seed), out, format=format)
+    folder = write_dataset(simulate_district(preset, seed=seed), out,
+                           format=cast(Literal["parquet", "csv"], format))  # write_dataset checks it
     typer.echo(f"written to {folder}")
 
 

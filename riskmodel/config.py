@@ -140,6 +140,7 @@ class RunConfig(_Strict):
         from .validation import validate
 
         data = self.data
+        dataset: Dataset
         if isinstance(data, Simulator):
             dataset = simulate_district(data.preset, seed=data.seed)
         elif isinstance(data, Folder):

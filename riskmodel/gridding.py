@@ -143,6 +143,7 @@ def events_to_dataset(
             centroid = cases.groupby(units.to_numpy())[["lon", "lat"]].mean()
             grids.loc[1:, ["lon", "lat"]] = centroid.reindex(grids["grid_id"].iloc[1:]).to_numpy()
     elif keep.any():
+        assert plane is not None  # there is a point to centre the plane on
         units, grids, adjacency = _cells(np.asarray(east)[keep], np.asarray(north)[keep], plane, cell_m, root)
         cases["lon"], cases["lat"] = x[keep], y[keep]
     else:  # no usable record: the top unit alone

@@ -9,7 +9,7 @@ import json
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -93,7 +93,7 @@ def write_dataset(dataset: Dataset, folder: str | Path, *,
     for name in _TABLES:  # no table of an earlier write may come back
         for suffix in _SUFFIXES:
             (folder / f"{name}.{suffix}").unlink(missing_ok=True)
-    manifest = {"version": _VERSION, "format": format,
+    manifest: dict[str, Any] = {"version": _VERSION, "format": format,
                 "as_of": None if dataset.as_of is None else str(dataset.as_of), "tables": {}, "files": {}}
     for name, frame in tables.items():
         path = folder / f"{name}.{format}"
@@ -147,7 +147,7 @@ def _arrow_can_store(values: pd.Series) -> bool:
 
 
 def _column_spec(name: str, values: pd.Series) -> dict:
-    spec = {"name": name, "dtype": str(values.dtype)}
+    spec: dict[str, Any] = {"name": name, "dtype": str(values.dtype)}
     if isinstance(values.dtype, pd.CategoricalDtype):
         categories = values.cat.categories
         spec.update(categories=categories.astype(object).tolist() if categories.dtype.kind in "iufb"
@@ -325,7 +325,10 @@ def _read_table(path: Path, specs: list[dict], expected: dict | None, digest: Fu
 
 
 def _check_digest(path: Path, expected: dict | None, digest: Future | None) -> None:
-    if digest is not None and (found := digest.result()) != expected["sha256"]:
+    if digest is None:
+        return
+    assert expected is not None, "a file's SHA-256 is computed only when the manifest records one"
+    if (found := digest.result()) != expected["sha256"]:
         raise DatasetFileError(f"{path} was changed or cut short after it was written: its SHA-256 is {found}, "
                                f"{_MANIFEST} records {expected['sha256']}") from None
 

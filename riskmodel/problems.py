@@ -112,7 +112,7 @@ class ProblemLog:
             positions = np.flatnonzero(self.bad[name])
             if not len(positions):
                 continue
-            reasons: dict[int, list[str]] = {}
+            reasons: dict[int | np.integer, list[str]] = {}
             for table, column, rule, _, rows in self.problems:
                 if table == name:
                     for pos in rows:

@@ -22,6 +22,7 @@ import mlflow  # noqa: E402 - after switching telemetry off
 import pandas as pd  # noqa: E402
 from filelock import FileLock  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
+from mlflow.pyfunc import PythonModel  # noqa: E402
 
 from .evaluation.targets import TARGETS  # noqa: E402
 from .privacy import warn_raw_keys  # noqa: E402
@@ -188,7 +189,7 @@ def _log_plots(result, dataset) -> None:
         mlflow.log_artifacts(tmp, artifact_path="plots")
 
 
-class RiskPyfunc(mlflow.pyfunc.PythonModel):
+class RiskPyfunc(PythonModel):
     """The MLflow face of a :class:`~riskmodel.training.TrainedModel`: feature rows in,
     ``probability`` (and for grids ``expected_count``) out. The serving environment needs
     riskmodel installed."""

@@ -21,7 +21,8 @@ from .privacy import warn_raw_keys
 __all__ = ["MODELS_FOLDER", "REGISTERED_NAMES", "TrainedModel", "convert_legacy", "train"]
 
 #: Registry names of the kinds of target that train a final model.
-REGISTERED_NAMES = {name: kind.registered_name for name, kind in TARGETS.items() if kind.registered_name}
+REGISTERED_NAMES: dict[str, str] = {name: kind.registered_name for name, kind in TARGETS.items()
+                                    if kind.registered_name is not None}
 #: Where :meth:`TrainedModel.save` writes by default: ``models/<registered name>``.
 MODELS_FOLDER = Path("models")
 
@@ -96,7 +97,7 @@ class TrainedModel:
     @property
     def registered_name(self) -> str:
         """The model's name in the MLflow registry."""
-        return self.target.registered_name
+        return REGISTERED_NAMES[self.kind]
 
     def __repr__(self) -> str:
         return (f"TrainedModel(kind={self.kind!r}, estimator={type(self.estimator).__name__}, "

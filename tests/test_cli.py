@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
+import riskmodel
 from riskmodel import train
 from riskmodel.cli import app
 from riskmodel.datasets import simulate_district
@@ -12,6 +14,15 @@ from riskmodel.models import HistoricalRateBaseline
 runner = CliRunner()
 
 
+def test_version_is_the_package_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"riskmodel {riskmodel.__version__}\n"
+    assert riskmodel.__version__ != "0+unknown"  # read from the installed metadata of pyproject.toml
+    assert "--version" in runner.invoke(app, ["--help"]).output
+
+
+@pytest.mark.slow
 def test_demo_runs_the_whole_job(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

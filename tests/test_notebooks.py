@@ -24,6 +24,7 @@ def test_there_are_five_paired_notebooks():
         assert [(c.cell_type, c.source) for c in jupytext.read(pair).cells] == cells, f"{pair.name} is out of sync"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_notebook_runs(script, tmp_path, monkeypatch):
     if "real_data" in script.stem and not REAL_DATA.is_dir():

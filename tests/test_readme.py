@@ -26,6 +26,7 @@ def _service(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_readme_examples_run(monkeypatch, tmp_path):
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
     assert len(blocks) >= 6

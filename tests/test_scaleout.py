@@ -77,6 +77,7 @@ def _same_panel(got: pd.DataFrame, builder: GridPanelBuilder, dataset) -> None:
 
 @pytest.mark.parametrize(("level", "adjacency", "partitions"),
                          [("grid", True, 4), ("grid", False, 3), ("community", True, 2)])
+@pytest.mark.slow
 def test_panel_equals_the_in_memory_panel_across_partition_borders(client, small, level, adjacency, partitions):
     dataset = small if adjacency else small.replace(adjacency=None)  # without pairs: nearest centroids
     data = scaleout.DaskDataset.from_dataset(dataset, partitions=2)
@@ -91,6 +92,7 @@ def test_panel_equals_the_in_memory_panel_across_partition_borders(client, small
     _same_panel(scaleout.build_panel(builder, data, partitions=partitions).compute(), builder, dataset)
 
 
+@pytest.mark.slow
 def test_top_level_units_without_units_of_the_level_join_a_partition(client, small, tmp_path):
     """No partition is left without units, nothing is lost."""
     dataset = _with_extra_roots(small)
@@ -105,6 +107,7 @@ def test_top_level_units_without_units_of_the_level_join_a_partition(client, sma
     assert len(scaleout.read_partitioned(folder).cases) == len(small.cases)
 
 
+@pytest.mark.slow
 def test_ids_categories_and_zones_are_read_as_validate_reads_them(client, small):
     codes = {name: i for i, name in enumerate(sorted(set(small.grids["grid_id"])), start=1000)}
     numeric = {c: i for i, c in enumerate(sorted(small.cases["category"].unique()), start=1)}
@@ -132,6 +135,7 @@ def test_partitions_are_as_many_as_asked_when_there_are_enough_top_level_units(w
         assert block[0] == 0 and (np.diff(block) >= 0).all() and (np.diff(block) <= 1).all() and block[-1] == n - 1
 
 
+@pytest.mark.slow
 def test_partitioned_folder_reads_back_lazily(client, small, tmp_path):
     folder = scaleout.write_partitioned(small, tmp_path / "small", partitions=3)
     data = scaleout.read_partitioned(folder)
@@ -143,6 +147,7 @@ def test_partitioned_folder_reads_back_lazily(client, small, tmp_path):
         scaleout.read_partitioned(tmp_path)
 
 
+@pytest.mark.slow
 def test_bad_cases_are_refused_with_the_column_rule_and_examples(client, small):
     builder = GridPanelBuilder(cutoffs=["2024-03-04"], horizon=28)
     unknown = small.cases.copy()
@@ -168,6 +173,7 @@ def test_bad_cases_are_refused_with_the_column_rule_and_examples(client, small):
         scaleout.train(scaleout.DaskDataset.from_dataset(small, partitions=2), model=GBMRisk(), track=False)
 
 
+@pytest.mark.slow
 def test_dask_model_ranks_as_well_as_the_in_memory_model(dask_model, before_split, small):
     in_memory = train(before_split, model=GBMCount(), horizon=28, track=False)
     assert dask_model.feature_names == in_memory.feature_names
@@ -183,6 +189,7 @@ def test_dask_model_ranks_as_well_as_the_in_memory_model(dask_model, before_spli
     assert np.abs(scores["dask"] - scores["memory"]).mean() < 0.045
 
 
+@pytest.mark.slow
 def test_batch_prediction_scores_every_unit_as_predict_does(client, dask_model, small, tmp_path):
     small = _with_new_grid(_with_extra_roots(small))  # a unit the model has not seen; a level only some parts have
     alarms = []
@@ -202,6 +209,7 @@ def test_batch_prediction_scores_every_unit_as_predict_does(client, dask_model, 
     assert alarms[-1] > 0  # the spike detector's seasonal factor is the whole data's, not a partition's
 
 
+@pytest.mark.slow
 def test_configuration_trains_on_dask_and_the_champion_serves(client, small, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -219,6 +227,7 @@ def test_configuration_trains_on_dask_and_the_champion_serves(client, small, tmp
     assert (served["tier"] == "red").sum() == 20 and np.isfinite(served["probability"]).all()
 
 
+@pytest.mark.slow
 def test_command_line_trains_and_predicts_on_the_cluster(client, small, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

@@ -137,6 +137,7 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
+@pytest.mark.slow
 def test_mlflow_serves_the_champion_over_http(store, tiny):
     trained = train(tiny, model=GBMRisk(**FAST), horizon=28, register=True, experiment="exp")
     with socket.socket() as probe:
@@ -176,4 +177,3 @@ def test_mlflow_serves_the_champion_over_http(store, tiny):
     finally:
         server.terminate()
         server.wait(timeout=30)
-

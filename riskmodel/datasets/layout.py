@@ -106,7 +106,8 @@ def build_layout(config: SimulationConfig, rng: np.random.Generator) -> Layout:
     grids["level"] = grids["level"].astype("str")
 
     # Queen contiguity on the lattice: the eight surrounding cells that exist.
-    src, dst = [], []
+    src_parts: list[np.ndarray] = []
+    dst_parts: list[np.ndarray] = []
     for d_row in (-1, 0, 1):
         for d_col in (-1, 0, 1):
             if d_row == d_col == 0:
@@ -114,9 +115,9 @@ def build_layout(config: SimulationConfig, rng: np.random.Generator) -> Layout:
             r, c = row + d_row, col + d_col
             other = r * n_cols + c
             ok = (r >= 0) & (c >= 0) & (c < n_cols) & (other < n)
-            src.append(np.flatnonzero(ok))
-            dst.append(other[ok])
-    src, dst = np.concatenate(src), np.concatenate(dst)
+            src_parts.append(np.flatnonzero(ok))
+            dst_parts.append(other[ok])
+    src, dst = np.concatenate(src_parts), np.concatenate(dst_parts)
     order = np.lexsort((dst, src))
     src, dst = src[order], dst[order]
     adjacency = pd.DataFrame({"grid_id": grid_ids[src], "neighbour_id": grid_ids[dst]})

@@ -76,9 +76,9 @@ def simulate_district(preset: str = "small", seed: int = 0, **overrides) -> Simu
     waves = draw_waves(config, layout, attributes.base_rate, wave_rng)
     process = Process.build(config, attributes.base_rate, attributes.quarter_starts, waves,
                             layout.neighbours, horizon_days=366)
-    counts = process.simulate(config.days, process_rng)
+    day, grid, category, count = process.simulate(config.days, process_rng)
     cases, probability, case_cells = build_cases(
-        config, layout, attributes.true["households"], process.quarter_of_day, *counts, case_rng
+        config, layout, attributes.true["households"], process.quarter_of_day, day, grid, category, count, case_rng
     )
     start = pd.Timestamp(config.start).as_unit("us")
     truth = Truth(

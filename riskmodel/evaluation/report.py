@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -38,7 +39,7 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def render_report(title: str, leaderboard: pd.DataFrame, *, figures: dict[str, bytes] | None = None,
-                  top_units: pd.DataFrame | None = None, notes: list[str] = ()) -> str:
+                  top_units: pd.DataFrame | None = None, notes: Sequence[str] = ()) -> str:
     """The HTML of a report.
 
     Parameters

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -289,7 +290,7 @@ def _in(stream, start: int, stop: int, n: int) -> np.ndarray:
 
 def _aggregates(cases: _Cases, n: int, c: int, builder) -> dict[str, np.ndarray]:
     """Counts, severe, escalations, decay and backlog of every unit at cutoff ``c``."""
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for w in builder.windows:
         window = cases.span(c - w * DAY, c)
         unit = cases.unit[window]
@@ -308,7 +309,7 @@ def _aggregates(cases: _Cases, n: int, c: int, builder) -> dict[str, np.ndarray]
 
 def _unit_only(cases: _Cases, n: int, c: int, first: float, builder) -> dict[str, np.ndarray]:
     """Per-category counts, recency and repeat parties of every unit at cutoff ``c``."""
-    out = {}
+    out: dict[str, np.ndarray] = {}
     n_categories = len(builder.categories_)
     for w in builder.windows:
         window = cases.span(c - w * DAY, c)
@@ -399,7 +400,7 @@ def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, 
     for k, cutoff in enumerate(cutoffs):
         c = int(us([cutoff])[0])
         window_end = cutoff + horizon
-        values = _aggregates(level_cases, n, c, builder)
+        values: dict[str, Any] = _aggregates(level_cases, n, c, builder)
         values.update(_unit_only(level_cases, n, c, first, builder))
         for short, long in builder.trends:
             values[f"trend_{short}_{long}d"] = (

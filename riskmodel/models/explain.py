@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +20,7 @@ def _n(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
-_PATTERNS = [
+_PATTERNS: list[tuple[str, Callable[..., str]]] = [
     (r"count_(\d+)d_(.+)", lambda v, w, c: f"{_n(v)} {c.replace('_', ' ')} cases in {w} days"),
     (r"count_(\d+)d", lambda v, w: f"{_n(v)} cases in {w} days"),
     (r"severe_(\d+)d", lambda v, w: f"{_n(v)} severe cases in {w} days"),
@@ -118,7 +120,7 @@ def explain(model, X, *, top: int = 3) -> pd.DataFrame:
     order = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
     rows = np.arange(len(contributions))[:, None]
     chosen, amount, value = np.array(names)[order], contributions[rows, order], values[rows, order]
-    out = {}
+    out: dict[str, Any] = {}
     for k in range(top):
         out[f"driver_{k + 1}"] = chosen[:, k]
         out[f"value_{k + 1}"] = value[:, k]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -37,6 +39,10 @@ def time_order(X) -> np.ndarray:
 class RiskMixin:
     """``predict_proba`` from ``predict_expected`` (through the Poisson law) or from
     ``_probability``: column 1 is the probability of at least one target case."""
+
+    if TYPE_CHECKING:  # provided by the count models that use the Poisson law; not defined here
+
+        def predict_expected(self, X) -> np.ndarray: ...
 
     def _probability(self, X) -> np.ndarray:
         return poisson_probability(self.predict_expected(X))
