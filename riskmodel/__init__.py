@@ -4,7 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets, evaluation, features, io, models
 from .config import load_config
-from .dataset import Dataset
+from .contract import Dataset
 from .persistence import ModelFileError
 from .privacy import pseudonymize
 from .problems import DataReport, ValidationError

@@ -155,7 +155,7 @@ def features(
     Example: riskmodel features --config configs/grid_risk.yaml --out panel.parquet
     """
     from .features import GridPanelBuilder
-    from .features.options import training_cutoffs
+    from .features.base import training_cutoffs
 
     _table_format(out)
     run = load_config(config)

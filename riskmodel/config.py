@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
-from .dataset import Dataset
+from .contract import Dataset
 from .evaluation.targets import TARGETS, TargetKind
 
 __all__ = ["ConfigError", "RunConfig", "load_config", "run_backtest", "train_final"]

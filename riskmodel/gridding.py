@@ -10,7 +10,7 @@ import pandas as pd
 from pyproj import Transformer
 
 from .coerce import to_number, to_text, to_time
-from .dataset import Dataset
+from .contract import Dataset
 from .problems import DataReport, ProblemLog, describe
 
 __all__ = ["events_to_dataset"]

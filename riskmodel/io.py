@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .checksums import content_digest, file_digest
-from .dataset import Dataset
+from .contract import Dataset
 from .gridding import events_to_dataset
 from .problems import SECRET_COLUMNS, shown_value
 from .validation import CONTRACT

@@ -9,7 +9,7 @@ import warnings
 import pandas as pd
 
 from .coerce import to_text
-from .dataset import Dataset
+from .contract import Dataset
 
 __all__ = ["pseudonymize", "SALT_VARIABLE"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .dataset import Dataset
+from .contract import Dataset
 
 __all__ = ["SECRET_COLUMNS", "ValidationError", "DataReport", "ProblemLog", "shown_value"]
 

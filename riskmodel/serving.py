@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .dataset import Dataset
+from .contract import Dataset
 from .models import explain
 from .problems import describe
 from .training import MODELS_FOLDER, REGISTERED_NAMES, TrainedModel, library_version, model_file, schema_hash

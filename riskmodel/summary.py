@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .dataset import Dataset
+from .contract import Dataset
 
 __all__ = ["summarize"]
 

@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from .dataset import Dataset
+from .contract import Dataset
 from .evaluation.targets import TARGETS, TargetKind, target_kind
 from .models import TierPolicy
 from .persistence import LEGACY_FILE, MANIFEST, ModelFileError, read_parts, write_parts

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .coerce import to_number, to_text, to_time
-from .dataset import CASE_OUTCOMES, STANDARD_LEVELS, Dataset, unit_depths
+from .contract import CASE_OUTCOMES, STANDARD_LEVELS, Dataset, unit_depths
 from .problems import DataReport, ProblemLog, ValidationError
 
 __all__ = ["validate", "ValidationError", "DataReport", "CONTRACT"]

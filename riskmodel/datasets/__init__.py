@@ -1,6 +1,6 @@
 """Simulated districts whose truth is known."""
 
-from .config import CATEGORIES, PRESETS, SOURCES, SimulationConfig
+from .presets import CATEGORIES, PRESETS, SOURCES, SimulationConfig
 from .simulate import SimulatedDistrict, simulate_district
 from .truth import Truth
 

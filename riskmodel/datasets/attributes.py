@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .config import CATEGORIES, SimulationConfig
+from .presets import CATEGORIES, SimulationConfig
 
 # Share of each category in the district's base rate.
 CATEGORY_SHARE = np.array([0.28, 0.18, 0.08, 0.14, 0.05, 0.09, 0.08, 0.10])

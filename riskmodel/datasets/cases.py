@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..privacy import hash_keys
-from .config import CATEGORIES, SOURCES, SimulationConfig
+from .presets import CATEGORIES, SOURCES, SimulationConfig
 
 # P(severity = 1..4) per category (rows: CATEGORIES).
 SEVERITY_P = np.array(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .config import SimulationConfig
+from .presets import SimulationConfig
 
 _M_PER_DEG_LAT = 111_320.0
 

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..holidays import days_since_last, days_until_next
-from .config import CATEGORIES, SimulationConfig
+from .presets import CATEGORIES, SimulationConfig
 
 # Yearly season per category: amplitude of the log rate and the day of the year of the peak.
 _SEASON_AMPLITUDE = np.array([0.35, 0.10, 0.0, 0.10, 0.05, 0.10, 0.15, 0.05])

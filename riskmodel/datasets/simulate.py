@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..dataset import Dataset
+from ..contract import Dataset
 from .attributes import build_attributes
 from .cases import build_cases
-from .config import make_config
 from .layout import build_layout
+from .presets import make_config
 from .process import Process, draw_waves
 from .truth import Truth
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from .cases import SEVERITY_P
-from .config import CATEGORIES
 from .layout import Layout
+from .presets import CATEGORIES
 from .process import Process
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..dataset import Dataset
-from ..features.options import parse_horizon
+from ..contract import Dataset
+from ..features.base import parse_horizon
 from . import metrics
 from .metrics import score_fold
 from .targets import TARGETS, TargetKind, target_kind

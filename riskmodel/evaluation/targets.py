@@ -21,9 +21,9 @@ import pandas as pd
 from sklearn.base import clone, is_regressor
 from tqdm.auto import tqdm
 
-from ..dataset import Dataset
+from ..contract import Dataset
 from ..features import CaseFeatureBuilder, GridPanelBuilder, build_case_features
-from ..features.options import Target, parse_horizon, parse_target, training_cutoffs
+from ..features.base import Target, parse_horizon, parse_target, training_cutoffs
 from ..models import SpikeDetector, case_models, grid_models
 from ..models.protocol import poisson_probability
 from . import metrics

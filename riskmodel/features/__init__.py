@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .base import Target
 from .case_features import CaseFeatureBuilder, CaseFeatures, build_case_features
 from .grid_panel import GridPanel, GridPanelBuilder, build_grid_panel
-from .options import Target
 
 __all__ = [
     "CaseFeatureBuilder",

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from ..dataset import Dataset
+from ..contract import Dataset
 from ..holidays import SPRING_FESTIVAL, days_until_next
 from ..validation import validate
+from .base import Builder, vocabulary
 from .events import DAY, EventIndex, attribute_columns, in_force, us
-from .options import Builder, vocabulary
 
 __all__ = ["CaseFeatureBuilder", "CaseFeatures", "build_case_features"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..dataset import Dataset
+from ..contract import Dataset
 
 DAY = 86_400 * 10**6
 """A day in microseconds, the unit of every event time."""

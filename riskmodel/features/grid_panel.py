@@ -22,11 +22,11 @@ import pandas as pd
 from scipy import sparse
 from sklearn.utils.validation import check_is_fitted
 
-from ..dataset import Dataset
+from ..contract import Dataset
 from ..holidays import SPRING_FESTIVAL, days_since_last, days_until_next
 from ..validation import validate
+from .base import Builder, Target, parse_cutoffs, parse_horizon, parse_target, vocabulary
 from .events import DAY, EventIndex, attribute_columns, in_force, us
-from .options import Builder, Target, parse_cutoffs, parse_horizon, parse_target, vocabulary
 
 __all__ = ["GridPanel", "GridPanelBuilder", "build_grid_panel"]
 

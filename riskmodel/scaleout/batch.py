@@ -11,8 +11,8 @@ import pandas as pd
 
 from .. import serving
 from ..evaluation.targets import GridRisk, anomaly_flags, flag_text, unit_rows
+from ..features.base import parse_horizon
 from ..features.grid_panel import level_units
-from ..features.options import parse_horizon
 from ..models import SpikeDetector
 from ..training import TrainedModel
 from .panel import _empty_panel, part_data, part_panel, tasks_of

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from ..dataset import Dataset
+from ..contract import Dataset
 from ..features import GridPanelBuilder
+from ..features.base import parse_cutoffs
 from ..features.events import filled_attributes
 from ..features.grid_panel import GridPanel, _build, level_units, neighbour_matrix
-from ..features.options import parse_cutoffs
 from ..validation import CONTRACT, validate
 from .partitions import DaskDataset, Part, Plan, shared
 

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..coerce import to_text, to_time
-from ..dataset import Dataset, _empty_history
+from ..contract import Dataset, empty_history
 from ..features.grid_panel import level_units
 from ..io import read_dataset, write_dataset
 from ..serving import latest_plausible
@@ -81,7 +81,7 @@ class DaskDataset:
                                  f"first, e.g. cases['{name}'] = dd.to_datetime(cases['{name}'])")
         # As validate does: ids and categories as text, zone-aware times as naive UTC wall-clock times.
         object.__setattr__(self, "cases", _as_contract(self.cases, ("grid_id", "category")))
-        history = _empty_history() if self.grid_history is None else self.grid_history
+        history = empty_history() if self.grid_history is None else self.grid_history
         if isinstance(history, pd.DataFrame):
             history = dd.from_pandas(history, npartitions=1)
         object.__setattr__(self, "grid_history", _as_contract(history, ("grid_id",)))

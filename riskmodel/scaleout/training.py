@@ -12,8 +12,8 @@ from sklearn.base import clone
 from ..config import ConfigError, Folder, RunConfig
 from ..evaluation.targets import GridRisk
 from ..features import GridPanelBuilder
+from ..features.base import parse_horizon, parse_target, training_cutoffs
 from ..features.grid_panel import level_units
-from ..features.options import parse_horizon, parse_target, training_cutoffs
 from ..models import GBMCount, TierPolicy
 from ..models.calibration import fit_calibrator, latest_start
 from ..models.classifiers import _odds

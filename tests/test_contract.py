@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from riskmodel import Dataset
-from riskmodel.dataset import unit_depths
+from riskmodel.contract import unit_depths
 
 
 def test_frames_are_required(dataset):
@@ -34,3 +34,17 @@ def test_unit_depths_marks_cycles_and_orphans():
 
 def test_repr(dataset):
     assert repr(dataset) == "Dataset(cases=4, grids=5, grid_history=3, adjacency=2, as_of=2024-12-31 00:00:00)"
+
+
+@pytest.mark.parametrize("old, new", [("riskmodel.dataset", "riskmodel.contract"),
+                                      ("riskmodel.features.options", "riskmodel.features.base"),
+                                      ("riskmodel.datasets.config", "riskmodel.datasets.presets")])
+def test_renamed_modules_keep_their_old_path_for_one_release(old, new):
+    import importlib
+    import sys
+
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=f"{old} is deprecated: import from {new}"):
+        shim = importlib.import_module(old)
+    target = importlib.import_module(new)
+    assert shim.__all__ == target.__all__ and all(getattr(shim, n) is getattr(target, n) for n in target.__all__)

@@ -1,0 +1,166 @@
+"""The data contract's tables held together: cases, units and their attribute history."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Dataset", "STANDARD_LEVELS", "CASE_OUTCOMES", "empty_history", "unit_depths"]
+
+#: The simulator's unit levels, top-down. Users may name their own levels; their
+#: order is then read from the hierarchy (roots are the top level).
+STANDARD_LEVELS = ("street", "community", "grid", "microgrid")
+
+#: The outcomes a case may carry (column ``outcome``).
+CASE_OUTCOMES = ("resolved", "withdrawn", "open", "escalated")
+
+
+def empty_history() -> pd.DataFrame:
+    """An empty ``grid_history`` with the contract's columns: a dataset without attributes."""
+    return pd.DataFrame(
+        {
+            "grid_id": pd.Series(dtype="str"),
+            "valid_from": pd.Series(dtype="datetime64[us]"),
+        }
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Cases, units and unit attributes, as the data contract defines them.
+
+    A ``Dataset`` only holds its frames; :func:`riskmodel.validate` checks them
+    against the contract and converts their types. Frames are not copied.
+
+    Parameters
+    ----------
+    cases : DataFrame
+        One row per case: ``case_id``, ``reported_at``, ``grid_id``, ``category``
+        and the optional columns of the contract.
+    grids : DataFrame
+        One row per unit at any level: ``grid_id``, ``parent_id`` (missing at the
+        top), ``level`` and optional ``lon``, ``lat``, ``area_km2``, ``name``.
+    grid_history : DataFrame, optional
+        Attribute snapshots: ``grid_id``, ``valid_from`` and numeric attribute
+        columns. The value in force at time t is the latest snapshot with
+        ``valid_from <= t``. Empty when not given.
+    adjacency : DataFrame, optional
+        Pairs ``grid_id``, ``neighbour_id`` of neighbouring units. When absent,
+        neighbours are derived from centroids.
+    as_of : Timestamp or str, optional
+        The time the data was extracted; no case may be reported after it.
+        When absent, :attr:`end` is the latest time in the data.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from riskmodel import Dataset
+    >>> grids = pd.DataFrame({"grid_id": ["S1", "G1"], "parent_id": [None, "S1"],
+    ...                       "level": ["street", "grid"]})
+    >>> cases = pd.DataFrame({"case_id": ["c1"], "reported_at": ["2024-05-01 10:00"],
+    ...                       "grid_id": ["G1"], "category": ["neighbour_noise"]})
+    >>> Dataset(cases=cases, grids=grids)
+    Dataset(cases=1, grids=2, grid_history=0, adjacency=None, as_of=None)
+    """
+
+    cases: pd.DataFrame
+    grids: pd.DataFrame
+    grid_history: pd.DataFrame = field(default_factory=empty_history)
+    adjacency: pd.DataFrame | None = None
+    as_of: pd.Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("cases", "grids", "grid_history"):
+            if not isinstance(getattr(self, name), pd.DataFrame):
+                raise TypeError(
+                    f"Dataset.{name} must be a pandas DataFrame, "
+                    f"got {type(getattr(self, name)).__name__}"
+                )
+        if self.adjacency is not None and not isinstance(self.adjacency, pd.DataFrame):
+            raise TypeError(
+                f"Dataset.adjacency must be a pandas DataFrame or None, "
+                f"got {type(self.adjacency).__name__}"
+            )
+        if self.as_of is not None:
+            object.__setattr__(self, "as_of", pd.Timestamp(self.as_of))
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The frames by table name; ``adjacency`` only when present."""
+        tables = {"cases": self.cases, "grids": self.grids, "grid_history": self.grid_history}
+        if self.adjacency is not None:
+            tables["adjacency"] = self.adjacency
+        return tables
+
+    @property
+    def end(self) -> pd.Timestamp:
+        """``as_of`` when set, else the latest report time in ``cases``."""
+        if self.as_of is not None:
+            return self.as_of
+        return pd.Timestamp(pd.to_datetime(self.cases["reported_at"]).max())
+
+    @property
+    def levels(self) -> list[str]:
+        """Unit levels ordered top-down by their depth in the hierarchy."""
+        depth = unit_depths(self.grids)
+        order = depth.groupby(self.grids["level"].to_numpy()).median().sort_values(kind="stable")
+        return [str(level) for level in order.index]
+
+    def parent_level(self, level: str) -> str | None:
+        """The level just above ``level`` (None at the top)."""
+        levels = self.levels
+        position = levels.index(level)
+        return levels[position - 1] if position > 0 else None
+
+    def ancestors(self, level: str) -> pd.Series:
+        """Each unit's ancestor at ``level`` (itself when at that level), indexed
+        by ``grid_id``; missing for units above the level."""
+        grids = self.grids
+        if level not in set(grids["level"]):
+            raise ValueError(f"unknown level {level!r}; the data has levels {self.levels}")
+        ids = pd.Index(grids["grid_id"])
+        parent = ids.get_indexer(grids["parent_id"])
+        at_level = (grids["level"] == level).to_numpy()
+        current = np.arange(len(ids))
+        found = np.where(at_level, current, -1)
+        for _ in range(len(self.levels)):
+            current = np.where(current >= 0, parent[np.maximum(current, 0)], -1)
+            hit = (found < 0) & (current >= 0) & at_level[np.maximum(current, 0)]
+            found[hit] = current[hit]
+        values = ids.to_numpy()[np.maximum(found, 0)]
+        return pd.Series(values, index=ids, name=level, dtype="str").where(found >= 0)
+
+    def replace(self, **changes) -> Dataset:
+        """A copy with some fields replaced (frames are shared, not copied)."""
+        return dataclasses.replace(self, **changes)
+
+    def __repr__(self) -> str:
+        adjacency = None if self.adjacency is None else len(self.adjacency)
+        as_of = None if self.as_of is None else str(self.as_of)
+        return (
+            f"{type(self).__name__}(cases={len(self.cases)}, grids={len(self.grids)}, "
+            f"grid_history={len(self.grid_history)}, adjacency={adjacency}, as_of={as_of})"
+        )
+
+
+def unit_depths(grids: pd.DataFrame) -> pd.Series:
+    """Depth of every unit (0 at the top) by pointer doubling over ``parent_id``.
+
+    Units whose chain of parents never reaches a top unit (a cycle, or a parent
+    that does not exist) get depth -1. Expects unique ``grid_id``.
+    """
+    ids = pd.Index(grids["grid_id"])
+    n = len(ids)
+    parent = ids.get_indexer(grids["parent_id"])
+    is_root = grids["parent_id"].isna().to_numpy()
+    # After round k, jump[i] is i's 2**k-th ancestor (a top unit points to
+    # itself) and dist[i] the number of steps from i to jump[i].
+    jump = np.where(is_root | (parent < 0), np.arange(n), parent)
+    dist = (jump != np.arange(n)).astype(np.int64)
+    for _ in range(int(np.ceil(np.log2(max(n, 2)))) + 1):
+        dist = dist + dist[jump]
+        jump = jump[jump]
+    return pd.Series(np.where(is_root[jump], dist, -1), index=grids.index, name="depth")
