@@ -16,10 +16,12 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/riskmodel demo --preset small --seed 0 --out data/simulated
 
-# The linter and the type checker (the public API's annotations, [tool.mypy] in pyproject.toml).
+# The linter, the type checker (the public API's annotations, [tool.mypy] in pyproject.toml) and
+# the layers' import contract ([tool.importlinter]).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check riskmodel tests bench notebooks
 	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
 
 # Two test workers share two cores: OpenMP threads (LightGBM's) must sleep, not spin, while they wait.
 # loadgroup: the Dask tests share one LocalCluster on one test worker.

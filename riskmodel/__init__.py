@@ -1,8 +1,6 @@
 """riskmodel: early warnings of community disputes."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-from . import datasets, evaluation, features, io, models
+from . import datasets, evaluation, features, io, models, trackers
 from .config import load_config
 from .contract import Dataset
 from .persistence import ModelFileError
@@ -11,11 +9,27 @@ from .problems import DataReport, ValidationError
 from .serving import load_model, predict
 from .training import TrainedModel, train
 from .validation import validate
+from .version import __version__
 
-try:
-    __version__ = version("riskmodel")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+
+class _MlflowTracker:
+    """The default tracker (:mod:`riskmodel.trackers`): :mod:`riskmodel.tracking`, imported
+    when first asked to log, so that everything else works without MLflow. A failure to
+    log is a warning: the result is returned without a run."""
+
+    def log_backtest(self, result, dataset, *, experiment):
+        from .tracking import log_backtest, log_safely
+
+        return log_safely(log_backtest, result, dataset, experiment=experiment, what="the backtest")
+
+    def log_model(self, trained, *, example, experiment, register):
+        from .tracking import log_model, log_safely
+
+        return log_safely(log_model, trained, example=example, experiment=experiment, register=register,
+                          what="the training")
+
+
+trackers.plug(_MlflowTracker())
 
 __all__ = [
     "DataReport",

@@ -27,7 +27,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 def _show_version(value: bool) -> None:
     if value:
-        from . import __version__  # pyproject.toml's [project] version, through importlib.metadata
+        from .version import __version__  # pyproject.toml's [project] version, through importlib.metadata
 
         typer.echo(f"riskmodel {__version__}")
         raise typer.Exit()

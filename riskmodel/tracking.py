@@ -102,7 +102,7 @@ def _git_commit() -> str | None:
 
 
 def _tags(**extra) -> dict[str, str]:
-    from . import __version__
+    from .version import __version__
 
     tags = {"riskmodel.version": __version__} | {k: str(v) for k, v in extra.items() if v is not None}
     commit = _git_commit()

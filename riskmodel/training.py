@@ -17,6 +17,8 @@ from .evaluation.targets import TARGETS, TargetKind, target_kind
 from .models import TierPolicy
 from .persistence import LEGACY_FILE, MANIFEST, ModelFileError, read_parts, write_parts
 from .privacy import warn_raw_keys
+from .trackers import Tracker, default
+from .version import __version__
 
 __all__ = ["MODELS_FOLDER", "REGISTERED_NAMES", "TrainedModel", "convert_legacy", "train"]
 
@@ -29,8 +31,6 @@ MODELS_FOLDER = Path("models")
 
 def library_version() -> str:
     """The installed riskmodel version."""
-    from . import __version__
-
     return __version__
 
 
@@ -219,7 +219,7 @@ def inputs(builder, dataset: Dataset) -> dict[str, list[str]]:
 def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "grid", frequency: str = "W-MON",
           train_start=None, features: dict | None = None, tier_policy: TierPolicy | None = None,
           escalation_days: int = 30, track: bool = True, register: bool = False,
-          experiment: str = "riskmodel") -> TrainedModel:
+          experiment: str = "riskmodel", tracker: Tracker | None = None) -> TrainedModel:
     """Fit a final model on all labelled history.
 
     Grid target: a panel at ``frequency`` cutoffs from ``train_start`` (default:
@@ -230,7 +230,8 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
     MLflow as a pyfunc; with ``register`` it is also registered as
     ``dispute-risk-grid`` (or ``dispute-escalation-case``) with alias ``champion``.
     A failure to log is a warning naming it and the store: the model is returned,
-    with ``model_uri`` None. Raw (not pseudonymised) party keys in the data give
+    with ``model_uri`` None. ``tracker`` logs instead of the default MLflow one
+    (:mod:`riskmodel.trackers`). Raw (not pseudonymised) party keys in the data give
     one warning.
 
     Returns
@@ -258,8 +259,5 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
                            schema_hash=schema_hash(X), builder=rows.builder, tier_policy=tier_policy,
                            trained_through=rows.trained_through, units=rows.units, inputs=inputs(rows.builder, dataset))
     if track:
-        from .tracking import log_model, log_safely
-
-        log_safely(log_model, trained, example=X.iloc[:5], experiment=experiment, register=register,
-                   what="the training")
+        (tracker or default()).log_model(trained, example=X.iloc[:5], experiment=experiment, register=register)
     return trained

@@ -160,3 +160,21 @@ def test_escalation_folds_must_close(tiny):
 def test_evaluation_imports_without_mlflow():
     code = "import sys, riskmodel, riskmodel.evaluation; assert 'mlflow' not in sys.modules, 'mlflow was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_tracker_gets_the_finished_result(tiny):
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def log_backtest(self, result, dataset, *, experiment):
+            self.seen.append((result, dataset, experiment))
+            return "run-1"
+
+        def log_model(self, trained, *, example, experiment, register):
+            raise AssertionError("a backtest logs no model")
+
+    recorder = Recorder()
+    result = backtest(tiny, {"hist": HistoricalRateBaseline()}, cutoffs=["2023-10-02"], horizon=28,
+                      experiment="exp", progress=False, tracker=recorder)
+    assert result.run_id == "run-1" and recorder.seen == [(result, tiny, "exp")]

@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..contract import Dataset
 from ..features.base import parse_horizon
+from ..trackers import Tracker, default
 from . import metrics
 from .metrics import score_fold
 from .targets import TARGETS, TargetKind, target_kind
@@ -99,7 +100,8 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
              horizon=28, target=None, level: str = "grid", train_start=None, train_frequency: str = "W-MON",
              refit_every: int = 1,
              capacity: int | None = None, features: dict | None = None, escalation_days: int = 30,
-             track: bool = True, experiment: str = "riskmodel", progress: bool = True) -> BacktestResult:
+             track: bool = True, experiment: str = "riskmodel", progress: bool = True,
+             tracker: Tracker | None = None) -> BacktestResult:
     """Rolling-origin backtest of several models on the same folds.
 
     Each test cutoff ``c`` is a fold. Grid target: the models are fitted on the
@@ -153,6 +155,8 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
         Log the backtest to MLflow (:func:`riskmodel.tracking.log_backtest`). A
         failure to log is a warning naming it and the store: the result is returned,
         with ``run_id`` None.
+    tracker : Tracker, optional
+        Logs instead of the default MLflow tracker (:mod:`riskmodel.trackers`).
     experiment : str
         The MLflow experiment.
     progress : bool
@@ -194,9 +198,7 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
     result = BacktestResult(_leaderboard(folds, predictions, kind.headline), folds, predictions, config, kind.name,
                             parse_horizon(horizon))
     if track:
-        from ..tracking import log_backtest, log_safely
-
-        result.run_id = log_safely(log_backtest, result, dataset, experiment=experiment, what="the backtest")
+        result.run_id = (tracker or default()).log_backtest(result, dataset, experiment=experiment)
     return result
 
 
