@@ -6,6 +6,7 @@ import hashlib
 import json
 import warnings
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -13,14 +14,15 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from .contract import Dataset
-from .evaluation.targets import TARGETS, TargetKind, target_kind
+from .evaluation.targets import TARGETS, TargetKind, TrainingSet, target_kind
 from .models import TierPolicy
 from .persistence import LEGACY_FILE, MANIFEST, ModelFileError, read_parts, write_parts
 from .privacy import warn_raw_keys
 from .trackers import Tracker, default
 from .version import __version__
 
-__all__ = ["MODELS_FOLDER", "REGISTERED_NAMES", "TrainedModel", "convert_legacy", "train"]
+__all__ = ["MODELS_FOLDER", "REGISTERED_NAMES", "Executor", "InMemory", "TrainedModel", "convert_legacy", "inputs",
+           "train"]
 
 #: Registry names of the kinds of target that train a final model.
 REGISTERED_NAMES: dict[str, str] = {name: kind.registered_name for name, kind in TARGETS.items()
@@ -216,10 +218,31 @@ def inputs(builder, dataset: Dataset) -> dict[str, list[str]]:
             "grid_history": list(builder.attributes_)}
 
 
+class Executor(Protocol):
+    """Where a final model's rows are built and fitted (see :func:`train`)."""
+
+    def training_set(self, kind: TargetKind, data, model, **options) -> TrainingSet: ...
+
+    def fit(self, model, rows: TrainingSet): ...
+
+
+class InMemory:
+    """The default executor of :func:`train`: the kind's training rows built in memory, a
+    clone of the model fitted on them. Raw party keys give one warning."""
+
+    def training_set(self, kind: TargetKind, data: Dataset, model, **options) -> TrainingSet:
+        warn_raw_keys(data, "trained on")
+        return kind.training_set(data, model, **options)
+
+    def fit(self, model, rows: TrainingSet):
+        return clone(model).fit(rows.X, rows.y)
+
+
 def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "grid", frequency: str = "W-MON",
           train_start=None, features: dict | None = None, tier_policy: TierPolicy | None = None,
           escalation_days: int = 30, track: bool = True, register: bool = False,
-          experiment: str = "riskmodel", tracker: Tracker | None = None) -> TrainedModel:
+          experiment: str = "riskmodel", tracker: Tracker | None = None, executor: Executor | None = None
+          ) -> TrainedModel:
     """Fit a final model on all labelled history.
 
     Grid target: a panel at ``frequency`` cutoffs from ``train_start`` (default:
@@ -231,7 +254,10 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
     ``dispute-risk-grid`` (or ``dispute-escalation-case``) with alias ``champion``.
     A failure to log is a warning naming it and the store: the model is returned,
     with ``model_uri`` None. ``tracker`` logs instead of the default MLflow one
-    (:mod:`riskmodel.trackers`). Raw (not pseudonymised) party keys in the data give
+    (:mod:`riskmodel.trackers`). ``executor`` builds the training rows and fits the
+    model: in memory by default (:class:`InMemory`); the Dask path passes
+    :class:`riskmodel.scaleout.DaskExecutor`, so that the cutoffs, the errors and the
+    :class:`TrainedModel` are made here for both. Raw (not pseudonymised) party keys in the data give
     one warning.
 
     Returns
@@ -250,12 +276,13 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
     """
     if register and not track:
         raise ValueError("register=True needs track=True: the registry holds logged models")
-    warn_raw_keys(dataset, "trained on")
     kind, label = target_kind(target)
-    rows = kind.training_set(dataset, model, horizon=horizon, target=label, level=level, frequency=frequency,
-                             train_start=train_start, features=features, escalation_days=escalation_days)
-    X = rows.X
-    trained = TrainedModel(kind=kind.name, estimator=clone(model).fit(X, rows.y), feature_names=X.columns,
+    executor = InMemory() if executor is None else executor
+    rows = executor.training_set(kind, dataset, model, horizon=horizon, target=label, level=level,
+                                 frequency=frequency, train_start=train_start, features=features,
+                                 escalation_days=escalation_days)
+    X = rows.example
+    trained = TrainedModel(kind=kind.name, estimator=executor.fit(model, rows), feature_names=X.columns,
                            schema_hash=schema_hash(X), builder=rows.builder, tier_policy=tier_policy,
                            trained_through=rows.trained_through, units=rows.units, inputs=inputs(rows.builder, dataset))
     if track:

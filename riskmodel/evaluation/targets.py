@@ -37,11 +37,15 @@ __all__ = ["TARGETS", "CaseEscalation", "GridRisk", "TargetKind", "TrainingSet",
 
 class TrainingSet:
     """The rows a final model is fitted on: features ``X``, labels ``y`` (counts for a
-    regressor), the fitted ``builder``, the last time they cover and the units seen."""
+    regressor), the fitted ``builder``, the last time they cover, the units seen, and an
+    ``example`` of the feature rows (pandas, a few rows: the schema and MLflow's input
+    example). ``X`` and ``y`` are what the executor that built them fits on (pandas in
+    memory; the Dask path keeps a Dask panel in ``X``)."""
 
-    def __init__(self, *, X, y, builder, trained_through, units=None):
+    def __init__(self, *, X, y, builder, trained_through, units=None, example=None):
         self.X, self.y, self.builder = X, y, builder
         self.trained_through, self.units = trained_through, units
+        self.example = X.iloc[:5] if example is None else example
 
 
 class TargetKind:
@@ -180,21 +184,35 @@ class GridRisk(TargetKind):
                                                  "y": panel.y[test].to_numpy(), "y_count": truth}, index=X.index))
         return pd.DataFrame(rows), pd.concat(predictions)
 
-    def training_set(self, dataset, model, *, horizon=28, target=None, level="grid", frequency="W-MON",
-                     train_start=None, features=None, **_) -> TrainingSet:
+    @staticmethod
+    def training_builder(first: pd.Timestamp, end: pd.Timestamp, *, horizon=28, target=None, level="grid",
+                         frequency="W-MON", train_start=None, features=None, **_) -> GridPanelBuilder:
+        """The (unfitted) builder of a final model's panel, for data from the case at
+        ``first`` to ``end``: cutoffs at ``frequency`` from ``train_start`` (default 91
+        days after the first case) to the last whose horizon closed by ``end``. In memory
+        and on Dask alike.
+
+        Raises
+        ------
+        ValueError
+            When there is no such cutoff.
+        """
         horizon = parse_horizon(horizon)
-        last = pd.Timestamp(dataset.end) - horizon
-        cutoffs = training_cutoffs(dataset.cases["reported_at"].min(), train_start, last, frequency)
+        last = pd.Timestamp(end) - horizon
+        cutoffs = training_cutoffs(first, train_start, last, frequency)
         if len(cutoffs) == 0:
             raise ValueError(f"no training cutoff at {frequency!r} from {train_start or 'the default start'} to "
                              f"{last} (the end of the data minus the horizon {horizon})")
-        builder = GridPanelBuilder(cutoffs=cutoffs, horizon=horizon, level=level, target=parse_target(target),
-                                   **(features or {}))
+        return GridPanelBuilder(cutoffs=cutoffs, horizon=horizon, level=level, target=parse_target(target),
+                                **(features or {}))
+
+    def training_set(self, dataset, model, **options) -> TrainingSet:
+        builder = self.training_builder(dataset.cases["reported_at"].min(), dataset.end, **options)
         panel = builder.fit(dataset).build(dataset)
         known = panel.label_known.to_numpy()
         X = panel.X[known]
         return TrainingSet(X=X, y=(panel.y_count if is_regressor(model) else panel.y)[known], builder=builder,
-                           trained_through=cutoffs[-1], units=X.index.get_level_values(0).unique())
+                           trained_through=builder.cutoffs[-1], units=X.index.get_level_values(0).unique())
 
     @staticmethod
     def features(builder, dataset: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
