@@ -16,7 +16,7 @@ from ..features.grid_panel import GridPanel, build_block, level_units, neighbour
 from ..validation import CONTRACT, validate
 from .partitions import DaskDataset, Part, Plan, shared
 
-__all__ = ["build_panel", "fit_builder"]
+__all__ = ["build_panel", "empty_panel", "fit_builder"]
 
 #: The label columns of a panel frame, after ``grid_id``, ``cutoff`` and the features.
 _LABELS = ("y_count", "y", "label_known")
@@ -84,7 +84,7 @@ def build_panel(builder: GridPanelBuilder, data: DaskDataset, *, partitions: int
     (50, 99)
     """
     tasks = tasks_of(builder, data, builder.cutoffs, partitions)
-    meta = _frame(_empty_panel(builder))
+    meta = _frame(empty_panel(builder))
     return dd.from_delayed([dask.delayed(_panel_part)(*task) for task in tasks], meta=meta, verify_meta=False)
 
 
@@ -141,7 +141,22 @@ def _frame(panel: GridPanel) -> pd.DataFrame:
     return frame
 
 
-def _empty_panel(builder: GridPanelBuilder) -> GridPanel:
+def empty_panel(builder: GridPanelBuilder) -> GridPanel:
+    """A panel with no row and the columns and dtypes of ``builder``'s panels.
+
+    It is the meta of the Dask panel frame and the frame a trained model's schema is checked
+    against before any partition is scored.
+
+    Parameters
+    ----------
+    builder : GridPanelBuilder
+        A fitted builder.
+
+    Returns
+    -------
+    GridPanel
+        No row; ``X`` has ``builder.get_feature_names_out()`` as float32 columns.
+    """
     names = builder.get_feature_names_out()
     index = pd.MultiIndex.from_arrays([pd.Index([], dtype="str"), pd.DatetimeIndex([], dtype="datetime64[us]")],
                                       names=["grid_id", "cutoff"])
