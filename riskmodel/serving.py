@@ -22,7 +22,11 @@ from .problems import describe
 from .training import MODELS_FOLDER, REGISTERED_NAMES, TrainedModel, library_version, model_file, schema_hash
 from .validation import validate
 
-__all__ = ["DEFAULT_MODEL", "load_model", "predict"]
+# After the entry points, the seams that :func:`predict` and
+# :func:`riskmodel.scaleout.predict_partitioned` share, so that both check and score alike.
+__all__ = ["DEFAULT_MODEL", "load_model", "predict",
+           "check_as_of", "check_inputs", "check_schema", "data_end", "latest_plausible", "model_for", "naive",
+           "score", "top_drivers"]
 
 #: The model :func:`predict` uses when none is given (when the tracking store has it).
 DEFAULT_MODEL = f"models:/{REGISTERED_NAMES['grid']}@champion"
@@ -261,6 +265,8 @@ def top_drivers(trained: TrainedModel, X: pd.DataFrame, order: np.ndarray, drive
 
 
 def naive(as_of) -> pd.Timestamp:
+    """``as_of`` as a Timestamp, refused when it carries a time zone (the data's times are
+    naive wall-clock times)."""
     as_of = pd.Timestamp(as_of)
     if as_of.tz is not None:
         raise ValueError(f"as_of must be a naive wall-clock time like the data, got zone {as_of.tz}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import pickle
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,7 +31,7 @@ from riskmodel.models import (
     TierPolicy,
 )
 from riskmodel.models.calibration import split_latest
-from riskmodel.models.classifiers import _odds
+from riskmodel.models.classifiers import count_odds
 
 FAST = dict(n_estimators=20, min_child_samples=5, n_jobs=1)  # one thread: the suite runs on two workers
 
@@ -233,7 +234,7 @@ def test_count_model_calibrates_its_probability_and_keeps_its_counts(panel):
     p = calibrated.predict_proba(built.X[test])[:, 1]
     order = np.argsort(expected, kind="stable")
     assert (np.diff(p[order]) >= 0).all()  # the sigmoid keeps the ranking
-    busy = calibrated.calibrator_.transform(_odds(np.array([5.0, 14.0, 20.0, 40.0])))
+    busy = calibrated.calibrator_.transform(count_odds(np.array([5.0, 14.0, 20.0, 40.0])))
     assert (np.diff(busy) > 0).all() and busy[-1] < 1  # even the busiest units keep their order
     # Bursts make the Poisson law overstate P(count >= 1); the calibrated probability does not.
     truth = built.y_count[test]
@@ -241,6 +242,28 @@ def test_count_model_calibrates_its_probability_and_keeps_its_counts(panel):
     assert metrics.expected_calibration_error(truth, p) < ece_poisson / 2
     assert abs(p.mean() - built.y[test].mean()) < 0.05 < abs((1 - np.exp(-expected)).mean() - built.y[test].mean())
 
+
+
+def test_a_count_model_set_up_from_its_parts_is_the_fitted_one(panel):
+    built, _ = panel
+    known = built.label_known.to_numpy()
+    X, y = built.X[known], built.y_count[known]
+    fitted = GBMCount(n_estimators=30, n_jobs=1).fit(X, y)
+    model = GBMCount(n_estimators=30, n_jobs=1)
+    fit_rows, calibrate_rows = split_latest(X, model.calibration_fraction)
+    early = lgb.LGBMRegressor(**model.lightgbm_params()).fit(X.iloc[fit_rows].to_numpy(float), y.iloc[fit_rows])
+    parts = model.fit_from_parts(
+        estimator=lgb.LGBMRegressor(**model.lightgbm_params()).fit(X.to_numpy(float), y),
+        feature_names=list(X.columns), calibration_scores=early.predict(X.iloc[calibrate_rows].to_numpy(float)),
+        calibration_counts=y.iloc[calibrate_rows].to_numpy())
+    assert parts is model and model.n_features_in_ == fitted.n_features_in_
+    np.testing.assert_array_equal(model.feature_names_in_, fitted.feature_names_in_)
+    np.testing.assert_array_equal(model.predict_proba(X), fitted.predict_proba(X))
+    with pytest.raises(ValueError, match="needs the calibration slice"):
+        GBMCount().fit_from_parts(estimator=fitted.estimator_, feature_names=list(X.columns))
+    plain = GBMCount(calibration=None).fit_from_parts(estimator=fitted.estimator_, feature_names=None)
+    assert plain.calibrator_ is None and plain.n_features_in_ == X.shape[1]
+    assert not hasattr(plain, "feature_names_in_")
 
 def test_bad_input(panel):
     built, _ = panel

@@ -45,6 +45,19 @@ def _blocks(row: np.ndarray, col: np.ndarray, side: int) -> tuple[np.ndarray, np
 
 
 def build_layout(config: SimulationConfig, rng: np.random.Generator) -> Layout:
+    """The district's units: a lattice of grids in blocks of communities and streets, and microgrids.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        The number of grids, the block sides, the cell size, the origin and the microgrids per grid.
+    rng : numpy.random.Generator
+        Draws the microgrids' number, shares and positions.
+
+    Returns
+    -------
+    Layout
+    """
     n = config.n_grids
     n_cols = int(np.ceil(np.sqrt(n)))
     row, col = np.divmod(np.arange(n), n_cols)
@@ -86,6 +99,28 @@ def build_layout(config: SimulationConfig, rng: np.random.Generator) -> Layout:
         ("grid", grid_ids, community_ids[community], lonlat, np.full(n, area)),
         ("microgrid", micro_ids, grid_ids[micro_grid], micro_lonlat, micro_share * area),
     ]
+    grids = _units_table(levels)
+    adjacency, neighbours = _queen_adjacency(row, col, n_cols, grid_ids)
+
+    return Layout(
+        grids=grids,
+        adjacency=adjacency,
+        grid_ids=grid_ids,
+        community_of_grid=community,
+        street_of_grid=street_of_comm[community],
+        community_ids=community_ids,
+        street_ids=street_ids,
+        micro_ids=micro_ids,
+        micro_grid=micro_grid,
+        micro_share=micro_share,
+        micro_lonlat=micro_lonlat,
+        neighbours=neighbours,
+    )
+
+
+def _units_table(levels: list) -> pd.DataFrame:
+    """The contract's units table: one frame of ``(level, ids, parent ids or None, lon/lat, areas)``
+    per level, stacked in the order of ``levels``."""
     grids = pd.concat(
         [
             pd.DataFrame(
@@ -104,8 +139,14 @@ def build_layout(config: SimulationConfig, rng: np.random.Generator) -> Layout:
         ignore_index=True,
     )
     grids["level"] = grids["level"].astype("str")
+    return grids
 
-    # Queen contiguity on the lattice: the eight surrounding cells that exist.
+
+def _queen_adjacency(row: np.ndarray, col: np.ndarray, n_cols: int,
+                     grid_ids: pd.Index) -> tuple[pd.DataFrame, sparse.csr_matrix]:
+    """Queen contiguity on the lattice (the eight surrounding cells that exist): the adjacency
+    table, both ways and sorted, and its row-normalised matrix."""
+    n = len(grid_ids)
     src_parts: list[np.ndarray] = []
     dst_parts: list[np.ndarray] = []
     for d_row in (-1, 0, 1):
@@ -124,21 +165,7 @@ def build_layout(config: SimulationConfig, rng: np.random.Generator) -> Layout:
     degree = np.bincount(src, minlength=n).astype(float)
     neighbours = sparse.csr_matrix((1.0 / degree[src], (src, dst)), shape=(n, n)) if len(src) else (
         sparse.csr_matrix((n, n)))
-
-    return Layout(
-        grids=grids,
-        adjacency=adjacency,
-        grid_ids=grid_ids,
-        community_of_grid=community,
-        street_of_grid=street_of_comm[community],
-        community_ids=community_ids,
-        street_ids=street_ids,
-        micro_ids=micro_ids,
-        micro_grid=micro_grid,
-        micro_share=micro_share,
-        micro_lonlat=micro_lonlat,
-        neighbours=neighbours,
-    )
+    return adjacency, neighbours
 
 
 def _to_lonlat(xy: np.ndarray, config: SimulationConfig) -> np.ndarray:

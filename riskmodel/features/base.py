@@ -23,7 +23,8 @@ class Builder(TransformerMixin, BaseEstimator):
     """A feature builder: ``fit`` learns the vocabularies of the data (``_learn``) so
     that ``transform`` gives the same columns, :meth:`catalog`, on any data.
 
-    Subclasses define ``level``, ``_learn``, ``catalog`` and ``build``, whose
+    Subclasses define ``level``, ``_learn(data, categories=None, attributes=None)`` (the
+    vocabularies, from the data unless given), ``catalog`` and ``build``, whose
     result's ``X`` is the features, and ``optional_inputs``: the optional case
     columns their features read (a model trained on data with one of them needs it
     in the data it scores; ``severity`` is not among them, since a missing severity
@@ -39,13 +40,33 @@ class Builder(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        return self._fit(validate(dataset).dataset)
+        return self.fit_learned(validate(dataset).dataset)
 
-    def _fit(self, data: Dataset, **learned):
-        """Fit on validated ``data``; ``learned`` gives ``_learn`` what it would otherwise
-        read from the data (the Dask builder computes it over every partition)."""
+    def fit_learned(self, data: Dataset, *, categories: pd.Series | None = None,
+                    attributes: list[str] | None = None):
+        """Fit on validated ``data``, with vocabularies computed elsewhere where given.
+
+        `fit` calls it with the vocabularies read from the data; the Dask builder
+        (`riskmodel.scaleout.fit_builder`) passes the ones it computed over every partition
+        together with a Dataset of the data's shape.
+
+        Parameters
+        ----------
+        data : Dataset
+            Validated data, or a Dataset of its shape when both vocabularies are given.
+        categories : pandas.Series, optional
+            The case categories seen in the data (repeats are fine); by default
+            ``data.cases["category"]``.
+        attributes : list of str, optional
+            The attribute columns with a value for some unit of the level; by default the
+            ones of ``data``.
+
+        Returns
+        -------
+        self
+        """
         self._check_params(data)
-        self._learn(data, **learned)
+        self._learn(data, categories=categories, attributes=attributes)
         self.feature_names_out_ = np.array(self.catalog()["name"], dtype=object)
         return self
 

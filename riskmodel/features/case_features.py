@@ -96,11 +96,12 @@ class CaseFeatureBuilder(Builder):
 
     optional_inputs = ("source", "party_key", "resolved_at", "escalated_at")
 
-    def _learn(self, data: Dataset) -> None:
+    def _learn(self, data: Dataset, categories: pd.Series | None = None, attributes: list[str] | None = None) -> None:
         cases = data.cases
-        self.categories_ = vocabulary(self.categories, cases["category"], "categories")
+        categories = cases["category"] if categories is None else categories
+        self.categories_ = vocabulary(self.categories, categories, "categories")
         self.sources_ = vocabulary(self.sources, cases.get("source", pd.Series(dtype=object)), "sources")
-        self.attributes_ = attribute_columns(data, self.level)
+        self.attributes_ = attribute_columns(data, self.level) if attributes is None else attributes
 
     def _check_params(self, data: Dataset) -> None:
         super()._check_params(data)

@@ -28,7 +28,7 @@ from ..validation import validate
 from .base import Builder, Target, parse_cutoffs, parse_horizon, parse_target, vocabulary
 from .events import DAY, EventIndex, attribute_columns, in_force, us
 
-__all__ = ["GridPanel", "GridPanelBuilder", "build_grid_panel"]
+__all__ = ["GridPanel", "GridPanelBuilder", "build_block", "build_grid_panel", "level_units", "neighbour_matrix"]
 
 
 @dataclass(frozen=True)
@@ -143,13 +143,35 @@ class GridPanelBuilder(Builder):
         """Features and labels of every unit of the level at every cutoff."""
         check_is_fitted(self)
         data = validate(dataset).dataset
-        target, horizon = self._settings(data)
+        target, horizon = self.settings(data)
         start, end = data.cases["reported_at"].min(), data.end
         cutoffs = parse_cutoffs(self.cutoffs, start, end)
-        return _build(self, data, cutoffs, horizon, target, start, end)
+        return build_block(self, data, cutoffs, horizon, target, start, end)
 
-    def _settings(self, data: Dataset) -> tuple[Target, pd.Timedelta | pd.DateOffset]:
-        """The target and horizon, checked against the data's levels, categories and columns."""
+    def settings(self, data: Dataset) -> tuple[Target, pd.Timedelta | pd.DateOffset]:
+        """The target and horizon, checked against the data's levels, categories and columns.
+
+        `build` calls it on the whole data; the Dask builder (`riskmodel.scaleout`) calls it once on
+        the data's shape and passes the result to `build_block` for every partition.
+
+        Parameters
+        ----------
+        data : Dataset
+            Validated data, or a Dataset of the same shape (its levels, categories and case columns).
+
+        Returns
+        -------
+        target : Target
+            The parsed ``target`` parameter.
+        horizon : pandas.Timedelta or pandas.DateOffset
+            The parsed ``horizon`` parameter.
+
+        Raises
+        ------
+        ValueError
+            If the parameters do not fit the data: an unknown level or category, or an escalation
+            target on cases without ``escalated_at``.
+        """
         self._check_params(data)
         target = parse_target(self.target)
         _check_categories(target, self.categories_)
@@ -359,11 +381,39 @@ def level_units(grids: pd.DataFrame, level: str) -> pd.Index:
     return pd.Index(np.sort(grids.loc[grids["level"] == level, "grid_id"].to_numpy()), dtype="str")
 
 
-def _build(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex, horizon, target: Target,
-           start: pd.Timestamp, end: pd.Timestamp, neighbours: sparse.csr_matrix | None = None) -> GridPanel:
-    """The panel of validated ``data``; ``start`` (the first case) and ``end`` are the whole
-    data's, and ``neighbours`` (row-normalised, over the level's units) replaces the data's
-    own when given: a Dask partition passes both, computed over every partition."""
+def build_block(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex,
+                horizon: pd.Timedelta | pd.DateOffset, target: Target, start: pd.Timestamp, end: pd.Timestamp,
+                neighbours: sparse.csr_matrix | None = None) -> GridPanel:
+    """The panel of validated ``data`` at ``cutoffs``: the kernel of `GridPanelBuilder.build`.
+
+    `GridPanelBuilder.build` runs it on the whole data; the Dask builder (`riskmodel.scaleout`) runs
+    it on each partition, passing the values it computed over every partition.
+
+    Parameters
+    ----------
+    builder : GridPanelBuilder
+        A fitted builder.
+    data : Dataset
+        Validated data: the whole data, or one partition of it.
+    cutoffs : pandas.DatetimeIndex
+        The cutoffs, parsed over the whole data.
+    horizon : pandas.Timedelta or pandas.DateOffset
+        The horizon, as `GridPanelBuilder.settings` returns it.
+    target : Target
+        The target, as `GridPanelBuilder.settings` returns it.
+    start : pandas.Timestamp
+        The whole data's first report (NaT if there is no case).
+    end : pandas.Timestamp
+        The whole data's end.
+    neighbours : scipy.sparse.csr_matrix, optional
+        The row-normalised neighbour matrix over the level's units; when given it replaces the
+        one computed from ``data``'s own units.
+
+    Returns
+    -------
+    GridPanel
+        Features and labels of every unit of ``data``'s level at every cutoff.
+    """
     grids = data.grids
     units = level_units(grids, builder.level)
     n = len(units)

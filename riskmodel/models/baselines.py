@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval
 
 from .protocol import GridRiskModel, row_times
 
-__all__ = ["LastPeriodBaseline", "HistoricalRateBaseline", "KDEBaseline"]
+__all__ = ["Baseline", "LastPeriodBaseline", "HistoricalRateBaseline", "KDEBaseline"]
 
 _LN2 = np.log(2)
 
@@ -25,14 +25,46 @@ _DAYS = Interval(Integral, 1, None, closed="left")  # a window of the panel's co
 _POSITIVE = Interval(Real, 0, None, closed="neither")
 
 
-class _Baseline(GridRiskModel):
-    def _columns(self) -> list[str]:  # pragma: no cover - overridden
+class Baseline(GridRiskModel):
+    """What the baselines share: they read named columns of the grid panel and learn nothing.
+
+    Subclasses name the columns they read in `panel_columns`; `riskmodel.models.explain` reads the
+    first of them as the baseline's one driver.
+    """
+
+    def panel_columns(self) -> list[str]:  # pragma: no cover - overridden
+        """The panel columns the baseline reads, its driver first.
+
+        Returns
+        -------
+        list of str
+            Column names of the grid panel's ``X``.
+        """
         raise NotImplementedError
 
-    def _frame(self, X) -> pd.DataFrame:
+    def panel_frame(self, X) -> pd.DataFrame:
+        """Check that ``X`` is a DataFrame holding the columns the baseline reads.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The grid panel's features, ``panel.X``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``X`` itself.
+
+        Raises
+        ------
+        TypeError
+            If ``X`` is not a DataFrame.
+        ValueError
+            If a column of `panel_columns` is missing.
+        """
         if not isinstance(X, pd.DataFrame):
             raise TypeError(f"{type(self).__name__} reads the grid panel's columns: pass panel.X, a DataFrame")
-        missing = [c for c in self._columns() if c not in X.columns]
+        missing = [c for c in self.panel_columns() if c not in X.columns]
         if missing:
             raise ValueError(f"{type(self).__name__} needs the panel column(s) {missing}; build the panel with "
                              "matching windows and half-lives")
@@ -41,7 +73,7 @@ class _Baseline(GridRiskModel):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check that ``X`` has the columns the baseline reads; nothing is learned."""
-        self._frame(X)
+        self.panel_frame(X)
         if len(X) == 0:
             raise ValueError("cannot fit on an empty training set")
         self.classes_ = np.array([0, 1])
@@ -49,7 +81,7 @@ class _Baseline(GridRiskModel):
         return self
 
 
-class LastPeriodBaseline(_Baseline):
+class LastPeriodBaseline(Baseline):
     """The count of the last ``window`` days, scaled to the horizon.
 
     ``predict_expected = count_{window}d * horizon_days / window``.
@@ -80,15 +112,15 @@ class LastPeriodBaseline(_Baseline):
     def __init__(self, *, window=28):
         self.window = window
 
-    def _columns(self):
+    def panel_columns(self) -> list[str]:
         return [f"count_{self.window}d", "horizon_days"]
 
     def predict_expected(self, X) -> np.ndarray:
-        X = self._frame(X)
+        X = self.panel_frame(X)
         return (X[f"count_{self.window}d"] * X["horizon_days"] / self.window).to_numpy(float)
 
 
-class HistoricalRateBaseline(_Baseline):
+class HistoricalRateBaseline(Baseline):
     """Prospective hotspot: the unit's long-run rate, scaled to the horizon.
 
     Without ``half_life``: ``count_{window}d / window`` cases a day. With it, the
@@ -124,12 +156,12 @@ class HistoricalRateBaseline(_Baseline):
         self.window = window
         self.half_life = half_life
 
-    def _columns(self):
+    def panel_columns(self) -> list[str]:
         base = f"decay_{self.half_life}d" if self.half_life is not None else f"count_{self.window}d"
         return [base, "horizon_days"]
 
     def predict_expected(self, X) -> np.ndarray:
-        X = self._frame(X)
+        X = self.panel_frame(X)
         if self.half_life is None:
             per_day = X[f"count_{self.window}d"] / self.window
         else:
@@ -137,7 +169,7 @@ class HistoricalRateBaseline(_Baseline):
         return (per_day * X["horizon_days"]).to_numpy(float)
 
 
-class KDEBaseline(_Baseline):
+class KDEBaseline(Baseline):
     """Space-time kernel density of recent cases over unit centroids.
 
     In time, each case weighs 2^(-age / half_life) (the panel's decayed count); in
@@ -177,11 +209,11 @@ class KDEBaseline(_Baseline):
         self.bandwidth_m = bandwidth_m
         self.half_life = half_life
 
-    def _columns(self):
+    def panel_columns(self) -> list[str]:
         return [f"decay_{self.half_life}d", "horizon_days", "lon", "lat"]
 
     def predict_expected(self, X) -> np.ndarray:
-        X = self._frame(X)
+        X = self.panel_frame(X)
         times = row_times(X)
         groups = np.zeros(len(X), dtype=int) if times is None else pd.factorize(times)[0]
         rate = X[f"decay_{self.half_life}d"].to_numpy(float) * _LN2 / self.half_life

@@ -3,7 +3,9 @@ objective for expected counts; all calibrated in time order."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Integral, Real
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -18,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .calibration import fit_calibrator, split_latest
 from .protocol import GridRiskModel, RiskMixin, binary_target, poisson_probability
 
-__all__ = ["LogisticRisk", "GBMRisk", "GBMCount"]
+__all__ = ["LogisticRisk", "GBMRisk", "GBMCount", "count_odds"]
 
 #: The calibration parameters every learned grid-risk model shares.
 _CALIBRATION_CONSTRAINTS = {
@@ -141,9 +143,21 @@ class LogisticRisk(_CalibratedRisk):
                              LogisticRegression(C=self.C, max_iter=self.max_iter))
 
 
-def _odds(expected: np.ndarray) -> np.ndarray:
-    """``expected / (1 + expected)``: the score a count model's calibrator reads, whose
-    log-odds are ``log(expected)``, so that no realistic count saturates them."""
+def count_odds(expected: np.ndarray) -> np.ndarray:
+    """The score a count model's calibrator reads: ``expected / (1 + expected)``.
+
+    Its log-odds are ``log(expected)``, so that no realistic count saturates them.
+
+    Parameters
+    ----------
+    expected : ndarray
+        Expected counts; negative values count as 0.
+
+    Returns
+    -------
+    ndarray
+        Scores in ``[0, 1)``, in the order of ``expected``.
+    """
     expected = np.clip(expected, 0, None)
     return expected / (1 + expected)
 
@@ -324,24 +338,94 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
             raise ValueError("cannot fit on an empty training set")
         if (counts < 0).any():
             raise ValueError(f"counts must be >= 0, got {counts[counts < 0][:5].tolist()}")
-        self.classes_ = np.array([0, 1])
-        self.calibrator_ = None
+        scores = slice_counts = None
         if self.calibration is not None:
             fit_rows, calibrate_rows = split_latest(X, self.calibration_fraction)
             early = self._make_estimator().fit(values[fit_rows], counts[fit_rows])
-            raw = _odds(early.predict(values[calibrate_rows]))
-            self.calibrator_ = fit_calibrator(self.calibration, raw, (counts[calibrate_rows] >= 1).astype(float))
-        self.estimator_ = self._make_estimator().fit(values, counts)
+            scores, slice_counts = early.predict(values[calibrate_rows]), counts[calibrate_rows]
+        return self.fit_from_parts(estimator=self._make_estimator().fit(values, counts),
+                                   feature_names=getattr(self, "feature_names_in_", None),
+                                   calibration_scores=scores, calibration_counts=slice_counts)
+
+    def fit_from_parts(self, *, estimator: lgb.LGBMRegressor, feature_names: Sequence[str] | None,
+                       calibration_scores: np.ndarray | None = None,
+                       calibration_counts: np.ndarray | None = None) -> GBMCount:
+        """Set the model up from a LightGBM regressor fitted elsewhere, as `fit` does.
+
+        `fit` ends here with the regressors it fitted in memory; the Dask path
+        (`riskmodel.scaleout.train`) with the ones it fitted on the cluster. Both fit the
+        regressors with `lightgbm_params`.
+
+        Parameters
+        ----------
+        estimator : lightgbm.LGBMRegressor
+            Fitted with `lightgbm_params` on all training rows; becomes ``estimator_``.
+        feature_names : sequence of str or None
+            The names of the features ``estimator`` was fitted on, in order; None when
+            they had no names (``n_features_in_`` is then the estimator's).
+        calibration_scores : ndarray, optional
+            The expected counts, on the calibration slice (the latest ``calibration_fraction``
+            of the training rows), of a regressor fitted with `lightgbm_params` on the rows
+            before it. Needed when ``calibration`` is not None, ignored otherwise.
+        calibration_counts : ndarray, optional
+            The counts of the calibration slice's rows, in the order of ``calibration_scores``.
+
+        Returns
+        -------
+        self : GBMCount
+            Fitted.
+
+        Raises
+        ------
+        ValueError
+            If ``calibration`` is set and the calibration slice's scores or counts are missing
+            or differ in length.
+        """
+        self._validate_params()
+        self.classes_ = np.array([0, 1])
+        self.calibrator_ = None
+        if self.calibration is not None:
+            if calibration_scores is None or calibration_counts is None:
+                raise ValueError(f"calibration={self.calibration!r} needs the calibration slice's scores and counts")
+            if len(calibration_scores) != len(calibration_counts):
+                raise ValueError(f"{len(calibration_scores)} calibration scores for {len(calibration_counts)} counts")
+            self.calibrator_ = fit_calibrator(self.calibration, count_odds(np.asarray(calibration_scores)),
+                                              (np.asarray(calibration_counts) >= 1).astype(float))
+        self.estimator_: Any = estimator
+        if feature_names is None:
+            if hasattr(self, "feature_names_in_"):  # as validate_data does for data without names
+                delattr(self, "feature_names_in_")
+            self.n_features_in_ = estimator.n_features_in_
+        else:
+            self.feature_names_in_ = np.asarray(feature_names, dtype=object)
+            self.n_features_in_ = len(self.feature_names_in_)
         return self
 
+    def lightgbm_params(self) -> dict:
+        """The parameters of the LightGBM regressors the model fits, all of them.
+
+        Returns
+        -------
+        dict
+            ``lightgbm.LGBMRegressor``'s parameters: the Poisson objective, the model's LightGBM
+            parameters and the settings that make its fits deterministic.
+
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            If a parameter of the model is invalid.
+        """
+        self._validate_params()
+        return lgb.LGBMRegressor(objective="poisson", **_lgb_params(self)).get_params()
+
     def _make_estimator(self):
-        return lgb.LGBMRegressor(objective="poisson", **_lgb_params(self))
+        return lgb.LGBMRegressor(**self.lightgbm_params())
 
     def _probability(self, X) -> np.ndarray:
         expected = self.predict_expected(X)
         if self.calibrator_ is None:
             return poisson_probability(expected)
-        return self.calibrator_.transform(_odds(expected))
+        return self.calibrator_.transform(count_odds(expected))
 
     def predict_expected(self, X) -> np.ndarray:
         """Expected number of target cases in the horizon."""

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .baselines import _Baseline
+from .baselines import Baseline
 from .classifiers import GBMCount, GBMRisk, LogisticRisk
 from .scorecard import Scorecard
 
@@ -59,9 +59,9 @@ def describe_driver(name: str, value: float) -> str:
 def _contributions(model, X) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Per-row contributions to the model's score, the values, and the feature names."""
     check_is_fitted(model)
-    if isinstance(model, _Baseline):
-        frame = model._frame(X)
-        driver = model._columns()[0]
+    if isinstance(model, Baseline):
+        frame = model.panel_frame(X)
+        driver = model.panel_columns()[0]
         return model.predict_expected(frame)[:, None], frame[[driver]].to_numpy(float), [driver]
     values = validate_data(model, X, reset=False, ensure_all_finite="allow-nan", dtype="float64")
     names = [str(n) for n in getattr(model, "feature_names_in_", [f"x{j}" for j in range(values.shape[1])])]

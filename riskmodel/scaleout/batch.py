@@ -15,7 +15,7 @@ from ..features.base import parse_horizon
 from ..features.grid_panel import level_units
 from ..models import SpikeDetector
 from ..training import TrainedModel
-from .panel import _empty_panel, part_data, part_panel, tasks_of
+from .panel import empty_panel, part_data, part_panel, tasks_of
 from .partitions import DaskDataset, cluster_client, shared
 
 __all__ = ["predict_partitioned"]
@@ -64,7 +64,7 @@ def predict_partitioned(data: DaskDataset, out, *, as_of=None, model=None, drive
     end = data.as_of if data.as_of is not None else serving.data_end(as_of, last)
     as_of = serving.check_as_of(as_of, first, end)
     builder = copy.copy(trained.builder).set_params(cutoffs=[as_of])
-    serving.check_schema(trained, _empty_panel(builder).X)
+    serving.check_schema(trained, empty_panel(builder).X)
     tasks = tasks_of(builder, data, [as_of], partitions, end=end)
     horizon_days = (as_of + parse_horizon(builder.horizon) - as_of) / pd.Timedelta(days=1)
     shared_model = shared([trained])[0]  # sent to each worker once, not with every task

@@ -12,11 +12,11 @@ from ..contract import Dataset
 from ..features import GridPanelBuilder
 from ..features.base import parse_cutoffs
 from ..features.events import filled_attributes
-from ..features.grid_panel import GridPanel, _build, level_units, neighbour_matrix
+from ..features.grid_panel import GridPanel, build_block, level_units, neighbour_matrix
 from ..validation import CONTRACT, validate
 from .partitions import DaskDataset, Part, Plan, shared
 
-__all__ = ["build_panel", "fit_builder"]
+__all__ = ["build_panel", "empty_panel", "fit_builder"]
 
 #: The label columns of a panel frame, after ``grid_id``, ``cutoff`` and the features.
 _LABELS = ("y_count", "y", "label_known")
@@ -38,8 +38,8 @@ def fit_builder(builder: GridPanelBuilder, data: DaskDataset) -> GridPanelBuilde
     filled = data.grid_history.map_partitions(lambda h: filled_attributes(h, units).to_frame().T, meta=meta)
     categories, filled = dask.compute(data.cases["category"].dropna().unique(), filled)
     found = filled.any().reindex(meta.columns, fill_value=False)
-    return builder._fit(shape, categories=pd.Series(np.asarray(categories, dtype=object)),
-                        attributes=found.index[found].tolist())
+    return builder.fit_learned(shape, categories=pd.Series(np.asarray(categories, dtype=object)),
+                               attributes=found.index[found].tolist())
 
 
 def build_panel(builder: GridPanelBuilder, data: DaskDataset, *, partitions: int | None = None) -> dd.DataFrame:
@@ -84,7 +84,7 @@ def build_panel(builder: GridPanelBuilder, data: DaskDataset, *, partitions: int
     (50, 99)
     """
     tasks = tasks_of(builder, data, builder.cutoffs, partitions)
-    meta = _frame(_empty_panel(builder))
+    meta = _frame(empty_panel(builder))
     return dd.from_delayed([dask.delayed(_panel_part)(*task) for task in tasks], meta=meta, verify_meta=False)
 
 
@@ -94,7 +94,7 @@ def tasks_of(builder: GridPanelBuilder, data: DaskDataset, cutoffs, partitions: 
     the data's end (and ``as_of``) when given."""
     check_is_fitted(builder)
     shape = data.shape
-    target, horizon = builder._settings(shape)
+    target, horizon = builder.settings(shape)
     start, data_end = data.span
     as_of = data.as_of if end is None else end  # what each partition is validated against
     end = data_end if end is None else end
@@ -122,7 +122,7 @@ def part_panel(data: Dataset, part: Part, settings: dict) -> GridPanel:
     """The panel of a partition's validated data, its owned units' rows only."""
     builder = settings["builder"]
     units = level_units(data.grids, builder.level)
-    panel = _build(builder, data, settings["cutoffs"], settings["horizon"], settings["target"], settings["start"],
+    panel = build_block(builder, data, settings["cutoffs"], settings["horizon"], settings["target"], settings["start"],
                    settings["end"], neighbours=part.neighbours(units))
     own = panel.X.index.get_level_values("grid_id").isin(part.own)
     return GridPanel(X=panel.X[own], y_count=panel.y_count[own], y=panel.y[own], label_known=panel.label_known[own],
@@ -141,7 +141,22 @@ def _frame(panel: GridPanel) -> pd.DataFrame:
     return frame
 
 
-def _empty_panel(builder: GridPanelBuilder) -> GridPanel:
+def empty_panel(builder: GridPanelBuilder) -> GridPanel:
+    """A panel with no row and the columns and dtypes of ``builder``'s panels.
+
+    It is the meta of the Dask panel frame and the frame a trained model's schema is checked
+    against before any partition is scored.
+
+    Parameters
+    ----------
+    builder : GridPanelBuilder
+        A fitted builder.
+
+    Returns
+    -------
+    GridPanel
+        No row; ``X`` has ``builder.get_feature_names_out()`` as float32 columns.
+    """
     names = builder.get_feature_names_out()
     index = pd.MultiIndex.from_arrays([pd.Index([], dtype="str"), pd.DatetimeIndex([], dtype="datetime64[us]")],
                                       names=["grid_id", "cutoff"])

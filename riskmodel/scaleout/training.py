@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 
 import lightgbm as lgb
-import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
@@ -15,8 +14,7 @@ from ..features import GridPanelBuilder
 from ..features.base import parse_horizon, parse_target, training_cutoffs
 from ..features.grid_panel import level_units
 from ..models import GBMCount, TierPolicy
-from ..models.calibration import fit_calibrator, latest_start
-from ..models.classifiers import _odds
+from ..models.calibration import latest_start
 from ..training import TrainedModel, inputs, schema_hash
 from .panel import build_panel, fit_builder
 from .partitions import DaskDataset, cluster_client, open_dataset
@@ -65,7 +63,7 @@ def train(data: DaskDataset, *, model: GBMCount, horizon=28, target=None, level:
     if not isinstance(model, GBMCount):
         raise ValueError(f"the Dask path trains GBMCount (lightgbm.dask with a Poisson objective); "
                          f"got {type(model).__name__}")
-    model._validate_params()  # as GBMCount.fit does: this path fits LightGBM itself
+    model.lightgbm_params()  # checks the parameters up front, as GBMCount.fit does: this path fits LightGBM itself
     if register and not track:
         raise ValueError("register=True needs track=True: the registry holds logged models")
     client = cluster_client(client)
@@ -118,7 +116,7 @@ def _fit_count_model(estimator: GBMCount, panel, names: list[str], cutoffs: pd.D
                      client) -> GBMCount:
     """:meth:`GBMCount.fit` with every LightGBM fit on the cluster (the training cutoffs'
     labels have all closed, so every cutoff holds ``n_units`` rows)."""
-    params = {k: v for k, v in estimator._make_estimator().get_params().items() if k != "n_jobs"}
+    params = {k: v for k, v in estimator.lightgbm_params().items() if k != "n_jobs"}
 
     def arrays(rows):  # arrays, not frames: the booster then reads arrays as the in-memory one does
         part = panel if rows is None else panel[rows]
@@ -129,15 +127,11 @@ def _fit_count_model(estimator: GBMCount, panel, names: list[str], cutoffs: pd.D
             warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored")
             return lgb.DaskLGBMRegressor(client=client, **params).fit(X, y)
 
-    estimator.calibrator_ = None
+    scores = counts = None
     if estimator.calibration is not None:
         first = latest_start(pd.Series(n_units, index=cutoffs), estimator.calibration_fraction)
         early = fit(*arrays(panel["cutoff"] < first))
         X, y = arrays(panel["cutoff"] >= first)
-        raw, counts = client.compute([early.predict(X), y], sync=True)
-        estimator.calibrator_ = fit_calibrator(estimator.calibration, _odds(raw), (counts >= 1).astype(float))
-    estimator.estimator_ = fit(*arrays(None)).to_local()
-    estimator.classes_ = np.array([0, 1])
-    estimator.feature_names_in_ = np.asarray(names, dtype=object)
-    estimator.n_features_in_ = len(names)
-    return estimator
+        scores, counts = client.compute([early.predict(X), y], sync=True)
+    return estimator.fit_from_parts(estimator=fit(*arrays(None)).to_local(), feature_names=names,
+                                    calibration_scores=scores, calibration_counts=counts)
