@@ -256,7 +256,7 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
     with ``model_uri`` None. ``tracker`` logs instead of the default MLflow one
     (:mod:`riskmodel.trackers`). ``executor`` builds the training rows and fits the
     model: in memory by default (:class:`InMemory`); the Dask path passes
-    :class:`riskmodel.scaleout.DaskExecutor`, so that the cutoffs, the errors and the
+    :class:`riskmodel.scaleout.DaskExecutor`, so that the cutoffs, their errors and the
     :class:`TrainedModel` are made here for both. Raw (not pseudonymised) party keys in the data give
     one warning.
 

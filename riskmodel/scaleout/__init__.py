@@ -17,7 +17,7 @@ except ImportError as error:  # pragma: no cover - the extra is installed in dev
 from .batch import predict_partitioned
 from .panel import build_panel, fit_builder
 from .partitions import DaskDataset, open_dataset, read_partitioned, write_partitioned
-from .training import train, train_final
+from .training import DaskExecutor, train, train_final
 
-__all__ = ["DaskDataset", "build_panel", "fit_builder", "open_dataset", "predict_partitioned", "read_partitioned",
-           "train", "train_final", "write_partitioned"]
+__all__ = ["DaskDataset", "DaskExecutor", "build_panel", "fit_builder", "open_dataset", "predict_partitioned",
+           "read_partitioned", "train", "train_final", "write_partitioned"]

@@ -9,23 +9,63 @@ import pandas as pd
 from sklearn.base import clone
 
 from ..config import ConfigError, Folder, RunConfig
-from ..evaluation.targets import GridRisk
-from ..features import GridPanelBuilder
-from ..features.base import parse_horizon, parse_target, training_cutoffs
+from ..evaluation.targets import GridRisk, TrainingSet
 from ..features.grid_panel import level_units
-from ..models import GBMCount, TierPolicy
+from ..models import GBMCount
 from ..models.calibration import latest_start
-from ..training import TrainedModel, inputs, schema_hash
+from ..training import TrainedModel
+from ..training import train as fit_final
 from .panel import build_panel, fit_builder
 from .partitions import DaskDataset, cluster_client, open_dataset
 
-__all__ = ["train", "train_final"]
+__all__ = ["DaskExecutor", "train", "train_final"]
 
 
-def train(data: DaskDataset, *, model: GBMCount, horizon=28, target=None, level: str = "grid",
-          frequency: str = "W-MON", train_start=None, features: dict | None = None,
-          tier_policy: TierPolicy | None = None, partitions: int | None = None, client=None, track: bool = True,
-          register: bool = False, experiment: str = "riskmodel") -> TrainedModel:
+class DaskExecutor:
+    """The executor of :func:`riskmodel.train` that builds the grid panel on Dask
+    (:func:`~riskmodel.scaleout.build_panel`) and fits ``GBMCount`` with ``lightgbm.dask``
+    on the workers: the cutoffs, the errors and the trained model are
+    :func:`riskmodel.train`'s own.
+
+    Parameters
+    ----------
+    client : distributed.Client, optional
+        Default: the current client.
+    partitions : int, optional
+        As in :func:`~riskmodel.scaleout.build_panel`.
+    """
+
+    def __init__(self, *, client=None, partitions: int | None = None):
+        self.client = client
+        self.partitions = partitions
+
+    def training_set(self, kind, data: DaskDataset, model, **options) -> TrainingSet:
+        """The training panel of ``data`` on the cluster, persisted there (a grid kind,
+        ``GBMCount``)."""
+        if not isinstance(kind, GridRisk):
+            raise ValueError(f"the Dask path trains the grid target, not {kind.name!r}")
+        if not isinstance(model, GBMCount):
+            raise ValueError(f"the Dask path trains GBMCount (lightgbm.dask with a Poisson objective); "
+                             f"got {type(model).__name__}")
+        model.lightgbm_params()  # checks the parameters up front, as GBMCount.fit does
+        self.client = cluster_client(self.client)
+        builder = kind.training_builder(*data.span, **options)
+        fit_builder(builder, data)
+        names = list(builder.get_feature_names_out())
+        panel = build_panel(builder, data, partitions=self.partitions)
+        panel = self.client.persist(panel[panel["label_known"]])  # all: the cutoffs end a horizon before the end
+        example = panel.head(5, npartitions=-1).set_index(["grid_id", "cutoff"])[names]
+        return TrainingSet(X=panel, y=None, builder=builder, trained_through=builder.cutoffs[-1],
+                           units=level_units(data.shape.grids, builder.level), example=example)
+
+    def fit(self, model: GBMCount, rows: TrainingSet) -> GBMCount:
+        """:meth:`GBMCount.fit` with every LightGBM fit on the cluster."""
+        return _fit_count_model(clone(model), rows.X, list(rows.example.columns), rows.builder.cutoffs,
+                                len(rows.units), self.client)
+
+
+def train(data: DaskDataset, *, model: GBMCount, partitions: int | None = None, client=None,
+          **options) -> TrainedModel:
     """Fit the final grid model on a Dask cluster: :func:`riskmodel.train` for data
     that does not fit one machine.
 
@@ -49,47 +89,20 @@ def train(data: DaskDataset, *, model: GBMCount, horizon=28, target=None, level:
         The family the Dask path trains (LightGBM's Poisson objective); its
         parameters are used as they are, except ``n_jobs`` (each worker uses its
         own threads).
-    horizon, target, level, frequency, train_start, features, tier_policy, track, register, experiment
-        As in :func:`riskmodel.train`.
     partitions : int, optional
         As in :func:`~riskmodel.scaleout.build_panel`.
     client : distributed.Client, optional
         Default: the current client.
+    **options
+        As in :func:`riskmodel.train` (``horizon``, ``target``, ``level``,
+        ``frequency``, ``train_start``, ``features``, ``tier_policy``, ``track``,
+        ``register``, ``experiment``): it is that function, with :class:`DaskExecutor`.
 
     Returns
     -------
     TrainedModel
     """
-    if not isinstance(model, GBMCount):
-        raise ValueError(f"the Dask path trains GBMCount (lightgbm.dask with a Poisson objective); "
-                         f"got {type(model).__name__}")
-    model.lightgbm_params()  # checks the parameters up front, as GBMCount.fit does: this path fits LightGBM itself
-    if register and not track:
-        raise ValueError("register=True needs track=True: the registry holds logged models")
-    client = cluster_client(client)
-    first, end = data.span
-    horizon = parse_horizon(horizon)
-    cutoffs = training_cutoffs(first, train_start, end - horizon, frequency)
-    if len(cutoffs) == 0:
-        raise ValueError(f"no training cutoff at {frequency!r} from {train_start or 'the default start'} to "
-                         f"{end - horizon} (the end of the data minus the horizon {horizon})")
-    builder = GridPanelBuilder(cutoffs=cutoffs, horizon=horizon, level=level, target=parse_target(target),
-                               **(features or {}))
-    fit_builder(builder, data)
-    names = list(builder.get_feature_names_out())
-    panel = build_panel(builder, data, partitions=partitions)
-    panel = client.persist(panel[panel["label_known"]])  # all of them: the cutoffs end a horizon before the end
-    units = level_units(data.shape.grids, level)
-    estimator = _fit_count_model(clone(model), panel, names, cutoffs, len(units), client)
-    example = panel.head(5, npartitions=-1).set_index(["grid_id", "cutoff"])[names]
-    trained = TrainedModel(kind=GridRisk.name, estimator=estimator, feature_names=names,
-                           schema_hash=schema_hash(example), builder=builder, tier_policy=tier_policy,
-                           trained_through=cutoffs[-1], units=units, inputs=inputs(builder, data))
-    if track:
-        from ..tracking import log_model
-
-        log_model(trained, example=example, experiment=experiment, register=register)
-    return trained
+    return fit_final(data, model=model, executor=DaskExecutor(client=client, partitions=partitions), **options)
 
 
 def train_final(config: RunConfig, estimator: GBMCount, data: DaskDataset | None = None, *,
