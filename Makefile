@@ -20,6 +20,7 @@ demo: $(BIN)/.installed
 # the layers' import contract ([tool.importlinter]).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check riskmodel tests bench notebooks
+	$(BIN)/ruff format --check riskmodel tests bench
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports
 

@@ -31,8 +31,13 @@ print(json.dumps({{"seconds": seconds, "peak_gib": peak, **facts}}))
 def measure(code: str, setup: str = "") -> dict:
     """Run ``setup`` then ``code`` (which sets a dict ``facts``) in a new process."""
     script = _RUNNER.format(setup=setup, code=code)
-    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True,
-                         env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -41,10 +46,15 @@ def simulated(preset: str, **overrides) -> Path:
     name = "-".join([preset] + [f"{k}={v}" for k, v in sorted(overrides.items())])
     folder = DATA / name
     if not (folder / "dataset.json").exists():
-        subprocess.run([sys.executable, "-c",
-                        "from riskmodel.datasets import simulate_district; from riskmodel.io import write_dataset; "
-                        f"write_dataset(simulate_district({preset!r}, seed=0, **{overrides!r}), {str(folder)!r})"],
-                       check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from riskmodel.datasets import simulate_district; from riskmodel.io import write_dataset; "
+                f"write_dataset(simulate_district({preset!r}, seed=0, **{overrides!r}), {str(folder)!r})",
+            ],
+            check=True,
+        )
     return folder
 
 

@@ -48,8 +48,11 @@ def observable_reference(district, cutoffs: pd.DatetimeIndex) -> tuple[pd.DataFr
     mixing = np.eye(len(latent)) + process.neighbours.toarray()
     prior = mixing @ mixing.T
     precision = np.linalg.inv(prior * 0.6**2 / np.diag(prior).mean())
-    background = np.einsum("gcd,cd->gd", (process.base_rate / np.exp(latent)[:, None, None])[
-        :, :, process.quarter_of_day[:process.season.shape[1]]], process.season).cumsum(axis=1)
+    background = np.einsum(
+        "gcd,cd->gd",
+        (process.base_rate / np.exp(latent)[:, None, None])[:, :, process.quarter_of_day[: process.season.shape[1]]],
+        process.season,
+    ).cumsum(axis=1)
     rows, predictions = [], []
     for fold, cutoff in enumerate(cutoffs):
         day = (cutoff - truth._start).days
@@ -79,36 +82,68 @@ def grid_quality() -> tuple[list[list[str]], str]:
     hits = folds.pivot(index="fold", columns="model", values="hit_rate_at_5pct")
     ref, ref_predictions = observable_reference(district, pd.DatetimeIndex(folds["cutoff"].unique()))
     oracle = board.loc["oracle"]
-    rows = [["observable reference (not a model)", _fmt(ref["roc_auc"].mean()),
-             _fmt(ref["roc_auc"].mean() - oracle["roc_auc"]), _fmt(ref["hit_rate_at_5pct"].mean()),
-             _fmt(ref["hit_rate_at_5pct"].mean() / oracle["hit_rate_at_5pct"]),
-             f"{int((ref['hit_rate_at_5pct'] > hits['HistoricalRateBaseline']).sum())} of {len(hits)}",
-             _fmt(ref["ece"].mean()),
-             _fmt(metrics.expected_calibration_error(ref_predictions["y"], ref_predictions["probability"]))]]
+    rows = [
+        [
+            "observable reference (not a model)",
+            _fmt(ref["roc_auc"].mean()),
+            _fmt(ref["roc_auc"].mean() - oracle["roc_auc"]),
+            _fmt(ref["hit_rate_at_5pct"].mean()),
+            _fmt(ref["hit_rate_at_5pct"].mean() / oracle["hit_rate_at_5pct"]),
+            f"{int((ref['hit_rate_at_5pct'] > hits['HistoricalRateBaseline']).sum())} of {len(hits)}",
+            _fmt(ref["ece"].mean()),
+            _fmt(metrics.expected_calibration_error(ref_predictions["y"], ref_predictions["probability"])),
+        ]
+    ]
     for name, row in board.iterrows():
-        above = "" if name == "HistoricalRateBaseline" else \
-            f"{int((hits[name] > hits['HistoricalRateBaseline']).sum())} of {len(hits)}"
-        rows.append([str(name), _fmt(row["roc_auc"]), _fmt(row["roc_auc"] - board.loc["oracle", "roc_auc"]),
-                     _fmt(row["hit_rate_at_5pct"]), _fmt(row["hit_rate_at_5pct_oracle_ratio"]), above,
-                     _fmt(row["ece"]), _fmt(row["ece_pooled"])])
+        above = (
+            ""
+            if name == "HistoricalRateBaseline"
+            else f"{int((hits[name] > hits['HistoricalRateBaseline']).sum())} of {len(hits)}"
+        )
+        rows.append(
+            [
+                str(name),
+                _fmt(row["roc_auc"]),
+                _fmt(row["roc_auc"] - board.loc["oracle", "roc_auc"]),
+                _fmt(row["hit_rate_at_5pct"]),
+                _fmt(row["hit_rate_at_5pct_oracle_ratio"]),
+                above,
+                _fmt(row["ece"]),
+                _fmt(row["ece_pooled"]),
+            ]
+        )
     best = result.best
-    summary = (f"Best model by hit rate at 5%: {best}, {board.loc[best, 'hit_rate_at_5pct_oracle_ratio']:.3f} x the "
-               f"oracle's hit rate (target >= 0.95), above HistoricalRateBaseline in "
-               f"{int((hits[best] > hits['HistoricalRateBaseline']).sum())} of {len(hits)} folds (target: all), "
-               f"ROC AUC {board.loc[best, 'roc_auc'] - board.loc['oracle', 'roc_auc']:+.3f} from the oracle's "
-               f"(target within 0.02), ECE {board.loc[best, 'ece']:.3f} per fold and "
-               f"{board.loc[best, 'ece_pooled']:.3f} pooled (target <= 0.02).")
+    summary = (
+        f"Best model by hit rate at 5%: {best}, {board.loc[best, 'hit_rate_at_5pct_oracle_ratio']:.3f} x the "
+        f"oracle's hit rate (target >= 0.95), above HistoricalRateBaseline in "
+        f"{int((hits[best] > hits['HistoricalRateBaseline']).sum())} of {len(hits)} folds (target: all), "
+        f"ROC AUC {board.loc[best, 'roc_auc'] - board.loc['oracle', 'roc_auc']:+.3f} from the oracle's "
+        f"(target within 0.02), ECE {board.loc[best, 'ece']:.3f} per fold and "
+        f"{board.loc[best, 'ece_pooled']:.3f} pooled (target <= 0.02)."
+    )
     return rows, summary
 
 
 def case_quality() -> list[list[str]]:
     district = simulate_district("district", seed=0)
     # The last week's cases need their 30 days to close by the end of the data (2025-12-31).
-    result = backtest(district, case_models(), target="escalation", track=False,
-                      **(LAST_YEAR | {"start": "2024-11-04", "end": "2025-11-03"}))
+    result = backtest(
+        district,
+        case_models(),
+        target="escalation",
+        track=False,
+        **(LAST_YEAR | {"start": "2024-11-04", "end": "2025-11-03"}),
+    )
     board = result.leaderboard
-    return [[str(name), _fmt(row["roc_auc"]), _fmt(row["roc_auc"] - board.loc["oracle", "roc_auc"]),
-             _fmt(row["ece_pooled"])] for name, row in board.iterrows()]
+    return [
+        [
+            str(name),
+            _fmt(row["roc_auc"]),
+            _fmt(row["roc_auc"] - board.loc["oracle", "roc_auc"]),
+            _fmt(row["ece_pooled"]),
+        ]
+        for name, row in board.iterrows()
+    ]
 
 
 def small_speed() -> float:
@@ -132,13 +167,20 @@ def main() -> None:
     grid, summary = grid_quality()
     print(grid, summary)
     grid_table = "\n".join(
-        ["| model | ROC AUC | minus oracle | hit rate at 5% | / oracle | folds above HistoricalRateBaseline "
-         "| ECE per fold | ECE pooled |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        + ["| " + " | ".join(r) + " |" for r in grid])
-    case_table = "\n".join(["| case model | ROC AUC | minus oracle | ECE pooled |", "| --- | --- | --- | --- |"]
-                           + ["| " + " | ".join(r) + " |" for r in cases])
+        [
+            "| model | ROC AUC | minus oracle | hit rate at 5% | / oracle | folds above HistoricalRateBaseline "
+            "| ECE per fold | ECE pooled |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        + ["| " + " | ".join(r) + " |" for r in grid]
+    )
+    case_table = "\n".join(
+        ["| case model | ROC AUC | minus oracle | ECE pooled |", "| --- | --- | --- | --- |"]
+        + ["| " + " | ".join(r) + " |" for r in cases]
+    )
     write_results(
-        "evaluation", "Evaluation benchmark",
+        "evaluation",
+        "Evaluation benchmark",
         "Command: `make bench`. `district` preset, seed 0, weekly test cutoffs from 2024-12-02 to 2025-12-01 "
         "(53 folds), 28-day horizon, every model refitted at every fold on the rows whose label closed before "
         f"the fold (means over folds):\n\n{grid_table}\n\n{summary}\n\n"
@@ -146,8 +188,15 @@ def main() -> None:
         "reported in each week; the last week's windows close by the end of the data):\n\n"
         f"{case_table}",
         ["step", "measured", "target", "met"],
-        [["backtest of the 7 grid families on `small`, 6 folds, logged to MLflow", f"{seconds:.1f} s", "<= 60 s",
-          "yes" if seconds <= 60 else "NO"]])
+        [
+            [
+                "backtest of the 7 grid families on `small`, 6 folds, logged to MLflow",
+                f"{seconds:.1f} s",
+                "<= 60 s",
+                "yes" if seconds <= 60 else "NO",
+            ]
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -63,8 +63,13 @@ def main() -> None:
     rows = []
     steps = [
         ("`district`, weekly over 2 years", simulated("district"), DISTRICT_CUTOFFS, 15, 3),
-        ("`province` with 25,000 grids, monthly over 2 years", simulated("province", n_grids=25_000),
-         PROVINCE_CUTOFFS, None, None),
+        (
+            "`province` with 25,000 grids, monthly over 2 years",
+            simulated("province", n_grids=25_000),
+            PROVINCE_CUTOFFS,
+            None,
+            None,
+        ),
         ("`province`, monthly over 2 years", simulated("province"), PROVINCE_CUTOFFS, 300, 12),
     ]
     timings = {}
@@ -72,24 +77,46 @@ def main() -> None:
         facts = measure(PANEL.format(cutoffs=cutoffs), SETUP.format(folder=str(folder)))
         timings[name] = facts
         target = f"<= {target_s} s, <= {target_gib} GiB" if target_s else "(size for the ratio)"
-        met = "" if target_s is None else ("yes" if facts["seconds"] <= target_s and facts["peak_gib"] <= target_gib
-                                           else "NO")
-        rows.append([name, f"{facts['grids']:,}", f"{facts['cases']:,}", f"{facts['rows']:,}",
-                     str(facts["features"]), f"{facts['seconds']:.1f}", f"{facts['peak_gib']:.2f}", target, met])
+        met = (
+            ""
+            if target_s is None
+            else ("yes" if facts["seconds"] <= target_s and facts["peak_gib"] <= target_gib else "NO")
+        )
+        rows.append(
+            [
+                name,
+                f"{facts['grids']:,}",
+                f"{facts['cases']:,}",
+                f"{facts['rows']:,}",
+                str(facts["features"]),
+                f"{facts['seconds']:.1f}",
+                f"{facts['peak_gib']:.2f}",
+                target,
+                met,
+            ]
+        )
         print(" | ".join(rows[-1]), flush=True)
     small, large = (timings[s[0]] for s in steps[1:])
-    growth = (f"From {small['rows']:,} to {large['rows']:,} rows ({large['rows'] / small['rows']:.1f}x) the time "
-              f"grows {large['seconds'] / small['seconds']:.1f}x.")
+    growth = (
+        f"From {small['rows']:,} to {large['rows']:,} rows ({large['rows'] / small['rows']:.1f}x) the time "
+        f"grows {large['seconds'] / small['seconds']:.1f}x."
+    )
     versus = measure(PANDAS.format(cutoffs=DISTRICT_CUTOFFS), SETUP.format(folder=str(simulated("district"))))
-    comparison = (f"Window counts of the `district` panel ({versus['rows']:,} rows, windows of 7, 28, 91 and "
-                  f"364 days): the builder's kernel {versus['ours']:.2f} s, plain pandas groupby/rolling "
-                  f"{versus['pandas']:.2f} s ({versus['pandas'] / versus['ours']:.0f}x), the same values.")
+    comparison = (
+        f"Window counts of the `district` panel ({versus['rows']:,} rows, windows of 7, 28, 91 and "
+        f"364 days): the builder's kernel {versus['ours']:.2f} s, plain pandas groupby/rolling "
+        f"{versus['pandas']:.2f} s ({versus['pandas'] / versus['ours']:.0f}x), the same values."
+    )
     print(growth, comparison, sep="\n")
-    write_results("features", "Feature benchmark",
-                  "Command: `make bench`. Seconds are wall-clock for `build_grid_panel` (validation included) on a "
-                  "dataset read from Parquet; peak memory is the process's maximum resident set size, dataset "
-                  f"included.\n\n{growth}\n\n{comparison}",
-                  ["panel", "grids", "cases", "rows", "features", "seconds", "peak GiB", "target", "met"], rows)
+    write_results(
+        "features",
+        "Feature benchmark",
+        "Command: `make bench`. Seconds are wall-clock for `build_grid_panel` (validation included) on a "
+        "dataset read from Parquet; peak memory is the process's maximum resident set size, dataset "
+        f"included.\n\n{growth}\n\n{comparison}",
+        ["panel", "grids", "cases", "rows", "features", "seconds", "peak GiB", "target", "met"],
+        rows,
+    )
 
 
 if __name__ == "__main__":

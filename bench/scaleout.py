@@ -75,8 +75,10 @@ def partitioned(source) -> str:
     """The province as a folder of 16 case files, written once."""
     folder = DATA / "province-partitioned"
     if not (folder / "dataset.json").exists():
-        measure(f"from riskmodel.io import read_dataset\nfrom riskmodel.scaleout import write_partitioned\n"
-                f"write_partitioned(read_dataset({str(source)!r}), {str(folder)!r}, partitions=16)\nfacts = {{}}")
+        measure(
+            f"from riskmodel.io import read_dataset\nfrom riskmodel.scaleout import write_partitioned\n"
+            f"write_partitioned(read_dataset({str(source)!r}), {str(folder)!r}, partitions=16)\nfacts = {{}}"
+        )
     return str(folder)
 
 
@@ -94,18 +96,31 @@ def main() -> None:
         for step, code in steps:
             facts = measure(code, setup)
             raw[f"{step} / {partitions}"] = facts
-            per_task = (f"{facts['per_task']:.1f} s x {facts['tasks']}" if "per_task" in facts else "")
-            rows.append([step, str(partitions), f"{facts['rows']:,}", f"{facts['seconds']:.1f}", per_task,
-                         " / ".join(f"{w:.2f}" for w in facts["workers"]), f"{facts['peak_gib']:.2f}"])
+            per_task = f"{facts['per_task']:.1f} s x {facts['tasks']}" if "per_task" in facts else ""
+            rows.append(
+                [
+                    step,
+                    str(partitions),
+                    f"{facts['rows']:,}",
+                    f"{facts['seconds']:.1f}",
+                    per_task,
+                    " / ".join(f"{w:.2f}" for w in facts["workers"]),
+                    f"{facts['peak_gib']:.2f}",
+                ]
+            )
             print(" | ".join(rows[-1]), flush=True)
     json.dump(raw, sys.stdout, indent=1)
-    write_results("scaleout", "Scale-out benchmark (Dask)",
-                  "Command: `make bench`. Data: the `province` preset (100,000 grids, 2,987,453 cases), read lazily "
-                  "from a folder of 16 Parquet files of cases. Cluster: `LocalCluster(n_workers=2, "
-                  "threads_per_worker=1)` on this machine. Seconds are wall-clock for the step; a task is one "
-                  "partition's share (mean seconds x tasks); worker GiB is each worker process's peak resident "
-                  "memory; client GiB is the calling process's (it holds the units and plans the partitions).",
-                  ["step", "partitions", "rows", "seconds", "per task", "worker peak GiB", "client peak GiB"], rows)
+    write_results(
+        "scaleout",
+        "Scale-out benchmark (Dask)",
+        "Command: `make bench`. Data: the `province` preset (100,000 grids, 2,987,453 cases), read lazily "
+        "from a folder of 16 Parquet files of cases. Cluster: `LocalCluster(n_workers=2, "
+        "threads_per_worker=1)` on this machine. Seconds are wall-clock for the step; a task is one "
+        "partition's share (mean seconds x tasks); worker GiB is each worker process's peak resident "
+        "memory; client GiB is the calling process's (it holds the units and plans the partitions).",
+        ["step", "partitions", "rows", "seconds", "per task", "worker peak GiB", "client peak GiB"],
+        rows,
+    )
 
 
 if __name__ == "__main__":

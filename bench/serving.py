@@ -73,23 +73,40 @@ def main() -> None:
     for preset, repeat, target_s, target_gib in (("district", 5, 1, None), ("province", 1, 30, 8)):
         facts = measure(ONCE.format(repeat=repeat), LOADED.format(data=str(simulated(preset)), model=_model(preset)))
         met = facts["worst"] <= target_s and (target_gib is None or facts["peak_gib"] <= target_gib)
-        rows.append([f"`predict` on `{preset}`, model loaded", f"{facts['units']:,} units",
-                     f"{facts['median']:.2f} s median, {facts['worst']:.2f} s worst of {repeat}",
-                     f"{facts['peak_gib']:.2f}", f"<= {target_s} s" + (f", <= {target_gib} GiB" if target_gib else ""),
-                     "yes" if met else "NO"])
+        rows.append(
+            [
+                f"`predict` on `{preset}`, model loaded",
+                f"{facts['units']:,} units",
+                f"{facts['median']:.2f} s median, {facts['worst']:.2f} s worst of {repeat}",
+                f"{facts['peak_gib']:.2f}",
+                f"<= {target_s} s" + (f", <= {target_gib} GiB" if target_gib else ""),
+                "yes" if met else "NO",
+            ]
+        )
         print(" | ".join(rows[-1]), flush=True)
     facts = measure(LOAD, LOADED.format(data=str(simulated("small")), model=_model("small")))
-    rows.append(["8 threads calling `predict` on `small` for 30 s", f"{facts['calls']:,} calls",
-                 f"{facts['per_second']:.1f} calls/s, p50 {facts['p50']:.2f} s, p95 {facts['p95']:.2f} s, "
-                 f"{facts['errors']} errors", f"{facts['peak_gib']:.2f}", "no error",
-                 "yes" if facts["errors"] == 0 else "NO"])
+    rows.append(
+        [
+            "8 threads calling `predict` on `small` for 30 s",
+            f"{facts['calls']:,} calls",
+            f"{facts['per_second']:.1f} calls/s, p50 {facts['p50']:.2f} s, p95 {facts['p95']:.2f} s, "
+            f"{facts['errors']} errors",
+            f"{facts['peak_gib']:.2f}",
+            "no error",
+            "yes" if facts["errors"] == 0 else "NO",
+        ]
+    )
     print(" | ".join(rows[-1]), flush=True)
-    write_results("serving", "Serving benchmark",
-                  "Command: `make bench`. A fresh process reads the dataset folder (Parquet) and loads the saved "
-                  "GBMCount model, then calls `riskmodel.predict(data, model=model)` (as of the end of the data: "
-                  "features, probability, expected count, tier and flags of every grid, drivers of the 200 riskiest); "
-                  "peak memory is that process's maximum resident set size.",
-                  ["step", "size", "measured", "peak GiB", "target", "met"], rows)
+    write_results(
+        "serving",
+        "Serving benchmark",
+        "Command: `make bench`. A fresh process reads the dataset folder (Parquet) and loads the saved "
+        "GBMCount model, then calls `riskmodel.predict(data, model=model)` (as of the end of the data: "
+        "features, probability, expected count, tier and flags of every grid, drivers of the 200 riskiest); "
+        "peak memory is that process's maximum resident set size.",
+        ["step", "size", "measured", "peak GiB", "target", "met"],
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ class _MlflowTracker:
     def log_model(self, trained, *, example, experiment, register):
         from .tracking import log_model, log_safely
 
-        return log_safely(log_model, trained, example=example, experiment=experiment, register=register,
-                          what="the training")
+        return log_safely(
+            log_model, trained, example=example, experiment=experiment, register=register, what="the training"
+        )
 
 
 trackers.plug(_MlflowTracker())

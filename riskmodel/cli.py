@@ -21,8 +21,7 @@ from .io import read_dataset, write_dataset
 from .privacy import SALT_VARIABLE, hash_keys, salt_key
 from .validation import validate
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Early warnings of community disputes.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Early warnings of community disputes.")
 
 
 def _show_version(value: bool) -> None:
@@ -35,8 +34,9 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """Early warnings of community disputes."""
 
@@ -45,6 +45,7 @@ def command(name: str | None = None):
     """``app.command``, with bad input (a ``ValueError`` such as a ValidationError or a
     ConfigError, or a missing file) reported as its message and exit code 1, no traceback.
     Usage errors keep typer's exit code 2."""
+
     def register(function):
         @functools.wraps(function)
         def run(*args, **kwargs):
@@ -53,13 +54,19 @@ def command(name: str | None = None):
             except (ValueError, FileNotFoundError) as error:
                 typer.echo(str(error), err=True)
                 raise typer.Exit(1) from None
+
         return app.command(name)(run)
+
     return register
 
 
 Preset = Annotated[str, typer.Option(help=f"District size: {', '.join(PRESETS)}.")]
-Scheduler = Annotated[str | None, typer.Option(
-    help="Run on Dask: a scheduler's address (tcp://host:8786), or 'local' for a cluster on this machine.")]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        help="Run on Dask: a scheduler's address (tcp://host:8786), or 'local' for a cluster on this machine."
+    ),
+]
 Partitions = Annotated[int | None, typer.Option(help="With --scheduler: groups of top-level units, one task each.")]
 Seed = Annotated[int, typer.Option(help="Random seed; the same seed gives the same district.")]
 
@@ -84,27 +91,43 @@ def demo(
     district = simulate_district(preset, seed=seed)
     report = validate(district)
     folder = write_dataset(report.dataset, out / preset)
-    typer.echo(f"Simulated the {preset!r} district (seed {seed}); validated {int(report.counts['input'].sum())} "
-               f"rows, none rejected; written to {folder}\n")
+    typer.echo(
+        f"Simulated the {preset!r} district (seed {seed}); validated {int(report.counts['input'].sum())} "
+        f"rows, none rejected; written to {folder}\n"
+    )
     horizon, escalation_days = 28, 30
-    for kind, name, closed in ((TARGETS["grid"], "grid risk, 28 days", horizon),  # escalation: + the last fold
-                               (TARGETS["escalation"], "case escalation, 30 days", escalation_days + 28)):
+    for kind, name, closed in (
+        (TARGETS["grid"], "grid risk, 28 days", horizon),  # escalation: + the last fold
+        (TARGETS["escalation"], "case escalation, 30 days", escalation_days + 28),
+    ):
         models = kind.roster()
         last = (pd.Timestamp(district.end) - pd.Timedelta(days=closed)).normalize()
         cutoffs = pd.date_range(end=last, periods=folds, freq="4W-MON")
-        result = backtest(district, models, cutoffs=cutoffs, horizon=horizon, target=kind,
-                          escalation_days=escalation_days, experiment=experiment)
-        typer.echo(f"Backtest of {name}: {folds} folds from {cutoffs[0].date()} to {cutoffs[-1].date()} "
-                   f"(MLflow run {result.run_id})")
+        result = backtest(
+            district,
+            models,
+            cutoffs=cutoffs,
+            horizon=horizon,
+            target=kind,
+            escalation_days=escalation_days,
+            experiment=experiment,
+        )
+        typer.echo(
+            f"Backtest of {name}: {folds} folds from {cutoffs[0].date()} to {cutoffs[-1].date()} "
+            f"(MLflow run {result.run_id})"
+        )
         _print_leaderboard(result.leaderboard)
-        champion = train(district, model=models[result.best], horizon=horizon, target=kind, register=True,
-                         experiment=experiment)
+        champion = train(
+            district, model=models[result.best], horizon=horizon, target=kind, register=True, experiment=experiment
+        )
         typer.echo(f"Champion {result.best} registered as {champion.registered_name!r} (alias 'champion')\n")
     from .tracking import tracking_uri
 
-    typer.echo(f"Done in {time.perf_counter() - started:.0f} s. Read the runs back with:\n"
-               f"  .venv/bin/riskmodel compare {experiment}\nor open them with:\n"
-               f"  MLFLOW_DISABLE_TELEMETRY=true .venv/bin/mlflow ui --backend-store-uri {tracking_uri()}")
+    typer.echo(
+        f"Done in {time.perf_counter() - started:.0f} s. Read the runs back with:\n"
+        f"  .venv/bin/riskmodel compare {experiment}\nor open them with:\n"
+        f"  MLFLOW_DISABLE_TELEMETRY=true .venv/bin/mlflow ui --backend-store-uri {tracking_uri()}"
+    )
 
 
 @command()
@@ -138,8 +161,10 @@ def backtest_command(
         horizon = result.horizon
         horizon = f"{horizon.days} days" if isinstance(horizon, pd.Timedelta) else horizon.kwds
         what = f"horizon {horizon}" if result.kind.horizons else f"target {result.target}"
-        typer.echo(f"{run.name}: {what}, {len(cutoffs)} folds from {cutoffs[0]} to "
-                   f"{cutoffs[-1]}" + (f" (MLflow run {result.run_id})" if result.run_id else ""))
+        typer.echo(
+            f"{run.name}: {what}, {len(cutoffs)} folds from {cutoffs[0]} to "
+            f"{cutoffs[-1]}" + (f" (MLflow run {result.run_id})" if result.run_id else "")
+        )
         _print_leaderboard(result.leaderboard)
     typer.echo(f"Done in {time.perf_counter() - started:.0f} s.")
 
@@ -160,8 +185,9 @@ def features(
     _table_format(out)
     run = load_config(config)
     if not run.kind.panel:
-        raise typer.BadParameter(f"features builds grid panels; {config} has target {run.target!r}",
-                                 param_hint="--config")
+        raise typer.BadParameter(
+            f"features builds grid panels; {config} has target {run.target!r}", param_hint="--config"
+        )
     dataset = run.dataset()
     tests = run.test_cutoffs(dataset)
     first = dataset.cases["reported_at"].min()
@@ -204,8 +230,14 @@ def train(
         with _cluster(scheduler) as client:
             trained = train_on_dask(run, estimators[name], partitions=partitions, client=client, register=register)
     folder = trained.save(out)
-    logged = (f"logged as {trained.model_uri}" + (f", registered as {trained.registered_name!r} (alias 'champion')"
-                                                    if register else "")) if trained.model_uri else "not logged"
+    logged = (
+        (
+            f"logged as {trained.model_uri}"
+            + (f", registered as {trained.registered_name!r} (alias 'champion')" if register else "")
+        )
+        if trained.model_uri
+        else "not logged"
+    )
     typer.echo(f"{name} trained through {trained.trained_through}, saved to {folder}, {logged}")
 
 
@@ -240,8 +272,10 @@ def report(
             top = predict(dataset, model=final, drivers=20).head(20)
             best = f" Best: {result.best}, whose final model, trained on all labelled history, ranks the top units."
     leaderboard, config, figures = tracking.read_backtest(run_id)  # as logged, plots included
-    notes = [f"MLflow run {run_id}: {len(config['cutoffs'])} folds from {config['cutoffs'][0]} to "
-             f"{config['cutoffs'][-1]}, horizon {config['horizon']}, target {config['target']}.{best}"]
+    notes = [
+        f"MLflow run {run_id}: {len(config['cutoffs'])} folds from {config['cutoffs'][0]} to "
+        f"{config['cutoffs'][-1]}, horizon {config['horizon']}, target {config['target']}.{best}"
+    ]
     path = write_report(out, f"Backtest report {run_id}", leaderboard, figures=figures, top_units=top, notes=notes)
     tracking.log_report(run_id, path)
     typer.echo(f"written to {path} and logged to MLflow run {run_id}")
@@ -295,8 +329,9 @@ def simulate(
 
     Example: riskmodel simulate data/district --preset district --seed 1
     """
-    folder = write_dataset(simulate_district(preset, seed=seed), out,
-                           format=cast(Literal["parquet", "csv"], format))  # write_dataset checks it
+    folder = write_dataset(
+        simulate_district(preset, seed=seed), out, format=cast(Literal["parquet", "csv"], format)
+    )  # write_dataset checks it
     typer.echo(f"written to {folder}")
 
 
@@ -304,9 +339,12 @@ def simulate(
 def validate_command(
     folder: Annotated[Path, typer.Argument(help="Dataset folder to check.")],
     quarantine: Annotated[
-        Path | None, typer.Option(help="Write the rejected rows here (CSV) instead of failing. Their party_key is "
-                                       f"pseudonymised when {SALT_VARIABLE} is set; otherwise the file holds the "
-                                       "raw keys as given.")
+        Path | None,
+        typer.Option(
+            help="Write the rejected rows here (CSV) instead of failing. Their party_key is "
+            f"pseudonymised when {SALT_VARIABLE} is set; otherwise the file holds the "
+            "raw keys as given."
+        ),
     ] = None,
 ) -> None:
     """Check a dataset folder against the data contract; exit 1 if it breaks it.
@@ -321,8 +359,9 @@ def validate_command(
             if os.environ.get(SALT_VARIABLE):
                 rejected = rejected.assign(party_key=hash_keys(rejected["party_key"], salt_key()))
             else:
-                typer.echo(f"The rejected rows hold raw party keys: set {SALT_VARIABLE} to pseudonymise them.",
-                           err=True)
+                typer.echo(
+                    f"The rejected rows hold raw party keys: set {SALT_VARIABLE} to pseudonymise them.", err=True
+                )
         rejected.to_csv(quarantine, index=False)
         typer.echo(f"{len(rejected)} rejected row(s) written to {quarantine}")
 
@@ -331,11 +370,17 @@ def validate_command(
 def predict_command(
     data: Annotated[Path, typer.Option(help="Dataset folder to score.")],
     as_of: Annotated[str | None, typer.Option(help="Forecast time (default: the end of the data).")] = None,
-    model: Annotated[str | None, typer.Option(
-        help="Registry URI or model folder (default: models:/dispute-risk-grid@champion, else "
-             "models/dispute-risk-grid).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write every row here: .csv or .parquet (with --scheduler: "
-                                                  "a folder of Parquet files).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Registry URI or model folder (default: models:/dispute-risk-grid@champion, else "
+            "models/dispute-risk-grid)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write every row here: .csv or .parquet (with --scheduler: a folder of Parquet files)."),
+    ] = None,
     top: Annotated[int, typer.Option(help="Rows to print.")] = 10,
     scheduler: Scheduler = None,
     partitions: Partitions = None,
@@ -354,8 +399,14 @@ def predict_command(
         from .scaleout import open_dataset, predict_partitioned
 
         with _cluster(scheduler) as client:
-            folder = predict_partitioned(open_dataset(data, partitions=partitions), out, as_of=as_of, model=model,
-                                         partitions=partitions, client=client)
+            folder = predict_partitioned(
+                open_dataset(data, partitions=partitions),
+                out,
+                as_of=as_of,
+                model=model,
+                partitions=partitions,
+                client=client,
+            )
         heads = [pd.read_parquet(f).head(top) for f in sorted(folder.glob("part.*.parquet"))]  # each sorted by rank
         risk = pd.concat(heads, ignore_index=True).sort_values("rank")
         typer.echo(f"{len(heads)} Parquet files written to {folder}")

@@ -147,8 +147,15 @@ class RunConfig(_Strict):
             dataset = read_dataset(data.path)
         else:
             frame = pd.read_csv(data.path, sep=data.sep)
-            dataset = events_to_dataset(frame, time=data.time, lon=data.lon, lat=data.lat, area=data.area,
-                                        category=data.category, cell_m=data.cell_m).dataset
+            dataset = events_to_dataset(
+                frame,
+                time=data.time,
+                lon=data.lon,
+                lat=data.lat,
+                area=data.area,
+                category=data.category,
+                cell_m=data.cell_m,
+            ).dataset
         return validate(dataset, earliest=self.earliest).dataset
 
     def horizon(self, i: int = 0) -> int | pd.DateOffset:
@@ -160,9 +167,15 @@ class RunConfig(_Strict):
         """The arguments of :func:`riskmodel.train` (and of the Dask path's
         :func:`riskmodel.scaleout.train`) that this configuration sets: its first
         horizon, level, training cutoffs, feature options, tier policy and experiment."""
-        return dict(horizon=self.horizon(), level=self.level, frequency=self.training.frequency,
-                    train_start=self.training.start, features=self.features, tier_policy=self.tiers(),
-                    experiment=self.experiment)
+        return dict(
+            horizon=self.horizon(),
+            level=self.level,
+            frequency=self.training.frequency,
+            train_start=self.training.start,
+            features=self.features,
+            tier_policy=self.tiers(),
+            experiment=self.experiment,
+        )
 
     def tiers(self):
         """The configured :class:`~riskmodel.models.TierPolicy`."""
@@ -180,11 +193,18 @@ class RunConfig(_Strict):
     def test_cutoffs(self, dataset: Dataset) -> pd.DatetimeIndex:
         """The test cutoffs, each with its label windows closed by the end of the data:
         every horizon (grid target) or the escalation window of a fold's cases."""
-        closed = self.kind.last_cutoff(dataset.end, horizons=[self.horizon(i) for i in range(len(self.horizons))],
-                                       frequency=self.cutoffs.frequency, escalation_days=self.escalation_days)
+        closed = self.kind.last_cutoff(
+            dataset.end,
+            horizons=[self.horizon(i) for i in range(len(self.horizons))],
+            frequency=self.cutoffs.frequency,
+            escalation_days=self.escalation_days,
+        )
         last = pd.Timestamp(self.cutoffs.end) if self.cutoffs.end else closed
-        start = (pd.Timestamp(self.cutoffs.start) if self.cutoffs.start
-                 else last - pd.Timedelta(days=self.cutoffs.last_days or 364))
+        start = (
+            pd.Timestamp(self.cutoffs.start)
+            if self.cutoffs.start
+            else last - pd.Timedelta(days=self.cutoffs.last_days or 364)
+        )
         cutoffs = pd.date_range(start, last, freq=self.cutoffs.frequency)
         if len(cutoffs) == 0:
             raise ConfigError(f"{self.name}: no test cutoff at {self.cutoffs.frequency!r} from {start} to {last}")
@@ -229,8 +249,9 @@ def load_config(path) -> RunConfig:
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as error:
-        problems = "\n".join(f"  {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']} (got {e['input']!r})"
-                             for e in error.errors())
+        problems = "\n".join(
+            f"  {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']} (got {e['input']!r})" for e in error.errors()
+        )
         raise ConfigError(f"{path}: {error.error_count()} problem(s)\n{problems}") from None
     try:
         _check(config)
@@ -257,8 +278,9 @@ def _check(config: RunConfig) -> None:
         raise ConfigError(f"tier_policy: {error}") from None
 
 
-def run_backtest(config: RunConfig, dataset: Dataset | None = None, *, track: bool = True,
-                 progress: bool = True) -> list:
+def run_backtest(
+    config: RunConfig, dataset: Dataset | None = None, *, track: bool = True, progress: bool = True
+) -> list:
     """Backtest the configured models at every configured horizon (on ``dataset``, by
     default the configured data); one :class:`~riskmodel.evaluation.BacktestResult` per
     horizon."""
@@ -267,12 +289,25 @@ def run_backtest(config: RunConfig, dataset: Dataset | None = None, *, track: bo
     dataset = config.dataset() if dataset is None else dataset
     cutoffs = config.test_cutoffs(dataset)
     horizons = len(config.horizons) if config.kind.horizons else 1  # the other kinds have no horizon
-    return [backtest(dataset, config.estimators(), cutoffs=cutoffs, horizon=config.horizon(i), target=config.kind,
-                     level=config.level, train_start=config.training.start,
-                     train_frequency=config.training.frequency, refit_every=config.training.refit_every,
-                     features=config.features, escalation_days=config.escalation_days, track=track,
-                     experiment=config.experiment, progress=progress)
-            for i in range(horizons)]
+    return [
+        backtest(
+            dataset,
+            config.estimators(),
+            cutoffs=cutoffs,
+            horizon=config.horizon(i),
+            target=config.kind,
+            level=config.level,
+            train_start=config.training.start,
+            train_frequency=config.training.frequency,
+            refit_every=config.training.refit_every,
+            features=config.features,
+            escalation_days=config.escalation_days,
+            track=track,
+            experiment=config.experiment,
+            progress=progress,
+        )
+        for i in range(horizons)
+    ]
 
 
 def train_final(config: RunConfig, estimator, dataset: Dataset | None = None, **options):
@@ -282,7 +317,15 @@ def train_final(config: RunConfig, estimator, dataset: Dataset | None = None, **
     from .training import train
 
     if config.kind.registered_name is None:
-        raise ConfigError(f"{config.name}: the {config.target} target has no final model to train: its detectors "
-                          "(SpikeDetector) learn nothing from labels")
-    return train(config.dataset() if dataset is None else dataset, model=estimator, target=config.kind,
-                 escalation_days=config.escalation_days, **config.training_options(), **options)
+        raise ConfigError(
+            f"{config.name}: the {config.target} target has no final model to train: its detectors "
+            "(SpikeDetector) learn nothing from labels"
+        )
+    return train(
+        config.dataset() if dataset is None else dataset,
+        model=estimator,
+        target=config.kind,
+        escalation_days=config.escalation_days,
+        **config.training_options(),
+        **options,
+    )

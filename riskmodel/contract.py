@@ -75,14 +75,10 @@ class Dataset:
     def __post_init__(self) -> None:
         for name in ("cases", "grids", "grid_history"):
             if not isinstance(getattr(self, name), pd.DataFrame):
-                raise TypeError(
-                    f"Dataset.{name} must be a pandas DataFrame, "
-                    f"got {type(getattr(self, name)).__name__}"
-                )
+                raise TypeError(f"Dataset.{name} must be a pandas DataFrame, got {type(getattr(self, name)).__name__}")
         if self.adjacency is not None and not isinstance(self.adjacency, pd.DataFrame):
             raise TypeError(
-                f"Dataset.adjacency must be a pandas DataFrame or None, "
-                f"got {type(self.adjacency).__name__}"
+                f"Dataset.adjacency must be a pandas DataFrame or None, got {type(self.adjacency).__name__}"
             )
         if self.as_of is not None:
             object.__setattr__(self, "as_of", pd.Timestamp(self.as_of))

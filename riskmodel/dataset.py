@@ -8,5 +8,6 @@ import warnings
 from riskmodel.contract import *  # noqa: F403
 from riskmodel.contract import __all__  # noqa: F401
 
-warnings.warn("riskmodel.dataset is deprecated: import from riskmodel.contract instead",
-              DeprecationWarning, stacklevel=2)
+warnings.warn(
+    "riskmodel.dataset is deprecated: import from riskmodel.contract instead", DeprecationWarning, stacklevel=2
+)

@@ -103,15 +103,26 @@ def events_to_dataset(
         y, failed_y = to_number(frame[lat])
         check.add("events", lon, "type", "must be a finite number", failed_x)
         check.add("events", lat, "type", "must be a finite number", failed_y)
-        check.add("events", f"{lon}, {lat}", "missing", "a place is required and missing",
-                  frame[lon].isna() | frame[lat].isna())
-        check.add("events", f"{lon}, {lat}", "range", "must be WGS84 longitude (-180..180) and latitude (-90..90)",
-                  (x.abs() > 180) | (y.abs() > 90))
+        check.add(
+            "events",
+            f"{lon}, {lat}",
+            "missing",
+            "a place is required and missing",
+            frame[lon].isna() | frame[lat].isna(),
+        )
+        check.add(
+            "events",
+            f"{lon}, {lat}",
+            "range",
+            "must be WGS84 longitude (-180..180) and latitude (-90..90)",
+            (x.abs() > 180) | (y.abs() > 90),
+        )
     if area is not None:
         codes = to_text(frame[area])
         check.add("events", area, "missing", "is required and missing", codes.isna())
-    categories = to_text(frame[category]) if category is not None else pd.Series(
-        "incident", index=frame.index, dtype="str")
+    categories = (
+        to_text(frame[category]) if category is not None else pd.Series("incident", index=frame.index, dtype="str")
+    )
     if category is not None:
         check.add("events", category, "missing", "is required and missing", categories.isna())
     if as_of is not None:
@@ -120,20 +131,30 @@ def events_to_dataset(
     if case_id is not None:
         ids = to_text(frame[case_id])
         check.add("events", case_id, "missing", "is required and missing", ids.isna())
-        check.add("events", case_id, "unique", "must be unique; every copy is rejected",
-                  ids.duplicated(keep=False) & ids.notna())
+        check.add(
+            "events",
+            case_id,
+            "unique",
+            "must be unique; every copy is rejected",
+            ids.duplicated(keep=False) & ids.notna(),
+        )
     else:
         ids = pd.Series(np.arange(1, len(frame) + 1), index=frame.index).astype("str").radd("E")
     if area is not None:
-        check.add("events", area, "root", f"must differ from the top unit's id {root!r} (choose another root=)",
-                  codes == root)
+        check.add(
+            "events", area, "root", f"must differ from the top unit's id {root!r} (choose another root=)", codes == root
+        )
 
     if area is None:
         plane = _plane(x[~check.bad["events"]], y[~check.bad["events"]])
         east, north = plane[0].transform(x.to_numpy(float), y.to_numpy(float)) if plane else (x, y)
-        check.add("events", f"{lon}, {lat}", "projection",
-                  "cannot be mapped to the equal-area plane centred on the data (a point on the far side of "
-                  "the Earth?)", ~check.bad["events"] & ~(np.isfinite(east) & np.isfinite(north)))
+        check.add(
+            "events",
+            f"{lon}, {lat}",
+            "projection",
+            "cannot be mapped to the equal-area plane centred on the data (a point on the far side of the Earth?)",
+            ~check.bad["events"] & ~(np.isfinite(east) & np.isfinite(north)),
+        )
     keep = ~check.bad["events"]
     cases = pd.DataFrame({"case_id": ids[keep], "reported_at": times[keep]})
     if area is not None:
@@ -155,10 +176,11 @@ def events_to_dataset(
     problems = check.frame()
     rejected = check.rejected()
     if len(rejected):
-        warnings.warn(f"{len(rejected)} of {len(frame)} records left out:\n{describe(problems)}",
-                      stacklevel=2)
-    counts = pd.DataFrame({"input": [len(frame)], "valid": [len(cases)], "rejected": [len(rejected)]},
-                          index=pd.Index(["events"], name="table"))
+        warnings.warn(f"{len(rejected)} of {len(frame)} records left out:\n{describe(problems)}", stacklevel=2)
+    counts = pd.DataFrame(
+        {"input": [len(frame)], "valid": [len(cases)], "rejected": [len(rejected)]},
+        index=pd.Index(["events"], name="table"),
+    )
     dataset = Dataset(cases=cases, grids=grids, adjacency=adjacency, as_of=as_of)
     return DataReport(dataset=dataset, rejected=rejected, problems=problems, counts=counts)
 
@@ -169,10 +191,10 @@ def _root_row(root: str, lon=np.nan, lat=np.nan) -> dict:
 
 def _areas(codes: pd.Series, root: str):
     unique = np.sort(codes.unique())
-    grids = pd.DataFrame([_root_row(root)] + [
-        {"grid_id": code, "parent_id": root, "level": "grid", "lon": np.nan, "lat": np.nan}
-        for code in unique
-    ]).astype({"grid_id": "str", "parent_id": "str", "level": "str", "lon": "float64", "lat": "float64"})
+    grids = pd.DataFrame(
+        [_root_row(root)]
+        + [{"grid_id": code, "parent_id": root, "level": "grid", "lon": np.nan, "lat": np.nan} for code in unique]
+    ).astype({"grid_id": "str", "parent_id": "str", "level": "str", "lon": "float64", "lat": "float64"})
     return codes, grids, None
 
 
@@ -194,12 +216,14 @@ def _cells(x: np.ndarray, y: np.ndarray, plane: tuple[Transformer, tuple[float, 
     cells = pd.DataFrame({"ix": ix, "iy": iy}).drop_duplicates().sort_values(["iy", "ix"])
     cells["grid_id"] = ("c" + cells["ix"].astype("str") + "_" + cells["iy"].astype("str")).astype("str")
     cells["lon"], cells["lat"] = forward.transform(
-        (cells["ix"].to_numpy() + 0.5) * cell_m, (cells["iy"].to_numpy() + 0.5) * cell_m, direction="INVERSE")
+        (cells["ix"].to_numpy() + 0.5) * cell_m, (cells["iy"].to_numpy() + 0.5) * cell_m, direction="INVERSE"
+    )
     grids = pd.concat(
         [
             pd.DataFrame([_root_row(root, lon0, lat0)]),
             cells.assign(parent_id=root, level="grid", area_km2=(cell_m / 1000) ** 2)[
-                ["grid_id", "parent_id", "level", "lon", "lat", "area_km2"]],
+                ["grid_id", "parent_id", "level", "lon", "lat", "area_km2"]
+            ],
         ],
         ignore_index=True,
     ).astype({"grid_id": "str", "parent_id": "str", "level": "str"})
@@ -211,9 +235,7 @@ def _cells(x: np.ndarray, y: np.ndarray, plane: tuple[Transformer, tuple[float, 
         for dy in (-1, 0, 1):
             if dx or dy:
                 moved = cells[["ix", "iy", "grid_id"]].assign(ix=cells["ix"] + dx, iy=cells["iy"] + dy)
-                pairs.append(moved.merge(cells[["ix", "iy", "grid_id"]], on=["ix", "iy"],
-                                         suffixes=("", "_n")))
+                pairs.append(moved.merge(cells[["ix", "iy", "grid_id"]], on=["ix", "iy"], suffixes=("", "_n")))
     adjacency = pd.concat(pairs, ignore_index=True).rename(columns={"grid_id_n": "neighbour_id"})
-    adjacency = adjacency[["grid_id", "neighbour_id"]].sort_values(["grid_id", "neighbour_id"],
-                                                                   ignore_index=True)
+    adjacency = adjacency[["grid_id", "neighbour_id"]].sort_values(["grid_id", "neighbour_id"], ignore_index=True)
     return units.astype("str"), grids, adjacency

@@ -37,8 +37,9 @@ class DatasetFileError(ValueError):
     where there is one, the column; it never shows a ``party_key`` value."""
 
 
-def write_dataset(dataset: Dataset, folder: str | Path, *,
-                  format: Literal["parquet", "csv"] = "parquet", extra: dict | None = None) -> Path:
+def write_dataset(
+    dataset: Dataset, folder: str | Path, *, format: Literal["parquet", "csv"] = "parquet", extra: dict | None = None
+) -> Path:
     """Write a dataset as a folder: one file per table and a ``dataset.json``.
 
     The manifest records the format, ``as_of``, every column's type (with the
@@ -93,8 +94,13 @@ def write_dataset(dataset: Dataset, folder: str | Path, *,
     for name in _TABLES:  # no table of an earlier write may come back
         for suffix in _SUFFIXES:
             (folder / f"{name}.{suffix}").unlink(missing_ok=True)
-    manifest: dict[str, Any] = {"version": _VERSION, "format": format,
-                "as_of": None if dataset.as_of is None else str(dataset.as_of), "tables": {}, "files": {}}
+    manifest: dict[str, Any] = {
+        "version": _VERSION,
+        "format": format,
+        "as_of": None if dataset.as_of is None else str(dataset.as_of),
+        "tables": {},
+        "files": {},
+    }
     for name, frame in tables.items():
         path = folder / f"{name}.{format}"
         if format == "parquet":
@@ -122,7 +128,8 @@ def _check_one_type(table: str, frame: pd.DataFrame) -> None:
         if frame[column].dtype == object and len(kinds := _value_types(frame[column])) > 1:
             raise DatasetFileError(
                 f"cannot write {table}.{column} to CSV: it mixes values of types {', '.join(kinds)}, which CSV "
-                "cannot tell apart (1 and '1' both read back as '1'); give the column one type, or write Parquet")
+                "cannot tell apart (1 and '1' both read back as '1'); give the column one type, or write Parquet"
+            )
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path, table: str) -> None:
@@ -134,8 +141,10 @@ def _write_parquet(frame: pd.DataFrame, path: Path, table: str) -> None:
         column = next((c for c in frame.columns if not _arrow_can_store(frame[c])), None)
         where = f"{table}.{column}" if column is not None else f"table {table}"
         kinds = f" (it holds values of types {', '.join(_value_types(frame[column]))})" if column is not None else ""
-        raise DatasetFileError(f"cannot write {where} to {path.name}: pyarrow cannot store it as one Parquet "
-                               f"type{kinds}; give the column one type") from None
+        raise DatasetFileError(
+            f"cannot write {where} to {path.name}: pyarrow cannot store it as one Parquet "
+            f"type{kinds}; give the column one type"
+        ) from None
 
 
 def _arrow_can_store(values: pd.Series) -> bool:
@@ -150,9 +159,13 @@ def _column_spec(name: str, values: pd.Series) -> dict:
     spec: dict[str, Any] = {"name": name, "dtype": str(values.dtype)}
     if isinstance(values.dtype, pd.CategoricalDtype):
         categories = values.cat.categories
-        spec.update(categories=categories.astype(object).tolist() if categories.dtype.kind in "iufb"
-                    else categories.astype("str").tolist(),
-                    categories_dtype=str(categories.dtype), ordered=bool(values.cat.ordered))
+        spec.update(
+            categories=categories.astype(object).tolist()
+            if categories.dtype.kind in "iufb"
+            else categories.astype("str").tolist(),
+            categories_dtype=str(categories.dtype),
+            ordered=bool(values.cat.ordered),
+        )
     return spec
 
 
@@ -205,9 +218,12 @@ def read_dataset(folder: str | Path, *, verify: bool = True) -> Dataset:
     if manifest_path.exists():
         manifest = _read_manifest(manifest_path)
         if manifest["files"] is None:
-            warnings.warn(f"{manifest_path} carries no row counts or checksums (it was written by an earlier "
-                          "riskmodel): its files are read unchecked; write the dataset again to add them",
-                          UserWarning, stacklevel=2)
+            warnings.warn(
+                f"{manifest_path} carries no row counts or checksums (it was written by an earlier "
+                "riskmodel): its files are read unchecked; write the dataset again to add them",
+                UserWarning,
+                stacklevel=2,
+            )
         paths = {name: folder / f"{name}.{manifest['format']}" for name in manifest["tables"]}
         lacking = [path.name for path in paths.values() if not path.is_file()]
         if lacking:
@@ -215,8 +231,10 @@ def read_dataset(folder: str | Path, *, verify: bool = True) -> Dataset:
         files = manifest["files"] or {}
         with ThreadPoolExecutor(1) as hashing:  # each file's hash is computed while the files are parsed
             digests = {name: hashing.submit(file_digest, paths[name]) for name in files if verify}
-            frames = {name: _read_table(path, manifest["tables"][name], files.get(name), digests.get(name))
-                      for name, path in paths.items()}
+            frames = {
+                name: _read_table(path, manifest["tables"][name], files.get(name), digests.get(name))
+                for name, path in paths.items()
+            }
         as_of = manifest["as_of"]
         return Dataset(**frames, as_of=None if as_of is None else pd.Timestamp(as_of))
     frames = {}
@@ -235,8 +253,9 @@ def _read_manifest(path: Path) -> dict:
     try:
         manifest = json.loads(path.read_bytes())
     except json.JSONDecodeError as error:  # its message quotes no content
-        raise DatasetFileError(f"{path} is not valid JSON: {error.msg} at line {error.lineno}, "
-                               f"column {error.colno}") from None
+        raise DatasetFileError(
+            f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+        ) from None
     except UnicodeDecodeError:
         raise DatasetFileError(f"{path} is not UTF-8 text") from None
 
@@ -252,22 +271,32 @@ def _read_manifest(path: Path) -> dict:
     missing = [key for key in ("format", "as_of", "tables") if key not in manifest]
     require(not missing, f"it lacks {', '.join(map(repr, missing))}")
     version = manifest.get("version")
-    require(version is None or type(version) is int and version == _VERSION,
-            f"version {shown_value(version)} is not {_VERSION}, the one this riskmodel reads")
+    require(
+        version is None or type(version) is int and version == _VERSION,
+        f"version {shown_value(version)} is not {_VERSION}, the one this riskmodel reads",
+    )
     require(manifest["format"] in _FORMATS, f"format {shown_value(manifest['format'])} is not 'parquet' or 'csv'")
     as_of = manifest["as_of"]
-    require(as_of is None or isinstance(as_of, str) and not pd.isna(pd.to_datetime(as_of, errors="coerce")),
-            f"as_of {shown_value(as_of)} is not a time")
+    require(
+        as_of is None or isinstance(as_of, str) and not pd.isna(pd.to_datetime(as_of, errors="coerce")),
+        f"as_of {shown_value(as_of)} is not a time",
+    )
     tables = manifest["tables"]
     require(isinstance(tables, dict), "'tables' is not an object")
     unknown = [name for name in tables if name not in _TABLES]
-    require(not unknown,
-            f"table name(s) {', '.join(shown_value(n) for n in unknown)} are not among {', '.join(_TABLES)}")
+    require(
+        not unknown, f"table name(s) {', '.join(shown_value(n) for n in unknown)} are not among {', '.join(_TABLES)}"
+    )
     require({"cases", "grids"} <= set(tables), "it lists no 'cases' or no 'grids' table")
     for name, specs in tables.items():
-        require(isinstance(specs, list) and all(isinstance(s, dict) and isinstance(s.get("name"), str)
-                                                and isinstance(s.get("dtype"), str) for s in specs),
-                f"the columns of {name} are not a list of objects with a 'name' and a 'dtype'")
+        require(
+            isinstance(specs, list)
+            and all(
+                isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("dtype"), str)
+                for s in specs
+            ),
+            f"the columns of {name} are not a list of objects with a 'name' and a 'dtype'",
+        )
         names = [spec["name"] for spec in specs]
         require(len(set(names)) == len(names), f"{name} lists a column twice")
         for spec in specs:
@@ -276,12 +305,19 @@ def _read_manifest(path: Path) -> dict:
     if version is None:  # written before riskmodel recorded counts and checksums
         return {**manifest, "files": None}
     files = manifest.get("files")
-    require(isinstance(files, dict) and set(files) == set(tables),
-            "'files' does not give the row count and checksum of every table")
+    require(
+        isinstance(files, dict) and set(files) == set(tables),
+        "'files' does not give the row count and checksum of every table",
+    )
     for name, file in files.items():
-        require(isinstance(file, dict) and type(file.get("rows")) is int and file["rows"] >= 0
-                and isinstance(file.get("sha256"), str) and len(file["sha256"]) == 64,
-                f"'files' has no row count or SHA-256 for {name}")
+        require(
+            isinstance(file, dict)
+            and type(file.get("rows")) is int
+            and file["rows"] >= 0
+            and isinstance(file.get("sha256"), str)
+            and len(file["sha256"]) == 64,
+            f"'files' has no row count or SHA-256 for {name}",
+        )
     return manifest
 
 
@@ -295,8 +331,9 @@ def _spec_problem(spec: dict) -> str | None:
             return f"dtype {shown_value(kind)} is not a pandas dtype"
     if (dtype == "category") != categorical:
         return "only a 'category' column has categories" if categorical else "a 'category' column needs categories"
-    if categorical and not (isinstance(spec["categories"], list) and isinstance(spec.get("ordered"), bool)
-                            and "categories_dtype" in spec):
+    if categorical and not (
+        isinstance(spec["categories"], list) and isinstance(spec.get("ordered"), bool) and "categories_dtype" in spec
+    ):
         return "categories need a list, a 'categories_dtype' and 'ordered' (true or false)"
     return None
 
@@ -329,8 +366,10 @@ def _check_digest(path: Path, expected: dict | None, digest: Future | None) -> N
         return
     assert expected is not None, "a file's SHA-256 is computed only when the manifest records one"
     if (found := digest.result()) != expected["sha256"]:
-        raise DatasetFileError(f"{path} was changed or cut short after it was written: its SHA-256 is {found}, "
-                               f"{_MANIFEST} records {expected['sha256']}") from None
+        raise DatasetFileError(
+            f"{path} was changed or cut short after it was written: its SHA-256 is {found}, "
+            f"{_MANIFEST} records {expected['sha256']}"
+        ) from None
 
 
 def _parse_parquet(path: Path) -> pd.DataFrame:
@@ -387,11 +426,14 @@ def _not_utf8(path: Path) -> str:
     else:
         header = rows[0]
         column = len(rows[-1]) - 1
-        where = f"in row {len(rows) - 2}, column {header[column]!r}" if column < len(header) else \
-            f"in row {len(rows) - 2}"
+        where = (
+            f"in row {len(rows) - 2}, column {header[column]!r}" if column < len(header) else f"in row {len(rows) - 2}"
+        )
     hint = " (it looks like UTF-16)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
-    return (f"{path} is not UTF-8 text{hint}: byte 0x{data[start]:02x} {where} is not UTF-8; "
-            "CSV files must be UTF-8: save the file again as UTF-8")
+    return (
+        f"{path} is not UTF-8 text{hint}: byte 0x{data[start]:02x} {where} is not UTF-8; "
+        "CSV files must be UTF-8: save the file again as UTF-8"
+    )
 
 
 _FAMILIES = {"i": "number", "u": "number", "f": "number", "b": "bool", "M": "time", "m": "duration"}
@@ -404,13 +446,21 @@ def _convert(values: pd.Series, spec: dict, path: Path) -> pd.Series:
     if "categories" in spec:
         plain = _convert(values, {"name": column, "dtype": spec["categories_dtype"]}, path)
         try:
-            categories = pd.CategoricalDtype(pd.Index(spec["categories"]).astype(spec["categories_dtype"]),
-                                             ordered=spec["ordered"])
+            categories = pd.CategoricalDtype(
+                pd.Index(spec["categories"]).astype(spec["categories_dtype"]), ordered=spec["ordered"]
+            )
         except (ValueError, TypeError, OverflowError):
-            raise DatasetFileError(f"{path.parent / _MANIFEST}: the categories of column {column!r} are not "
-                                   f"distinct {spec['categories_dtype']} values") from None
-        _refuse(path, column, f"are not among the categories {_MANIFEST} lists", plain,
-                plain.notna() & ~plain.isin(categories.categories))
+            raise DatasetFileError(
+                f"{path.parent / _MANIFEST}: the categories of column {column!r} are not "
+                f"distinct {spec['categories_dtype']} values"
+            ) from None
+        _refuse(
+            path,
+            column,
+            f"are not among the categories {_MANIFEST} lists",
+            plain,
+            plain.notna() & ~plain.isin(categories.categories),
+        )
         return plain.astype(categories)
     if str(values.dtype) == dtype:
         return values
@@ -443,8 +493,9 @@ def _astype(values: pd.Series, dtype: str, path: Path, column: str) -> pd.Series
     try:
         return values.astype(dtype)
     except (ValueError, TypeError, OverflowError):  # pandas' message may quote a value: not shown
-        raise DatasetFileError(f"{path}: column {column!r} holds {values.dtype} values that cannot be "
-                               f"read as {dtype}") from None
+        raise DatasetFileError(
+            f"{path}: column {column!r} holds {values.dtype} values that cannot be read as {dtype}"
+        ) from None
 
 
 def _refuse(path: Path, column: str, problem: str, values: pd.Series, bad) -> None:
@@ -466,5 +517,8 @@ def _read_plain(path: Path, name: str) -> pd.DataFrame:
     with _csv_errors(path):
         present = pd.read_csv(path, nrows=0).columns
         kinds = {c: kind for c, (kind, _) in CONTRACT[name].items() if c in present}
-        return pd.read_csv(path, dtype={c: "str" for c, k in kinds.items() if k == "text"},
-                           parse_dates=[c for c, k in kinds.items() if k == "time"])
+        return pd.read_csv(
+            path,
+            dtype={c: "str" for c, k in kinds.items() if k == "text"},
+            parse_dates=[c for c, k in kinds.items() if k == "time"],
+        )

@@ -34,8 +34,7 @@ from .checksums import content_digest
 from .features import CaseFeatureBuilder, GridPanelBuilder, Target
 from .models import TierPolicy
 
-__all__ = ["KEY_VARIABLE", "LEGACY_FILE", "MANIFEST", "TRUSTED_TYPES", "ModelFileError", "read_parts",
-           "write_parts"]
+__all__ = ["KEY_VARIABLE", "LEGACY_FILE", "MANIFEST", "TRUSTED_TYPES", "ModelFileError", "read_parts", "write_parts"]
 
 MANIFEST = "model.json"
 SIGNATURE = "model.sig"
@@ -85,16 +84,20 @@ def write_parts(folder: Path, *, meta: dict, estimator, builder, tier_policy, un
     folder.mkdir(parents=True, exist_ok=True)
     foreign = [p.name for p in folder.iterdir() if not _ours(p.name)]
     if foreign:
-        raise ModelFileError(f"{folder} holds files that are not a saved model's ({sorted(foreign)[:5]}); "
-                             "save to an empty or a model folder")
+        raise ModelFileError(
+            f"{folder} holds files that are not a saved model's ({sorted(foreign)[:5]}); "
+            "save to an empty or a model folder"
+        )
     detached, boosters = _detach_boosters(estimator)
     buffer = io.BytesIO()
     sio.dump(detached, buffer)
     blob = buffer.getvalue()
     untrusted = [t for t in sio.get_untrusted_types(data=blob) if t not in TRUSTED_TYPES]
     if untrusted:
-        raise ModelFileError(f"the estimator holds type(s) {untrusted} that a saved model may not rebuild; "
-                             f"riskmodel trusts scikit-learn's types and {list(TRUSTED_TYPES)}")
+        raise ModelFileError(
+            f"the estimator holds type(s) {untrusted} that a saved model may not rebuild; "
+            f"riskmodel trusts scikit-learn's types and {list(TRUSTED_TYPES)}"
+        )
     files = {ESTIMATOR: blob}
     booster_specs = []
     for n, (path, booster) in enumerate(boosters):
@@ -108,8 +111,11 @@ def write_parts(folder: Path, *, meta: dict, estimator, builder, tier_policy, un
     manifest = {
         "format": FORMAT,
         **meta,
-        "builder": {"class": type(builder).__name__, "params": _encode(builder.get_params()),
-                    "learned": _encode({k: v for k, v in vars(builder).items() if k.endswith("_")})},
+        "builder": {
+            "class": type(builder).__name__,
+            "params": _encode(builder.get_params()),
+            "learned": _encode({k: v for k, v in vars(builder).items() if k.endswith("_")}),
+        },
         "tier_policy": _encode(tier_policy.get_params()),
         "units": None if units is None else [str(u) for u in units],
         "boosters": booster_specs,
@@ -126,7 +132,8 @@ def write_parts(folder: Path, *, meta: dict, estimator, builder, tier_policy, un
 
 def _ours(name: str) -> bool:
     return name in (MANIFEST, SIGNATURE, LEGACY_FILE, ESTIMATOR) or (
-        name.startswith("booster-") and name.endswith(".txt"))
+        name.startswith("booster-") and name.endswith(".txt")
+    )
 
 
 def _detach_boosters(obj, path=()):
@@ -170,7 +177,8 @@ def read_parts(folder) -> dict:
         raise ModelFileError(
             f"{folder} holds a model saved by riskmodel 0.1 as a pickle ({LEGACY_FILE}), which can run code when "
             "it is loaded, so it is not loaded. If you trust its origin, convert it once with "
-            f"riskmodel.training.convert_legacy({str(folder)!r}, trusted=True), or train it again")
+            f"riskmodel.training.convert_legacy({str(folder)!r}, trusted=True), or train it again"
+        )
     if not (folder / MANIFEST).is_file():
         raise FileNotFoundError(f"no saved model at {folder} (expected the file {folder / MANIFEST})")
     text = (folder / MANIFEST).read_bytes()
@@ -180,11 +188,14 @@ def read_parts(folder) -> dict:
         files = dict(manifest["files"])
         checksum = manifest.pop("manifest_sha256")
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise ModelFileError(f"{folder / MANIFEST} is not a riskmodel model manifest (riskmodel 0.1 kept the model "
-                             f"in {LEGACY_FILE}; train it again)") from None
+        raise ModelFileError(
+            f"{folder / MANIFEST} is not a riskmodel model manifest (riskmodel 0.1 kept the model "
+            f"in {LEGACY_FILE}; train it again)"
+        ) from None
     if manifest.get("format") != FORMAT:
-        raise ModelFileError(f"{folder / MANIFEST} has format {manifest.get('format')!r}; this riskmodel "
-                             f"reads format {FORMAT}")
+        raise ModelFileError(
+            f"{folder / MANIFEST} has format {manifest.get('format')!r}; this riskmodel reads format {FORMAT}"
+        )
     if checksum != content_digest(manifest):
         raise ModelFileError(f"{folder / MANIFEST} does not match its own checksum: it was changed after saving")
     data = _checked_files(folder, files)
@@ -199,24 +210,34 @@ def read_parts(folder) -> dict:
     except ModelFileError:
         raise
     except Exception as error:  # a file that passed its hash but does not hold what the manifest says
-        raise ModelFileError(f"cannot rebuild the model in {folder}: {type(error).__name__}: "
-                             f"{str(error)[:200]}") from None
+        raise ModelFileError(
+            f"cannot rebuild the model in {folder}: {type(error).__name__}: {str(error)[:200]}"
+        ) from None
     units = manifest.get("units")
-    return {"meta": manifest, "estimator": estimator, "builder": builder, "tier_policy": tier_policy,
-            "units": None if units is None else pd.Index(units, dtype="str")}
+    return {
+        "meta": manifest,
+        "estimator": estimator,
+        "builder": builder,
+        "tier_policy": tier_policy,
+        "units": None if units is None else pd.Index(units, dtype="str"),
+    }
 
 
 def _checked_files(folder: Path, files: dict) -> dict[str, bytes]:
     """Every listed file's bytes, each matching its hash; refuses extra files."""
     names = [name for name in files if isinstance(name, str)]
-    if len(names) != len(files) or not all(_ours(name) and "/" not in name and "\\" not in name
-                                           for name in names) or ESTIMATOR not in names:
+    if (
+        len(names) != len(files)
+        or not all(_ours(name) and "/" not in name and "\\" not in name for name in names)
+        or ESTIMATOR not in names
+    ):
         raise ModelFileError(f"{folder / MANIFEST} lists files that are not a saved model's: {sorted(map(str, files))}")
     present = {p.name for p in folder.iterdir()}
     extra = sorted(present - set(names) - {MANIFEST, SIGNATURE})
     if extra:
-        raise ModelFileError(f"{folder} holds file(s) its manifest does not list: {extra[:5]}; a model folder "
-                             "holds only its own files")
+        raise ModelFileError(
+            f"{folder} holds file(s) its manifest does not list: {extra[:5]}; a model folder holds only its own files"
+        )
     data = {}
     for name in names:
         path = folder / name
@@ -232,8 +253,9 @@ def _load_estimator(blob: bytes, folder: Path):
     untrusted = sio.get_untrusted_types(data=blob)
     refused = [t for t in untrusted if t not in TRUSTED_TYPES]
     if refused:
-        raise ModelFileError(f"{folder / ESTIMATOR} holds type(s) {refused[:5]} that a saved model may not "
-                             "rebuild; it is not loaded")
+        raise ModelFileError(
+            f"{folder / ESTIMATOR} holds type(s) {refused[:5]} that a saved model may not rebuild; it is not loaded"
+        )
     return sio.loads(blob, trusted=untrusted)
 
 
@@ -266,11 +288,14 @@ def _check_signature(folder: Path, text: bytes) -> None:
         return
     signature = folder / SIGNATURE
     if not signature.is_file():
-        raise ModelFileError(f"{folder} is not signed ({SIGNATURE} is missing) and {KEY_VARIABLE} is set: "
-                             "only signed models are loaded")
+        raise ModelFileError(
+            f"{folder} is not signed ({SIGNATURE} is missing) and {KEY_VARIABLE} is set: only signed models are loaded"
+        )
     if not hmac.compare_digest(signature.read_text().strip(), _sign(key, text)):
-        raise ModelFileError(f"{folder / SIGNATURE} does not match {MANIFEST} under the key in {KEY_VARIABLE}: "
-                             "the model was changed or signed with another key")
+        raise ModelFileError(
+            f"{folder / SIGNATURE} does not match {MANIFEST} under the key in {KEY_VARIABLE}: "
+            "the model was changed or signed with another key"
+        )
 
 
 # -- JSON of the builder and the tier policy ---------------------------------------------
@@ -334,6 +359,6 @@ def _decode(value):
     if isinstance(value, dict):
         if "$array" in value:
             return np.array([_decode(v) for v in value["$array"]], dtype=value["dtype"])
-        (tag, inner), = value.items()
+        ((tag, inner),) = value.items()
         return _DECODERS[tag](inner)
     return value

@@ -67,8 +67,10 @@ def salt_key(salt: str | bytes | None = None) -> bytes:
     if isinstance(salt, bool) or not isinstance(salt, (str, bytes)):
         raise TypeError(f"the salt must be text or bytes, got a {type(salt).__name__} (a number is guessable)")
     if len(salt.strip()) < _MIN_SALT:
-        raise ValueError(f"the salt must hold at least {_MIN_SALT} characters (or bytes), not counting blanks at "
-                         f"its ends, got {len(salt.strip())}: a short salt can be guessed")
+        raise ValueError(
+            f"the salt must hold at least {_MIN_SALT} characters (or bytes), not counting blanks at "
+            f"its ends, got {len(salt.strip())}: a short salt can be guessed"
+        )
     key = salt.encode() if isinstance(salt, str) else bytes(salt)
     return key if len(key) <= hashlib.blake2b.MAX_KEY_SIZE else hashlib.sha256(key).digest()
 
@@ -78,8 +80,9 @@ def hash_keys(keys: pd.Series, key: bytes) -> pd.Series:
     and blank keys stay missing, and 1234 and 1234.0 are one party."""
     raw = to_text(keys).astype("str")
     present = raw.notna()
-    hashed = {value: hashlib.blake2b(value.encode(), key=key, digest_size=16).hexdigest()
-              for value in pd.unique(raw[present])}
+    hashed = {
+        value: hashlib.blake2b(value.encode(), key=key, digest_size=16).hexdigest() for value in pd.unique(raw[present])
+    }
     return raw.map(hashed).where(present)
 
 
@@ -91,6 +94,9 @@ def warn_raw_keys(dataset: Dataset, action: str) -> None:
     keys = to_text(dataset.cases["party_key"]).dropna()
     raw = int((~keys.astype("str").str.fullmatch(PSEUDONYM)).sum())
     if raw:
-        warnings.warn(f"{raw} of the {len(keys)} party keys are raw, not pseudonyms, and are being {action}: call "
-                      f"riskmodel.pseudonymize(dataset) first (its salt from salt= or {SALT_VARIABLE})",
-                      UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{raw} of the {len(keys)} party keys are raw, not pseudonyms, and are being {action}: call "
+            f"riskmodel.pseudonymize(dataset) first (its salt from salt= or {SALT_VARIABLE})",
+            UserWarning,
+            stacklevel=3,
+        )

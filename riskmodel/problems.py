@@ -84,11 +84,16 @@ class ProblemLog:
             self.problems.append((table, column, rule, message, np.flatnonzero(mask)))
             self.bad[table] |= mask
 
-
     def frame(self) -> pd.DataFrame:
         rows = [
-            {"table": table, "column": column, "rule": rule, "count": len(positions),
-             "message": message, "examples": self._examples(table, column, positions)}
+            {
+                "table": table,
+                "column": column,
+                "rule": rule,
+                "count": len(positions),
+                "message": message,
+                "examples": self._examples(table, column, positions),
+            }
             for table, column, rule, message, positions in self.problems
         ]
         return pd.DataFrame(rows, columns=["table", "column", "rule", "count", "message", "examples"])
@@ -119,8 +124,12 @@ class ProblemLog:
                         reasons.setdefault(pos, []).append(f"{column}: {rule}")
             part = frame.iloc[positions].reset_index(drop=True)
             head = pd.DataFrame(
-                {"table": name, "row": frame.index[positions], "position": positions,
-                 "reason": ["; ".join(reasons[pos]) for pos in positions]}
+                {
+                    "table": name,
+                    "row": frame.index[positions],
+                    "position": positions,
+                    "reason": ["; ".join(reasons[pos]) for pos in positions],
+                }
             )
             # A column of the input named like a header column keeps its values as <name>_input.
             part.columns = [f"{c}_input" if c in head.columns else c for c in part.columns]
@@ -130,11 +139,10 @@ class ProblemLog:
         return pd.concat(parts, ignore_index=True)
 
 
-
 def shown_value(value, limit: int = _WIDTH) -> str:
     """``repr(value)``, cut to ``limit`` characters: a message stays readable whatever the data holds."""
     text = repr(value.item() if isinstance(value, np.generic) else value)
-    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def describe(problems: pd.DataFrame) -> str:

@@ -24,9 +24,20 @@ from .validation import validate
 
 # After the entry points, the seams that :func:`predict` and
 # :func:`riskmodel.scaleout.predict_partitioned` share, so that both check and score alike.
-__all__ = ["DEFAULT_MODEL", "load_model", "predict",
-           "check_as_of", "check_inputs", "check_schema", "data_end", "latest_plausible", "model_for", "naive",
-           "score", "top_drivers"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "load_model",
+    "predict",
+    "check_as_of",
+    "check_inputs",
+    "check_schema",
+    "data_end",
+    "latest_plausible",
+    "model_for",
+    "naive",
+    "score",
+    "top_drivers",
+]
 
 #: The model :func:`predict` uses when none is given (when the tracking store has it).
 DEFAULT_MODEL = f"models:/{REGISTERED_NAMES['grid']}@champion"
@@ -100,12 +111,15 @@ def _default_model() -> str:
             return champion
     if model_file(folder).is_file():
         return str(folder)
-    raise FileNotFoundError(f"no model given, and neither {DEFAULT_MODEL} in the tracking store {store} nor a "
-                            f"saved model in {folder}; pass model= a registry URI, a folder or a TrainedModel")
+    raise FileNotFoundError(
+        f"no model given, and neither {DEFAULT_MODEL} in the tracking store {store} nor a "
+        f"saved model in {folder}; pass model= a registry URI, a folder or a TrainedModel"
+    )
 
 
-def predict(data, *, as_of=None, model=None, drivers: int | None = 200,
-            errors: Literal["raise", "quarantine"] = "raise") -> pd.DataFrame:
+def predict(
+    data, *, as_of=None, model=None, drivers: int | None = 200, errors: Literal["raise", "quarantine"] = "raise"
+) -> pd.DataFrame:
     """Risk of every unit (grid model) or escalation risk of every open case (case
     model) as of a time, riskiest first.
 
@@ -181,8 +195,11 @@ def predict(data, *, as_of=None, model=None, drivers: int | None = 200,
         dataset = dataset.replace(as_of=data_end(as_of, latest_plausible(dataset.cases["reported_at"])))
     report = validate(dataset, errors=errors)
     if len(report.rejected):
-        warnings.warn(f"predict left out {len(report.rejected)} row(s) that break the data contract:\n"
-                      f"{describe(report.problems)}", stacklevel=2)
+        warnings.warn(
+            f"predict left out {len(report.rejected)} row(s) that break the data contract:\n"
+            f"{describe(report.problems)}",
+            stacklevel=2,
+        )
     dataset = report.dataset
     as_of = check_as_of(as_of, dataset.cases["reported_at"].min(), dataset.end)
     X = trained.features(dataset, as_of)
@@ -226,8 +243,7 @@ def latest_plausible(reported: pd.Series) -> pd.Timestamp:
     """The latest report time up to now plus a day, the bound :func:`~riskmodel.validate`
     applies without an ``as_of``: a case dated in 2204 is then after the data's end and
     refused, instead of moving the forecast to 2204. Works on pandas and Dask series."""
-    reported = reported if pd.api.types.is_datetime64_any_dtype(reported) else pd.to_datetime(
-        reported, errors="coerce")
+    reported = reported if pd.api.types.is_datetime64_any_dtype(reported) else pd.to_datetime(reported, errors="coerce")
     return reported[reported <= pd.Timestamp.now() + pd.Timedelta(days=1)].max()
 
 
@@ -236,8 +252,10 @@ def check_as_of(as_of: pd.Timestamp | None, first: pd.Timestamp, end: pd.Timesta
     if as_of is None:
         return end
     if as_of > end or (pd.notna(first) and as_of <= first):
-        raise ValueError(f"as_of must be after the data's first case ({first}) and at most its end "
-                         f"({end}; without an extraction time, the midnight after the last case); got {as_of}")
+        raise ValueError(
+            f"as_of must be after the data's first case ({first}) and at most its end "
+            f"({end}; without an extraction time, the midnight after the last case); got {as_of}"
+        )
     return as_of
 
 
@@ -245,8 +263,10 @@ def check_schema(trained: TrainedModel, X: pd.DataFrame) -> None:
     """Refuse features of another schema than the model's, naming both."""
     found = schema_hash(X)
     if found != trained.schema_hash:
-        raise ValueError(f"the model was built for feature schema {trained.schema_hash} (riskmodel "
-                         f"{trained.version}); the features riskmodel {library_version()} builds have schema {found}")
+        raise ValueError(
+            f"the model was built for feature schema {trained.schema_hash} (riskmodel "
+            f"{trained.version}); the features riskmodel {library_version()} builds have schema {found}"
+        )
 
 
 def score(p: np.ndarray) -> np.ndarray:
@@ -279,8 +299,9 @@ def _dataset(data) -> Dataset:
     if isinstance(data, Mapping):
         unknown = sorted(set(data) - {"cases", "grids", "grid_history", "adjacency"})
         if unknown or not {"cases", "grids"} <= set(data):
-            raise ValueError(f"data as frames needs 'cases' and 'grids' (optional 'grid_history', 'adjacency'); "
-                             f"got {sorted(data)}")
+            raise ValueError(
+                f"data as frames needs 'cases' and 'grids' (optional 'grid_history', 'adjacency'); got {sorted(data)}"
+            )
         return Dataset(**{k: v for k, v in data.items() if v is not None})
     raise TypeError(f"data must be a Dataset or a mapping of its frames, got {type(data).__name__}")
 
@@ -294,5 +315,7 @@ def check_inputs(trained: TrainedModel, dataset: Dataset) -> None:
     for table, columns in tables.items():
         missing = [c for c in columns if c not in getattr(dataset, table).columns]
         if missing:
-            raise ValueError(f"the data's {table} lack the column(s) {missing} that the model was trained with "
-                             f"(it needs {list(columns)})")
+            raise ValueError(
+                f"the data's {table} lack the column(s) {missing} that the model was trained with "
+                f"(it needs {list(columns)})"
+            )

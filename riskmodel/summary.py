@@ -50,7 +50,8 @@ def summarize(dataset: Dataset, *, level: str = "grid", top: int = 10) -> dict[s
         escalated = pd.Series(np.nan, index=cases.index)
     escalation = (
         pd.DataFrame({"category": cases["category"], "escalated": escalated})
-        .groupby("category")["escalated"].agg(cases="size", escalated=lambda e: e.sum(min_count=1))
+        .groupby("category")["escalated"]
+        .agg(cases="size", escalated=lambda e: e.sum(min_count=1))
     )
     escalation.loc["all"] = escalation.sum(min_count=1)
     escalation["rate"] = escalation["escalated"] / escalation["cases"]

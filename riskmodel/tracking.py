@@ -28,8 +28,19 @@ from .evaluation.targets import TARGETS  # noqa: E402
 from .privacy import warn_raw_keys  # noqa: E402
 from .training import TrainedModel  # noqa: E402
 
-__all__ = ["RiskPyfunc", "compare", "fingerprint", "load_logged", "log_backtest", "log_model", "log_report",
-           "log_safely", "read_backtest", "resolve", "tracking_uri"]
+__all__ = [
+    "RiskPyfunc",
+    "compare",
+    "fingerprint",
+    "load_logged",
+    "log_backtest",
+    "log_model",
+    "log_report",
+    "log_safely",
+    "read_backtest",
+    "resolve",
+    "tracking_uri",
+]
 
 _ROLE = "riskmodel.role"
 _ARTIFACT = "artifacts/model"  # where a logged pyfunc keeps the model's folder
@@ -66,9 +77,12 @@ def log_safely(log, *args, what: str, **kwargs):
     try:
         return log(*args, **kwargs)
     except Exception as error:  # any failure of the store: the result is worth more than its log
-        warnings.warn(f"{what} finished but could not be logged to the MLflow store {tracking_uri()} "
-                      f"({type(error).__name__}: {str(error)[:300]}); it is returned without a run",
-                      UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{what} finished but could not be logged to the MLflow store {tracking_uri()} "
+            f"({type(error).__name__}: {str(error)[:300]}); it is returned without a run",
+            UserWarning,
+            stacklevel=3,
+        )
         return None
 
 
@@ -122,14 +136,22 @@ def log_backtest(result, dataset, *, experiment: str = "riskmodel") -> str:
     warn_raw_keys(dataset, "logged to MLflow (their fingerprint)")
     experiment_id = _experiment(experiment)
     config_text = json.dumps(result.config, sort_keys=True, default=str)
-    tags = _tags(**{"dataset_fingerprint": fingerprint(dataset),
-                    "config_hash": hashlib.sha256(config_text.encode()).hexdigest()[:16],
-                    "target": result.target})
+    tags = _tags(
+        **{
+            "dataset_fingerprint": fingerprint(dataset),
+            "config_hash": hashlib.sha256(config_text.encode()).hexdigest()[:16],
+            "target": result.target,
+        }
+    )
     params = {k: v for k, v in result.config.items() if not k.startswith("model.") and k != "cutoffs"}
-    params |= {"first_cutoff": result.config["cutoffs"][0], "last_cutoff": result.config["cutoffs"][-1],
-               "folds": len(result.config["cutoffs"])}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"backtest-{result.target}",
-                          tags=tags | {_ROLE: "backtest"}) as parent:
+    params |= {
+        "first_cutoff": result.config["cutoffs"][0],
+        "last_cutoff": result.config["cutoffs"][-1],
+        "folds": len(result.config["cutoffs"]),
+    }
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"backtest-{result.target}", tags=tags | {_ROLE: "backtest"}
+    ) as parent:
         mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -140,8 +162,12 @@ def log_backtest(result, dataset, *, experiment: str = "riskmodel") -> str:
             _log_plots(result, dataset)
         fold_metrics = [c for c in result.folds.columns if c not in ("model", "fold", "cutoff", "train_rows")]
         for name, row in result.leaderboard.iterrows():
-            with mlflow.start_run(experiment_id=experiment_id, run_name=str(name), nested=True,
-                                  tags=tags | {_ROLE: "model", "model": str(name)}):
+            with mlflow.start_run(
+                experiment_id=experiment_id,
+                run_name=str(name),
+                nested=True,
+                tags=tags | {_ROLE: "model", "model": str(name)},
+            ):
                 model_config = result.config.get(f"model.{name}", "simulator truth")
                 mlflow.log_params({"model": str(name), "estimator": model_config[:6000]})
                 mlflow.log_metrics(_finite(row.to_dict()))
@@ -206,8 +232,9 @@ def _served(trained: TrainedModel, X: pd.DataFrame) -> pd.DataFrame:
     return trained.score(X).drop(columns="tier", errors="ignore").reset_index(drop=True)
 
 
-def log_model(trained: TrainedModel, *, example: pd.DataFrame, experiment: str = "riskmodel",
-              register: bool = False) -> str:
+def log_model(
+    trained: TrainedModel, *, example: pd.DataFrame, experiment: str = "riskmodel", register: bool = False
+) -> str:
     """Log ``trained`` as a pyfunc with a signature and an input example; with ``register``
     register it under its name and point the alias ``champion`` at the new version.
     Returns the model URI."""
@@ -218,18 +245,38 @@ def log_model(trained: TrainedModel, *, example: pd.DataFrame, experiment: str =
     import numpy
     import sklearn
 
-    requirements = [f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}", f"numpy=={numpy.__version__}",
-                    f"scikit-learn=={sklearn.__version__}", f"lightgbm=={lightgbm.__version__}"]
-    with (mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{trained.kind}",
-                           tags=_tags(schema_hash=trained.schema_hash) | {_ROLE: "train"}) as run,
-          tempfile.TemporaryDirectory() as tmp):
-        mlflow.log_params({"estimator": repr(trained.estimator)[:6000], "kind": trained.kind,
-                           "trained_through": str(trained.trained_through), "features": len(trained.feature_names)})
+    requirements = [
+        f"mlflow=={mlflow.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={numpy.__version__}",
+        f"scikit-learn=={sklearn.__version__}",
+        f"lightgbm=={lightgbm.__version__}",
+    ]
+    with (
+        mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=f"train-{trained.kind}",
+            tags=_tags(schema_hash=trained.schema_hash) | {_ROLE: "train"},
+        ) as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        mlflow.log_params(
+            {
+                "estimator": repr(trained.estimator)[:6000],
+                "kind": trained.kind,
+                "trained_through": str(trained.trained_through),
+                "features": len(trained.feature_names),
+            }
+        )
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(Path(__file__).with_name("_pyfunc_model.py")),  # models from code
+            name="model",
+            python_model=str(Path(__file__).with_name("_pyfunc_model.py")),  # models from code
             artifacts={"model": str(trained.save(Path(tmp) / "model"))},
-            signature=infer_signature(example, output), input_example=example, pip_requirements=requirements,
-            registered_model_name=trained.registered_name if register else None)
+            signature=infer_signature(example, output),
+            input_example=example,
+            pip_requirements=requirements,
+            registered_model_name=trained.registered_name if register else None,
+        )
     if register:
         client = mlflow.MlflowClient()
         client.set_registered_model_alias(trained.registered_name, "champion", str(info.registered_model_version))
@@ -294,14 +341,20 @@ def compare(experiment: str = "riskmodel") -> pd.DataFrame:
     runs = mlflow.search_runs(experiment_names=[experiment], filter_string=f"tags.`{_ROLE}` = 'model'")
     if runs.empty:
         return pd.DataFrame(columns=["model", "backtest", "started"])
-    metrics = {c: c.removeprefix("metrics.") for c in runs.columns
-               if c.startswith("metrics.") and not c.endswith("_by_fold")}
-    board = runs.rename(columns={"tags.model": "model", "tags.mlflow.parentRunId": "backtest",
-                                 "start_time": "started"} | metrics)
+    metrics = {
+        c: c.removeprefix("metrics.") for c in runs.columns if c.startswith("metrics.") and not c.endswith("_by_fold")
+    }
+    board = runs.rename(
+        columns={"tags.model": "model", "tags.mlflow.parentRunId": "backtest", "start_time": "started"} | metrics
+    )
     board = board[["model", "backtest", "started", *metrics.values()]]
     # Newest backtest first; within one, by its headline metric (whichever its target has).
     headline = [k for k in dict.fromkeys(kind.headline for kind in TARGETS.values()) if k in board]
     key = board[headline].bfill(axis=1).iloc[:, 0] if headline else board["started"]
     newest = board.groupby("backtest")["started"].transform("max")
-    return board.assign(_newest=newest, _key=key).sort_values(["_newest", "_key"], ascending=False).drop(
-        columns=["_newest", "_key"]).reset_index(drop=True)
+    return (
+        board.assign(_newest=newest, _key=key)
+        .sort_values(["_newest", "_key"], ascending=False)
+        .drop(columns=["_newest", "_key"])
+        .reset_index(drop=True)
+    )

@@ -21,12 +21,21 @@ from .privacy import warn_raw_keys
 from .trackers import Tracker, default
 from .version import __version__
 
-__all__ = ["MODELS_FOLDER", "REGISTERED_NAMES", "Executor", "InMemory", "TrainedModel", "convert_legacy", "inputs",
-           "train"]
+__all__ = [
+    "MODELS_FOLDER",
+    "REGISTERED_NAMES",
+    "Executor",
+    "InMemory",
+    "TrainedModel",
+    "convert_legacy",
+    "inputs",
+    "train",
+]
 
 #: Registry names of the kinds of target that train a final model.
-REGISTERED_NAMES: dict[str, str] = {name: kind.registered_name for name, kind in TARGETS.items()
-                                    if kind.registered_name is not None}
+REGISTERED_NAMES: dict[str, str] = {
+    name: kind.registered_name for name, kind in TARGETS.items() if kind.registered_name is not None
+}
 #: Where :meth:`TrainedModel.save` writes by default: ``models/<registered name>``.
 MODELS_FOLDER = Path("models")
 
@@ -77,8 +86,20 @@ class TrainedModel:
         Where MLflow keeps it, once logged.
     """
 
-    def __init__(self, *, kind, estimator, feature_names, schema_hash, trained_through, builder,
-                 tier_policy=None, version=None, units=None, inputs=None):
+    def __init__(
+        self,
+        *,
+        kind,
+        estimator,
+        feature_names,
+        schema_hash,
+        trained_through,
+        builder,
+        tier_policy=None,
+        version=None,
+        units=None,
+        inputs=None,
+    ):
         self.kind = kind
         self.estimator = estimator
         self.builder = builder
@@ -102,9 +123,11 @@ class TrainedModel:
         return REGISTERED_NAMES[self.kind]
 
     def __repr__(self) -> str:
-        return (f"TrainedModel(kind={self.kind!r}, estimator={type(self.estimator).__name__}, "
-                f"features={len(self.feature_names)}, trained_through={self.trained_through}, "
-                f"version={self.version!r})")
+        return (
+            f"TrainedModel(kind={self.kind!r}, estimator={type(self.estimator).__name__}, "
+            f"features={len(self.feature_names)}, trained_through={self.trained_through}, "
+            f"version={self.version!r})"
+        )
 
     def features(self, dataset: Dataset, as_of) -> pd.DataFrame:
         """The feature rows to score: every unit at ``as_of`` (grid target), or the
@@ -117,8 +140,10 @@ class TrainedModel:
         missing = [c for c in self.feature_names if c not in X.columns]
         extra = [c for c in X.columns if c not in self.feature_names]
         if missing or extra:
-            raise ValueError(f"the features do not match the trained schema {self.schema_hash}: "
-                             f"missing {missing[:5]}, unexpected {extra[:5]}")
+            raise ValueError(
+                f"the features do not match the trained schema {self.schema_hash}: "
+                f"missing {missing[:5]}, unexpected {extra[:5]}"
+            )
         X = X[self.feature_names]
         out = pd.DataFrame({"probability": self.estimator.predict_proba(X)[:, 1]}, index=X.index)
         if self.target.counts:
@@ -136,12 +161,24 @@ class TrainedModel:
         per LightGBM booster. With ``RISKMODEL_MODEL_KEY`` set, ``model.sig`` signs it.
         Returns the folder."""
         folder = Path(path) if path is not None else MODELS_FOLDER / self.registered_name
-        meta = {"kind": self.kind, "estimator": repr(self.estimator), "version": self.version,
-                "schema_hash": self.schema_hash, "feature_names": self.feature_names,
-                "trained_through": str(self.trained_through), "registered_name": self.registered_name,
-                "inputs": self.inputs}
-        return write_parts(folder, meta=meta, estimator=self.estimator, builder=self.builder,
-                           tier_policy=self.tier_policy, units=self.units)
+        meta = {
+            "kind": self.kind,
+            "estimator": repr(self.estimator),
+            "version": self.version,
+            "schema_hash": self.schema_hash,
+            "feature_names": self.feature_names,
+            "trained_through": str(self.trained_through),
+            "registered_name": self.registered_name,
+            "inputs": self.inputs,
+        }
+        return write_parts(
+            folder,
+            meta=meta,
+            estimator=self.estimator,
+            builder=self.builder,
+            tier_policy=self.tier_policy,
+            units=self.units,
+        )
 
     @classmethod
     def load(cls, path) -> TrainedModel:
@@ -168,13 +205,23 @@ class TrainedModel:
         """
         parts = read_parts(path)
         meta = parts["meta"]
-        trained = cls(kind=meta["kind"], estimator=parts["estimator"], feature_names=meta["feature_names"],
-                      schema_hash=meta["schema_hash"], trained_through=pd.Timestamp(meta["trained_through"]),
-                      builder=parts["builder"], tier_policy=parts["tier_policy"], version=meta["version"],
-                      units=parts["units"], inputs=meta["inputs"])
+        trained = cls(
+            kind=meta["kind"],
+            estimator=parts["estimator"],
+            feature_names=meta["feature_names"],
+            schema_hash=meta["schema_hash"],
+            trained_through=pd.Timestamp(meta["trained_through"]),
+            builder=parts["builder"],
+            tier_policy=parts["tier_policy"],
+            version=meta["version"],
+            units=parts["units"],
+            inputs=meta["inputs"],
+        )
         if trained.version != library_version():
-            warnings.warn(f"the model in {path} was trained with riskmodel {trained.version}, this is "
-                          f"{library_version()}", stacklevel=2)
+            warnings.warn(
+                f"the model in {path} was trained with riskmodel {trained.version}, this is {library_version()}",
+                stacklevel=2,
+            )
         return trained
 
 
@@ -199,23 +246,28 @@ def convert_legacy(folder, *, trusted: bool = False) -> Path:
 
     folder = Path(folder)
     if trusted is not True:
-        raise ValueError(f"convert_legacy reads {folder / LEGACY_FILE} with pickle, which runs any code it holds; "
-                         "pass trusted=True if you trust its origin")
+        raise ValueError(
+            f"convert_legacy reads {folder / LEGACY_FILE} with pickle, which runs any code it holds; "
+            "pass trusted=True if you trust its origin"
+        )
     file = folder / LEGACY_FILE
     if not file.is_file():
         raise FileNotFoundError(f"no legacy model at {folder} (expected the file {file})")
     with open(file, "rb") as f:
         trained = pickle.load(f)  # noqa: S301 - the caller vouched for the file
     if not isinstance(trained, TrainedModel) or not all(hasattr(trained, n) for n in ("units", "inputs")):
-        raise ModelFileError(f"{file} does not hold a TrainedModel of riskmodel 0.1 with its units and inputs; "
-                             "train the model again")
+        raise ModelFileError(
+            f"{file} does not hold a TrainedModel of riskmodel 0.1 with its units and inputs; train the model again"
+        )
     return trained.save(folder)
 
 
 def inputs(builder, dataset: Dataset) -> dict[str, list[str]]:
     """The optional columns the model's features were built from."""
-    return {"cases": [c for c in builder.optional_inputs if c in dataset.cases.columns],
-            "grid_history": list(builder.attributes_)}
+    return {
+        "cases": [c for c in builder.optional_inputs if c in dataset.cases.columns],
+        "grid_history": list(builder.attributes_),
+    }
 
 
 class Executor(Protocol):
@@ -238,11 +290,24 @@ class InMemory:
         return clone(model).fit(rows.X, rows.y)
 
 
-def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "grid", frequency: str = "W-MON",
-          train_start=None, features: dict | None = None, tier_policy: TierPolicy | None = None,
-          escalation_days: int = 30, track: bool = True, register: bool = False,
-          experiment: str = "riskmodel", tracker: Tracker | None = None, executor: Executor | None = None
-          ) -> TrainedModel:
+def train(
+    dataset: Dataset,
+    *,
+    model,
+    horizon=28,
+    target=None,
+    level: str = "grid",
+    frequency: str = "W-MON",
+    train_start=None,
+    features: dict | None = None,
+    tier_policy: TierPolicy | None = None,
+    escalation_days: int = 30,
+    track: bool = True,
+    register: bool = False,
+    experiment: str = "riskmodel",
+    tracker: Tracker | None = None,
+    executor: Executor | None = None,
+) -> TrainedModel:
     """Fit a final model on all labelled history.
 
     Grid target: a panel at ``frequency`` cutoffs from ``train_start`` (default:
@@ -278,13 +343,30 @@ def train(dataset: Dataset, *, model, horizon=28, target=None, level: str = "gri
         raise ValueError("register=True needs track=True: the registry holds logged models")
     kind, label = target_kind(target)
     executor = InMemory() if executor is None else executor
-    rows = executor.training_set(kind, dataset, model, horizon=horizon, target=label, level=level,
-                                 frequency=frequency, train_start=train_start, features=features,
-                                 escalation_days=escalation_days)
+    rows = executor.training_set(
+        kind,
+        dataset,
+        model,
+        horizon=horizon,
+        target=label,
+        level=level,
+        frequency=frequency,
+        train_start=train_start,
+        features=features,
+        escalation_days=escalation_days,
+    )
     X = rows.example
-    trained = TrainedModel(kind=kind.name, estimator=executor.fit(model, rows), feature_names=X.columns,
-                           schema_hash=schema_hash(X), builder=rows.builder, tier_policy=tier_policy,
-                           trained_through=rows.trained_through, units=rows.units, inputs=inputs(rows.builder, dataset))
+    trained = TrainedModel(
+        kind=kind.name,
+        estimator=executor.fit(model, rows),
+        feature_names=X.columns,
+        schema_hash=schema_hash(X),
+        builder=rows.builder,
+        tier_policy=tier_policy,
+        trained_through=rows.trained_through,
+        units=rows.units,
+        inputs=inputs(rows.builder, dataset),
+    )
     if track:
         (tracker or default()).log_model(trained, example=X.iloc[:5], experiment=experiment, register=register)
     return trained

@@ -22,8 +22,12 @@ __all__ = ["validate", "ValidationError", "DataReport", "CONTRACT"]
 _VALID: weakref.WeakKeyDictionary[Dataset, tuple] = weakref.WeakKeyDictionary()
 
 #: Columns shown in the examples of every problem of a table.
-_KEYS = {"cases": ["case_id"], "grids": ["grid_id"], "grid_history": ["grid_id", "valid_from"],
-         "adjacency": ["grid_id", "neighbour_id"]}
+_KEYS = {
+    "cases": ["case_id"],
+    "grids": ["grid_id"],
+    "grid_history": ["grid_id", "valid_from"],
+    "adjacency": ["grid_id", "neighbour_id"],
+}
 
 #: Contract columns by table: name -> (kind, required). Kinds: ``text``, ``time``,
 #: ``number``. Further ``grid_history`` columns are numeric attributes; further
@@ -55,7 +59,6 @@ CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
     "grid_history": {"grid_id": ("text", True), "valid_from": ("time", True)},
     "adjacency": {"grid_id": ("text", True), "neighbour_id": ("text", True)},
 }
-
 
 
 #: Case times before this are refused unless ``validate(..., earliest=...)`` says otherwise.
@@ -166,8 +169,11 @@ def validate(
             }
         ).rename_axis("table"),
     )
-    _VALID[report.dataset] = (report.rejected.iloc[:0], problems.iloc[:0],
-                              report.counts.assign(input=report.counts["valid"], rejected=0))
+    _VALID[report.dataset] = (
+        report.rejected.iloc[:0],
+        problems.iloc[:0],
+        report.counts.assign(input=report.counts["valid"], rejected=0),
+    )
     return report
 
 
@@ -186,6 +192,7 @@ def _shared_depth(depth: pd.Series, level: pd.Series) -> list[tuple[str, np.ndar
     as ``"GRID"`` beside ``"grid"``): a message naming the names and their unit counts,
     and the rows of the less common ones (all of them when the most common is tied).
     Distinct names at one depth (``"community"`` beside ``"village"``) are a real hierarchy."""
+
     def plain(names):
         return names.str.lower().str.replace(r"[\W_]+", "", regex=True)
 
@@ -200,8 +207,13 @@ def _shared_depth(depth: pd.Series, level: pd.Series) -> list[tuple[str, np.ndar
         listed = ", ".join(f"{name!r} ({n} unit{'s' if n > 1 else ''})" for name, n in names.items())
         keep = names.index[0] if names.iloc[0] > names.iloc[1] else None
         rows = (depth.to_numpy() == d) & level.isin(names.index.drop(keep) if keep is not None else names.index)
-        found.append((f"levels {listed} sit at the same depth {d} and differ only in case or punctuation (a "
-                      "typo?); the units of the less common name are rejected", rows.to_numpy()))
+        found.append(
+            (
+                f"levels {listed} sit at the same depth {d} and differ only in case or punctuation (a "
+                "typo?); the units of the less common name are rejected",
+                rows.to_numpy(),
+            )
+        )
     return found
 
 
@@ -229,13 +241,19 @@ class _ContractCheck(ProblemLog):
     def required_columns(self) -> None:
         for name, frame in self.tables.items():
             for column in frame.columns[frame.columns.duplicated()].unique():
-                self.problems.append((name, str(column), "duplicate_column", "names two or more columns",
-                                      np.array([], dtype=np.int64)))
+                self.problems.append(
+                    (name, str(column), "duplicate_column", "names two or more columns", np.array([], dtype=np.int64))
+                )
             for column, (_, required) in CONTRACT[name].items():
                 if required and column not in frame.columns:
                     self.problems.append(
-                        (name, column, "required_column", "is a required column and is absent",
-                         np.array([], dtype=np.int64))
+                        (
+                            name,
+                            column,
+                            "required_column",
+                            "is a required column and is absent",
+                            np.array([], dtype=np.int64),
+                        )
                     )
 
     def convert(self, name: str, frame: pd.DataFrame, tz: str) -> pd.DataFrame:
@@ -259,8 +277,13 @@ class _ContractCheck(ProblemLog):
         if name == "cases":
             severity = frame["severity"] if "severity" in frame.columns else pd.Series(1.0, frame.index)
             if pd.api.types.is_bool_dtype(severity):  # True would pass for 1
-                self.add(name, "severity", "type", "must be an integer from 1 to 4, not a boolean",
-                         severity.notna().to_numpy())
+                self.add(
+                    name,
+                    "severity",
+                    "type",
+                    "must be an integer from 1 to 4, not a boolean",
+                    severity.notna().to_numpy(),
+                )
                 severity = pd.Series(1.0, frame.index)
             frame["severity"] = severity.astype("float64").fillna(1)
         return frame
@@ -287,10 +310,16 @@ class _ContractCheck(ProblemLog):
     def _refers(self, name: str, frame: pd.DataFrame, column: str, valid_ids, all_ids) -> None:
         values = frame[column]
         known = _isin(values, all_ids)
-        self.add(name, column, "unknown_grid", "must be a grid_id of the grids table",
-                 values.notna().to_numpy() & ~known)
-        self.add(name, column, "grid_rejected", "refers to a unit rejected by another rule",
-                 known & ~_isin(values, valid_ids))
+        self.add(
+            name, column, "unknown_grid", "must be a grid_id of the grids table", values.notna().to_numpy() & ~known
+        )
+        self.add(
+            name,
+            column,
+            "grid_rejected",
+            "refers to a unit rejected by another rule",
+            known & ~_isin(values, valid_ids),
+        )
 
     # -- tables ---------------------------------------------------------------
     def grids(self, grids: pd.DataFrame) -> None:
@@ -299,36 +328,56 @@ class _ContractCheck(ProblemLog):
         self._coordinates("grids", grids)
         self._range("grids", grids, "area_km2", 1e-12, np.inf, "must be positive")
         parent = grids["parent_id"]
-        self.add("grids", "parent_id", "unknown_parent",
-                 "must be a grid_id of the grids table, or missing at the top",
-                 parent.notna().to_numpy() & ~_isin(parent, grids["grid_id"]))
+        self.add(
+            "grids",
+            "parent_id",
+            "unknown_parent",
+            "must be a grid_id of the grids table, or missing at the top",
+            parent.notna().to_numpy() & ~_isin(parent, grids["grid_id"]),
+        )
         rank = {level: r for r, level in enumerate(STANDARD_LEVELS)}
         level_of = grids.drop_duplicates("grid_id").set_index("grid_id")["level"].astype("str")
         own = grids["level"].astype("str").map(rank).astype("float64")
         above = parent.astype("str").map(level_of).map(rank).astype("float64")
-        self.add("grids", "level", "level_order",
-                 f"a parent must be of a level above its child's ({' > '.join(STANDARD_LEVELS)})",
-                 (own.notna() & above.notna() & (above >= own)).to_numpy())
+        self.add(
+            "grids",
+            "level",
+            "level_order",
+            f"a parent must be of a level above its child's ({' > '.join(STANDARD_LEVELS)})",
+            (own.notna() & above.notna() & (above >= own)).to_numpy(),
+        )
         # A rejected unit rejects its children; repeat until nothing changes.
         while True:
             keep = ~self.bad["grids"]
             sub = grids[keep]
             orphan = sub["parent_id"].notna().to_numpy() & ~_isin(sub["parent_id"], sub["grid_id"])
             if orphan.any():
-                self._add_sub("grids", "parent_id", "parent_rejected",
-                              "refers to a parent rejected by another rule", keep, orphan)
+                self._add_sub(
+                    "grids", "parent_id", "parent_rejected", "refers to a parent rejected by another rule", keep, orphan
+                )
                 continue
             depth = unit_depths(sub)
             if (depth < 0).any():
-                self._add_sub("grids", "parent_id", "cycle",
-                              "the chain of parents must reach a top unit; it runs into a cycle",
-                              keep, depth < 0)
+                self._add_sub(
+                    "grids",
+                    "parent_id",
+                    "cycle",
+                    "the chain of parents must reach a top unit; it runs into a cycle",
+                    keep,
+                    depth < 0,
+                )
                 continue
             off = depth.to_numpy() != _usual_depth(depth, sub["level"])
             if off.any():
-                self._add_sub("grids", "level", "level_depth",
-                              "every unit of a level must sit at the depth most units of that level "
-                              "sit at (levels are ordered top-down by depth; a tie rejects the level)", keep, off)
+                self._add_sub(
+                    "grids",
+                    "level",
+                    "level_depth",
+                    "every unit of a level must sit at the depth most units of that level "
+                    "sit at (levels are ordered top-down by depth; a tie rejects the level)",
+                    keep,
+                    off,
+                )
                 continue
             shared = _shared_depth(depth, sub["level"])
             if shared:
@@ -345,25 +394,43 @@ class _ContractCheck(ProblemLog):
     def cases(self, cases: pd.DataFrame, valid_ids, all_ids, as_of: pd.Timestamp, earliest: pd.Timestamp) -> None:
         self._required("cases", cases, ["case_id", "reported_at", "grid_id", "category"])
         self._unique("cases", cases, ["case_id"], "unique")
-        self.add("cases", "reported_at", "after_as_of", f"must not be after the as-of time {as_of}",
-                 cases["reported_at"] > as_of)
+        self.add(
+            "cases",
+            "reported_at",
+            "after_as_of",
+            f"must not be after the as-of time {as_of}",
+            cases["reported_at"] > as_of,
+        )
         for column in ("reported_at", "resolved_at", "escalated_at"):
             if column in cases.columns:
-                self.add("cases", column, "before_earliest",
-                         f"must not be before {earliest} (an implausible date; validate(..., earliest=...) "
-                         "sets the bound)", cases[column] < earliest)
+                self.add(
+                    "cases",
+                    column,
+                    "before_earliest",
+                    f"must not be before {earliest} (an implausible date; validate(..., earliest=...) sets the bound)",
+                    cases[column] < earliest,
+                )
         self._refers("cases", cases, "grid_id", valid_ids, all_ids)
         severity = cases["severity"]
-        self.add("cases", "severity", "range", "must be an integer from 1 to 4",
-                 ~severity.isin([1, 2, 3, 4]))
+        self.add("cases", "severity", "range", "must be an integer from 1 to 4", ~severity.isin([1, 2, 3, 4]))
         for column in ("resolved_at", "escalated_at"):
             if column in cases.columns:
-                self.add("cases", column, "before_report", "must not be before reported_at",
-                         cases[column] < cases["reported_at"])
+                self.add(
+                    "cases",
+                    column,
+                    "before_report",
+                    "must not be before reported_at",
+                    cases[column] < cases["reported_at"],
+                )
         if "outcome" in cases.columns:
             outcome = cases["outcome"]
-            self.add("cases", "outcome", "vocabulary", f"must be one of {', '.join(CASE_OUTCOMES)}",
-                     outcome.notna() & ~outcome.isin(CASE_OUTCOMES))
+            self.add(
+                "cases",
+                "outcome",
+                "vocabulary",
+                f"must be one of {', '.join(CASE_OUTCOMES)}",
+                outcome.notna() & ~outcome.isin(CASE_OUTCOMES),
+            )
         self._coordinates("cases", cases)
 
     def grid_history(self, history: pd.DataFrame, valid_ids, all_ids) -> None:
@@ -375,6 +442,11 @@ class _ContractCheck(ProblemLog):
         self._required("adjacency", pairs, ["grid_id", "neighbour_id"])
         for column in ("grid_id", "neighbour_id"):
             self._refers("adjacency", pairs, column, valid_ids, all_ids)
-        self.add("adjacency", "neighbour_id", "self_neighbour", "must differ from grid_id",
-                 pairs["grid_id"] == pairs["neighbour_id"])
+        self.add(
+            "adjacency",
+            "neighbour_id",
+            "self_neighbour",
+            "must differ from grid_id",
+            pairs["grid_id"] == pairs["neighbour_id"],
+        )
         self._unique("adjacency", pairs, ["grid_id", "neighbour_id"], "unique")

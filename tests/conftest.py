@@ -55,8 +55,7 @@ def make_dataset() -> Dataset:
         }
     )
     adjacency = pd.DataFrame({"grid_id": ["G1", "G2"], "neighbour_id": ["G2", "G1"]})
-    return Dataset(cases=cases, grids=grids, grid_history=history, adjacency=adjacency,
-                   as_of="2024-12-31")
+    return Dataset(cases=cases, grids=grids, grid_history=history, adjacency=adjacency, as_of="2024-12-31")
 
 
 @pytest.fixture
@@ -74,6 +73,7 @@ def small_district():
 @pytest.fixture
 def real_data() -> Path:
     if not REAL_DATA.is_dir():
-        pytest.skip(f"the real incident data is not at {REAL_DATA} (it lives beside the repository "
-                    "in ../shared/data/real)")
+        pytest.skip(
+            f"the real incident data is not at {REAL_DATA} (it lives beside the repository in ../shared/data/real)"
+        )
     return REAL_DATA

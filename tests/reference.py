@@ -48,11 +48,13 @@ def _aggregates(cases, unit, c, windows, half_lives, severe):
         out[f"count_{w}d"] = len(inside)
         out[f"severe_{w}d"] = sum(1 for x in inside if x["severity"] >= severe)
         out[f"escalations_{w}d"] = sum(
-            1 for x in mine if x["escalated_at"] is not None and c - w * DAY <= x["escalated_at"] < c)
+            1 for x in mine if x["escalated_at"] is not None and c - w * DAY <= x["escalated_at"] < c
+        )
     for h in half_lives:
         out[f"decay_{h}d"] = sum(2 ** (-((c - x["reported_at"]) / DAY) / h) for x in mine if x["reported_at"] < c)
-    out["backlog"] = sum(1 for x in mine if x["reported_at"] < c
-                         and (x["resolved_at"] is None or x["resolved_at"] >= c))
+    out["backlog"] = sum(
+        1 for x in mine if x["reported_at"] < c and (x["resolved_at"] is None or x["resolved_at"] >= c)
+    )
     return out
 
 
@@ -63,8 +65,16 @@ def grid_panel(data, cutoffs, horizon_days, builder, holidays, target_categories
     parent_level = builder.parent_level_
     parent_cases = _records(data, parent_level)[0] if parent_level else []
     units = sorted(g for g, lv in level_of.items() if lv == level)
-    neighbours = {u: sorted({b for a, b in zip(data.adjacency["grid_id"], data.adjacency["neighbour_id"],
-                                                   strict=True) if a == u and b in units}) for u in units}
+    neighbours = {
+        u: sorted(
+            {
+                b
+                for a, b in zip(data.adjacency["grid_id"], data.adjacency["neighbour_id"], strict=True)
+                if a == u and b in units
+            }
+        )
+        for u in units
+    }
     history = data.grid_history.to_dict("records")
     first = min(x["reported_at"] for x in cases)
     rows = []
@@ -77,20 +87,28 @@ def grid_panel(data, cutoffs, horizon_days, builder, holidays, target_categories
             for w in builder.windows:
                 for category in builder.categories_:
                     f[f"count_{w}d_{category}"] = sum(
-                        1 for x in mine if x["category"] == category and c - w * DAY <= x["reported_at"] < c)
+                        1 for x in mine if x["category"] == category and c - w * DAY <= x["reported_at"] < c
+                    )
             before = [x["reported_at"] for x in mine if x["reported_at"] < c]
             f["days_since_last"] = ((c - max(before)) if before else (c - first)) / DAY
             for w in builder.repeat_windows:
-                parties = [x["party_key"] for x in mine
-                           if x["party_key"] is not None and c - w * DAY <= x["reported_at"] < c]
+                parties = [
+                    x["party_key"] for x in mine if x["party_key"] is not None and c - w * DAY <= x["reported_at"] < c
+                ]
                 f[f"repeat_parties_{w}d"] = sum(1 for p in set(parties) if parties.count(p) >= 2)
             for short, long in builder.trends:
                 f[f"trend_{short}_{long}d"] = (f[f"count_{short}d"] * long / short + 1) / (f[f"count_{long}d"] + 1)
             p = parent[u]
-            above = _aggregates(parent_cases, p, c, builder.windows, builder.half_lives, builder.severe) \
-                if parent_level and p is not None else {}
-            for name in ["backlog"] + [f"{k}_{w}d" for k in ("count", "severe", "escalations")
-                                       for w in builder.windows] + [f"decay_{h}d" for h in builder.half_lives]:
+            above = (
+                _aggregates(parent_cases, p, c, builder.windows, builder.half_lives, builder.severe)
+                if parent_level and p is not None
+                else {}
+            )
+            for name in (
+                ["backlog"]
+                + [f"{k}_{w}d" for k in ("count", "severe", "escalations") for w in builder.windows]
+                + [f"decay_{h}d" for h in builder.half_lives]
+            ):
                 f[f"parent_{name}"] = above.get(name, np.nan)
             snapshots = [r for r in history if r["grid_id"] == u and r["valid_from"] <= c]
             latest = max(snapshots, key=lambda r: r["valid_from"]) if snapshots else None
@@ -104,8 +122,12 @@ def grid_panel(data, cutoffs, horizon_days, builder, holidays, target_categories
             f["days_since_holiday"] = min((c.normalize() - h) / DAY for h in holidays if h <= c.normalize())
             f["holiday_in_window"] = float(to_holiday < horizon_days)
             f["no_history"] = float(not before)
-            f["y_count"] = sum(1 for x in mine if c <= x["reported_at"] < c + horizon_days * DAY
-                               and (target_categories is None or x["category"] in target_categories))
+            f["y_count"] = sum(
+                1
+                for x in mine
+                if c <= x["reported_at"] < c + horizon_days * DAY
+                and (target_categories is None or x["category"] in target_categories)
+            )
             per_unit[u] = f
         for u in units:
             f = per_unit[u]
@@ -129,19 +151,30 @@ def case_features(data, level, windows, escalation_days, escalations_window=91) 
             "case_id": x["case_id"],
             "party_prior_cases": len(party),
             "party_prior_escalations": sum(
-                1 for o in cases if x["party_key"] is not None and o["party_key"] == x["party_key"]
-                and o["escalated_at"] is not None and o["escalated_at"] < t),
+                1
+                for o in cases
+                if x["party_key"] is not None
+                and o["party_key"] == x["party_key"]
+                and o["escalated_at"] is not None
+                and o["escalated_at"] < t
+            ),
             "party_open_cases": sum(1 for o in party if o["resolved_at"] is None or o["resolved_at"] >= t),
         }
         unit = [o for o in earlier if x["unit"] is not None and o["unit"] == x["unit"]]
         for w in windows:
             f[f"unit_count_{w}d"] = sum(1 for o in unit if o["reported_at"] >= t - w * DAY)
             f[f"unit_same_category_{w}d"] = sum(
-                1 for o in unit if o["reported_at"] >= t - w * DAY and o["category"] == x["category"])
+                1 for o in unit if o["reported_at"] >= t - w * DAY and o["category"] == x["category"]
+            )
         f["unit_backlog"] = sum(1 for o in unit if o["resolved_at"] is None or o["resolved_at"] >= t)
         f[f"unit_escalations_{escalations_window}d"] = sum(
-            1 for o in cases if x["unit"] is not None and o["unit"] == x["unit"] and o["escalated_at"] is not None
-            and t - escalations_window * DAY <= o["escalated_at"] < t)
+            1
+            for o in cases
+            if x["unit"] is not None
+            and o["unit"] == x["unit"]
+            and o["escalated_at"] is not None
+            and t - escalations_window * DAY <= o["escalated_at"] < t
+        )
         if x["unit"] is None:
             for name in list(f)[4:]:
                 f[name] = np.nan

@@ -44,8 +44,14 @@ def _run(data, models, **kw):
 
 
 def test_every_model_gets_the_same_folds_and_the_oracle_its_ratios(tiny):
-    result = _run(tiny, {"hist": HistoricalRateBaseline(), "last": LastPeriodBaseline(),
-                         "count": GBMCount(n_estimators=20, min_child_samples=5, n_jobs=1)})
+    result = _run(
+        tiny,
+        {
+            "hist": HistoricalRateBaseline(),
+            "last": LastPeriodBaseline(),
+            "count": GBMCount(n_estimators=20, min_child_samples=5, n_jobs=1),
+        },
+    )
     folds = result.folds
     assert set(folds["model"]) == {"oracle", "hist", "last", "count"}
     per_model = folds.pivot(index="fold", columns="model", values="cutoff")
@@ -56,7 +62,8 @@ def test_every_model_gets_the_same_folds_and_the_oracle_its_ratios(tiny):
     board = result.leaderboard
     for metric in ("roc_auc", "hit_rate_at_5pct", "brier", "ece", "pai_at_5pct", "pei_star_at_5pct", "rri_at_5pct"):
         assert board.loc["hist", f"{metric}_oracle_ratio"] == pytest.approx(
-            board.loc["hist", metric] / board.loc["oracle", metric])
+            board.loc["hist", metric] / board.loc["oracle", metric]
+        )
         assert board.loc["last", metric] == pytest.approx(folds.loc[folds["model"] == "last", metric].mean())
     assert (board["folds"] == 3).all()
     assert board["psi_score"].drop("oracle").between(0, 5).all() and np.isnan(board.loc["oracle", "psi_score"])
@@ -98,8 +105,16 @@ def test_real_data_has_no_oracle(tiny):
 
 def test_streets_spread_and_start_end_frequency():
     small = simulate_district("small", seed=0)
-    result = backtest(small, [HistoricalRateBaseline()], start="2024-09-02", end="2024-10-28", frequency="4W-MON",
-                      horizon=28, track=False, progress=False)
+    result = backtest(
+        small,
+        [HistoricalRateBaseline()],
+        start="2024-09-02",
+        end="2024-10-28",
+        frequency="4W-MON",
+        horizon=28,
+        track=False,
+        progress=False,
+    )
     assert len(result.folds) == 2 * 3
     assert result.leaderboard["hit_rate_at_5pct_street_std"].notna().all()
     assert (result.leaderboard["roc_auc_street_std"] > 0).all()
@@ -114,13 +129,16 @@ def test_escalation_target(tiny):
     assert cases.min() >= pd.Timestamp(CUTOFFS[0]) and cases.max() < pd.Timestamp(CUTOFFS[-1]) + pd.Timedelta(days=28)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"start": "2023-09-04"}, "either cutoffs or start/end"),
-    ({"cutoffs": None}, "the test cutoffs are required"),
-    ({"cutoffs": ["2023-12-25"]}, r"label windows .* had not closed"),
-    ({"cutoffs": ["2023-04-03"], "train_start": "2023-04-03"}, "no training rows"),
-    ({"refit_every": 0}, "refit_every must be a whole number >= 1"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"start": "2023-09-04"}, "either cutoffs or start/end"),
+        ({"cutoffs": None}, "the test cutoffs are required"),
+        ({"cutoffs": ["2023-12-25"]}, r"label windows .* had not closed"),
+        ({"cutoffs": ["2023-04-03"], "train_start": "2023-04-03"}, "no training rows"),
+        ({"refit_every": 0}, "refit_every must be a whole number >= 1"),
+    ],
+)
 def test_bad_input(tiny, kwargs, message):
     with pytest.raises(ValueError, match=message):
         _run(tiny, [HistoricalRateBaseline()], **kwargs)
@@ -135,9 +153,16 @@ def test_bad_models(tiny):
 
 def test_waves_target_scores_detectors_on_the_injected_waves():
     small = simulate_district("small", seed=0)
-    result = backtest(small, {"spike": SpikeDetector(), "mute": SpikeDetector(alpha=1e-300)},
-                      start="2023-04-03", end="2024-12-16", frequency="13W-MON", target="waves",
-                      track=False, progress=False)
+    result = backtest(
+        small,
+        {"spike": SpikeDetector(), "mute": SpikeDetector(alpha=1e-300)},
+        start="2023-04-03",
+        end="2024-12-16",
+        frequency="13W-MON",
+        target="waves",
+        track=False,
+        progress=False,
+    )
     board = result.leaderboard
     assert result.target == "waves" and list(board.index) == ["spike", "mute"]
     assert board.loc["spike", "wave_detection_rate"] >= 0.8
@@ -175,6 +200,13 @@ def test_a_tracker_gets_the_finished_result(tiny):
             raise AssertionError("a backtest logs no model")
 
     recorder = Recorder()
-    result = backtest(tiny, {"hist": HistoricalRateBaseline()}, cutoffs=["2023-10-02"], horizon=28,
-                      experiment="exp", progress=False, tracker=recorder)
+    result = backtest(
+        tiny,
+        {"hist": HistoricalRateBaseline()},
+        cutoffs=["2023-10-02"],
+        horizon=28,
+        experiment="exp",
+        progress=False,
+        tracker=recorder,
+    )
     assert result.run_id == "run-1" and recorder.seen == [(result, tiny, "exp")]

@@ -29,9 +29,14 @@ def test_demo_runs_the_whole_job(tmp_path, monkeypatch):
     result = runner.invoke(app, ["demo", "--preset", "tiny", "--folds", "2", "--out", str(tmp_path / "data")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "data" / "tiny" / "dataset.json").is_file()
-    for line in ("Backtest of grid risk, 28 days: 2 folds", "Backtest of case escalation, 30 days: 2 folds",
-                 "registered as 'dispute-risk-grid'", "registered as 'dispute-escalation-case'",
-                 "hit_rate_at_5pct_oracle_ratio", "mlflow ui --backend-store-uri sqlite:///"):
+    for line in (
+        "Backtest of grid risk, 28 days: 2 folds",
+        "Backtest of case escalation, 30 days: 2 folds",
+        "registered as 'dispute-risk-grid'",
+        "registered as 'dispute-escalation-case'",
+        "hit_rate_at_5pct_oracle_ratio",
+        "mlflow ui --backend-store-uri sqlite:///",
+    ):
         assert line in result.output
     assert "oracle" in result.output and "GBMRisk" in result.output
     board = runner.invoke(app, ["compare", "riskmodel-demo"])
@@ -63,8 +68,22 @@ def test_predict_writes_every_unit_and_prints_the_top(tmp_path):
     model = train(tiny, model=HistoricalRateBaseline(), horizon=28, track=False).save(tmp_path / "model")
     for name in ("risk.csv", "risk.parquet"):
         out = tmp_path / name
-        result = runner.invoke(app, ["predict", "--data", str(data), "--as-of", "2023-12-01", "--model", str(model),
-                                     "--out", str(out), "--top", "3"])
+        result = runner.invoke(
+            app,
+            [
+                "predict",
+                "--data",
+                str(data),
+                "--as-of",
+                "2023-12-01",
+                "--model",
+                str(model),
+                "--out",
+                str(out),
+                "--top",
+                "3",
+            ],
+        )
         assert result.exit_code == 0, result.output
         risk = pd.read_csv(out) if name.endswith("csv") else pd.read_parquet(out)
         assert len(risk) == (tiny.grids["level"] == "grid").sum() and risk["rank"].tolist()[:2] == [1, 2]
@@ -84,9 +103,11 @@ def test_every_command_shows_an_example():
 
 
 def test_bad_input_is_a_message_and_exit_code_1(tmp_path):
-    for args, message in ((["simulate", str(tmp_path / "d"), "--preset", "galaxy"], "galaxy"),
-                          (["features", "--config", str(tmp_path / "none.yaml")], "cannot read the configuration"),
-                          (["predict", "--data", str(tmp_path / "nowhere")], "nowhere")):
+    for args, message in (
+        (["simulate", str(tmp_path / "d"), "--preset", "galaxy"], "galaxy"),
+        (["features", "--config", str(tmp_path / "none.yaml")], "cannot read the configuration"),
+        (["predict", "--data", str(tmp_path / "nowhere")], "nowhere"),
+    ):
         result = runner.invoke(app, args)
         assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, args
 

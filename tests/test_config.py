@@ -48,23 +48,32 @@ def test_chicago_asks_for_cells_weekly_over_two_years_at_two_horizons():
     assert {"KDEBaseline", "HistoricalRateBaseline"} <= set(config.estimators())
 
 
-@pytest.mark.parametrize("text, message", [
-    (TINY + "colour: blue\n", r"colour: Extra inputs are not permitted \(got 'blue'\)"),
-    (TINY.replace("seed: 0", "seed: zero"), r"data\.simulator\.seed: Input should be a valid integer"),
-    (TINY.replace("kind: simulator", "kind: satellite"), r"data: Input tag 'satellite' .* does not match"),
-    (TINY.replace("family: HistoricalRateBaseline", "family: Oracle"),
-     r"models\.hist\.family: unknown family 'Oracle'; known: \[.*'GBMCount'"),
-    (TINY.replace("n_jobs: 1", "jobs: 1"), r"models\.count\.params: .*unexpected keyword argument 'jobs'"),
-    (TINY.replace("horizons: [28, 14]", "horizons: []"), r"horizons: List should have at least 1 item"),
-    ("- just\n- a list\n", "a configuration is a mapping of keys, got list"),
-    (TINY + "features: {bogus: 1}\n", r"features: .*unexpected keyword argument 'bogus'"),
-    (TINY + "tier_policy: {cut_points: [0.1, 0.3, 0.5]}\n", r"tier_policy: cut_points must be three decreasing"),
-    (TINY.replace("horizons: [28, 14]", "horizons: -7"),
-     r"horizons\.0\.constrained-int: Input should be greater than 0 \(got -7\)"),
-    (TINY.replace("family: HistoricalRateBaseline", "family: TierPolicy"), r"unknown family 'TierPolicy'"),
-    (TINY.replace("models:", "target: escalation\nfeatures: {windows: [7]}\nmodels:"),
-     r"features: options of the grid panel; the target 'escalation' takes none"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (TINY + "colour: blue\n", r"colour: Extra inputs are not permitted \(got 'blue'\)"),
+        (TINY.replace("seed: 0", "seed: zero"), r"data\.simulator\.seed: Input should be a valid integer"),
+        (TINY.replace("kind: simulator", "kind: satellite"), r"data: Input tag 'satellite' .* does not match"),
+        (
+            TINY.replace("family: HistoricalRateBaseline", "family: Oracle"),
+            r"models\.hist\.family: unknown family 'Oracle'; known: \[.*'GBMCount'",
+        ),
+        (TINY.replace("n_jobs: 1", "jobs: 1"), r"models\.count\.params: .*unexpected keyword argument 'jobs'"),
+        (TINY.replace("horizons: [28, 14]", "horizons: []"), r"horizons: List should have at least 1 item"),
+        ("- just\n- a list\n", "a configuration is a mapping of keys, got list"),
+        (TINY + "features: {bogus: 1}\n", r"features: .*unexpected keyword argument 'bogus'"),
+        (TINY + "tier_policy: {cut_points: [0.1, 0.3, 0.5]}\n", r"tier_policy: cut_points must be three decreasing"),
+        (
+            TINY.replace("horizons: [28, 14]", "horizons: -7"),
+            r"horizons\.0\.constrained-int: Input should be greater than 0 \(got -7\)",
+        ),
+        (TINY.replace("family: HistoricalRateBaseline", "family: TierPolicy"), r"unknown family 'TierPolicy'"),
+        (
+            TINY.replace("models:", "target: escalation\nfeatures: {windows: [7]}\nmodels:"),
+            r"features: options of the grid panel; the target 'escalation' takes none",
+        ),
+    ],
+)
 def test_bad_configurations_name_the_file_and_the_key(tmp_path, text, message):
     path = _write(tmp_path, text)
     with pytest.raises(ConfigError, match=message) as caught:
@@ -138,13 +147,18 @@ def test_features_train_and_report_commands(tmp_path, monkeypatch):
 
 def test_other_targets_run_one_backtest_and_waves_train_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    escalation = load_config(_write(tmp_path, """
+    escalation = load_config(
+        _write(
+            tmp_path,
+            """
 data: {kind: simulator, preset: tiny, seed: 0}
 target: escalation
 horizons: [7, 28]
 cutoffs: {last_days: 56, frequency: 4W-MON}
 models: {logistic: {family: LogisticRisk}}
-"""))
+""",
+        )
+    )
     (result,) = run_backtest(escalation, track=False, progress=False)
     assert result.target == "escalation" and set(result.leaderboard.index) == {"oracle", "logistic"}
     waves = _write(tmp_path, "data: {kind: simulator, preset: tiny}\ntarget: waves\n")

@@ -27,8 +27,7 @@ def test_levels_ancestors_and_end(dataset):
 
 
 def test_unit_depths_marks_cycles_and_orphans():
-    grids = pd.DataFrame({"grid_id": ["a", "b", "c", "d", "e", "f"],
-                          "parent_id": [None, "a", "b", "e", "d", "zzz"]})
+    grids = pd.DataFrame({"grid_id": ["a", "b", "c", "d", "e", "f"], "parent_id": [None, "a", "b", "e", "d", "zzz"]})
     assert unit_depths(grids).tolist() == [0, 1, 2, -1, -1, -1]
 
 
@@ -36,9 +35,14 @@ def test_repr(dataset):
     assert repr(dataset) == "Dataset(cases=4, grids=5, grid_history=3, adjacency=2, as_of=2024-12-31 00:00:00)"
 
 
-@pytest.mark.parametrize("old, new", [("riskmodel.dataset", "riskmodel.contract"),
-                                      ("riskmodel.features.options", "riskmodel.features.base"),
-                                      ("riskmodel.datasets.config", "riskmodel.datasets.presets")])
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("riskmodel.dataset", "riskmodel.contract"),
+        ("riskmodel.features.options", "riskmodel.features.base"),
+        ("riskmodel.datasets.config", "riskmodel.datasets.presets"),
+    ],
+)
 def test_renamed_modules_keep_their_old_path_for_one_release(old, new):
     import importlib
     import sys

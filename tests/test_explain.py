@@ -10,13 +10,22 @@ from riskmodel.models.explain import describe_driver
 
 @pytest.fixture(scope="module")
 def panel(small_district):
-    return build_grid_panel(small_district, cutoffs={"start": "2023-06-05", "end": "2024-06-03", "freq": "4W-MON"},
-                            horizon=28)
+    return build_grid_panel(
+        small_district, cutoffs={"start": "2023-06-05", "end": "2024-06-03", "freq": "4W-MON"}, horizon=28
+    )
 
 
-@pytest.mark.parametrize("model", [GBMRisk(n_estimators=40, n_jobs=1), GBMCount(n_estimators=40, n_jobs=1),
-                                   LogisticRisk(), Scorecard(), HistoricalRateBaseline()],
-                         ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize(
+    "model",
+    [
+        GBMRisk(n_estimators=40, n_jobs=1),
+        GBMCount(n_estimators=40, n_jobs=1),
+        LogisticRisk(),
+        Scorecard(),
+        HistoricalRateBaseline(),
+    ],
+    ids=lambda m: type(m).__name__,
+)
 def test_drivers_as_data_and_text(panel, model):
     y = panel.y_count if isinstance(model, GBMCount) else panel.y
     model.fit(panel.X, y)

@@ -31,39 +31,48 @@ def random_dataset(seed: int, n_cases: int) -> Dataset:
     Every category occurs, and some cases are resolved or escalated at their report time.
     """
     rng = np.random.default_rng(seed)
-    grids = pd.DataFrame({
-        "grid_id": ["S1", "C1", "C2", "G1", "G2", "G3", "G4", "G5", "M1", "M2", "M3"],
-        "parent_id": [None, "S1", "S1"] + list(rng.choice(["C1", "C2"], 5)) + list(rng.choice(["G1", "G2", "G4"], 3)),
-        "level": ["street", "community", "community"] + ["grid"] * 5 + ["microgrid"] * 3,
-    })
-    pairs = [(a, b) for a in ("G1", "G2", "G3", "G4") for b in ("G1", "G2", "G3", "G4")
-             if a < b and rng.random() < 0.5]
+    grids = pd.DataFrame(
+        {
+            "grid_id": ["S1", "C1", "C2", "G1", "G2", "G3", "G4", "G5", "M1", "M2", "M3"],
+            "parent_id": [None, "S1", "S1"]
+            + list(rng.choice(["C1", "C2"], 5))
+            + list(rng.choice(["G1", "G2", "G4"], 3)),
+            "level": ["street", "community", "community"] + ["grid"] * 5 + ["microgrid"] * 3,
+        }
+    )
+    pairs = [(a, b) for a in ("G1", "G2", "G3", "G4") for b in ("G1", "G2", "G3", "G4") if a < b and rng.random() < 0.5]
     adjacency = pd.DataFrame([p for a, b in pairs for p in ((a, b), (b, a))], columns=["grid_id", "neighbour_id"])
     minutes = rng.integers(0, 365 * 24 * 60, n_cases)
     minutes[rng.random(n_cases) < 0.2] = minutes[0]  # ties
     reported = START + pd.to_timedelta(minutes, unit="min")
-    resolved, escalated = (reported + pd.to_timedelta(rng.integers(0, days * 24 * 60, n_cases)
-                                                      * (rng.random(n_cases) > 0.2), unit="min") for days in (60, 40))
+    resolved, escalated = (
+        reported + pd.to_timedelta(rng.integers(0, days * 24 * 60, n_cases) * (rng.random(n_cases) > 0.2), unit="min")
+        for days in (60, 40)
+    )
     category = rng.choice(CATEGORIES, n_cases)
     category[:3] = CATEGORIES
-    cases = pd.DataFrame({
-        "case_id": [f"k{i}" for i in range(n_cases)],
-        "reported_at": reported,
-        "grid_id": rng.choice(["G1", "G2", "G3", "G4", "G5", "M1", "M2", "M3", "C1"], n_cases),
-        "category": category,
-        "severity": rng.integers(1, 5, n_cases),
-        "source": rng.choice(["hotline", "police", None], n_cases),
-        "party_key": rng.choice(["p1", "p2", "p3", "p4", None], n_cases),
-        "resolved_at": pd.Series(resolved).where((rng.random(n_cases) < 0.7) & (resolved < END)),
-        "escalated_at": pd.Series(escalated).where((rng.random(n_cases) < 0.3) & (escalated < END)),
-    })
+    cases = pd.DataFrame(
+        {
+            "case_id": [f"k{i}" for i in range(n_cases)],
+            "reported_at": reported,
+            "grid_id": rng.choice(["G1", "G2", "G3", "G4", "G5", "M1", "M2", "M3", "C1"], n_cases),
+            "category": category,
+            "severity": rng.integers(1, 5, n_cases),
+            "source": rng.choice(["hotline", "police", None], n_cases),
+            "party_key": rng.choice(["p1", "p2", "p3", "p4", None], n_cases),
+            "resolved_at": pd.Series(resolved).where((rng.random(n_cases) < 0.7) & (resolved < END)),
+            "escalated_at": pd.Series(escalated).where((rng.random(n_cases) < 0.3) & (escalated < END)),
+        }
+    )
     n_snap = 8
-    history = pd.DataFrame({
-        "grid_id": rng.choice(["G1", "G2", "G3", "G5"], n_snap),
-        "valid_from": START + pd.to_timedelta(rng.choice(np.arange(0, 365, 30), n_snap, replace=False), unit="D"),
-        "population": rng.integers(100, 1000, n_snap).astype(float),
-        "share": np.where(rng.random(n_snap) < 0.3, np.nan, rng.random(n_snap)),
-    })
+    history = pd.DataFrame(
+        {
+            "grid_id": rng.choice(["G1", "G2", "G3", "G5"], n_snap),
+            "valid_from": START + pd.to_timedelta(rng.choice(np.arange(0, 365, 30), n_snap, replace=False), unit="D"),
+            "population": rng.integers(100, 1000, n_snap).astype(float),
+            "share": np.where(rng.random(n_snap) < 0.3, np.nan, rng.random(n_snap)),
+        }
+    )
     return Dataset(cases=cases, grids=grids, grid_history=history, adjacency=adjacency, as_of=END)
 
 
@@ -87,8 +96,9 @@ def test_grid_panel_agrees_with_the_reference(seed, n_cases):
     expected = reference.grid_panel(data, cutoffs, 14, builder, SPRING_FESTIVAL, target_categories={"noise", "wages"})
     assert list(panel.X.index) == list(expected.index)
     for name in panel.X.columns:
-        np.testing.assert_allclose(panel.X[name].to_numpy(float), expected[name].to_numpy(float),
-                                   rtol=2e-6, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            panel.X[name].to_numpy(float), expected[name].to_numpy(float), rtol=2e-6, atol=1e-6, err_msg=name
+        )
     known = panel.label_known.to_numpy()
     np.testing.assert_array_equal(panel.y_count.to_numpy()[known], expected["y_count"].to_numpy()[known])
 
@@ -100,8 +110,7 @@ def test_case_features_agree_with_the_reference(seed, n_cases):
     features = build_case_features(data, escalation_days=10, windows=(7, 28, 91), escalations_window=28)
     expected = reference.case_features(data, "grid", (7, 28, 91), 10, escalations_window=28)
     for name in expected.columns.drop("y"):
-        np.testing.assert_array_equal(features.X[name].to_numpy(float), expected[name].to_numpy(float),
-                                      err_msg=name)
+        np.testing.assert_array_equal(features.X[name].to_numpy(float), expected[name].to_numpy(float), err_msg=name)
     np.testing.assert_array_equal(features.y.to_numpy(), expected["y"].to_numpy())
     np.testing.assert_array_equal(features.label_known.to_numpy(), expected["y"].notna().to_numpy())
 
@@ -120,20 +129,35 @@ def _future_changes(data: Dataset, cutoff: pd.Timestamp, rng) -> Dataset:
         new = pd.Series(moved, index=cases.index).where((rng.random(len(cases)) < 0.7) & (moved < END))
         cases[column] = cases[column].where(~later, new)
     n_new = int(rng.integers(1, 10))
-    offsets = pd.to_timedelta(rng.integers(0, max(int((END - cutoff) / pd.Timedelta(minutes=1)), 1), n_new)
-                              * (rng.random(n_new) > 0.3), unit="min")
-    added = pd.DataFrame({
-        "case_id": [f"new{i}" for i in range(n_new)],
-        "reported_at": cutoff + offsets,
-        "grid_id": rng.choice(["G1", "G3", "M2", "C2"], n_new),
-        "category": rng.choice(CATEGORIES + ["brand_new"], n_new),
-        "severity": rng.integers(1, 5, n_new),
-        "source": "hotline",
-        "party_key": rng.choice(["p1", "p2", "p9"], n_new),
-    })
-    history = pd.concat([data.grid_history, pd.DataFrame({
-        "grid_id": ["G1", "G4"], "valid_from": [cutoff + pd.Timedelta(seconds=1), END],
-        "population": [5.0, 6.0], "share": [0.9, 0.1]})], ignore_index=True)
+    offsets = pd.to_timedelta(
+        rng.integers(0, max(int((END - cutoff) / pd.Timedelta(minutes=1)), 1), n_new) * (rng.random(n_new) > 0.3),
+        unit="min",
+    )
+    added = pd.DataFrame(
+        {
+            "case_id": [f"new{i}" for i in range(n_new)],
+            "reported_at": cutoff + offsets,
+            "grid_id": rng.choice(["G1", "G3", "M2", "C2"], n_new),
+            "category": rng.choice(CATEGORIES + ["brand_new"], n_new),
+            "severity": rng.integers(1, 5, n_new),
+            "source": "hotline",
+            "party_key": rng.choice(["p1", "p2", "p9"], n_new),
+        }
+    )
+    history = pd.concat(
+        [
+            data.grid_history,
+            pd.DataFrame(
+                {
+                    "grid_id": ["G1", "G4"],
+                    "valid_from": [cutoff + pd.Timedelta(seconds=1), END],
+                    "population": [5.0, 6.0],
+                    "share": [0.9, 0.1],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     return data.replace(cases=pd.concat([cases, added], ignore_index=True), grid_history=history)
 
 
@@ -154,8 +178,9 @@ def test_nothing_at_or_after_the_cutoff_changes_a_feature(seed, n_cases):
 
 
 def test_panel_shape_labels_and_no_history(small_district):
-    panel = build_grid_panel(small_district, cutoffs={"start": "2023-03-06", "end": "2024-12-30", "freq": "W-MON"},
-                             horizon=28)
+    panel = build_grid_panel(
+        small_district, cutoffs={"start": "2023-03-06", "end": "2024-12-30", "freq": "W-MON"}, horizon=28
+    )
     n_grids = (small_district.grids["level"] == "grid").sum()
     assert panel.X.shape == (n_grids * 96, 94) and panel.X.dtypes.eq("float32").all()
     assert panel.X.columns.is_unique and list(panel.X.columns) == list(describe()["name"])
@@ -216,9 +241,12 @@ def test_a_fitted_builder_gives_the_same_columns_on_any_data():
     assert "attr_population" in grid.get_feature_names_out() and "source_police" in cases.get_feature_names_out()
     # New data: no population column, no wages or police cases, a category never seen.
     other = data.replace(
-        cases=data.cases.assign(category=data.cases["category"].replace({"wages": "brand_new"}),
-                                source=data.cases["source"].replace({"police": "hotline"})),
-        grid_history=data.grid_history.drop(columns="population"))
+        cases=data.cases.assign(
+            category=data.cases["category"].replace({"wages": "brand_new"}),
+            source=data.cases["source"].replace({"police": "hotline"}),
+        ),
+        grid_history=data.grid_history.drop(columns="population"),
+    )
     X = grid.transform(other)
     assert list(X.columns) == list(grid.get_feature_names_out())
     assert X["attr_population"].isna().all() and (X.filter(regex="^count_.*_wages$") == 0).all().all()
@@ -297,8 +325,11 @@ def test_unknown_vocabulary_and_missing_escalation_times(small_district):
 
 
 def test_data_without_optional_columns(dataset):
-    bare = dataset.replace(cases=dataset.cases[["case_id", "reported_at", "grid_id", "category"]],
-                           grid_history=dataset.grid_history.iloc[:0, :2], adjacency=None)
+    bare = dataset.replace(
+        cases=dataset.cases[["case_id", "reported_at", "grid_id", "category"]],
+        grid_history=dataset.grid_history.iloc[:0, :2],
+        adjacency=None,
+    )
     panel = build_grid_panel(bare, cutoffs=["2024-03-01", "2024-07-01"], horizon=28)
     grid = panel.X.xs(pd.Timestamp("2024-07-01"), level="cutoff")
     assert grid.loc["G1", "backlog"] == 3  # nothing is known to be resolved: c1, c3 (in M1) and c4 stay open
@@ -312,7 +343,20 @@ def test_data_without_optional_columns(dataset):
 def test_describe_documents_every_feature():
     grid, case = describe("grid"), describe("case")
     assert len(grid) >= 80 and grid["name"].is_unique and grid["description"].str.len().gt(10).all()
-    assert set(grid["family"]) >= {"count", "category_count", "severe", "escalations", "decay", "recency",
-                                   "backlog", "repeat_parties", "trend", "parent", "neighbours", "attribute",
-                                   "calendar", "flag"}
+    assert set(grid["family"]) >= {
+        "count",
+        "category_count",
+        "severe",
+        "escalations",
+        "decay",
+        "recency",
+        "backlog",
+        "repeat_parties",
+        "trend",
+        "parent",
+        "neighbours",
+        "attribute",
+        "calendar",
+        "flag",
+    }
     assert case["name"].is_unique and {"party", "unit", "case", "time", "attribute"} <= set(case["family"])

@@ -68,8 +68,7 @@ def test_cell_size_is_metric():
 
 
 def test_area_codes_become_units():
-    events = pd.DataFrame({"month": ["2022-01-01", "2022-02-01", "2022-02-01"],
-                           "lsoa": ["E01", "E02", None]})
+    events = pd.DataFrame({"month": ["2022-01-01", "2022-02-01", "2022-02-01"], "lsoa": ["E01", "E02", None]})
     with pytest.warns(UserWarning):
         report = events_to_dataset(events, time="month", area="lsoa")
     ds = report.dataset
@@ -83,8 +82,13 @@ def test_ids_as_of_root_and_nothing_usable():
     with pytest.warns(UserWarning):
         report = events_to_dataset(events, time="when", lon="x", lat="y", case_id="ref", as_of="2019-01-02 12:00")
     reasons = report.rejected.set_index("row")["reason"].to_dict()
-    assert reasons == {0: "ref: unique", 1: "ref: unique", 2: "when: after_as_of", 3: "when: missing",
-                       4: "x, y: missing; when: after_as_of; ref: missing"}
+    assert reasons == {
+        0: "ref: unique",
+        1: "ref: unique",
+        2: "when: after_as_of",
+        3: "when: missing",
+        4: "x, y: missing; when: after_as_of; ref: missing",
+    }
     assert report.dataset.cases.empty and report.counts.loc["events", "rejected"] == 5
     assert report.dataset.grids["grid_id"].tolist() == ["city"]
     assert validate(report.dataset).counts["rejected"].sum() == 0
@@ -122,8 +126,7 @@ def test_chicago(real_data):
 
 def test_lancashire(real_data):
     frame = pd.read_csv(real_data / "lancashire_asb.tsv.gz", sep="\t")
-    report = events_to_dataset(frame, time="month", area="lsoa_code", lon="longitude", lat="latitude",
-                               category=None)
+    report = events_to_dataset(frame, time="month", area="lsoa_code", lon="longitude", lat="latitude", category=None)
     ds = validate(report.dataset).dataset
     assert report.rejected.empty and len(ds.cases) == len(frame)
     assert (ds.grids["level"] == "grid").sum() == frame["lsoa_code"].nunique()

@@ -36,7 +36,6 @@ def tiny_model(tiny):
     return train(tiny, model=HistoricalRateBaseline(), horizon=28, track=False)
 
 
-
 # -- Dataset files: they cannot lose or change rows silently ----------------------------------
 
 _KEY = "p-alpha"  # a party_key of the fixture
@@ -73,10 +72,12 @@ def test_dataset_files_a_truncated_csv_is_refused(tmp_path):
 def test_dataset_files_values_outside_the_categories_are_refused(tmp_path):
     """Probe: values missing from the manifest's categories silently became NaN."""
     data = validate(make_dataset()).dataset
-    folder = _folder(tmp_path, "parquet", data.replace(cases=data.cases.assign(source=data.cases["source"]
-                                                                              .astype("category"))))
-    _set_manifest(folder, lambda m: next(s for s in m["tables"]["cases"] if s["name"] == "source").update(
-        categories=["hotline"]))
+    folder = _folder(
+        tmp_path, "parquet", data.replace(cases=data.cases.assign(source=data.cases["source"].astype("category")))
+    )
+    _set_manifest(
+        folder, lambda m: next(s for s in m["tables"]["cases"] if s["name"] == "source").update(categories=["hotline"])
+    )
     _read_fails(folder, r"cases\.parquet: column 'source': 2 value\(s\) are not among the categories")
 
 
@@ -101,9 +102,11 @@ def test_dataset_files_an_empty_or_non_utf8_csv(tmp_path):
     folder = _folder(tmp_path)
     grids = folder / "grids.csv"
     text = grids.read_bytes().decode()
-    for content, match in ((b"", r"grids\.csv is empty \(0 bytes\)"),
-                           (text.encode("utf-16"), r"grids\.csv is not UTF-8 text \(it looks like UTF-16\)"),
-                           (text.replace("street", "stré").encode("latin-1"), r"grids\.csv .*column 'level'")):
+    for content, match in (
+        (b"", r"grids\.csv is empty \(0 bytes\)"),
+        (text.encode("utf-16"), r"grids\.csv is not UTF-8 text \(it looks like UTF-16\)"),
+        (text.replace("street", "stré").encode("latin-1"), r"grids\.csv .*column 'level'"),
+    ):
         grids.write_bytes(content)
         _read_fails(folder, match, verify=False)
 
@@ -136,8 +139,9 @@ def test_dataset_files_a_party_key_typed_int64_is_not_in_the_read_error(tmp_path
     """Probe: a manifest typing party_key as int64 leaked "invalid literal for int() ... 'p-alpha'"."""
     for format in ("csv", "parquet"):
         folder = _folder(tmp_path / format, format)
-        _set_manifest(folder, lambda m: next(s for s in m["tables"]["cases"] if s["name"] == "party_key").update(
-            dtype="int64"))
+        _set_manifest(
+            folder, lambda m: next(s for s in m["tables"]["cases"] if s["name"] == "party_key").update(dtype="int64")
+        )
         message = _read_fails(folder, rf"cases\.{format}: column 'party_key': .* \(first at row 0\)")
         assert "e.g." not in message
 
@@ -219,8 +223,9 @@ def test_probe_a_boolean_severity_is_refused(tiny):
 
 
 # -- Gridding ----------------------------------------------------------------------------------
-EVENTS = pd.DataFrame({"date": ["2019-01-01 10:00"] * 4, "lon": [-87.63, -87.63, -87.64, 92.37],
-                       "lat": [41.88, 41.88, 41.89, -41.88]})
+EVENTS = pd.DataFrame(
+    {"date": ["2019-01-01 10:00"] * 4, "lon": [-87.63, -87.63, -87.64, 92.37], "lat": [41.88, 41.88, 41.89, -41.88]}
+)
 
 
 @pytest.mark.parametrize("cell_m", [float("nan"), float("inf"), 0, -500, True, "500"])
@@ -230,8 +235,10 @@ def test_probe_cell_size_must_be_finite_and_positive(cell_m):
 
 
 def test_probe_points_off_the_map_are_rejected_with_their_reason():
-    events = pd.concat([EVENTS, pd.DataFrame({"date": ["2019-01-02"] * 2, "lon": [190.0, -87.6],
-                                              "lat": [41.9, 95.0]})], ignore_index=True)
+    events = pd.concat(
+        [EVENTS, pd.DataFrame({"date": ["2019-01-02"] * 2, "lon": [190.0, -87.6], "lat": [41.9, 95.0]})],
+        ignore_index=True,
+    )
     with pytest.warns(UserWarning, match="3 of 6 records left out"):
         report = events_to_dataset(events, time="date", lon="lon", lat="lat")
     reasons = report.rejected.set_index("row")["reason"]
@@ -248,8 +255,13 @@ def test_probe_guessable_salts_are_refused(tiny, salt):
 
 def test_probe_raw_party_keys_warn_when_trained_on(dataset):
     with pytest.warns(UserWarning, match="party keys are raw.*riskmodel.pseudonymize") as caught:
-        train(dataset.replace(as_of="2024-09-01"), model=HistoricalRateBaseline(), horizon=28,
-              train_start="2024-04-01", track=False)
+        train(
+            dataset.replace(as_of="2024-09-01"),
+            model=HistoricalRateBaseline(),
+            horizon=28,
+            train_start="2024-04-01",
+            track=False,
+        )
     assert not any("p-alpha" in str(w.message) for w in caught)
 
 
@@ -299,8 +311,18 @@ def test_probe_two_processes_create_one_new_store_at_once(tmp_path, monkeypatch)
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    runs = [subprocess.Popen([sys.executable, "-c", _RACE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env) for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+        )
+        for _ in range(2)
+    ]
     for run in runs:
         run.stdin.write("go\n")
         run.stdin.flush()
@@ -316,10 +338,12 @@ def test_probe_a_tracking_failure_never_loses_the_result(tmp_path, monkeypatch, 
     pytest.importorskip("mlflow")
     (tmp_path / "mlflow.db").write_text("not a database")  # a store that cannot be opened
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with pytest.warns(UserWarning, match=r"the backtest finished but could not be logged to the MLflow store "
-                                         r"sqlite:///.*mlflow.db"):
-        result = backtest(tiny, {"hist": HistoricalRateBaseline()}, cutoffs=["2023-10-02"], horizon=28,
-                          progress=False)
+    with pytest.warns(
+        UserWarning,
+        match=r"the backtest finished but could not be logged to the MLflow store "
+        r"sqlite:///.*mlflow.db",
+    ):
+        result = backtest(tiny, {"hist": HistoricalRateBaseline()}, cutoffs=["2023-10-02"], horizon=28, progress=False)
     assert result.run_id is None and len(result.leaderboard) == 2  # the model and the oracle
     with pytest.warns(UserWarning, match="the training finished but could not be logged"):
         trained = train(tiny, model=HistoricalRateBaseline(), horizon=28, register=True)

@@ -24,5 +24,4 @@ def test_spring_festival_is_a_new_moon_between_jan_21_and_feb_20():
 def test_days_until_and_since():
     times = pd.to_datetime(["2024-01-31 23:00", "2024-02-10 00:00", "2024-02-11 08:00", "2040-12-31 00:00"])
     np.testing.assert_array_equal(days_until_next(times), [10, 0, 353, np.nan])
-    np.testing.assert_array_equal(days_since_last(["1999-12-31", "2024-02-10", "2024-03-01"]),
-                                  [np.nan, 0, 20])
+    np.testing.assert_array_equal(days_since_last(["1999-12-31", "2024-02-10", "2024-03-01"]), [np.nan, 0, 20])

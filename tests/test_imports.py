@@ -32,15 +32,25 @@ def _internal(node: ast.ImportFrom) -> bool:
 
 def private_imports(tree: ast.AST) -> list[str]:
     """Underscore names that ``tree`` imports from modules of the package."""
-    return [alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and _internal(node)
-            for alias in node.names if _private(alias.name)]
+    return [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and _internal(node)
+        for alias in node.names
+        if _private(alias.name)
+    ]
 
 
 def private_calls(tree: ast.AST) -> list[str]:
     """Underscore methods that ``tree`` calls on objects other than ``self``."""
-    return [ast.unparse(node.func) for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _private(node.func.attr)
-            and not (isinstance(node.func.value, ast.Name) and node.func.value.id == "self")]
+    return [
+        ast.unparse(node.func)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and _private(node.func.attr)
+        and not (isinstance(node.func.value, ast.Name) and node.func.value.id == "self")
+    ]
 
 
 def _parse(path: Path) -> ast.AST:
@@ -63,23 +73,29 @@ def test_scaleout_calls_no_private_method_of_another_object(path):
     assert not calls, f"{_dotted(path)} calls private methods of other objects: {', '.join(calls)}"
 
 
-@pytest.mark.parametrize("source, found", [
-    ("from .x import _y, z", ["_y"]),
-    ("from ..x import _y", ["_y"]),
-    ("from riskmodel.x import _y", ["_y"]),
-    ("from riskmodel import __version__", []),
-    ("from sklearn.base import _fit_context", []),
-])
+@pytest.mark.parametrize(
+    "source, found",
+    [
+        ("from .x import _y, z", ["_y"]),
+        ("from ..x import _y", ["_y"]),
+        ("from riskmodel.x import _y", ["_y"]),
+        ("from riskmodel import __version__", []),
+        ("from sklearn.base import _fit_context", []),
+    ],
+)
 def test_private_imports_are_recognised(source, found):
     assert private_imports(ast.parse(source)) == found
 
 
-@pytest.mark.parametrize("source, found", [
-    ("model._validate_params()", ["model._validate_params"]),
-    ("a.b._c(1)", ["a.b._c"]),
-    ("self._fit()", []),
-    ("frame._meta", []),
-    ("obj.__len__()", []),
-])
+@pytest.mark.parametrize(
+    "source, found",
+    [
+        ("model._validate_params()", ["model._validate_params"]),
+        ("a.b._c(1)", ["a.b._c"]),
+        ("self._fit()", []),
+        ("frame._meta", []),
+        ("obj.__len__()", []),
+    ],
+)
 def test_private_calls_are_recognised(source, found):
     assert private_calls(ast.parse(source)) == found

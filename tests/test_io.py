@@ -27,8 +27,9 @@ def test_round_trip_is_exact(tmp_path, small_district, format):
 
 def test_round_trip_keeps_categoricals_text_and_user_columns(tmp_path, dataset):
     cases = dataset.cases.assign(
-        category=pd.Categorical(dataset.cases["category"], categories=["family", "neighbour_noise", "consumer",
-                                                                       "unused"], ordered=True),
+        category=pd.Categorical(
+            dataset.cases["category"], categories=["family", "neighbour_noise", "consumer", "unused"], ordered=True
+        ),
         note=["NA", None, "null", "n/a"],
         code=pd.Categorical([3, 1, 3, 2]),
         waited=pd.to_timedelta(["1 days", "2 hours", None, "30 min"]),
@@ -45,7 +46,11 @@ def test_stale_tables_do_not_come_back(tmp_path, dataset):
     write_dataset(dataset.replace(adjacency=None), tmp_path / "d")
     assert read_dataset(tmp_path / "d").adjacency is None
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [
-        "cases.parquet", "dataset.json", "grid_history.parquet", "grids.parquet"]
+        "cases.parquet",
+        "dataset.json",
+        "grid_history.parquet",
+        "grids.parquet",
+    ]
 
 
 def test_folder_without_manifest(tmp_path, dataset):
@@ -147,8 +152,9 @@ def test_a_changed_byte_is_refused(tmp_path, dataset):
 
 
 def test_a_legacy_manifest_is_read_with_a_warning(tmp_path, dataset):
-    folder = _edit_manifest(write_dataset(dataset, tmp_path / "d", format="csv"),
-                            lambda m: [m.pop("version"), m.pop("files")])
+    folder = _edit_manifest(
+        write_dataset(dataset, tmp_path / "d", format="csv"), lambda m: [m.pop("version"), m.pop("files")]
+    )
     with pytest.warns(UserWarning, match="no row counts or checksums") as caught:
         back = read_dataset(folder)
     assert len(caught) == 1 and "dataset.json" in str(caught[0].message)
@@ -166,9 +172,11 @@ def test_values_outside_the_categories_are_refused(tmp_path, dataset):
 
 def _rewrite(name, change):
     """Change a table's file through its text (verify=False below: the checksum would catch it first)."""
+
     def corrupt(folder):
         path = folder / name
         path.write_bytes(change(path.read_bytes()))
+
     return corrupt
 
 
@@ -179,41 +187,98 @@ def _manifest_change(change):
 def _column(table, column, **changes):
     def change(manifest):
         next(s for s in manifest["tables"][table] if s["name"] == column).update(changes)
+
     return change
 
 
 # (case, format, corruption, words the message must hold)
 FAILURES = [
-    ("bad JSON", "csv", lambda f: (f / "dataset.json").write_text('{"format": "csv",'),
-     ["dataset.json", "not valid JSON", "line 1"]),
+    (
+        "bad JSON",
+        "csv",
+        lambda f: (f / "dataset.json").write_text('{"format": "csv",'),
+        ["dataset.json", "not valid JSON", "line 1"],
+    ),
     ("missing key", "csv", _manifest_change(lambda m: m.pop("tables")), ["dataset.json", "lacks 'tables'"]),
-    ("wrong shape", "csv", _manifest_change(lambda m: m.update(tables=["cases"])),
-     ["dataset.json", "'tables' is not an object"]),
-    ("wrong column shape", "csv", _manifest_change(lambda m: m["tables"].update(grids={"grid_id": "str"})),
-     ["dataset.json", "columns of grids"]),
+    (
+        "wrong shape",
+        "csv",
+        _manifest_change(lambda m: m.update(tables=["cases"])),
+        ["dataset.json", "'tables' is not an object"],
+    ),
+    (
+        "wrong column shape",
+        "csv",
+        _manifest_change(lambda m: m["tables"].update(grids={"grid_id": "str"})),
+        ["dataset.json", "columns of grids"],
+    ),
     ("empty CSV", "csv", _rewrite("cases.csv", lambda b: b""), ["cases.csv", "empty (0 bytes)"]),
-    ("UTF-16", "csv", _rewrite("grids.csv", lambda b: b.decode().encode("utf-16")),
-     ["grids.csv", "not UTF-8", "UTF-16", "must be UTF-8"]),
-    ("Latin-1", "csv", _rewrite("cases.csv", lambda b: b.replace(b"police", "polic\xe9".encode("latin-1"))),
-     ["cases.csv", "not UTF-8", "row 1, column 'source'", "must be UTF-8"]),
-    ("integer with blanks", "csv", _rewrite("cases.csv", lambda b: b.replace(b",2,police", b",,police")),
-     ["cases.csv", "'severity'", "blank", "row 1"]),
-    ("listed column missing", "csv", _manifest_change(lambda m: m["tables"]["adjacency"].append(
-        {"name": "ghost", "dtype": "str"})), ["adjacency.csv", "lacks column(s) 'ghost'"]),
-    ("column not listed", "parquet", _manifest_change(lambda m: m["tables"]["adjacency"].pop()),
-     ["adjacency.parquet", "'neighbour_id'", "does not list"]),
-    ("unknown table", "csv", _manifest_change(lambda m: m["tables"].update(people=[])),
-     ["dataset.json", "'people'", "not among"]),
-    ("text in int64", "parquet", _manifest_change(_column("cases", "case_id", dtype="int64")),
-     ["cases.parquet", "'case_id'", "4 value(s)", "'c1'"]),
-    ("text in float64", "csv", _manifest_change(_column("cases", "outcome", dtype="float64")),
-     ["cases.csv", "'outcome'", "'resolved'"]),
-    ("invalid time", "csv", _rewrite("cases.csv", lambda b: b.replace(b"2024-02-01 21:30:00", b"next tuesday")),
-     ["cases.csv", "'reported_at'", "row 1", "'next tuesday'"]),
-    ("unknown dtype", "parquet", _manifest_change(_column("grids", "lon", dtype="float65")),
-     ["dataset.json", "grids.lon", "'float65'", "not a pandas dtype"]),
-    ("corrupt Parquet", "parquet", _rewrite("grids.parquet", lambda b: b[:100] + b"\0" * 64 + b[164:]),
-     ["grids.parquet", "not a readable Parquet file"]),
+    (
+        "UTF-16",
+        "csv",
+        _rewrite("grids.csv", lambda b: b.decode().encode("utf-16")),
+        ["grids.csv", "not UTF-8", "UTF-16", "must be UTF-8"],
+    ),
+    (
+        "Latin-1",
+        "csv",
+        _rewrite("cases.csv", lambda b: b.replace(b"police", "polic\xe9".encode("latin-1"))),
+        ["cases.csv", "not UTF-8", "row 1, column 'source'", "must be UTF-8"],
+    ),
+    (
+        "integer with blanks",
+        "csv",
+        _rewrite("cases.csv", lambda b: b.replace(b",2,police", b",,police")),
+        ["cases.csv", "'severity'", "blank", "row 1"],
+    ),
+    (
+        "listed column missing",
+        "csv",
+        _manifest_change(lambda m: m["tables"]["adjacency"].append({"name": "ghost", "dtype": "str"})),
+        ["adjacency.csv", "lacks column(s) 'ghost'"],
+    ),
+    (
+        "column not listed",
+        "parquet",
+        _manifest_change(lambda m: m["tables"]["adjacency"].pop()),
+        ["adjacency.parquet", "'neighbour_id'", "does not list"],
+    ),
+    (
+        "unknown table",
+        "csv",
+        _manifest_change(lambda m: m["tables"].update(people=[])),
+        ["dataset.json", "'people'", "not among"],
+    ),
+    (
+        "text in int64",
+        "parquet",
+        _manifest_change(_column("cases", "case_id", dtype="int64")),
+        ["cases.parquet", "'case_id'", "4 value(s)", "'c1'"],
+    ),
+    (
+        "text in float64",
+        "csv",
+        _manifest_change(_column("cases", "outcome", dtype="float64")),
+        ["cases.csv", "'outcome'", "'resolved'"],
+    ),
+    (
+        "invalid time",
+        "csv",
+        _rewrite("cases.csv", lambda b: b.replace(b"2024-02-01 21:30:00", b"next tuesday")),
+        ["cases.csv", "'reported_at'", "row 1", "'next tuesday'"],
+    ),
+    (
+        "unknown dtype",
+        "parquet",
+        _manifest_change(_column("grids", "lon", dtype="float65")),
+        ["dataset.json", "grids.lon", "'float65'", "not a pandas dtype"],
+    ),
+    (
+        "corrupt Parquet",
+        "parquet",
+        _rewrite("grids.parquet", lambda b: b[:100] + b"\0" * 64 + b[164:]),
+        ["grids.parquet", "not a readable Parquet file"],
+    ),
     ("unknown format", "csv", _manifest_change(lambda m: m.update(format="xlsx")), ["dataset.json", "'xlsx'"]),
 ]
 
@@ -235,8 +300,9 @@ def test_a_party_key_typed_as_a_number_is_not_shown(tmp_path, dataset):
 
 @pytest.mark.parametrize("name", ["/tmp/x", "../outside", "cases.parquet", "Cases"])
 def test_table_names_are_the_contracts_before_any_file_is_opened(tmp_path, dataset, monkeypatch, name):
-    folder = _edit_manifest(write_dataset(dataset, tmp_path / "d"),
-                            lambda m: m["tables"].update({name: m["tables"].pop("adjacency")}))
+    folder = _edit_manifest(
+        write_dataset(dataset, tmp_path / "d"), lambda m: m["tables"].update({name: m["tables"].pop("adjacency")})
+    )
     monkeypatch.setattr(riskmodel.io, "_read_table", lambda *a: pytest.fail("a file was opened"))
     _refused(folder, "dataset.json", repr(name), "not among")
 

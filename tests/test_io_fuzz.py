@@ -30,8 +30,21 @@ from .conftest import make_dataset
 EXAMPLES = settings(max_examples=50, deadline=None)
 FORMATS = st.sampled_from(["parquet", "csv"])
 TABLES = ["cases", "grids", "grid_history", "adjacency"]
-DTYPES = ["int64", "int8", "float64", "str", "object", "bool", "datetime64[us]", "datetime64[s]",
-          "timedelta64[ns]", "category", "int65", "", "datetime64[parsec]"]
+DTYPES = [
+    "int64",
+    "int8",
+    "float64",
+    "str",
+    "object",
+    "bool",
+    "datetime64[us]",
+    "datetime64[s]",
+    "timedelta64[ns]",
+    "category",
+    "int65",
+    "",
+    "datetime64[parsec]",
+]
 NAMES = TABLES + ["/tmp/x", "../outside", "Cases", "cases.csv", ""]
 
 
@@ -52,8 +65,11 @@ def _expected(values: pd.Series, spec: dict) -> pd.Series | None:
     """The values written, in the type the manifest names (``object`` holds their text, as
     in CSV); None when they do not fit it."""
     try:
-        dtype = (pd.CategoricalDtype(pd.Index(spec["categories"]).astype(spec["categories_dtype"]), spec["ordered"])
-                 if "categories" in spec else spec["dtype"])
+        dtype = (
+            pd.CategoricalDtype(pd.Index(spec["categories"]).astype(spec["categories_dtype"]), spec["ordered"])
+            if "categories" in spec
+            else spec["dtype"]
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             converted = values.astype(dtype) if dtype != "object" else values.astype("str").astype(object)
@@ -90,8 +106,9 @@ def _manifest_edit(draw, manifest: dict) -> None:
         draw(st.sampled_from(manifest["tables"][table]))["dtype"] = draw(st.sampled_from(DTYPES))
     elif what == "categories":
         for spec in (s for specs in manifest["tables"].values() for s in specs if "categories" in s):
-            spec["categories"] = draw(st.lists(st.sampled_from(["hotline", "police", "grid_worker", "mediation", 1]),
-                                               max_size=4))
+            spec["categories"] = draw(
+                st.lists(st.sampled_from(["hotline", "police", "grid_worker", "mediation", 1]), max_size=4)
+            )
     elif what == "rows":
         manifest["files"][table]["rows"] = draw(st.integers(-1, 8))
     else:

@@ -22,6 +22,8 @@ def test_imports_point_down_the_layers():
 
 
 def test_the_pure_layers_import_without_mlflow():
-    code = ("import sys, riskmodel.evaluation, riskmodel.training, riskmodel.serving; "
-            "assert 'mlflow' not in sys.modules, sorted(m for m in sys.modules if m.startswith('mlflow'))[:3]")
+    code = (
+        "import sys, riskmodel.evaluation, riskmodel.training, riskmodel.serving; "
+        "assert 'mlflow' not in sys.modules, sorted(m for m in sys.modules if m.startswith('mlflow'))[:3]"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)

@@ -38,16 +38,26 @@ FAST = dict(n_estimators=20, min_child_samples=5, n_jobs=1)  # one thread: the s
 
 def _deviations(estimator) -> dict[str, str]:
     if isinstance(estimator, GBMCount):
-        return {"check_regressors_no_decision_function":
-                "the protocol gives every grid-risk model predict_proba, here P(count >= 1)"}
+        return {
+            "check_regressors_no_decision_function": (
+                "the protocol gives every grid-risk model predict_proba, here P(count >= 1)"
+            )
+        }
     return {}
 
 
 # Calibration is switched off here: the checks' small data leave no slice to calibrate on.
-@parametrize_with_checks([LogisticRisk(calibration=None), GBMRisk(calibration=None, **FAST),
-                          GBMCount(calibration=None, **FAST),
-                          EscalationClassifier(calibration=None, **FAST), Scorecard(), ProfileOutlier(n_estimators=20)],
-                         expected_failed_checks=_deviations)
+@parametrize_with_checks(
+    [
+        LogisticRisk(calibration=None),
+        GBMRisk(calibration=None, **FAST),
+        GBMCount(calibration=None, **FAST),
+        EscalationClassifier(calibration=None, **FAST),
+        Scorecard(),
+        ProfileOutlier(n_estimators=20),
+    ],
+    expected_failed_checks=_deviations,
+)
 def test_scikit_learn_checks(estimator, check):
     check(estimator)
 
@@ -61,23 +71,54 @@ _NUMPY = "feeds bare NumPy arrays; {name} reads named panel columns from a DataF
 _SPARSE = "feeds sparse data; {name} reads named panel columns from a DataFrame (TypeError otherwise)"
 _NO_Y = "feeds bare NumPy arrays, which {name} refuses (TypeError); and a baseline learns nothing from y"
 _PANEL_READER_DEVIATIONS = {
-    **dict.fromkeys(["check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
-                     "check_estimators_fit_returns_self", "check_readonly_memmap_input",
-                     "check_n_features_in_after_fitting", "check_positive_only_tag_during_fit",
-                     "check_estimators_dtypes", "check_complex_data", "check_dtype_object",
-                     "check_estimators_empty_data_messages", "check_pipeline_consistency", "check_estimators_nan_inf",
-                     "check_estimators_pickle", "check_f_contiguous_array_estimator",
-                     "check_classifier_data_not_an_array", "check_classifiers_classes", "check_supervised_y_2d",
-                     "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-                     "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged", "check_fit_idempotent",
-                     "check_fit_check_is_fitted", "check_n_features_in", "check_fit1d", "check_fit2d_predict1d",
-                     "check_requires_y_none"], _NUMPY),
-    **dict.fromkeys(["check_estimator_sparse_tag", "check_estimator_sparse_array", "check_estimator_sparse_matrix"],
-                    _SPARSE),
+    **dict.fromkeys(
+        [
+            "check_fit_score_takes_y",
+            "check_estimators_overwrite_params",
+            "check_dont_overwrite_parameters",
+            "check_estimators_fit_returns_self",
+            "check_readonly_memmap_input",
+            "check_n_features_in_after_fitting",
+            "check_positive_only_tag_during_fit",
+            "check_estimators_dtypes",
+            "check_complex_data",
+            "check_dtype_object",
+            "check_estimators_empty_data_messages",
+            "check_pipeline_consistency",
+            "check_estimators_nan_inf",
+            "check_estimators_pickle",
+            "check_f_contiguous_array_estimator",
+            "check_classifier_data_not_an_array",
+            "check_classifiers_classes",
+            "check_supervised_y_2d",
+            "check_methods_sample_order_invariance",
+            "check_methods_subset_invariance",
+            "check_fit2d_1sample",
+            "check_fit2d_1feature",
+            "check_dict_unchanged",
+            "check_fit_idempotent",
+            "check_fit_check_is_fitted",
+            "check_n_features_in",
+            "check_fit1d",
+            "check_fit2d_predict1d",
+            "check_requires_y_none",
+        ],
+        _NUMPY,
+    ),
+    **dict.fromkeys(
+        ["check_estimator_sparse_tag", "check_estimator_sparse_array", "check_estimator_sparse_matrix"], _SPARSE
+    ),
 }
-_BASELINE_DEVIATIONS = dict.fromkeys(["check_classifiers_one_label", "check_classifiers_train",
-                                      "check_classifiers_regression_target", "check_supervised_y_no_nan",
-                                      "check_classifier_not_supporting_multiclass"], _NO_Y)
+_BASELINE_DEVIATIONS = dict.fromkeys(
+    [
+        "check_classifiers_one_label",
+        "check_classifiers_train",
+        "check_classifiers_regression_target",
+        "check_supervised_y_no_nan",
+        "check_classifier_not_supporting_multiclass",
+    ],
+    _NO_Y,
+)
 
 
 def _panel_reader_deviations(estimator) -> dict[str, str]:
@@ -90,13 +131,26 @@ def _panel_reader_deviations(estimator) -> dict[str, str]:
 # deviations. Here it is the faster: pytest formats the traceback of every expected
 # failure parametrize_with_checks marks xfail, parsing scikit-learn's estimator_checks
 # module each time (about 60 s for these five estimators on two cores).
-@pytest.mark.parametrize("estimator", [LastPeriodBaseline(), HistoricalRateBaseline(),
-                                       HistoricalRateBaseline(half_life=14), KDEBaseline(), SpikeDetector()], ids=repr)
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        LastPeriodBaseline(),
+        HistoricalRateBaseline(),
+        HistoricalRateBaseline(half_life=14),
+        KDEBaseline(),
+        SpikeDetector(),
+    ],
+    ids=repr,
+)
 def test_scikit_learn_checks_of_panel_readers(estimator):
-    results = check_estimator(estimator, expected_failed_checks=_panel_reader_deviations(estimator), on_fail=None,
-                              on_skip=None)
-    failed = {r["check_name"]: f"{type(r['exception']).__name__}: {r['exception']}" for r in results
-              if r["status"] == "failed"}
+    results = check_estimator(
+        estimator, expected_failed_checks=_panel_reader_deviations(estimator), on_fail=None, on_skip=None
+    )
+    failed = {
+        r["check_name"]: f"{type(r['exception']).__name__}: {r['exception']}"
+        for r in results
+        if r["status"] == "failed"
+    }
     assert not failed
     listed_yet_passed = {r["check_name"] for r in results if r["expected_to_fail"] and r["status"] == "passed"}
     assert not listed_yet_passed  # the list of deviations holds only checks that fail
@@ -104,17 +158,53 @@ def test_scikit_learn_checks_of_panel_readers(estimator):
 
 
 # Every estimator of riskmodel.models; TierPolicy has no fit (see tests/test_tiers.py).
-ESTIMATORS = [HistoricalRateBaseline, LastPeriodBaseline, KDEBaseline, LogisticRisk, GBMRisk, GBMCount,
-              EscalationClassifier, Scorecard, ProfileOutlier, SpikeDetector, TierPolicy]
+ESTIMATORS = [
+    HistoricalRateBaseline,
+    LastPeriodBaseline,
+    KDEBaseline,
+    LogisticRisk,
+    GBMRisk,
+    GBMCount,
+    EscalationClassifier,
+    Scorecard,
+    ProfileOutlier,
+    SpikeDetector,
+    TierPolicy,
+]
 
 #: A bad value of every parameter (of every estimator that has a parameter of that name).
 BAD_VALUES = {
-    "window": 0, "half_life": -1, "bandwidth_m": -1, "C": 0.0, "max_iter": 0, "calibration": "platt",
-    "calibration_fraction": 1.0, "n_estimators": 0, "learning_rate": 0.0, "num_leaves": 1,
-    "min_child_samples": -1, "subsample": 0.0, "colsample_bytree": 1.5, "reg_lambda": -1.0,
-    "random_state": "seed", "n_jobs": 1.5, "early_stopping_rounds": -1, "n_bins": 0, "min_bin_share": 1.5,
-    "base_score": "600", "base_odds": 0.0, "pdo": -20.0, "contamination": 0.6, "baseline": 0, "long": 364.0,
-    "alpha": 2.0, "min_count": -1, "dispersion": -0.1, "cut_points": 0.5, "capacity": -1, "share": 1.5,
+    "window": 0,
+    "half_life": -1,
+    "bandwidth_m": -1,
+    "C": 0.0,
+    "max_iter": 0,
+    "calibration": "platt",
+    "calibration_fraction": 1.0,
+    "n_estimators": 0,
+    "learning_rate": 0.0,
+    "num_leaves": 1,
+    "min_child_samples": -1,
+    "subsample": 0.0,
+    "colsample_bytree": 1.5,
+    "reg_lambda": -1.0,
+    "random_state": "seed",
+    "n_jobs": 1.5,
+    "early_stopping_rounds": -1,
+    "n_bins": 0,
+    "min_bin_share": 1.5,
+    "base_score": "600",
+    "base_odds": 0.0,
+    "pdo": -20.0,
+    "contamination": 0.6,
+    "baseline": 0,
+    "long": 364.0,
+    "alpha": 2.0,
+    "min_count": -1,
+    "dispersion": -0.1,
+    "cut_points": 0.5,
+    "capacity": -1,
+    "share": 1.5,
 }
 
 
@@ -128,8 +218,11 @@ def test_constraints_cover_every_init_parameter(cls):
     assert set(cls().get_params()) == set(_parameters(cls))
 
 
-@pytest.mark.parametrize("cls, parameter", [(cls, p) for cls in ESTIMATORS for p in _parameters(cls)],
-                         ids=lambda v: v if isinstance(v, str) else v.__name__)
+@pytest.mark.parametrize(
+    "cls, parameter",
+    [(cls, p) for cls in ESTIMATORS for p in _parameters(cls)],
+    ids=lambda v: v if isinstance(v, str) else v.__name__,
+)
 def test_a_bad_parameter_is_refused_by_name(cls, parameter):
     estimator = cls(**{parameter: BAD_VALUES[parameter]})
     X = pd.DataFrame({"count_28d": [1.0, 2.0], "horizon_days": [28.0, 28.0]})
@@ -170,10 +263,13 @@ def panel():
     from riskmodel.datasets import simulate_district
 
     district = simulate_district("small", seed=0)
-    built = build_grid_panel(district, cutoffs={"start": "2023-04-03", "end": "2024-11-04", "freq": "2W-MON"},
-                             horizon=28)
-    truth = pd.concat({c: district.truth.expected_counts(c, 28) for c in
-                       built.X.index.get_level_values("cutoff").unique()}, names=["cutoff", "grid_id"])
+    built = build_grid_panel(
+        district, cutoffs={"start": "2023-04-03", "end": "2024-11-04", "freq": "2W-MON"}, horizon=28
+    )
+    truth = pd.concat(
+        {c: district.truth.expected_counts(c, 28) for c in built.X.index.get_level_values("cutoff").unique()},
+        names=["cutoff", "grid_id"],
+    )
     return built, truth.swaplevel().reindex(built.X.index)
 
 
@@ -243,7 +339,6 @@ def test_count_model_calibrates_its_probability_and_keeps_its_counts(panel):
     assert abs(p.mean() - built.y[test].mean()) < 0.05 < abs((1 - np.exp(-expected)).mean() - built.y[test].mean())
 
 
-
 def test_a_count_model_set_up_from_its_parts_is_the_fitted_one(panel):
     built, _ = panel
     known = built.label_known.to_numpy()
@@ -254,8 +349,10 @@ def test_a_count_model_set_up_from_its_parts_is_the_fitted_one(panel):
     early = lgb.LGBMRegressor(**model.lightgbm_params()).fit(X.iloc[fit_rows].to_numpy(float), y.iloc[fit_rows])
     parts = model.fit_from_parts(
         estimator=lgb.LGBMRegressor(**model.lightgbm_params()).fit(X.to_numpy(float), y),
-        feature_names=list(X.columns), calibration_scores=early.predict(X.iloc[calibrate_rows].to_numpy(float)),
-        calibration_counts=y.iloc[calibrate_rows].to_numpy())
+        feature_names=list(X.columns),
+        calibration_scores=early.predict(X.iloc[calibrate_rows].to_numpy(float)),
+        calibration_counts=y.iloc[calibrate_rows].to_numpy(),
+    )
     assert parts is model and model.n_features_in_ == fitted.n_features_in_
     np.testing.assert_array_equal(model.feature_names_in_, fitted.feature_names_in_)
     np.testing.assert_array_equal(model.predict_proba(X), fitted.predict_proba(X))
@@ -264,6 +361,7 @@ def test_a_count_model_set_up_from_its_parts_is_the_fitted_one(panel):
     plain = GBMCount(calibration=None).fit_from_parts(estimator=fitted.estimator_, feature_names=None)
     assert plain.calibrator_ is None and plain.n_features_in_ == X.shape[1]
     assert not hasattr(plain, "feature_names_in_")
+
 
 def test_bad_input(panel):
     built, _ = panel

@@ -75,7 +75,8 @@ def rehash(folder, name):
 
 
 ROSTER = [(name, model, None) for name, model in grid_models(**FAST).items()] + [
-    (name, model, "escalation") for name, model in case_models(**FAST).items()]
+    (name, model, "escalation") for name, model in case_models(**FAST).items()
+]
 
 
 @pytest.mark.parametrize("name, model, target", ROSTER, ids=[f"{t or 'grid'}-{n}" for n, _, t in ROSTER])
@@ -86,8 +87,11 @@ def test_save_load_predict_is_bit_identical_for_every_family(tmp_path, tiny, nam
         assert not path.read_bytes().startswith(b"\x80"), path
     back = TrainedModel.load(folder)
     as_of = pd.Timestamp("2023-10-02") if target else None
-    pd.testing.assert_frame_equal(predict(tiny, as_of=as_of, model=back, drivers=None),
-                                  predict(tiny, as_of=as_of, model=trained, drivers=None), check_exact=True)
+    pd.testing.assert_frame_equal(
+        predict(tiny, as_of=as_of, model=back, drivers=None),
+        predict(tiny, as_of=as_of, model=trained, drivers=None),
+        check_exact=True,
+    )
     params, again = trained.builder.get_params(), back.builder.get_params()
     if "cutoffs" in params:
         assert pd.DatetimeIndex(again.pop("cutoffs")).equals(pd.DatetimeIndex(params.pop("cutoffs")))
@@ -99,8 +103,7 @@ def test_boosters_are_lightgbm_text_files(folder, trained, tiny):
     assert sorted(p.name for p in folder.iterdir()) == ["booster-0.txt", "estimator.skops", "model.json"]
     booster = lgb.Booster(model_file=str(folder / "booster-0.txt"))  # LightGBM alone reads it
     X = trained.features(tiny, tiny.end)
-    np.testing.assert_array_equal(booster.predict(X.to_numpy(dtype="float64")),
-                                  trained.estimator.predict_expected(X))
+    np.testing.assert_array_equal(booster.predict(X.to_numpy(dtype="float64")), trained.estimator.predict_expected(X))
     manifest = json.loads((folder / "model.json").read_text())
     assert manifest["schema_hash"] == trained.schema_hash and manifest["builder"]["class"] == "GridPanelBuilder"
 
@@ -239,7 +242,7 @@ def test_a_corrupted_model_folder_loads_the_same_or_is_refused(tmp_path_factory,
     path = folder / data.draw(st.sampled_from(sorted(p.name for p in folder.iterdir())))
     raw = bytearray(path.read_bytes())
     if data.draw(st.booleans(), label="truncate"):
-        raw = raw[:data.draw(st.integers(0, len(raw) - 1), label="length")]
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1), label="length")]
     else:
         for position in data.draw(st.lists(st.integers(0, len(raw) - 1), min_size=1, max_size=4), label="flips"):
             raw[position] ^= data.draw(st.integers(1, 255), label="mask")

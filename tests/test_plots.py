@@ -25,8 +25,9 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def grid(tiny):
-    return backtest(tiny, [HistoricalRateBaseline(), LastPeriodBaseline()], cutoffs=CUTOFFS, horizon=28,
-                    track=False, progress=False)
+    return backtest(
+        tiny, [HistoricalRateBaseline(), LastPeriodBaseline()], cutoffs=CUTOFFS, horizon=28, track=False, progress=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +65,10 @@ def test_calibration_curve_both_targets(which, grid, escalation):
     figure = plots.calibration_curve(result, bins=5)
     lines = _lines(figure)
     assert set(lines) == set(result.leaderboard.index) | {"perfect"}
-    assert (figure.axes[0].get_xlabel(), figure.axes[0].get_ylabel()) == ("mean predicted probability",
-                                                                          "observed frequency")
+    assert (figure.axes[0].get_xlabel(), figure.axes[0].get_ylabel()) == (
+        "mean predicted probability",
+        "observed frequency",
+    )
     for name in result.leaderboard.index:
         x, y = lines[name].get_data()
         assert 1 <= len(x) <= 5 and np.all((0 <= x) & (x <= 1)) and np.all((0 <= y) & (y <= 1))
@@ -82,8 +85,10 @@ def test_risk_map_colours_the_units_and_draws_the_cases(grid, tiny):
     assert len(figure.axes) == 2 and figure.axes[1].get_ylabel() == "predicted probability"  # the colour bar
     assert (axes.get_xlabel(), axes.get_ylabel()) == ("longitude", "latitude")
     units, cases = axes.collections
-    rows = grid.predictions[(grid.predictions["model"] == grid.best)
-                            & (grid.predictions.index.get_level_values("cutoff") == pd.Timestamp(CUTOFFS[-1]))]
+    rows = grid.predictions[
+        (grid.predictions["model"] == grid.best)
+        & (grid.predictions.index.get_level_values("cutoff") == pd.Timestamp(CUTOFFS[-1]))
+    ]
     assert np.allclose(units.get_array(), rows["probability"])
     reported = tiny.cases["reported_at"]
     window = (reported >= CUTOFFS[-1]) & (reported < pd.Timestamp(CUTOFFS[-1]) + pd.Timedelta(days=28))
@@ -100,13 +105,17 @@ def test_risk_map_options_and_fallbacks(grid, tiny):
     grids = tiny.grids.set_index("grid_id")
     assert len(units.get_offsets()) == (tiny.grids["level"] == "grid").sum()
     assert {tuple(p) for p in np.round(cases.get_offsets(), 9)} <= {
-        tuple(p) for p in np.round(grids.loc[grids["level"] == "grid", ["lon", "lat"]].to_numpy(), 9)}
+        tuple(p) for p in np.round(grids.loc[grids["level"] == "grid", ["lon", "lat"]].to_numpy(), 9)
+    }
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"model": "nope"}, "unknown model 'nope'"),
-    ({"fold": 2}, "fold 2 is out of range: the result has 2 folds"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model": "nope"}, "unknown model 'nope'"),
+        ({"fold": 2}, "fold 2 is out of range: the result has 2 folds"),
+    ],
+)
 def test_risk_map_bad_options(grid, tiny, kwargs, message):
     with pytest.raises(ValueError, match=message):
         plots.risk_map(grid, tiny, **kwargs)
@@ -117,7 +126,10 @@ def test_units_without_coordinates(grid, tiny, tmp_path):
     with pytest.raises(ValueError, match="the grid units have no coordinates"):
         plots.risk_map(grid, bare)
     assert [p.name for p in plots.save_figures(grid, bare, tmp_path)] == [
-        "hit_rate_curve.png", "calibration_curve.png", "metrics_by_fold.png"]
+        "hit_rate_curve.png",
+        "calibration_curve.png",
+        "metrics_by_fold.png",
+    ]
 
 
 def test_metrics_by_fold(grid, escalation):
@@ -143,8 +155,12 @@ def test_grid_only_figures_refuse_the_escalation_target(escalation, tiny):
 
 def test_save_figures(grid, escalation, tiny, tmp_path):
     paths = plots.save_figures(grid, tiny, tmp_path / "grid")
-    assert [p.name for p in paths] == ["hit_rate_curve.png", "calibration_curve.png", "risk_map.png",
-                                       "metrics_by_fold.png"]
+    assert [p.name for p in paths] == [
+        "hit_rate_curve.png",
+        "calibration_curve.png",
+        "risk_map.png",
+        "metrics_by_fold.png",
+    ]
     for path in paths:
         assert path.parent == tmp_path / "grid" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     paths = plots.save_figures(escalation, tiny, tmp_path / "escalation")
@@ -159,8 +175,16 @@ def test_figures_draw_in_threads(grid, tiny):
         return figure
 
     with ThreadPoolExecutor(4) as pool:
-        figures = list(pool.map(render, [lambda: plots.hit_rate_curve(grid),
-                                                      lambda: plots.calibration_curve(grid),
-                                                      lambda: plots.risk_map(grid, tiny),
-                                                      lambda: plots.metrics_by_fold(grid)] * 2))
+        figures = list(
+            pool.map(
+                render,
+                [
+                    lambda: plots.hit_rate_curve(grid),
+                    lambda: plots.calibration_curve(grid),
+                    lambda: plots.risk_map(grid, tiny),
+                    lambda: plots.metrics_by_fold(grid),
+                ]
+                * 2,
+            )
+        )
     assert all(isinstance(f, Figure) and f.axes for f in figures)

@@ -19,15 +19,14 @@ def test_keyed_hash_keeps_repeat_parties(dataset):
     assert hashed.str.fullmatch("[0-9a-f]{32}").iloc[:3].all()
     assert not hashed.isin(["p-alpha", "p-beta"]).any()
     # Another salt, other pseudonyms; the same salt, the same ones.
-    assert (pseudonymize(dataset, salt="another salt of 16+").cases["party_key"].iloc[0] != hashed.iloc[0])
+    assert pseudonymize(dataset, salt="another salt of 16+").cases["party_key"].iloc[0] != hashed.iloc[0]
     assert pseudonymize(dataset, salt=SECRET).cases["party_key"].equals(hashed)
     assert validate(pseudonymize(dataset, salt=SECRET)).counts["rejected"].sum() == 0
 
 
 def test_salt_from_environment(dataset, monkeypatch):
     monkeypatch.setenv(SALT_VARIABLE, SECRET)
-    assert pseudonymize(dataset).cases["party_key"].equals(
-        pseudonymize(dataset, salt=SECRET).cases["party_key"])
+    assert pseudonymize(dataset).cases["party_key"].equals(pseudonymize(dataset, salt=SECRET).cases["party_key"])
 
 
 def test_salt_is_required(dataset, monkeypatch):
@@ -38,10 +37,12 @@ def test_salt_is_required(dataset, monkeypatch):
 
 def test_keys_are_normalised_before_hashing(dataset):
     # An integer column with a gap is read as floats: 1234.0 is still party 1234.
-    floats = pseudonymize(dataset.replace(cases=dataset.cases.assign(party_key=[1234.0, 7.0, 1234.0, np.nan])),
-                          salt=SECRET).cases["party_key"]
-    ints = pseudonymize(dataset.replace(cases=dataset.cases.assign(party_key=[1234, 7, 1234, 8])),
-                        salt=SECRET).cases["party_key"]
+    floats = pseudonymize(
+        dataset.replace(cases=dataset.cases.assign(party_key=[1234.0, 7.0, 1234.0, np.nan])), salt=SECRET
+    ).cases["party_key"]
+    ints = pseudonymize(dataset.replace(cases=dataset.cases.assign(party_key=[1234, 7, 1234, 8])), salt=SECRET).cases[
+        "party_key"
+    ]
     assert floats.iloc[:3].tolist() == ints.iloc[:3].tolist() and pd.isna(floats.iloc[3])
     blank = pseudonymize(dataset.replace(cases=dataset.cases.assign(party_key=["a", " ", "", "a"])), salt=SECRET)
     assert blank.cases["party_key"].isna().tolist() == [False, True, True, False]
@@ -51,8 +52,17 @@ def test_long_salt(dataset):
     assert len(pseudonymize(dataset, salt="x" * 200).cases["party_key"].iloc[0]) == 32
 
 
-@pytest.mark.parametrize("salt, error", [(1, TypeError), (True, TypeError), (12.5, TypeError), ("short", ValueError),
-                                         (" " * 20, ValueError), (b"0123456789", ValueError)])
+@pytest.mark.parametrize(
+    "salt, error",
+    [
+        (1, TypeError),
+        (True, TypeError),
+        (12.5, TypeError),
+        ("short", ValueError),
+        (" " * 20, ValueError),
+        (b"0123456789", ValueError),
+    ],
+)
 def test_weak_salts_are_refused(dataset, salt, error):
     with pytest.raises(error, match="salt must"):
         pseudonymize(dataset, salt=salt)

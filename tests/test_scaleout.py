@@ -26,9 +26,12 @@ TEST_CUTOFFS = {"start": "2024-07-01", "end": "2024-12-02", "freq": "W-MON"}
 
 @pytest.fixture(scope="module")
 def client():
-    with (LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                       dashboard_address=":0") as cluster,  # any free port: the README starts one too
-          Client(cluster) as client):
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+        ) as cluster,  # any free port: the README starts one too
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -41,8 +44,13 @@ def small(small_district):
 def _with_extra_roots(dataset):
     """``dataset`` and a childless street, a street whose community has no grids, and a
     childless root of another level (it sorts first: ``district``)."""
-    extra = pd.DataFrame({"grid_id": ["S9", "S8", "C99", "D1"], "parent_id": [None, None, "S8", None],
-                          "level": ["street", "street", "community", "district"]})
+    extra = pd.DataFrame(
+        {
+            "grid_id": ["S9", "S8", "C99", "D1"],
+            "parent_id": [None, None, "S8", None],
+            "level": ["street", "street", "community", "district"],
+        }
+    )
     return dataset.replace(grids=pd.concat([dataset.grids, extra], ignore_index=True))
 
 
@@ -55,8 +63,11 @@ def _with_new_grid(dataset):
 
 @pytest.fixture(scope="module")
 def before_split(small):
-    return small.replace(cases=small.cases[small.cases["reported_at"] < SPLIT], as_of=SPLIT,
-                         grid_history=small.grid_history[small.grid_history["valid_from"] < SPLIT])
+    return small.replace(
+        cases=small.cases[small.cases["reported_at"] < SPLIT],
+        as_of=SPLIT,
+        grid_history=small.grid_history[small.grid_history["valid_from"] < SPLIT],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +86,9 @@ def _same_panel(got: pd.DataFrame, builder: GridPanelBuilder, dataset) -> None:
         pd.testing.assert_series_equal(frame[name], getattr(reference, name), check_names=False)
 
 
-@pytest.mark.parametrize(("level", "adjacency", "partitions"),
-                         [("grid", True, 4), ("grid", False, 3), ("community", True, 2)])
+@pytest.mark.parametrize(
+    ("level", "adjacency", "partitions"), [("grid", True, 4), ("grid", False, 3), ("community", True, 2)]
+)
 @pytest.mark.slow
 def test_panel_equals_the_in_memory_panel_across_partition_borders(client, small, level, adjacency, partitions):
     dataset = small if adjacency else small.replace(adjacency=None)  # without pairs: nearest centroids
@@ -115,13 +127,20 @@ def test_ids_categories_and_zones_are_read_as_validate_reads_them(client, small)
     def recode(frame, *columns):
         return frame.assign(**{c: frame[c].map(codes).astype("Int64") for c in columns})
 
-    raw = small.replace(grids=recode(small.grids, "grid_id", "parent_id"),
-                        cases=recode(small.cases, "grid_id").assign(category=small.cases["category"].map(numeric)),
-                        grid_history=recode(small.grid_history, "grid_id"),
-                        adjacency=recode(small.adjacency, "grid_id", "neighbour_id"))
+    raw = small.replace(
+        grids=recode(small.grids, "grid_id", "parent_id"),
+        cases=recode(small.cases, "grid_id").assign(category=small.cases["category"].map(numeric)),
+        grid_history=recode(small.grid_history, "grid_id"),
+        adjacency=recode(small.adjacency, "grid_id", "neighbour_id"),
+    )
     raw = raw.replace(as_of=pd.Timestamp(small.as_of).tz_localize("America/New_York"))  # 05:00 in UTC
-    data = scaleout.DaskDataset(cases=dd.from_pandas(raw.cases, npartitions=2), grids=raw.grids,
-                                grid_history=raw.grid_history, adjacency=raw.adjacency, as_of=raw.as_of)
+    data = scaleout.DaskDataset(
+        cases=dd.from_pandas(raw.cases, npartitions=2),
+        grids=raw.grids,
+        grid_history=raw.grid_history,
+        adjacency=raw.adjacency,
+        as_of=raw.as_of,
+    )
     assert data.as_of == pd.Timestamp(small.as_of) + pd.Timedelta(hours=5)
     builder = scaleout.fit_builder(GridPanelBuilder(cutoffs=["2024-03-04"], horizon=28), data)
     assert builder.categories_ == sorted(str(n) for n in numeric.values()) and len(builder.attributes_) > 0
@@ -152,8 +171,13 @@ def test_bad_cases_are_refused_with_the_column_rule_and_examples(client, small):
     builder = GridPanelBuilder(cutoffs=["2024-03-04"], horizon=28)
     unknown = small.cases.copy()
     unknown.loc[unknown.index[:2], "grid_id"] = "NOWHERE"
-    data = scaleout.DaskDataset(cases=dd.from_pandas(unknown, npartitions=2), grids=small.grids,
-                                adjacency=small.adjacency, grid_history=small.grid_history, as_of=small.as_of)
+    data = scaleout.DaskDataset(
+        cases=dd.from_pandas(unknown, npartitions=2),
+        grids=small.grids,
+        adjacency=small.adjacency,
+        grid_history=small.grid_history,
+        as_of=small.as_of,
+    )
     with pytest.raises(ValueError, match=r"grid_id: 2 row\(s\) refer to units that are not in grids.*'NOWHERE'"):
         scaleout.build_panel(scaleout.fit_builder(builder, data), data).compute()
     broken = small.cases.copy()
@@ -195,8 +219,9 @@ def test_batch_prediction_scores_every_unit_as_predict_does(client, dask_model, 
     alarms = []
     data = scaleout.DaskDataset.from_dataset(small, partitions=2)
     for as_of, partitions in ((None, 4), ("2024-10-01 08:00", 2), ("2023-11-06", 4)):
-        folder = scaleout.predict_partitioned(data, tmp_path / "risk", model=dask_model, as_of=as_of,
-                                              partitions=partitions)
+        folder = scaleout.predict_partitioned(
+            data, tmp_path / "risk", model=dask_model, as_of=as_of, partitions=partitions
+        )
         assert len(list(folder.glob("part.*.parquet"))) == partitions  # earlier files are replaced
         got = pd.read_parquet(folder).sort_values("rank").reset_index(drop=True)
         units = small.grids.loc[small.grids["level"] == "grid", "grid_id"]
@@ -216,7 +241,8 @@ def test_configuration_trains_on_dask_and_the_champion_serves(client, small, tmp
     (tmp_path / "run.yaml").write_text(
         "data: {kind: simulator, preset: small}\nhorizons: 28\ntraining: {frequency: 2W-MON}\n"
         "models: {count: {family: GBMCount, params: {n_estimators: 60}}}\ntier_policy: {capacity: 20}\n"
-        "experiment: dask\n")
+        "experiment: dask\n"
+    )
     config = load_config(tmp_path / "run.yaml")
     data = scaleout.DaskDataset.from_dataset(small, partitions=2)
     trained = scaleout.train_final(config, config.estimators()["count"], data, register=True)
@@ -236,14 +262,32 @@ def test_command_line_trains_and_predicts_on_the_cluster(client, small, tmp_path
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     scaleout.write_partitioned(small, tmp_path / "small", partitions=4)
-    (tmp_path / "run.yaml").write_text("data: {kind: folder, path: small}\nhorizons: 28\n"
-                                       "models: {count: {family: GBMCount, params: {n_estimators: 40}}}\n")
+    (tmp_path / "run.yaml").write_text(
+        "data: {kind: folder, path: small}\nhorizons: 28\n"
+        "models: {count: {family: GBMCount, params: {n_estimators: 40}}}\n"
+    )
     address = client.scheduler.address
     runner = CliRunner()
     trained = runner.invoke(app, ["train", "--config", "run.yaml", "--scheduler", address, "--out", "model"])
     assert trained.exit_code == 0, trained.output
-    risk = runner.invoke(app, ["predict", "--data", "small", "--model", "model", "--scheduler", address,
-                               "--partitions", "2", "--out", "risk", "--top", "3"])
+    risk = runner.invoke(
+        app,
+        [
+            "predict",
+            "--data",
+            "small",
+            "--model",
+            "model",
+            "--scheduler",
+            address,
+            "--partitions",
+            "2",
+            "--out",
+            "risk",
+            "--top",
+            "3",
+        ],
+    )
     assert risk.exit_code == 0, risk.output
     assert f"2 Parquet files written to {(tmp_path / 'risk').resolve()}" in risk.output
     assert len(pd.read_parquet(tmp_path / "risk")) == (small.grids["level"] == "grid").sum()

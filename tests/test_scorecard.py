@@ -8,8 +8,13 @@ from riskmodel.models import Scorecard
 
 def _data(n=4000, seed=0):
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame({"count_28d": rng.poisson(2, n).astype(float), "quiet_days": rng.exponential(30, n),
-                      "noise": rng.normal(size=n)})
+    X = pd.DataFrame(
+        {
+            "count_28d": rng.poisson(2, n).astype(float),
+            "quiet_days": rng.exponential(30, n),
+            "noise": rng.normal(size=n),
+        }
+    )
     X.loc[rng.random(n) < 0.05, "noise"] = np.nan
     logit = -2.5 + 0.5 * X["count_28d"].clip(0, 6) - 0.02 * X["quiet_days"].clip(0, 90)
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)

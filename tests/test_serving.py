@@ -16,8 +16,21 @@ from riskmodel.datasets import simulate_district
 from riskmodel.models import GBMCount, LogisticRisk, TierPolicy
 
 FAST = dict(n_estimators=20, min_child_samples=5, n_jobs=1)
-COLUMNS = ["grid_id", "level", "street_id", "community_id", "as_of", "horizon_days", "probability", "expected_count",
-           "score", "tier", "rank", "top_drivers", "flags"]
+COLUMNS = [
+    "grid_id",
+    "level",
+    "street_id",
+    "community_id",
+    "as_of",
+    "horizon_days",
+    "probability",
+    "expected_count",
+    "score",
+    "tier",
+    "rank",
+    "top_drivers",
+    "flags",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +55,9 @@ def truncate(dataset, as_of):
     cases = dataset.cases[dataset.cases["reported_at"] < as_of].copy()
     for column in ("resolved_at", "escalated_at"):
         cases[column] = cases[column].where(cases[column] < as_of)
-    cases["outcome"] = np.where(cases["escalated_at"].notna(), "escalated",
-                                np.where(cases["resolved_at"].notna(), cases["outcome"], "open"))
+    cases["outcome"] = np.where(
+        cases["escalated_at"].notna(), "escalated", np.where(cases["resolved_at"].notna(), cases["outcome"], "open")
+    )
     history = dataset.grid_history[dataset.grid_history["valid_from"] <= as_of]
     return dataset.replace(cases=cases, grid_history=history, as_of=as_of)
 
@@ -106,9 +120,22 @@ def test_the_cache_keeps_one_object_until_the_model_changes(tmp_path, trained):
 
 def test_no_unit_is_lost(tiny, trained):
     # A new grid after training, with no case and no attributes: a cold start.
-    grids = pd.concat([tiny.grids, pd.DataFrame({"grid_id": ["G99"], "parent_id": ["C1"], "level": ["grid"],
-                                                 "lon": [tiny.grids["lon"].mean()], "lat": [tiny.grids["lat"].mean()],
-                                                 "area_km2": [0.25]})], ignore_index=True)
+    grids = pd.concat(
+        [
+            tiny.grids,
+            pd.DataFrame(
+                {
+                    "grid_id": ["G99"],
+                    "parent_id": ["C1"],
+                    "level": ["grid"],
+                    "lon": [tiny.grids["lon"].mean()],
+                    "lat": [tiny.grids["lat"].mean()],
+                    "area_km2": [0.25],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     risk = predict(tiny.replace(grids=grids), model=trained).set_index("grid_id")
     assert len(risk) == (grids["level"] == "grid").sum()
     assert risk.loc["G99", "flags"] == "cold_start;no_history;no_attributes"
@@ -123,8 +150,14 @@ def test_no_unit_is_lost(tiny, trained):
 
 def test_a_burst_of_cases_is_flagged_as_an_anomaly(tiny, trained):
     end = tiny.end.normalize()
-    burst = pd.DataFrame({"case_id": [f"B{i}" for i in range(8)], "grid_id": "G07", "category": "neighbour_noise",
-                          "reported_at": [end - pd.Timedelta(hours=6 * i) for i in range(8)]})
+    burst = pd.DataFrame(
+        {
+            "case_id": [f"B{i}" for i in range(8)],
+            "grid_id": "G07",
+            "category": "neighbour_noise",
+            "reported_at": [end - pd.Timedelta(hours=6 * i) for i in range(8)],
+        }
+    )
     risk = predict(tiny.replace(cases=pd.concat([tiny.cases, burst], ignore_index=True)), model=trained)
     flags = risk.set_index("grid_id")["flags"]
     assert "anomaly:neighbour_noise" in flags.loc["G07"]
@@ -135,8 +168,18 @@ def test_case_model_scores_the_open_cases(tiny):
     trained = train(tiny, model=LogisticRisk(), target="escalation", escalation_days=30, track=False)
     as_of = pd.Timestamp("2023-10-02")
     risk = predict(tiny, as_of=as_of, model=trained)
-    assert list(risk.columns) == ["case_id", "grid_id", "as_of", "horizon_days", "probability", "score", "tier",
-                                  "rank", "top_drivers", "flags"]
+    assert list(risk.columns) == [
+        "case_id",
+        "grid_id",
+        "as_of",
+        "horizon_days",
+        "probability",
+        "score",
+        "tier",
+        "rank",
+        "top_drivers",
+        "flags",
+    ]
     cases = tiny.cases.set_index("case_id").loc[risk["case_id"]]
     assert len(risk) > 0 and (cases["reported_at"] < as_of).all() and (risk["horizon_days"] == 30).all()
     assert not (cases["resolved_at"] < as_of).any() and not (cases["escalated_at"] < as_of).any()
@@ -144,8 +187,11 @@ def test_case_model_scores_the_open_cases(tiny):
     resolved = tiny.cases.assign(resolved_at=tiny.cases["reported_at"])  # nothing stays open
     empty = predict(tiny.replace(cases=resolved), as_of=as_of, model=trained)
     assert len(empty) == 0 and list(empty.columns) == list(risk.columns)
-    still_open = tiny.cases[(tiny.cases["reported_at"] < as_of) & ~(tiny.cases["resolved_at"] < as_of)
-                            & ~(tiny.cases["escalated_at"] < as_of)]
+    still_open = tiny.cases[
+        (tiny.cases["reported_at"] < as_of)
+        & ~(tiny.cases["resolved_at"] < as_of)
+        & ~(tiny.cases["escalated_at"] < as_of)
+    ]
     assert set(risk["case_id"]) == set(still_open["case_id"])
     np.testing.assert_array_equal(risk["grid_id"], cases["grid_id"])
 
@@ -158,8 +204,9 @@ def test_compatibility_errors_name_what_is_wrong(tmp_path, tiny, trained):
     with pytest.raises(ValueError, match=r"cases lack the column\(s\) \['party_key'\]"):
         predict(tiny.replace(cases=tiny.cases.drop(columns=["party_key", "source"])), model=trained)
     # A column the features do not read is not needed.
-    pd.testing.assert_frame_equal(predict(tiny.replace(cases=tiny.cases.drop(columns="source")), model=trained),
-                                  predict(tiny, model=trained))
+    pd.testing.assert_frame_equal(
+        predict(tiny.replace(cases=tiny.cases.drop(columns="source")), model=trained), predict(tiny, model=trained)
+    )
     attribute = trained.inputs["grid_history"][0]
     with pytest.raises(ValueError, match=rf"grid_history lack the column\(s\) \['{attribute}'\]"):
         predict(tiny.replace(grid_history=tiny.grid_history.drop(columns=attribute)), model=trained)

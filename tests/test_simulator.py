@@ -18,8 +18,9 @@ def test_same_seed_same_frames_and_truth():
     a, b = simulate_district("tiny", seed=3), simulate_district("tiny", seed=3)
     for name, frame in a.tables.items():
         pd.testing.assert_frame_equal(frame, b.tables[name], check_exact=True)
-    pd.testing.assert_series_equal(a.truth.expected_counts("2023-05-01", 14),
-                                   b.truth.expected_counts("2023-05-01", 14), check_exact=True)
+    pd.testing.assert_series_equal(
+        a.truth.expected_counts("2023-05-01", 14), b.truth.expected_counts("2023-05-01", 14), check_exact=True
+    )
     pd.testing.assert_frame_equal(a.truth.waves, b.truth.waves)
     other = simulate_district("tiny", seed=4)
     assert not other.cases["reported_at"].equals(a.cases["reported_at"])
@@ -47,8 +48,7 @@ def test_presets_and_overrides():
 def test_hierarchy_and_adjacency(small_district):
     grids = small_district.grids
     assert small_district.levels == ["street", "community", "grid", "microgrid"]
-    assert grids.groupby("level").size().to_dict() == {"street": 4, "community": 16, "grid": 256,
-                                                        "microgrid": 769}
+    assert grids.groupby("level").size().to_dict() == {"street": 4, "community": 16, "grid": 256, "microgrid": 769}
     # Queen contiguity on a 16 x 16 lattice: corners 3, edges 5, inside 8 neighbours.
     degree = small_district.adjacency.groupby("grid_id").size()
     assert degree.value_counts().to_dict() == {8: 196, 5: 56, 3: 4}

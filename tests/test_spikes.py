@@ -17,14 +17,19 @@ def _panel(n_units=200, n_cutoffs=30, seed=0, spike=None):
     daily = rng.poisson(rate[:, None], size=(n_units, days)).astype(float)
     if spike is not None:
         unit, day, extra = spike
-        daily[unit, day:day + 7] += extra / 7
+        daily[unit, day : day + 7] += extra / 7
     cumulative = np.concatenate([np.zeros((n_units, 1)), daily.cumsum(axis=1)], axis=1)
     rows = []
     for k in range(n_cutoffs):
         c = 364 + 7 * k
         for u in range(n_units):
-            rows.append({"grid_id": f"G{u}", "cutoff": pd.Timestamp("2024-01-01") + pd.Timedelta(days=7 * k),
-                         **{f"count_{w}d_noise": cumulative[u, c] - cumulative[u, c - w] for w in (7, 91, 364)}})
+            rows.append(
+                {
+                    "grid_id": f"G{u}",
+                    "cutoff": pd.Timestamp("2024-01-01") + pd.Timedelta(days=7 * k),
+                    **{f"count_{w}d_noise": cumulative[u, c] - cumulative[u, c - w] for w in (7, 91, 364)},
+                }
+            )
     return pd.DataFrame(rows).set_index(["grid_id", "cutoff"])
 
 
@@ -68,8 +73,9 @@ def test_detects_the_simulated_waves_daily():
     """Daily surveillance of every grid and community finds most injected waves of the small
     preset within 14 days with few false alarms (bench/models.py measures more seeds)."""
     district = simulate_district("small", seed=0)
-    result = backtest(district, [SpikeDetector()], cutoffs=["2023-04-03", "2024-12-16"], target="waves",
-                      track=False, progress=False)
+    result = backtest(
+        district, [SpikeDetector()], cutoffs=["2023-04-03", "2024-12-16"], target="waves", track=False, progress=False
+    )
     got = result.folds.iloc[0]
     assert got["waves"] >= 10
     assert got["wave_detection_rate"] >= 0.8

@@ -10,8 +10,9 @@ from riskmodel.models import TierPolicy
 
 
 def _scores() -> pd.Series:
-    index = pd.MultiIndex.from_product([["G1", "G2", "G3", "G4"], pd.to_datetime(["2024-01-01", "2024-01-08"])],
-                                       names=["grid_id", "cutoff"])
+    index = pd.MultiIndex.from_product(
+        [["G1", "G2", "G3", "G4"], pd.to_datetime(["2024-01-01", "2024-01-08"])], names=["grid_id", "cutoff"]
+    )
     return pd.Series([0.9, 0.1, 0.5, 0.5, 0.5, 0.2, 0.05, 0.9], index=index)
 
 
@@ -25,8 +26,12 @@ def test_capacity_and_share_per_forecast_date():
     scores = _scores()
     tiers = TierPolicy(capacity=(1, 1, 1)).assign(scores)
     for _, group in tiers.groupby(level="cutoff"):
-        assert sorted(group.value_counts().to_dict().items()) == [("green", 1), ("orange", 1), ("red", 1),
-                                                                  ("yellow", 1)]
+        assert sorted(group.value_counts().to_dict().items()) == [
+            ("green", 1),
+            ("orange", 1),
+            ("red", 1),
+            ("yellow", 1),
+        ]
     # Ties keep the row order: G2 and G3 both score 0.5 on 2024-01-01; G2 comes first.
     first = tiers.xs(pd.Timestamp("2024-01-01"), level="cutoff")
     assert first.to_dict() == {"G1": "red", "G2": "orange", "G3": "yellow", "G4": "green"}

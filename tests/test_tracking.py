@@ -43,8 +43,14 @@ def tiny():
 
 
 def test_backtest_is_a_parent_run_with_a_child_per_model(store, tiny):
-    result = backtest(tiny, {"hist": HistoricalRateBaseline(), "last": LastPeriodBaseline()},
-                      cutoffs=["2023-09-04", "2023-10-02"], horizon=28, experiment="exp", progress=False)
+    result = backtest(
+        tiny,
+        {"hist": HistoricalRateBaseline(), "last": LastPeriodBaseline()},
+        cutoffs=["2023-09-04", "2023-10-02"],
+        horizon=28,
+        experiment="exp",
+        progress=False,
+    )
     assert (store / "mlflow.db").is_file()
     client = mlflow.MlflowClient(tracking.tracking_uri())
     parent = client.get_run(result.run_id)
@@ -58,8 +64,9 @@ def test_backtest_is_a_parent_run_with_a_child_per_model(store, tiny):
     assert "plots/hit_rate_curve.png" in plots
     assert parent.info.artifact_uri.startswith((store / "mlartifacts").as_uri())
 
-    children = mlflow.search_runs(experiment_names=["exp"],
-                                  filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    children = mlflow.search_runs(
+        experiment_names=["exp"], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'"
+    )
     assert set(children["tags.model"]) == {"oracle", "hist", "last"}
     for _, row in children.iterrows():
         model = row["tags.model"]
@@ -69,7 +76,8 @@ def test_backtest_is_a_parent_run_with_a_child_per_model(store, tiny):
         assert [m.step for m in history] == [0, 1]
         np.testing.assert_allclose([m.value for m in history], folds["roc_auc"])
     assert children.loc[children["tags.model"] == "hist", "metrics.roc_auc_oracle_ratio"].iloc[0] == pytest.approx(
-        result.leaderboard.loc["hist", "roc_auc_oracle_ratio"])
+        result.leaderboard.loc["hist", "roc_auc_oracle_ratio"]
+    )
 
     board = tracking.compare("exp")
     assert set(board["model"]) == {"oracle", "hist", "last"} and (board["backtest"] == result.run_id).all()
@@ -98,8 +106,9 @@ def test_registered_champion_predicts_as_in_memory(store, tiny):
     out = served.predict(X.reset_index(drop=True))
     np.testing.assert_allclose(out["probability"], trained.score(X)["probability"])
     np.testing.assert_allclose(out["expected_count"], trained.score(X)["expected_count"])
-    pd.testing.assert_frame_equal(predict(tiny, model="models:/dispute-risk-grid@champion"),
-                                  predict(tiny, model=trained))
+    pd.testing.assert_frame_equal(
+        predict(tiny, model="models:/dispute-risk-grid@champion"), predict(tiny, model=trained)
+    )
     assert load_model(trained.model_uri).schema_hash == trained.schema_hash
     pd.testing.assert_frame_equal(predict(tiny), predict(tiny, model=trained))  # the default: the champion
     with pytest.raises(FileNotFoundError, match="cannot load the model models:/nothing@champion from the tracking"):
@@ -119,13 +128,22 @@ def test_escalation_champion_has_its_own_name(store, tiny):
 
 def test_waves_backtest_is_logged_too(store):
     small = simulate_district("small", seed=0)
-    result = backtest(small, [SpikeDetector()], start="2024-01-01", end="2024-12-16", frequency="26W-MON",
-                      target="waves", experiment="w", progress=False)
+    result = backtest(
+        small,
+        [SpikeDetector()],
+        start="2024-01-01",
+        end="2024-12-16",
+        frequency="26W-MON",
+        target="waves",
+        experiment="w",
+        progress=False,
+    )
     client = mlflow.MlflowClient(tracking.tracking_uri())
     assert {a.path for a in client.list_artifacts(result.run_id, "plots")} == {"plots/metrics_by_fold.png"}
     board = tracking.compare("w")
-    assert board.loc[0, "wave_detection_rate"] == pytest.approx(result.leaderboard.loc["SpikeDetector",
-                                                                                      "wave_detection_rate"])
+    assert board.loc[0, "wave_detection_rate"] == pytest.approx(
+        result.leaderboard.loc["SpikeDetector", "wave_detection_rate"]
+    )
 
 
 def _post(url: str, body: dict) -> tuple[int, dict]:
@@ -143,11 +161,31 @@ def test_mlflow_serves_the_champion_over_http(store, tiny):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = os.environ | {"MLFLOW_TRACKING_URI": tracking.tracking_uri(), "MLFLOW_DISABLE_TELEMETRY": "true",
-                        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
-                               "models:/dispute-risk-grid@champion", "--env-manager", "local", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = os.environ | {
+        "MLFLOW_TRACKING_URI": tracking.tracking_uri(),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            "models:/dispute-risk-grid@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):

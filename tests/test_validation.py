@@ -21,20 +21,24 @@ def _set(column, row, value):
     def change(frame):
         frame[column] = frame[column].astype(object)
         frame.loc[row, column] = value
+
     return change
 
 
 def _copy_row(row):
     def change(frame):
         frame.loc[len(frame) + 100] = frame.loc[row]
+
     return change
 
 
 def _own_levels(change):
     """Levels of the user's own names (no built-in order), then ``change``."""
+
     def both(frame):
         frame["level"] = frame["level"].map({"street": "L0", "community": "L1", "grid": "L2", "microgrid": "L3"})
         change(frame)
+
     return both
 
 
@@ -69,12 +73,16 @@ VIOLATIONS = [
     ("grids", _set("lat", 1, 95.0), "grids", "lat", "range"),
     ("grid_history", _set("grid_id", 1, "G9"), "grid_history", "grid_id", "unknown_grid"),
     ("grid_history", _set("valid_from", 1, None), "grid_history", "valid_from", "missing"),
-    ("grid_history", _set("valid_from", 2, "2024-01-01"), "grid_history", "grid_id, valid_from",
-     "duplicate_snapshot"),
+    ("grid_history", _set("valid_from", 2, "2024-01-01"), "grid_history", "grid_id, valid_from", "duplicate_snapshot"),
     ("grid_history", _set("population", 1, "many"), "grid_history", "population", "type"),
     ("grid_history", _set("population", 1, np.inf), "grid_history", "population", "type"),
-    ("grid_history", lambda f: f.__setitem__("population", pd.Series(["1", "x", "3"], dtype="str")),
-     "grid_history", "population", "type"),
+    (
+        "grid_history",
+        lambda f: f.__setitem__("population", pd.Series(["1", "x", "3"], dtype="str")),
+        "grid_history",
+        "population",
+        "type",
+    ),
     ("adjacency", _set("neighbour_id", 0, "G1"), "adjacency", "neighbour_id", "self_neighbour"),
     ("adjacency", _set("neighbour_id", 0, "G7"), "adjacency", "neighbour_id", "unknown_grid"),
     ("adjacency", _copy_row(0), "adjacency", "grid_id, neighbour_id", "unique"),
@@ -102,15 +110,15 @@ def test_a_validated_dataset_is_not_checked_again(dataset):
         validate(report.dataset.replace(as_of="2024-02-01"))
 
 
-@pytest.mark.parametrize("table, change, p_table, p_column, rule", VIOLATIONS,
-                         ids=[f"{v[2]}.{v[3]}-{v[4]}" for v in VIOLATIONS])
+@pytest.mark.parametrize(
+    "table, change, p_table, p_column, rule", VIOLATIONS, ids=[f"{v[2]}.{v[3]}-{v[4]}" for v in VIOLATIONS]
+)
 def test_each_rule_is_named(dataset, table, change, p_table, p_column, rule):
     broken = _with(dataset, table, change)
     with pytest.raises(ValidationError) as caught:
         validate(broken)
     problems = caught.value.problems
-    named = problems[(problems["table"] == p_table) & (problems["column"] == p_column)
-                     & (problems["rule"] == rule)]
+    named = problems[(problems["table"] == p_table) & (problems["column"] == p_column) & (problems["rule"] == rule)]
     assert len(named) == 1, problems
     assert f"{p_table}.{p_column} [{rule}]" in str(caught.value)
     assert named["count"].iloc[0] >= 1 and "row " in named["examples"].iloc[0]
@@ -143,7 +151,8 @@ def test_duplicate_column_names_and_header_names(dataset):
     cases = dataset.cases.assign(reason="neighbours", table="t1", severity=[1, 9, 2, 3])
     rejected = validate(dataset.replace(cases=cases), errors="quarantine").rejected
     assert rejected[["reason", "reason_input", "table_input"]].values.tolist() == [
-        ["severity: range", "neighbours", "t1"]]
+        ["severity: range", "neighbours", "t1"]
+    ]
 
 
 def test_failed_type_is_not_also_missing(dataset):
@@ -167,8 +176,12 @@ def test_every_problem_is_listed_at_once(dataset):
         validate(broken)
     message = str(caught.value)
     assert message.startswith("3 problem(s)")
-    for expected in ("cases.severity [range] 1 row(s)", "cases.outcome [vocabulary]",
-                     "grid_history.grid_id [unknown_grid]", "row 0 (case_id='c1', severity=9)"):
+    for expected in (
+        "cases.severity [range] 1 row(s)",
+        "cases.outcome [vocabulary]",
+        "grid_history.grid_id [unknown_grid]",
+        "row 0 (case_id='c1', severity=9)",
+    ):
         assert expected in message
 
 
@@ -193,8 +206,7 @@ def test_quarantine_cascades_and_reconciles(dataset):
     assert set(report.dataset.grids["grid_id"]) == {"S1", "C1"}
     assert len(report.dataset.cases) + counts.loc["cases", "rejected"] == len(dataset.cases)
     # The original rows are returned as they were given, with their index label.
-    assert report.rejected.loc[report.rejected["table"] == "cases", "case_id"].tolist() == [
-        "c1", "c2", "c3", "c4"]
+    assert report.rejected.loc[report.rejected["table"] == "cases", "case_id"].tolist() == ["c1", "c2", "c3", "c4"]
 
 
 def test_rejected_rows_keep_their_index_labels(dataset):
@@ -212,8 +224,9 @@ def test_time_zone_policy(dataset):
     assert converted.iloc[0] == pd.Timestamp("2024-01-05 02:00")  # to UTC, zone dropped
     shanghai = validate(dataset.replace(cases=cases), tz="Asia/Shanghai").dataset.cases["reported_at"]
     assert shanghai.iloc[0] == pd.Timestamp("2024-01-05 10:00")
-    offsets = dataset.cases.assign(reported_at=["2024-01-05T10:00+08:00", "2024-02-01T21:30+01:00",
-                                                "2024-03-03 08:15", "2024-06-01 12:00"])
+    offsets = dataset.cases.assign(
+        reported_at=["2024-01-05T10:00+08:00", "2024-02-01T21:30+01:00", "2024-03-03 08:15", "2024-06-01 12:00"]
+    )
     parsed = validate(dataset.replace(cases=offsets)).dataset.cases["reported_at"]
     assert parsed.tolist()[:2] == [pd.Timestamp("2024-01-05 02:00"), pd.Timestamp("2024-02-01 20:30")]
     assert parsed.dtype == "datetime64[us]"
@@ -224,8 +237,7 @@ def test_zoned_as_of_follows_the_policy(dataset):
     report = validate(zoned, errors="quarantine")
     assert report.dataset.as_of == pd.Timestamp("2024-06-01 12:00")
     assert report.rejected.empty  # c4 at 12:00 is not after 12:00 UTC
-    earlier = validate(zoned.replace(as_of=pd.Timestamp("2024-06-01 19:00", tz="Asia/Shanghai")),
-                       errors="quarantine")
+    earlier = validate(zoned.replace(as_of=pd.Timestamp("2024-06-01 19:00", tz="Asia/Shanghai")), errors="quarantine")
     assert earlier.rejected["case_id"].tolist() == ["c4"]
     assert earlier.rejected["reason"].tolist() == ["reported_at: after_as_of"]
     report = validate(zoned, errors="quarantine", tz="Asia/Shanghai")
@@ -261,9 +273,16 @@ def test_simulated_district_is_valid(small_district):
 
 # -- property: random corruption gives a valid result or a ValidationError ------------
 _GARBAGE = st.one_of(
-    st.none(), st.just(np.nan), st.text(max_size=5), st.integers(-10**6, 10**6),
-    st.floats(allow_nan=True, allow_infinity=True), st.just("2024-02-30"), st.just("2031-01-01"),
-    st.just(pd.Timestamp("2024-05-01", tz="UTC")), st.booleans(), st.just(["a"]),
+    st.none(),
+    st.just(np.nan),
+    st.text(max_size=5),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.just("2024-02-30"),
+    st.just("2031-01-01"),
+    st.just(pd.Timestamp("2024-05-01", tz="UTC")),
+    st.booleans(),
+    st.just(["a"]),
     st.sampled_from(["S1", "C1", "G1", "G2", "M1", "c1", "c2"]),
 )
 
@@ -275,8 +294,7 @@ def corruptions(draw):
     for _ in range(draw(st.integers(1, 6))):
         name = draw(st.sampled_from(sorted(frames)))
         frame = frames[name]
-        action = draw(st.sampled_from(["set", "drop_row", "duplicate_row", "drop_column", "retype",
-                                       "shuffle"]))
+        action = draw(st.sampled_from(["set", "drop_row", "duplicate_row", "drop_column", "retype", "shuffle"]))
         if action == "set" and len(frame) and len(frame.columns):
             column = draw(st.sampled_from(list(frame.columns)))
             row = draw(st.integers(0, len(frame) - 1))

@@ -56,8 +56,9 @@ def _episodes(rng, n_grids: int, n_quarters: int, per_year: float, low: int, hig
     return flag
 
 
-def build_attributes(config: SimulationConfig, grid_ids: pd.Index, neighbours: sparse.csr_matrix,
-                     rng: np.random.Generator) -> Attributes:
+def build_attributes(
+    config: SimulationConfig, grid_ids: pd.Index, neighbours: sparse.csr_matrix, rng: np.random.Generator
+) -> Attributes:
     n = len(grid_ids)
     start = pd.Timestamp(config.start)
     n_quarters = int(np.ceil(config.days / 91.3)) + 1
@@ -129,7 +130,8 @@ def _observe(true, grid_ids, quarter_starts, noise, rng) -> pd.DataFrame:
     }
     for name in ("property_managed", "new_property_manager", "construction", "demolition"):
         columns[name] = true[name]
-    frame = pd.DataFrame({k: (v.ravel() if isinstance(v, np.ndarray) and v.ndim == 2 else v)
-                          for k, v in columns.items()})
+    frame = pd.DataFrame(
+        {k: (v.ravel() if isinstance(v, np.ndarray) and v.ndim == 2 else v) for k, v in columns.items()}
+    )
     frame["grid_id"] = frame["grid_id"].astype("str")
     return frame

@@ -57,8 +57,17 @@ def escalation_probability(hazard: np.ndarray, log_median: np.ndarray) -> np.nda
     return 1 - (np.exp(-hazard[:, None] * delay) * weights).sum(axis=1) / np.sqrt(np.pi)
 
 
-def build_cases(config: SimulationConfig, layout, households: np.ndarray, quarter_of_day: np.ndarray,
-                day, grid, category, count, rng: np.random.Generator):
+def build_cases(
+    config: SimulationConfig,
+    layout,
+    households: np.ndarray,
+    quarter_of_day: np.ndarray,
+    day,
+    grid,
+    category,
+    count,
+    rng: np.random.Generator,
+):
     """The ``cases`` table and each case's true escalation probability.
 
     ``households`` is (G, Q), ``quarter_of_day`` maps a day to its quarter, and
@@ -95,8 +104,11 @@ def build_cases(config: SimulationConfig, layout, households: np.ndarray, quarte
     backlog = _open_in_grid(grid, at, resolved)
 
     hazard = np.exp(
-        config.escalation_intercept + _ESCALATION_EFFECT[category] + 0.5 * (severity - 1)
-        + 0.9 * np.log1p(prior) + 0.2 * np.log1p(backlog)
+        config.escalation_intercept
+        + _ESCALATION_EFFECT[category]
+        + 0.5 * (severity - 1)
+        + 0.9 * np.log1p(prior)
+        + 0.2 * np.log1p(backlog)
     )
     probability = escalation_probability(hazard, log_median)
     chance = 1 - np.exp(-hazard * delay)
@@ -109,7 +121,8 @@ def build_cases(config: SimulationConfig, layout, households: np.ndarray, quarte
     escalated_seen = escalates & (escalated < end)
     resolved_seen = resolved < end
     outcome = np.where(
-        escalated_seen, "escalated",
+        escalated_seen,
+        "escalated",
         np.where(resolved_seen, np.where(rng.random(n) < _WITHDRAWN, "withdrawn", "resolved"), "open"),
     )
 

@@ -8,5 +8,8 @@ import warnings
 from riskmodel.datasets.presets import *  # noqa: F403
 from riskmodel.datasets.presets import __all__  # noqa: F401
 
-warnings.warn("riskmodel.datasets.config is deprecated: import from riskmodel.datasets.presets instead",
-              DeprecationWarning, stacklevel=2)
+warnings.warn(
+    "riskmodel.datasets.config is deprecated: import from riskmodel.datasets.presets instead",
+    DeprecationWarning,
+    stacklevel=2,
+)

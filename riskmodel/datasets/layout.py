@@ -94,8 +94,7 @@ def build_layout(config: SimulationConfig, rng: np.random.Generator) -> Layout:
     area = cell * cell / 1e6
     levels = [
         ("street", street_ids, None, street_lonlat, np.bincount(street_of_comm[community]) * area),
-        ("community", community_ids, street_ids[street_of_comm], comm_lonlat,
-         np.bincount(community) * area),
+        ("community", community_ids, street_ids[street_of_comm], comm_lonlat, np.bincount(community) * area),
         ("grid", grid_ids, community_ids[community], lonlat, np.full(n, area)),
         ("microgrid", micro_ids, grid_ids[micro_grid], micro_lonlat, micro_share * area),
     ]
@@ -126,7 +125,8 @@ def _units_table(levels: list) -> pd.DataFrame:
             pd.DataFrame(
                 {
                     "grid_id": ids,
-                    "parent_id": pd.Series(parents, dtype="str") if parents is not None
+                    "parent_id": pd.Series(parents, dtype="str")
+                    if parents is not None
                     else pd.Series(np.nan, index=range(len(ids)), dtype="str"),
                     "level": level,
                     "lon": ll[:, 0],
@@ -142,8 +142,9 @@ def _units_table(levels: list) -> pd.DataFrame:
     return grids
 
 
-def _queen_adjacency(row: np.ndarray, col: np.ndarray, n_cols: int,
-                     grid_ids: pd.Index) -> tuple[pd.DataFrame, sparse.csr_matrix]:
+def _queen_adjacency(
+    row: np.ndarray, col: np.ndarray, n_cols: int, grid_ids: pd.Index
+) -> tuple[pd.DataFrame, sparse.csr_matrix]:
     """Queen contiguity on the lattice (the eight surrounding cells that exist): the adjacency
     table, both ways and sorted, and its row-normalised matrix."""
     n = len(grid_ids)
@@ -163,8 +164,9 @@ def _queen_adjacency(row: np.ndarray, col: np.ndarray, n_cols: int,
     src, dst = src[order], dst[order]
     adjacency = pd.DataFrame({"grid_id": grid_ids[src], "neighbour_id": grid_ids[dst]})
     degree = np.bincount(src, minlength=n).astype(float)
-    neighbours = sparse.csr_matrix((1.0 / degree[src], (src, dst)), shape=(n, n)) if len(src) else (
-        sparse.csr_matrix((n, n)))
+    neighbours = (
+        sparse.csr_matrix((1.0 / degree[src], (src, dst)), shape=(n, n)) if len(src) else (sparse.csr_matrix((n, n)))
+    )
     return adjacency, neighbours
 
 

@@ -109,9 +109,7 @@ def make_config(preset: str, overrides: dict) -> SimulationConfig:
     known = {f.name for f in dataclasses.fields(SimulationConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise TypeError(
-            f"unknown simulation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
+        raise TypeError(f"unknown simulation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     config = SimulationConfig(**{**PRESETS[preset], **overrides})
     rules = [
         (config.n_grids >= 1, "n_grids must be at least 1"),
@@ -122,14 +120,17 @@ def make_config(preset: str, overrides: dict) -> SimulationConfig:
         (config.cases_per_grid_year > 0, "cases_per_grid_year must be positive"),
         (config.latent_sd >= 0 and config.attribute_noise >= 0, "latent_sd and attribute_noise must be >= 0"),
         (config.excitation_self >= 0 and config.excitation_neighbours >= 0, "excitation must be >= 0"),
-        (config.excitation_self + config.excitation_neighbours < 1,
-         "excitation_self + excitation_neighbours must stay below 1, or the process explodes"),
+        (
+            config.excitation_self + config.excitation_neighbours < 1,
+            "excitation_self + excitation_neighbours must stay below 1, or the process explodes",
+        ),
         (config.excitation_half_life_days > 0, "excitation_half_life_days must be positive"),
         (config.waves_per_year >= 0, "waves_per_year must be >= 0"),
-        (0 < config.wave_cases_low <= config.wave_cases_high,
-         "wave sizes need 0 < wave_cases_low <= wave_cases_high"),
-        (1 <= config.wave_weeks_low <= config.wave_weeks_high,
-         "wave weeks need 1 <= wave_weeks_low <= wave_weeks_high"),
+        (0 < config.wave_cases_low <= config.wave_cases_high, "wave sizes need 0 < wave_cases_low <= wave_cases_high"),
+        (
+            1 <= config.wave_weeks_low <= config.wave_weeks_high,
+            "wave weeks need 1 <= wave_weeks_low <= wave_weeks_high",
+        ),
     ]
     broken = [message for ok, message in rules if not ok]
     if broken:

@@ -120,8 +120,14 @@ def draw_waves(config: SimulationConfig, layout, base_rate: np.ndarray, rng) -> 
             "cases_per_day": cases_per_day[order],
         }
     ).astype({"wave_id": "str", "unit_id": "str", "level": "str", "category": "str"})
-    return Waves(table, [members[i] for i in order], [cases_per_day[i] * share[i] for i in order],
-                 category[order], first[order], first[order] + length[order])
+    return Waves(
+        table,
+        [members[i] for i in order],
+        [cases_per_day[i] * share[i] for i in order],
+        category[order],
+        first[order],
+        first[order] + length[order],
+    )
 
 
 @dataclass

@@ -74,18 +74,23 @@ def simulate_district(preset: str = "small", seed: int = 0, **overrides) -> Simu
     layout = build_layout(config, layout_rng)
     attributes = build_attributes(config, layout.grid_ids, layout.neighbours, attribute_rng)
     waves = draw_waves(config, layout, attributes.base_rate, wave_rng)
-    process = Process.build(config, attributes.base_rate, attributes.quarter_starts, waves,
-                            layout.neighbours, horizon_days=366)
+    process = Process.build(
+        config, attributes.base_rate, attributes.quarter_starts, waves, layout.neighbours, horizon_days=366
+    )
     day, grid, category, count = process.simulate(config.days, process_rng)
     cases, probability, case_cells = build_cases(
         config, layout, attributes.true["households"], process.quarter_of_day, day, grid, category, count, case_rng
     )
     start = pd.Timestamp(config.start).as_unit("us")
     truth = Truth(
-        process=process, layout=layout, start=start, n_days=config.days,
-        case_day=case_cells[0], case_grid=case_cells[1], case_category=case_cells[2],
-        escalation_probability=pd.Series(probability, index=pd.Index(cases["case_id"]),
-                                         name="escalation_probability"),
+        process=process,
+        layout=layout,
+        start=start,
+        n_days=config.days,
+        case_day=case_cells[0],
+        case_grid=case_cells[1],
+        case_category=case_cells[2],
+        escalation_probability=pd.Series(probability, index=pd.Index(cases["case_id"]), name="escalation_probability"),
         latent=attributes.latent,
     )
     return SimulatedDistrict(

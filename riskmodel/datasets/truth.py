@@ -32,9 +32,19 @@ class Truth:
         season, waves and excitation).
     """
 
-    def __init__(self, *, process: Process, layout: Layout, start: pd.Timestamp, n_days: int,
-                 case_day, case_grid, case_category, escalation_probability: pd.Series,
-                 latent: np.ndarray):
+    def __init__(
+        self,
+        *,
+        process: Process,
+        layout: Layout,
+        start: pd.Timestamp,
+        n_days: int,
+        case_day,
+        case_grid,
+        case_category,
+        escalation_probability: pd.Series,
+        latent: np.ndarray,
+    ):
         self._process = process
         self._layout = layout
         self._start = start
@@ -107,7 +117,7 @@ class Truth:
             )
         if min_severity not in (1, 2, 3, 4):
             raise ValueError(f"min_severity must be 1, 2, 3 or 4, got {min_severity!r}")
-        weights = SEVERITY_P[:, min_severity - 1:].sum(axis=1)
+        weights = SEVERITY_P[:, min_severity - 1 :].sum(axis=1)
         if categories is not None:
             categories = [categories] if isinstance(categories, str) else list(categories)
             unknown = sorted(set(categories) - set(CATEGORIES))

@@ -96,12 +96,28 @@ def _check_models(models) -> dict:
     return models
 
 
-def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, frequency: str = "W-MON",
-             horizon=28, target=None, level: str = "grid", train_start=None, train_frequency: str = "W-MON",
-             refit_every: int = 1,
-             capacity: int | None = None, features: dict | None = None, escalation_days: int = 30,
-             track: bool = True, experiment: str = "riskmodel", progress: bool = True,
-             tracker: Tracker | None = None) -> BacktestResult:
+def backtest(
+    dataset: Dataset,
+    models,
+    *,
+    cutoffs=None,
+    start=None,
+    end=None,
+    frequency: str = "W-MON",
+    horizon=28,
+    target=None,
+    level: str = "grid",
+    train_start=None,
+    train_frequency: str = "W-MON",
+    refit_every: int = 1,
+    capacity: int | None = None,
+    features: dict | None = None,
+    escalation_days: int = 30,
+    track: bool = True,
+    experiment: str = "riskmodel",
+    progress: bool = True,
+    tracker: Tracker | None = None,
+) -> BacktestResult:
     """Rolling-origin backtest of several models on the same folds.
 
     Each test cutoff ``c`` is a fold. Grid target: the models are fitted on the
@@ -183,28 +199,50 @@ def backtest(dataset: Dataset, models, *, cutoffs=None, start=None, end=None, fr
     if not (isinstance(refit_every, int) and refit_every >= 1):
         raise ValueError(f"refit_every must be a whole number >= 1, got {refit_every!r}")
     test_cutoffs = _test_cutoffs(cutoffs, start, end, frequency)
-    config = {"models": sorted(models), "cutoffs": [str(c.date()) for c in test_cutoffs], "frequency": frequency,
-              "horizon": str(horizon), "target": str(target), "level": level, "refit_every": refit_every,
-              "train_start": str(train_start), "train_frequency": train_frequency, "capacity": capacity,
-              "features": features or {},
-              "escalation_days": escalation_days}
+    config = {
+        "models": sorted(models),
+        "cutoffs": [str(c.date()) for c in test_cutoffs],
+        "frequency": frequency,
+        "horizon": str(horizon),
+        "target": str(target),
+        "level": level,
+        "refit_every": refit_every,
+        "train_start": str(train_start),
+        "train_frequency": train_frequency,
+        "capacity": capacity,
+        "features": features or {},
+        "escalation_days": escalation_days,
+    }
     for name, model in models.items():
         config[f"model.{name}"] = repr(model)
     kind, label = target_kind(target)
-    folds, predictions = kind.run_folds(dataset, models, test_cutoffs, horizon=horizon, target=label, level=level,
-                                        train_start=train_start, train_frequency=train_frequency,
-                                        refit_every=refit_every, capacity=capacity, features=features or {},
-                                        escalation_days=escalation_days, progress=progress)
-    result = BacktestResult(_leaderboard(folds, predictions, kind.headline), folds, predictions, config, kind.name,
-                            parse_horizon(horizon))
+    folds, predictions = kind.run_folds(
+        dataset,
+        models,
+        test_cutoffs,
+        horizon=horizon,
+        target=label,
+        level=level,
+        train_start=train_start,
+        train_frequency=train_frequency,
+        refit_every=refit_every,
+        capacity=capacity,
+        features=features or {},
+        escalation_days=escalation_days,
+        progress=progress,
+    )
+    result = BacktestResult(
+        _leaderboard(folds, predictions, kind.headline), folds, predictions, config, kind.name, parse_horizon(horizon)
+    )
     if track:
         result.run_id = (tracker or default()).log_backtest(result, dataset, experiment=experiment)
     return result
 
 
 def _leaderboard(folds: pd.DataFrame, predictions: pd.DataFrame, rank_by: str) -> pd.DataFrame:
-    names = [c for c in folds.columns if c not in ("model", "fold", "cutoff", "train_rows")
-             and not c.endswith("_street_std")]
+    names = [
+        c for c in folds.columns if c not in ("model", "fold", "cutoff", "train_rows") and not c.endswith("_street_std")
+    ]
     by = folds.groupby("model", sort=False)
     board = by[names].mean()
     board = board.join(by[names].std(ddof=0).add_suffix("_fold_std"))
@@ -213,7 +251,8 @@ def _leaderboard(folds: pd.DataFrame, predictions: pd.DataFrame, rank_by: str) -
         board = board.join(by[street].mean())
     if "probability" in predictions:
         board["ece_pooled"] = predictions.groupby("model", sort=False).apply(
-            lambda g: metrics.expected_calibration_error(g["y"], g["probability"]))
+            lambda g: metrics.expected_calibration_error(g["y"], g["probability"])
+        )
         names.append("ece_pooled")
     if "oracle" in board.index:
         ratio = board[names] / board.loc["oracle", names]

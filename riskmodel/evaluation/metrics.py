@@ -273,10 +273,17 @@ def population_stability_index(expected, actual, *, bins: int = 10, eps: float =
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-
-def wave_detection(alarms: pd.DataFrame, waves: pd.DataFrame, *, unit_weeks: float,
-                   parent: Mapping[str, str] | None = None, watch_start=None, watch_end=None,
-                   within_days: int = 14, grace_days: int = 7) -> dict[str, float]:
+def wave_detection(
+    alarms: pd.DataFrame,
+    waves: pd.DataFrame,
+    *,
+    unit_weeks: float,
+    parent: Mapping[str, str] | None = None,
+    watch_start=None,
+    watch_end=None,
+    within_days: int = 14,
+    grace_days: int = 7,
+) -> dict[str, float]:
     """Share of dispute waves detected, their detection delay, and the false alarms.
 
     An alarm ``a`` (unit, time, category) belongs to wave ``w`` when the categories
@@ -331,12 +338,12 @@ def wave_detection(alarms: pd.DataFrame, waves: pd.DataFrame, *, unit_weeks: flo
     parent = {} if parent is None else dict(parent)
     alarms = alarms.reset_index(drop=True)
     pairs = alarms.reset_index(names="alarm").merge(
-        waves.reset_index(drop=True).reset_index(names="wave"), on="category", suffixes=("", "_wave"))
+        waves.reset_index(drop=True).reset_index(names="wave"), on="category", suffixes=("", "_wave")
+    )
     unit, wave_unit = pairs["unit_id"], pairs["unit_id_wave"]
     place = (unit == wave_unit) | (unit.map(parent) == wave_unit) | (wave_unit.map(parent) == unit)
     after = pairs["time"] - pairs["start"]
-    pairs = pairs[place & (after > pd.Timedelta(0))
-                  & (pairs["time"] <= pairs["end"] + pd.Timedelta(days=grace_days))]
+    pairs = pairs[place & (after > pd.Timedelta(0)) & (pairs["time"] <= pairs["end"] + pd.Timedelta(days=grace_days))]
     early = after[pairs.index][after[pairs.index] <= pd.Timedelta(days=within_days)]
     first = early.groupby(pairs.loc[early.index, "wave"]).min()
     watched = pd.Series(True, index=waves.index)
@@ -387,8 +394,7 @@ def score_fold(y_count, probability, expected, *, area=None, capacity=None, stre
         out["hit_rate_at_5pct_area"] = hit_rate(y_count, probability, k=0.05, area=area)
         out["pai_at_5pct_area"] = pai(y_count, probability, k=0.05, area=area)
     if capacity is not None:
-        out["precision_at_capacity"] = precision_at_capacity(y_count, probability,
-                                                                     capacity=min(capacity, len(y_count)))
+        out["precision_at_capacity"] = precision_at_capacity(y_count, probability, capacity=min(capacity, len(y_count)))
     if street is not None:
         frame = pd.DataFrame({"y": y_count, "p": probability, "street": np.asarray(street)})
         by = frame.groupby("street", sort=True)

@@ -70,8 +70,10 @@ def hit_rate_curve(result, *, shares=None) -> Figure:
     shares = np.arange(31) / 100 if shares is None else np.asarray(shares, dtype=float)
 
     def curve(fold: pd.DataFrame) -> pd.Series:
-        return pd.Series([metrics.hit_rate(fold["y_count"], fold["probability"], k=k) if k > 0 else 0.0
-                          for k in shares])
+        return pd.Series(
+            [metrics.hit_rate(fold["y_count"], fold["probability"], k=k) if k > 0 else 0.0 for k in shares]
+        )
+
     columns = result.predictions.groupby(["model", "fold"])[["y_count", "probability"]]
     rates = columns.apply(curve).groupby(level="model").mean()
     figure, axes = _axes("share of units chosen", "hit rate (share of cases caught)", "Hit rate (mean over folds)")
@@ -140,8 +142,9 @@ def risk_map(result, dataset, *, model: str | None = None, fold: int = -1) -> Fi
         raise ValueError(f"fold {fold} is out of range: the result has {len(cutoffs)} folds")
     cutoff, horizon, level = cutoffs.iloc[fold], result.horizon, result.config.get("level", "grid")
     positions = _positions(dataset, level)
-    rows = result.predictions[(result.predictions["model"] == model)
-                              & (result.predictions.index.get_level_values("cutoff") == cutoff)]
+    rows = result.predictions[
+        (result.predictions["model"] == model) & (result.predictions.index.get_level_values("cutoff") == cutoff)
+    ]
     units = rows.set_axis(rows.index.get_level_values(0)).join(positions, how="inner")
     if units.empty:
         raise ValueError(f"the {level} units have no coordinates: a risk map needs columns lon, lat in dataset.grids")
@@ -156,16 +159,27 @@ def risk_map(result, dataset, *, model: str | None = None, fold: int = -1) -> Fi
     figure, axes = _axes("longitude", "latitude", f"{model}: risk at {cutoff:%Y-%m-%d}, {len(at)} cases in {span}")
     if "area_km2" in dataset.grids.columns:  # squares of the unit's area (1 degree of latitude ~ 111.32 km)
         half = dataset.grids.set_index("grid_id")["area_km2"].reindex(units.index).to_numpy() ** 0.5 / 2 / 111.32
-        corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])[None] * np.stack(
-            [half / np.cos(np.radians(units["lat"].to_numpy())), half], axis=1)[:, None]
-        dots = PolyCollection(corners + units[["lon", "lat"]].to_numpy()[:, None], cmap="YlOrRd",
-                              edgecolors="grey", linewidths=0.3)
+        corners = (
+            np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])[None]
+            * np.stack([half / np.cos(np.radians(units["lat"].to_numpy())), half], axis=1)[:, None]
+        )
+        dots = PolyCollection(
+            corners + units[["lon", "lat"]].to_numpy()[:, None], cmap="YlOrRd", edgecolors="grey", linewidths=0.3
+        )
         dots.set_array(units["probability"].to_numpy())
         axes.add_collection(dots)
         axes.autoscale_view()
     else:
-        dots = axes.scatter(units["lon"], units["lat"], c=units["probability"], cmap="YlOrRd", marker="s",
-                            s=max(10.0, 6000 / len(units)), edgecolors="grey", linewidths=0.3)
+        dots = axes.scatter(
+            units["lon"],
+            units["lat"],
+            c=units["probability"],
+            cmap="YlOrRd",
+            marker="s",
+            s=max(10.0, 6000 / len(units)),
+            edgecolors="grey",
+            linewidths=0.3,
+        )
     axes.scatter(at["lon"], at["lat"], s=6, color="black")
     axes.set_aspect(1 / np.cos(np.radians(units["lat"].mean())))
     figure.colorbar(dots, ax=axes, label="predicted probability")
@@ -205,11 +219,14 @@ def save_figures(result, dataset, folder) -> list[Path]:
         The files written, in that order.
     """
     kind = result.kind
-    draw = {"hit_rate_curve": (lambda: hit_rate_curve(result)) if kind.counts else None,
-            "calibration_curve": (lambda: calibration_curve(result)) if kind.probabilities else None,
-            "risk_map": (lambda: risk_map(result, dataset)) if kind.counts and dataset is not None
-            and not _positions(dataset, result.config.get("level", "grid")).empty else None,
-            "metrics_by_fold": lambda: metrics_by_fold(result, kind.headline)}
+    draw = {
+        "hit_rate_curve": (lambda: hit_rate_curve(result)) if kind.counts else None,
+        "calibration_curve": (lambda: calibration_curve(result)) if kind.probabilities else None,
+        "risk_map": (lambda: risk_map(result, dataset))
+        if kind.counts and dataset is not None and not _positions(dataset, result.config.get("level", "grid")).empty
+        else None,
+        "metrics_by_fold": lambda: metrics_by_fold(result, kind.headline),
+    }
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -25,9 +25,22 @@ img { max-width: 48%; margin: 0.5em 1%; }
 """
 #: The leaderboard columns worth a first look (those a result has), shown by the
 #: report and printed by the command line.
-HEADLINE = ["roc_auc", "roc_auc_oracle_ratio", "hit_rate_at_1pct", "hit_rate_at_5pct", "hit_rate_at_5pct_oracle_ratio",
-            "hit_rate_at_5pct_fold_std", "pai_at_5pct", "pei_star_at_5pct", "average_precision", "brier", "ece",
-            "wave_detection_rate", "wave_median_delay_days", "false_alarms_per_1000_unit_weeks"]
+HEADLINE = [
+    "roc_auc",
+    "roc_auc_oracle_ratio",
+    "hit_rate_at_1pct",
+    "hit_rate_at_5pct",
+    "hit_rate_at_5pct_oracle_ratio",
+    "hit_rate_at_5pct_fold_std",
+    "pai_at_5pct",
+    "pei_star_at_5pct",
+    "average_precision",
+    "brier",
+    "ece",
+    "wave_detection_rate",
+    "wave_median_delay_days",
+    "false_alarms_per_1000_unit_weeks",
+]
 
 
 def _headline(board: pd.DataFrame) -> list[str]:
@@ -38,8 +51,14 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(float_format=lambda v: f"{v:.3f}", na_rep="", border=0, escape=True)
 
 
-def render_report(title: str, leaderboard: pd.DataFrame, *, figures: dict[str, bytes] | None = None,
-                  top_units: pd.DataFrame | None = None, notes: Sequence[str] = ()) -> str:
+def render_report(
+    title: str,
+    leaderboard: pd.DataFrame,
+    *,
+    figures: dict[str, bytes] | None = None,
+    top_units: pd.DataFrame | None = None,
+    notes: Sequence[str] = (),
+) -> str:
     """The HTML of a report.
 
     Parameters
@@ -64,22 +83,36 @@ def render_report(title: str, leaderboard: pd.DataFrame, *, figures: dict[str, b
     headline = _headline(leaderboard)
     spread = [c for c in leaderboard.columns if c.endswith(("_fold_std", "_street_std"))]
     parts = [f"<h1>{html.escape(title)}</h1>"] + [f"<p class='note'>{html.escape(n)}</p>" for n in notes]
-    parts += ["<h2>Leaderboard</h2>", "<p class='note'>Means over folds; the best model first.</p>",
-              _table(leaderboard[headline or list(leaderboard.columns)])]
+    parts += [
+        "<h2>Leaderboard</h2>",
+        "<p class='note'>Means over folds; the best model first.</p>",
+        _table(leaderboard[headline or list(leaderboard.columns)]),
+    ]
     if spread:
-        parts += ["<h2>Spread</h2>", "<p class='note'>Standard deviation of each metric over the folds and, "
-                  "where the data has streets, over the streets of a fold (mean over folds).</p>",
-                  _table(leaderboard[spread])]
+        parts += [
+            "<h2>Spread</h2>",
+            "<p class='note'>Standard deviation of each metric over the folds and, "
+            "where the data has streets, over the streets of a fold (mean over folds).</p>",
+            _table(leaderboard[spread]),
+        ]
     if figures:
         parts.append("<h2>Figures</h2>")
-        parts += [f"<img alt='{html.escape(name)}' title='{html.escape(name)}' "
-                  f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>" for name, png in figures.items()]
+        parts += [
+            f"<img alt='{html.escape(name)}' title='{html.escape(name)}' "
+            f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+            for name, png in figures.items()
+        ]
     if top_units is not None:
-        shown = [c for c in ("case_id", "grid_id", "probability", "expected_count", "tier", "top_drivers", "flags")
-                 if c in top_units]
+        shown = [
+            c
+            for c in ("case_id", "grid_id", "probability", "expected_count", "tier", "top_drivers", "flags")
+            if c in top_units
+        ]
         parts += ["<h2>Top units</h2>", _table(top_units[shown].set_index(shown[0]))]
-    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    return (
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
 
 
 def write_report(path, title: str, leaderboard: pd.DataFrame, **parts) -> Path:

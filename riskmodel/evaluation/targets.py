@@ -31,8 +31,19 @@ from . import metrics
 if TYPE_CHECKING:  # the trained model asks its kind; the kind only reads it
     from ..training import TrainedModel
 
-__all__ = ["TARGETS", "CaseEscalation", "GridRisk", "TargetKind", "TrainingSet", "WaveDetection", "anomaly_flags",
-           "flag_text", "open_cases", "target_kind", "unit_rows"]
+__all__ = [
+    "TARGETS",
+    "CaseEscalation",
+    "GridRisk",
+    "TargetKind",
+    "TrainingSet",
+    "WaveDetection",
+    "anomaly_flags",
+    "flag_text",
+    "open_cases",
+    "target_kind",
+    "unit_rows",
+]
 
 
 class TrainingSet:
@@ -93,8 +104,7 @@ class TargetKind:
 
     def training_set(self, dataset: Dataset, model, **options) -> TrainingSet:
         """The rows a final model is fitted on."""
-        raise ValueError(f"the {self.name} target has no final model to train: its detectors learn nothing "
-                         "from labels")
+        raise ValueError(f"the {self.name} target has no final model to train: its detectors learn nothing from labels")
 
     @staticmethod
     def features(builder, dataset: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -139,18 +149,36 @@ class GridRisk(TargetKind):
     def last_cutoff(self, end, *, horizons, frequency, escalation_days):
         return min(end - parse_horizon(h) for h in horizons)
 
-    def run_folds(self, dataset, models, cutoffs, *, horizon, target, level, train_start, train_frequency,
-                  refit_every, capacity, features, progress, **_):
+    def run_folds(
+        self,
+        dataset,
+        models,
+        cutoffs,
+        *,
+        horizon,
+        target,
+        level,
+        train_start,
+        train_frequency,
+        refit_every,
+        capacity,
+        features,
+        progress,
+        **_,
+    ):
         horizon = parse_horizon(horizon)
         parsed = parse_target(target)
         train_cutoffs = training_cutoffs(dataset.cases["reported_at"].min(), train_start, cutoffs[-1], train_frequency)
-        builder = GridPanelBuilder(cutoffs=train_cutoffs.union(cutoffs), horizon=horizon, level=level,
-                                   target=parsed, **features)
+        builder = GridPanelBuilder(
+            cutoffs=train_cutoffs.union(cutoffs), horizon=horizon, level=level, target=parsed, **features
+        )
         panel = builder.fit(dataset).build(dataset)
         unknown = [str(c.date()) for c in cutoffs if not panel.label_known.xs(c, level="cutoff").all()]
         if unknown:
-            raise ValueError(f"test cutoff(s) {unknown[:5]} have label windows of {horizon} that had not closed by "
-                             f"the end of the data ({dataset.end}); end the backtest earlier")
+            raise ValueError(
+                f"test cutoff(s) {unknown[:5]} have label windows of {horizon} that had not closed by "
+                f"the end of the data ({dataset.end}); end the backtest earlier"
+            )
         cutoff = panel.X.index.get_level_values("cutoff")
         units = panel.X.index.get_level_values(0)
         streets = _streets(dataset, level, units)
@@ -161,32 +189,62 @@ class GridRisk(TargetKind):
             train = np.asarray(cutoff + horizon <= c) & panel.label_known.to_numpy()
             test = np.asarray(cutoff == c)
             if not train.any():
-                raise ValueError(f"fold {fold} (test cutoff {c.date()}) has no training rows whose label window "
-                                 "closed before it; start the test cutoffs later or train_start earlier")
+                raise ValueError(
+                    f"fold {fold} (test cutoff {c.date()}) has no training rows whose label window "
+                    "closed before it; start the test cutoffs later or train_start earlier"
+                )
             y, y_count = panel.y[train], panel.y_count[train]
             fitted = _fits(models, fold, refit_every, fitted, panel.X[train], y, y_count)
             X = panel.X[test]
             outputs = {name: (m.predict_proba(X)[:, 1], m.predict_expected(X)) for name, m in fitted.items()}
             latest = panel.X[np.asarray(cutoff == cutoff[train].max())]  # drift: the last training cutoff's scores
-            drift = {name: metrics.population_stability_index(m.predict_proba(latest)[:, 1], outputs[name][0])
-                     for name, m in fitted.items()}
+            drift = {
+                name: metrics.population_stability_index(m.predict_proba(latest)[:, 1], outputs[name][0])
+                for name, m in fitted.items()
+            }
             if oracle is not None:
                 expected = oracle(c).reindex(units[test]).to_numpy()
                 outputs = {"oracle": (poisson_probability(expected), expected)} | outputs
             truth = panel.y_count[test].to_numpy()
             for name, (p, e) in outputs.items():
-                scores = metrics.score_fold(truth, p, e,
-                                            area=None if area is None else area.reindex(units[test]).to_numpy(),
-                                            capacity=capacity, street=None if streets is None else streets[test])
+                scores = metrics.score_fold(
+                    truth,
+                    p,
+                    e,
+                    area=None if area is None else area.reindex(units[test]).to_numpy(),
+                    capacity=capacity,
+                    street=None if streets is None else streets[test],
+                )
                 scores["psi_score"] = drift.get(name, np.nan)
                 rows.append({"model": name, "fold": fold, "cutoff": c, "train_rows": int(train.sum())} | scores)
-                predictions.append(pd.DataFrame({"model": name, "fold": fold, "probability": p, "expected": e,
-                                                 "y": panel.y[test].to_numpy(), "y_count": truth}, index=X.index))
+                predictions.append(
+                    pd.DataFrame(
+                        {
+                            "model": name,
+                            "fold": fold,
+                            "probability": p,
+                            "expected": e,
+                            "y": panel.y[test].to_numpy(),
+                            "y_count": truth,
+                        },
+                        index=X.index,
+                    )
+                )
         return pd.DataFrame(rows), pd.concat(predictions)
 
     @staticmethod
-    def training_builder(first: pd.Timestamp, end: pd.Timestamp, *, horizon=28, target=None, level="grid",
-                         frequency="W-MON", train_start=None, features=None, **_) -> GridPanelBuilder:
+    def training_builder(
+        first: pd.Timestamp,
+        end: pd.Timestamp,
+        *,
+        horizon=28,
+        target=None,
+        level="grid",
+        frequency="W-MON",
+        train_start=None,
+        features=None,
+        **_,
+    ) -> GridPanelBuilder:
         """The (unfitted) builder of a final model's panel, for data from the case at
         ``first`` to ``end``: cutoffs at ``frequency`` from ``train_start`` (default 91
         days after the first case) to the last whose horizon closed by ``end``. In memory
@@ -201,18 +259,26 @@ class GridRisk(TargetKind):
         last = pd.Timestamp(end) - horizon
         cutoffs = training_cutoffs(first, train_start, last, frequency)
         if len(cutoffs) == 0:
-            raise ValueError(f"no training cutoff at {frequency!r} from {train_start or 'the default start'} to "
-                             f"{last} (the end of the data minus the horizon {horizon})")
-        return GridPanelBuilder(cutoffs=cutoffs, horizon=horizon, level=level, target=parse_target(target),
-                                **(features or {}))
+            raise ValueError(
+                f"no training cutoff at {frequency!r} from {train_start or 'the default start'} to "
+                f"{last} (the end of the data minus the horizon {horizon})"
+            )
+        return GridPanelBuilder(
+            cutoffs=cutoffs, horizon=horizon, level=level, target=parse_target(target), **(features or {})
+        )
 
     def training_set(self, dataset, model, **options) -> TrainingSet:
         builder = self.training_builder(dataset.cases["reported_at"].min(), dataset.end, **options)
         panel = builder.fit(dataset).build(dataset)
         known = panel.label_known.to_numpy()
         X = panel.X[known]
-        return TrainingSet(X=X, y=(panel.y_count if is_regressor(model) else panel.y)[known], builder=builder,
-                           trained_through=builder.cutoffs[-1], units=X.index.get_level_values(0).unique())
+        return TrainingSet(
+            X=X,
+            y=(panel.y_count if is_regressor(model) else panel.y)[known],
+            builder=builder,
+            trained_through=builder.cutoffs[-1],
+            units=X.index.get_level_values(0).unique(),
+        )
 
     @staticmethod
     def features(builder, dataset: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -231,8 +297,10 @@ class GridRisk(TargetKind):
         level = trained.builder.level
         expected = dataset.grids.loc[dataset.grids["level"] == level, "grid_id"]
         if len(out) != len(expected) or not out["grid_id"].isin(expected).all():
-            raise RuntimeError(f"scored {len(out)} units of the {len(expected)} at level {level!r}: a unit would "
-                               "be lost; please report this")
+            raise RuntimeError(
+                f"scored {len(out)} units of the {len(expected)} at level {level!r}: a unit would "
+                "be lost; please report this"
+            )
         return out
 
 
@@ -249,8 +317,10 @@ def _oracle(dataset, horizon, level, target: Target):
     days = horizon.days
 
     def expected(c):
-        return truth.expected_counts(c, days, level=level, categories=target.categories,
-                                     min_severity=target.min_severity)
+        return truth.expected_counts(
+            c, days, level=level, categories=target.categories, min_severity=target.min_severity
+        )
+
     return expected
 
 
@@ -273,32 +343,40 @@ class CaseEscalation(TargetKind):
         reported = cases.X.index.get_level_values("reported_at")
         known_by = reported + pd.Timedelta(days=escalation_days)
         truth = getattr(dataset, "truth", None)
-        bounds = list(cutoffs[1:]) + [cutoffs[-1] + (cutoffs[-1] - cutoffs[-2] if len(
-            cutoffs) > 1 else pd.Timedelta(days=7))]
+        bounds = list(cutoffs[1:]) + [
+            cutoffs[-1] + (cutoffs[-1] - cutoffs[-2] if len(cutoffs) > 1 else pd.Timedelta(days=7))
+        ]
         closes = bounds[-1] + pd.Timedelta(days=escalation_days)
         if closes > pd.Timestamp(dataset.end):
-            raise ValueError(f"the last fold's cases (reported until {bounds[-1].date()}) have escalation windows "
-                             f"of {escalation_days} days that close on {closes.date()}, after the end of the data "
-                             f"({dataset.end}); end the backtest earlier")
+            raise ValueError(
+                f"the last fold's cases (reported until {bounds[-1].date()}) have escalation windows "
+                f"of {escalation_days} days that close on {closes.date()}, after the end of the data "
+                f"({dataset.end}); end the backtest earlier"
+            )
         rows, predictions, fitted = [], [], {}
-        for fold, (c, until) in enumerate(tqdm(list(zip(cutoffs, bounds, strict=True)), desc="backtest",
-                                               disable=not progress)):
+        for fold, (c, until) in enumerate(
+            tqdm(list(zip(cutoffs, bounds, strict=True)), desc="backtest", disable=not progress)
+        ):
             train = np.asarray(known_by <= c) & cases.label_known.to_numpy()
             test = np.asarray((reported >= c) & (reported < until)) & cases.label_known.to_numpy()
             if not train.any() or not test.any():
-                raise ValueError(f"fold {fold} (test cutoff {c.date()}) has no "
-                                 f"{'training' if not train.any() else 'test'} cases with a known label")
+                raise ValueError(
+                    f"fold {fold} (test cutoff {c.date()}) has no "
+                    f"{'training' if not train.any() else 'test'} cases with a known label"
+                )
             fitted = _fits(models, fold, refit_every, fitted, cases.X[train], cases.y[train], cases.y[train])
             X, y = cases.X[test], cases.y[test].to_numpy()
             outputs = {name: m.predict_proba(X)[:, 1] for name, m in fitted.items()}
             if truth is not None:
-                outputs = {"oracle": truth.escalation_probability.reindex(
-                    X.index.get_level_values("case_id")).to_numpy()} | outputs
+                outputs = {
+                    "oracle": truth.escalation_probability.reindex(X.index.get_level_values("case_id")).to_numpy()
+                } | outputs
             for name, p in outputs.items():
-                rows.append({"model": name, "fold": fold, "cutoff": c, "train_rows": int(train.sum())}
-                            | metrics.score_cases(y, p))
-                predictions.append(pd.DataFrame({"model": name, "fold": fold, "probability": p, "y": y},
-                                                index=X.index))
+                rows.append(
+                    {"model": name, "fold": fold, "cutoff": c, "train_rows": int(train.sum())}
+                    | metrics.score_cases(y, p)
+                )
+                predictions.append(pd.DataFrame({"model": name, "fold": fold, "probability": p, "y": y}, index=X.index))
         return pd.DataFrame(rows), pd.concat(predictions)
 
     def training_set(self, dataset, model, *, escalation_days=30, level="grid", **_) -> TrainingSet:
@@ -308,8 +386,9 @@ class CaseEscalation(TargetKind):
         if not known.any():
             raise ValueError(f"no case has a known escalation label ({escalation_days} days after its report)")
         X = cases.X[known]
-        return TrainingSet(X=X, y=cases.y[known], builder=builder,
-                           trained_through=X.index.get_level_values("reported_at").max())
+        return TrainingSet(
+            X=X, y=cases.y[known], builder=builder, trained_through=X.index.get_level_values("reported_at").max()
+        )
 
     @staticmethod
     def features(builder, dataset: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -357,8 +436,9 @@ class WaveDetection(TargetKind):
             raise ValueError("the waves target needs at least two test cutoffs: fold i watches [c_i, c_i+1)")
         levels = [lv for lv in (level, dataset.parent_level(level)) if lv is not None]
         watch = pd.date_range(cutoffs[0], cutoffs[-1] + pd.Timedelta(days=13), freq="D")
-        panels = {lv: GridPanelBuilder(cutoffs=watch, horizon=1, level=lv).fit(dataset).build(dataset).X
-                  for lv in levels}
+        panels = {
+            lv: GridPanelBuilder(cutoffs=watch, horizon=1, level=lv).fit(dataset).build(dataset).X for lv in levels
+        }
         parent = dataset.ancestors(levels[-1]) if len(levels) > 1 else None
         units = sum(X.index.get_level_values(0).nunique() for X in panels.values())
         rows, predictions = [], []
@@ -372,15 +452,30 @@ class WaveDetection(TargetKind):
                 found = metrics.wave_detection(seen, waves, unit_weeks=unit_weeks, parent=parent)
                 inside = alarms[(alarms["time"] >= c) & (alarms["time"] < until)]
                 false = metrics.wave_detection(inside, truth.waves, unit_weeks=unit_weeks, parent=parent)
-                rows.append({"model": name, "fold": fold, "cutoff": c, "train_rows": 0, "waves": len(waves),
-                             "wave_detection_rate": found["wave_detection_rate"],
-                             "wave_median_delay_days": found["wave_median_delay_days"],
-                             "false_alarms_per_1000_unit_weeks": false["false_alarms_per_1000_unit_weeks"]})
+                rows.append(
+                    {
+                        "model": name,
+                        "fold": fold,
+                        "cutoff": c,
+                        "train_rows": 0,
+                        "waves": len(waves),
+                        "wave_detection_rate": found["wave_detection_rate"],
+                        "wave_median_delay_days": found["wave_median_delay_days"],
+                        "false_alarms_per_1000_unit_weeks": false["false_alarms_per_1000_unit_weeks"],
+                    }
+                )
         return pd.DataFrame(rows), pd.concat(predictions, ignore_index=True)
 
 
-def unit_rows(trained: TrainedModel, dataset: Dataset, X: pd.DataFrame, as_of: pd.Timestamp, *,
-              anomalies: bool = True, levels: list[str] | None = None) -> pd.DataFrame:
+def unit_rows(
+    trained: TrainedModel,
+    dataset: Dataset,
+    X: pd.DataFrame,
+    as_of: pd.Timestamp,
+    *,
+    anomalies: bool = True,
+    levels: list[str] | None = None,
+) -> pd.DataFrame:
     """``grid_id``, ``level``, the parents' ids and the ``flags`` of the units of the
     feature rows ``X`` (see :func:`predict`); the ``anomaly:`` flags only with ``anomalies``.
     ``levels`` (default: the dataset's) name the parents' columns; a level the dataset
@@ -389,7 +484,7 @@ def unit_rows(trained: TrainedModel, dataset: Dataset, X: pd.DataFrame, as_of: p
     units = X.index.get_level_values(0)
     out = pd.DataFrame({"grid_id": units, "level": level})
     levels = dataset.levels if levels is None else levels
-    for parent in levels[:levels.index(level)]:
+    for parent in levels[: levels.index(level)]:
         ids = dataset.ancestors(parent) if parent in dataset.levels else pd.Series(dtype="str")
         out[f"{parent}_id"] = ids.reindex(units).astype("str").array
     flags = {}

@@ -15,8 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..contract import Dataset
 from ..validation import validate
 
-__all__ = ["Target", "parse_cutoffs", "parse_horizon", "parse_target", "training_cutoffs",
-           "vocabulary"]
+__all__ = ["Target", "parse_cutoffs", "parse_horizon", "parse_target", "training_cutoffs", "vocabulary"]
 
 
 class Builder(TransformerMixin, BaseEstimator):
@@ -42,8 +41,7 @@ class Builder(TransformerMixin, BaseEstimator):
         """
         return self.fit_learned(validate(dataset).dataset)
 
-    def fit_learned(self, data: Dataset, *, categories: pd.Series | None = None,
-                    attributes: list[str] | None = None):
+    def fit_learned(self, data: Dataset, *, categories: pd.Series | None = None, attributes: list[str] | None = None):
         """Fit on validated ``data``, with vocabularies computed elsewhere where given.
 
         `fit` calls it with the vocabularies read from the data; the Dask builder
@@ -191,9 +189,7 @@ def parse_cutoffs(cutoffs, start: pd.Timestamp, end: pd.Timestamp) -> pd.Datetim
         raise ValueError("no cutoffs: the list or range is empty")
     outside = index[(index < start) | (index > end)]
     if len(outside):
-        raise ValueError(
-            f"cutoff(s) {', '.join(str(c) for c in outside[:5])} outside the data's span {start} to {end}"
-        )
+        raise ValueError(f"cutoff(s) {', '.join(str(c) for c in outside[:5])} outside the data's span {start} to {end}")
     return index.unique().sort_values().as_unit("us")
 
 

@@ -84,8 +84,17 @@ class CaseFeatureBuilder(Builder):
     (True, np.True_)
     """
 
-    def __init__(self, *, escalation_days=30, level="grid", windows=(7, 28, 91), escalations_window=91,
-                 categories=None, sources=None, holidays=None):
+    def __init__(
+        self,
+        *,
+        escalation_days=30,
+        level="grid",
+        windows=(7, 28, 91),
+        escalations_window=91,
+        categories=None,
+        sources=None,
+        holidays=None,
+    ):
         self.escalation_days = escalation_days
         self.level = level
         self.windows = windows
@@ -124,17 +133,27 @@ class CaseFeatureBuilder(Builder):
             ("party_prior_escalations", "party", None, "the party's escalations before this report"),
             ("party_open_cases", "party", None, "the party's earlier cases not resolved before this report"),
         ]
-        rows += [(f"unit_count_{w}d", "unit", w, f"cases in the case's unit in the {w} days before the report")
-                 for w in self.windows]
-        rows += [(f"unit_same_category_{w}d", "unit", w, f"cases of the same category in the unit in the last {w} days")
-                 for w in self.windows]
+        rows += [
+            (f"unit_count_{w}d", "unit", w, f"cases in the case's unit in the {w} days before the report")
+            for w in self.windows
+        ]
+        rows += [
+            (f"unit_same_category_{w}d", "unit", w, f"cases of the same category in the unit in the last {w} days")
+            for w in self.windows
+        ]
         rows += [
             ("unit_backlog", "unit", None, "the unit's cases reported before this one and not resolved before it"),
-            (f"unit_escalations_{self.escalations_window}d", "unit", self.escalations_window,
-             f"escalations in the unit in the {self.escalations_window} days before the report"),
+            (
+                f"unit_escalations_{self.escalations_window}d",
+                "unit",
+                self.escalations_window,
+                f"escalations in the unit in the {self.escalations_window} days before the report",
+            ),
         ]
-        rows += [(f"attr_{name}", "attribute", None, f"{name} of the unit in force at the report")
-                 for name in self.attributes_]
+        rows += [
+            (f"attr_{name}", "attribute", None, f"{name} of the unit in force at the report")
+            for name in self.attributes_
+        ]
         return pd.DataFrame(rows, columns=["name", "family", "window", "description"])
 
     def build(self, dataset: Dataset) -> CaseFeatures:
@@ -160,14 +179,19 @@ class CaseFeatureBuilder(Builder):
         source = cases.get("source", pd.Series(np.nan, index=cases.index))
         values.update({f"source_{name}": (source == name).to_numpy() for name in self.sources_})
         stamp = cases["reported_at"].dt
-        values.update(hour=stamp.hour.to_numpy(), day_of_week=stamp.day_of_week.to_numpy(),
-                      month=stamp.month.to_numpy(), days_to_holiday=days_until_next(cases["reported_at"], holidays))
+        values.update(
+            hour=stamp.hour.to_numpy(),
+            day_of_week=stamp.day_of_week.to_numpy(),
+            month=stamp.month.to_numpy(),
+            days_to_holiday=days_until_next(cases["reported_at"], holidays),
+        )
 
         party = pd.factorize(cases.get("party_key", pd.Series(np.nan, index=cases.index)))[0]
         known_party = party >= 0
         before = _counter(party, t, known_party)
         values.update(
-            party_known=known_party, party_prior_cases=before(t),
+            party_known=known_party,
+            party_prior_cases=before(t),
             party_prior_escalations=_counter(party, escalated, known_party)(t),
             party_open_cases=before(t) - _counter(party, resolved, known_party)(t),
         )
@@ -199,8 +223,7 @@ class CaseFeatureBuilder(Builder):
         return CaseFeatures(X=X, y=y, label_known=pd.Series(known, index=index, name="label_known"), catalog=catalog)
 
 
-def build_case_features(dataset: Dataset, *, escalation_days: int = 30, level: str = "grid", **options
-                        ) -> CaseFeatures:
+def build_case_features(dataset: Dataset, *, escalation_days: int = 30, level: str = "grid", **options) -> CaseFeatures:
     """One row per case with what was known when it was reported.
 
     A shortcut for ``CaseFeatureBuilder(...).fit(dataset).build(dataset)``; see

@@ -115,9 +115,22 @@ class GridPanelBuilder(Builder):
     ((100, 94), np.True_)
     """
 
-    def __init__(self, *, cutoffs=None, horizon=28, level="grid", target=None, windows=(7, 28, 91, 364),
-                 half_lives=(3, 14, 60), severe=3, repeat_windows=(91, 364),
-                 trends=((7, 28), (28, 91), (91, 364)), neighbours=8, holidays=None, categories=None):
+    def __init__(
+        self,
+        *,
+        cutoffs=None,
+        horizon=28,
+        level="grid",
+        target=None,
+        windows=(7, 28, 91, 364),
+        half_lives=(3, 14, 60),
+        severe=3,
+        repeat_windows=(91, 364),
+        trends=((7, 28), (28, 91), (91, 364)),
+        neighbours=8,
+        holidays=None,
+        categories=None,
+    ):
         self.cutoffs = cutoffs
         self.horizon = horizon
         self.level = level
@@ -176,8 +189,10 @@ class GridPanelBuilder(Builder):
         target = parse_target(self.target)
         _check_categories(target, self.categories_)
         if target.escalations and "escalated_at" not in data.cases.columns:
-            raise ValueError("the target counts escalations by the cases' escalated_at time, "
-                             "but the cases have no escalated_at column")
+            raise ValueError(
+                "the target counts escalations by the cases' escalated_at time, "
+                "but the cases have no escalated_at column"
+            )
         return target, parse_horizon(self.horizon)
 
     def catalog(self) -> pd.DataFrame:
@@ -192,23 +207,35 @@ class GridPanelBuilder(Builder):
             add(f"count_{w}d", "count", w, f"cases in the unit in the {w} days before the cutoff")
         for w in self.windows:
             for category in self.categories_:
-                add(f"count_{w}d_{category}", "category_count", w,
-                    f"{category} cases in the unit in the {w} days before the cutoff")
+                add(
+                    f"count_{w}d_{category}",
+                    "category_count",
+                    w,
+                    f"{category} cases in the unit in the {w} days before the cutoff",
+                )
         for w in self.windows:
             add(f"severe_{w}d", "severe", w, f"cases of severity >= {self.severe} in the last {w} days")
         for w in self.windows:
             add(f"escalations_{w}d", "escalations", w, f"escalations (escalated_at) in the last {w} days")
         for h in self.half_lives:
             add(f"decay_{h}d", "decay", h, f"cases weighted by 2^(-age / {h} days), all history")
-        add("days_since_last", "recency", None,
+        add(
+            "days_since_last",
+            "recency",
+            None,
             "days since the unit's last case; with none, days since the data's first case "
-            "(missing when the data has no case)")
+            "(missing when the data has no case)",
+        )
         add("backlog", "backlog", None, "cases reported before the cutoff and not resolved before it")
         for w in self.repeat_windows:
             add(f"repeat_parties_{w}d", "repeat_parties", w, f"parties with two or more cases in the last {w} days")
         for short, long in self.trends:
-            add(f"trend_{short}_{long}d", "trend", short,
-                f"(count_{short}d * {long}/{short} + 1) / (count_{long}d + 1): above 1 when rising")
+            add(
+                f"trend_{short}_{long}d",
+                "trend",
+                short,
+                f"(count_{short}d * {long}/{short} + 1) / (count_{long}d + 1): above 1 when rising",
+            )
         for w in self.windows:
             add(f"parent_count_{w}d", "parent", w, f"cases in the parent unit in the last {w} days")
         for w in self.windows:
@@ -236,14 +263,14 @@ class GridPanelBuilder(Builder):
 
     def _check_params(self, data: Dataset) -> None:
         super()._check_params(data)
-        missing = [f"{short}/{long}" for short, long in self.trends
-                   if short not in self.windows or long not in self.windows]
+        missing = [
+            f"{short}/{long}" for short, long in self.trends if short not in self.windows or long not in self.windows
+        ]
         if missing:
             raise ValueError(f"trend windows {missing} must be among windows {list(self.windows)}")
 
 
-def build_grid_panel(dataset: Dataset, *, cutoffs, horizon, level: str = "grid", target=None,
-                     **options) -> GridPanel:
+def build_grid_panel(dataset: Dataset, *, cutoffs, horizon, level: str = "grid", target=None, **options) -> GridPanel:
     """Point-in-time features and labels of every unit of ``level`` at every cutoff.
 
     A shortcut for ``GridPanelBuilder(...).fit(dataset).build(dataset)``; see
@@ -307,7 +334,7 @@ class _Cases:
 
 def _in(stream, start: int, stop: int, n: int) -> np.ndarray:
     times, unit = stream
-    return np.bincount(unit[np.searchsorted(times, start):np.searchsorted(times, stop)], minlength=n)
+    return np.bincount(unit[np.searchsorted(times, start) : np.searchsorted(times, stop)], minlength=n)
 
 
 def _aggregates(cases: _Cases, n: int, c: int, builder) -> dict[str, np.ndarray]:
@@ -337,8 +364,9 @@ def _unit_only(cases: _Cases, n: int, c: int, first: float, builder) -> dict[str
         window = cases.span(c - w * DAY, c)
         category, unit = cases.category[window], cases.unit[window]
         known = category >= 0
-        table = np.bincount(unit[known] * n_categories + category[known],
-                            minlength=n * n_categories).reshape(n, n_categories)
+        table = np.bincount(unit[known] * n_categories + category[known], minlength=n * n_categories).reshape(
+            n, n_categories
+        )
         for k, name in enumerate(builder.categories_):
             out[f"count_{w}d_{name}"] = table[:, k]
     last = cases.index.last(np.arange(n), c)
@@ -381,9 +409,16 @@ def level_units(grids: pd.DataFrame, level: str) -> pd.Index:
     return pd.Index(np.sort(grids.loc[grids["level"] == level, "grid_id"].to_numpy()), dtype="str")
 
 
-def build_block(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIndex,
-                horizon: pd.Timedelta | pd.DateOffset, target: Target, start: pd.Timestamp, end: pd.Timestamp,
-                neighbours: sparse.csr_matrix | None = None) -> GridPanel:
+def build_block(
+    builder: GridPanelBuilder,
+    data: Dataset,
+    cutoffs: pd.DatetimeIndex,
+    horizon: pd.Timedelta | pd.DateOffset,
+    target: Target,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    neighbours: sparse.csr_matrix | None = None,
+) -> GridPanel:
     """The panel of validated ``data`` at ``cutoffs``: the kernel of `GridPanelBuilder.build`.
 
     `GridPanelBuilder.build` runs it on the whole data; the Dask builder (`riskmodel.scaleout`) runs
@@ -431,8 +466,9 @@ def build_block(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIn
         neighbours = neighbour_matrix(data, units, builder.neighbours)
     lonely = np.asarray(neighbours.sum(axis=1)).ravel() == 0
 
-    attributes = in_force(data, units, builder.attributes_, np.tile(np.arange(n), len(cutoffs)),
-                          np.repeat(us(cutoffs), n)).reshape(len(cutoffs), n, len(builder.attributes_))
+    attributes = in_force(
+        data, units, builder.attributes_, np.tile(np.arange(n), len(cutoffs)), np.repeat(us(cutoffs), n)
+    ).reshape(len(cutoffs), n, len(builder.attributes_))
     label_times = cases["escalated_at"] if target.escalations else cases["reported_at"]
     counted = (unit_of >= 0) & label_times.notna().to_numpy() & (cases["severity"] >= target.min_severity).to_numpy()
     if target.categories is not None:
@@ -453,8 +489,9 @@ def build_block(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIn
         values: dict[str, Any] = _aggregates(level_cases, n, c, builder)
         values.update(_unit_only(level_cases, n, c, first, builder))
         for short, long in builder.trends:
-            values[f"trend_{short}_{long}d"] = (
-                (values[f"count_{short}d"] * long / short + 1) / (values[f"count_{long}d"] + 1))
+            values[f"trend_{short}_{long}d"] = (values[f"count_{short}d"] * long / short + 1) / (
+                values[f"count_{long}d"] + 1
+            )
         for name in [f"count_{w}d" for w in builder.windows] + [f"decay_{h}d" for h in builder.half_lives]:
             values[f"nbr_{name}"] = np.where(lonely, np.nan, neighbours @ values[name])
         if parent is not None:
@@ -468,21 +505,32 @@ def build_block(builder: GridPanelBuilder, data: Dataset, cutoffs: pd.DatetimeIn
         horizon_days = (window_end - cutoff) / pd.Timedelta(days=1)
         to_holiday = days_until_next([cutoff], holidays)[0]
         values.update(
-            **centroid, month=cutoff.month, horizon_days=horizon_days, days_to_holiday=to_holiday,
+            **centroid,
+            month=cutoff.month,
+            horizon_days=horizon_days,
+            days_to_holiday=to_holiday,
             days_since_holiday=days_since_last([cutoff], holidays)[0],
             holiday_in_window=float(to_holiday < horizon_days),
             no_history=(values["_reported"] == 0).astype(float),
         )
-        blocks.append(np.column_stack([np.broadcast_to(np.asarray(values[name], dtype=np.float32), n)
-                                       for name in names]))
+        blocks.append(
+            np.column_stack([np.broadcast_to(np.asarray(values[name], dtype=np.float32), n) for name in names])
+        )
         counts.append(_in(label_stream, c, int(us([window_end])[0]), n))
 
     index = pd.MultiIndex.from_arrays(
-        [np.tile(units.to_numpy(), len(cutoffs)), np.repeat(cutoffs.to_numpy(), n)], names=["grid_id", "cutoff"])
-    X = pd.DataFrame(np.vstack(blocks) if blocks else np.empty((0, len(names)), np.float32),
-                     index=index, columns=names)
+        [np.tile(units.to_numpy(), len(cutoffs)), np.repeat(cutoffs.to_numpy(), n)], names=["grid_id", "cutoff"]
+    )
+    X = pd.DataFrame(np.vstack(blocks) if blocks else np.empty((0, len(names)), np.float32), index=index, columns=names)
     known = np.repeat(np.array([c + horizon <= end for c in cutoffs]), n)
     y_count = pd.Series(np.concatenate(counts).astype(float), index=index, name="y_count").where(known)
     y = (y_count >= 1).astype(float).where(known).rename("y")
-    return GridPanel(X=X, y_count=y_count, y=y, label_known=pd.Series(known, index=index, name="label_known"),
-                     level=builder.level, horizon=horizon, target=target)
+    return GridPanel(
+        X=X,
+        y_count=y_count,
+        y=y,
+        label_known=pd.Series(known, index=index, name="label_known"),
+        level=builder.level,
+        horizon=horizon,
+        target=target,
+    )

@@ -66,8 +66,10 @@ class Baseline(GridRiskModel):
             raise TypeError(f"{type(self).__name__} reads the grid panel's columns: pass panel.X, a DataFrame")
         missing = [c for c in self.panel_columns() if c not in X.columns]
         if missing:
-            raise ValueError(f"{type(self).__name__} needs the panel column(s) {missing}; build the panel with "
-                             "matching windows and half-lives")
+            raise ValueError(
+                f"{type(self).__name__} needs the panel column(s) {missing}; build the panel with "
+                "matching windows and half-lives"
+            )
         return X
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -227,8 +229,9 @@ class KDEBaseline(Baseline):
         metres = np.column_stack([lon * 111_320 * np.cos(np.radians(np.nanmean(lat))), lat * 111_320])
         if np.isnan(metres).any():
             raise ValueError("KDEBaseline needs the centroid (lon, lat) of every unit")
-        graph = NearestNeighbors(radius=3 * self.bandwidth_m).fit(metres).radius_neighbors_graph(
-            metres, mode="distance")
+        graph = (
+            NearestNeighbors(radius=3 * self.bandwidth_m).fit(metres).radius_neighbors_graph(metres, mode="distance")
+        )
         kernel = graph.copy()  # holds each unit's own zero distance explicitly
         kernel.data = np.exp(-0.5 * (kernel.data / self.bandwidth_m) ** 2)
         # Column j spreads unit j's rate over its surroundings: normalise each column to one.

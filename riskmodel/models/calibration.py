@@ -33,16 +33,19 @@ def latest_start(counts: pd.Series, fraction: float):
     if k == 0:  # that time opens the data: the slice starts at the next one
         k = 1
     if k >= len(counts):
-        raise ValueError(f"calibration_fraction={fraction} leaves no rows to fit or no rows to calibrate on "
-                         f"({total} training rows at {len(counts)} time(s))")
+        raise ValueError(
+            f"calibration_fraction={fraction} leaves no rows to fit or no rows to calibrate on "
+            f"({total} training rows at {len(counts)} time(s))"
+        )
     return counts.index[k]
 
 
 def _cut(n: int, fraction: float) -> int:
     cut = n - int(round(n * fraction))
     if not 0 < fraction < 1 or not 0 < cut < n:
-        raise ValueError(f"calibration_fraction={fraction} leaves no rows to fit or no rows to calibrate on "
-                         f"({n} training rows)")
+        raise ValueError(
+            f"calibration_fraction={fraction} leaves no rows to fit or no rows to calibrate on ({n} training rows)"
+        )
     return cut
 
 
@@ -55,8 +58,10 @@ def fit_calibrator(method: str, score: np.ndarray, y: np.ndarray) -> Calibrator:
         When the slice holds one class only.
     """
     if len(np.unique(y)) < 2:
-        raise ValueError("the latest training rows (the calibration slice) hold one class only; "
-                         "give more cutoffs or set calibration=None")
+        raise ValueError(
+            "the latest training rows (the calibration slice) hold one class only; "
+            "give more cutoffs or set calibration=None"
+        )
     return Calibrator(method).fit(score, y)
 
 

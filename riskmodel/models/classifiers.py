@@ -139,8 +139,11 @@ class LogisticRisk(_CalibratedRisk):
         self.max_iter = max_iter
 
     def _make_estimator(self):
-        return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
-                             LogisticRegression(C=self.C, max_iter=self.max_iter))
+        return make_pipeline(
+            SimpleImputer(strategy="median", keep_empty_features=True),
+            StandardScaler(),
+            LogisticRegression(C=self.C, max_iter=self.max_iter),
+        )
 
 
 def count_odds(expected: np.ndarray) -> np.ndarray:
@@ -163,11 +166,21 @@ def count_odds(expected: np.ndarray) -> np.ndarray:
 
 
 def _lgb_params(model) -> dict:
-    return dict(n_estimators=model.n_estimators, learning_rate=model.learning_rate, num_leaves=model.num_leaves,
-                min_child_samples=model.min_child_samples, subsample=model.subsample, subsample_freq=1,
-                colsample_bytree=model.colsample_bytree, reg_lambda=model.reg_lambda,
-                random_state=model.random_state, n_jobs=model.n_jobs, deterministic=True, force_row_wise=True,
-                verbose=-1)
+    return dict(
+        n_estimators=model.n_estimators,
+        learning_rate=model.learning_rate,
+        num_leaves=model.num_leaves,
+        min_child_samples=model.min_child_samples,
+        subsample=model.subsample,
+        subsample_freq=1,
+        colsample_bytree=model.colsample_bytree,
+        reg_lambda=model.reg_lambda,
+        random_state=model.random_state,
+        n_jobs=model.n_jobs,
+        deterministic=True,
+        force_row_wise=True,
+        verbose=-1,
+    )
 
 
 class GBMRisk(_CalibratedRisk):
@@ -223,9 +236,22 @@ class GBMRisk(_CalibratedRisk):
         "early_stopping_rounds": [Interval(Integral, 0, None, closed="left"), None],
     }
 
-    def __init__(self, *, n_estimators=300, learning_rate=0.1, num_leaves=31, min_child_samples=50,
-                 subsample=0.8, colsample_bytree=0.8, reg_lambda=1.0, random_state=0, n_jobs=2,
-                 calibration="isotonic", calibration_fraction=0.2, early_stopping_rounds=50):
+    def __init__(
+        self,
+        *,
+        n_estimators=300,
+        learning_rate=0.1,
+        num_leaves=31,
+        min_child_samples=50,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        reg_lambda=1.0,
+        random_state=0,
+        n_jobs=2,
+        calibration="isotonic",
+        calibration_fraction=0.2,
+        early_stopping_rounds=50,
+    ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -248,9 +274,13 @@ class GBMRisk(_CalibratedRisk):
         model = self._make_estimator()
         if calibrate_rows is None or not self.early_stopping_rounds:
             return model.fit(values[fit_rows], target[fit_rows])
-        return model.fit(values[fit_rows], target[fit_rows], eval_X=(values[calibrate_rows],),
-                         eval_y=(target[calibrate_rows],),
-                         callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
+        return model.fit(
+            values[fit_rows],
+            target[fit_rows],
+            eval_X=(values[calibrate_rows],),
+            eval_y=(target[calibrate_rows],),
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
 
 
 class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
@@ -308,9 +338,21 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
 
     _parameter_constraints = {**_LIGHTGBM_CONSTRAINTS, **_CALIBRATION_CONSTRAINTS}
 
-    def __init__(self, *, n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=50,
-                 subsample=0.8, colsample_bytree=0.8, reg_lambda=1.0, random_state=0, n_jobs=2,
-                 calibration="sigmoid", calibration_fraction=0.2):
+    def __init__(
+        self,
+        *,
+        n_estimators=300,
+        learning_rate=0.05,
+        num_leaves=31,
+        min_child_samples=50,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        reg_lambda=1.0,
+        random_state=0,
+        n_jobs=2,
+        calibration="sigmoid",
+        calibration_fraction=0.2,
+    ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -332,8 +374,7 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit on ``X`` and the counts ``y`` (non-negative)."""
-        values, counts = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype="float64",
-                                       y_numeric=True)
+        values, counts = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype="float64", y_numeric=True)
         if len(counts) == 0:
             raise ValueError("cannot fit on an empty training set")
         if (counts < 0).any():
@@ -343,13 +384,21 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
             fit_rows, calibrate_rows = split_latest(X, self.calibration_fraction)
             early = self._make_estimator().fit(values[fit_rows], counts[fit_rows])
             scores, slice_counts = early.predict(values[calibrate_rows]), counts[calibrate_rows]
-        return self.fit_from_parts(estimator=self._make_estimator().fit(values, counts),
-                                   feature_names=getattr(self, "feature_names_in_", None),
-                                   calibration_scores=scores, calibration_counts=slice_counts)
+        return self.fit_from_parts(
+            estimator=self._make_estimator().fit(values, counts),
+            feature_names=getattr(self, "feature_names_in_", None),
+            calibration_scores=scores,
+            calibration_counts=slice_counts,
+        )
 
-    def fit_from_parts(self, *, estimator: lgb.LGBMRegressor, feature_names: Sequence[str] | None,
-                       calibration_scores: np.ndarray | None = None,
-                       calibration_counts: np.ndarray | None = None) -> GBMCount:
+    def fit_from_parts(
+        self,
+        *,
+        estimator: lgb.LGBMRegressor,
+        feature_names: Sequence[str] | None,
+        calibration_scores: np.ndarray | None = None,
+        calibration_counts: np.ndarray | None = None,
+    ) -> GBMCount:
         """Set the model up from a LightGBM regressor fitted elsewhere, as `fit` does.
 
         `fit` ends here with the regressors it fitted in memory; the Dask path
@@ -389,8 +438,11 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
                 raise ValueError(f"calibration={self.calibration!r} needs the calibration slice's scores and counts")
             if len(calibration_scores) != len(calibration_counts):
                 raise ValueError(f"{len(calibration_scores)} calibration scores for {len(calibration_counts)} counts")
-            self.calibrator_ = fit_calibrator(self.calibration, count_odds(np.asarray(calibration_scores)),
-                                              (np.asarray(calibration_counts) >= 1).astype(float))
+            self.calibrator_ = fit_calibrator(
+                self.calibration,
+                count_odds(np.asarray(calibration_scores)),
+                (np.asarray(calibration_counts) >= 1).astype(float),
+            )
         self.estimator_: Any = estimator
         if feature_names is None:
             if hasattr(self, "feature_names_in_"):  # as validate_data does for data without names

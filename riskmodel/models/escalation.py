@@ -43,11 +43,33 @@ class EscalationClassifier(GBMRisk):
     True
     """
 
-    def __init__(self, *, n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=30,
-                 subsample=0.8, colsample_bytree=0.8, reg_lambda=1.0, random_state=0, n_jobs=2,
-                 calibration="isotonic", calibration_fraction=0.2, early_stopping_rounds=50):
-        super().__init__(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
-                         min_child_samples=min_child_samples, subsample=subsample,
-                         colsample_bytree=colsample_bytree, reg_lambda=reg_lambda, random_state=random_state,
-                         n_jobs=n_jobs, calibration=calibration, calibration_fraction=calibration_fraction,
-                         early_stopping_rounds=early_stopping_rounds)
+    def __init__(
+        self,
+        *,
+        n_estimators=200,
+        learning_rate=0.05,
+        num_leaves=15,
+        min_child_samples=30,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        reg_lambda=1.0,
+        random_state=0,
+        n_jobs=2,
+        calibration="isotonic",
+        calibration_fraction=0.2,
+        early_stopping_rounds=50,
+    ):
+        super().__init__(
+            n_estimators=n_estimators,
+            learning_rate=learning_rate,
+            num_leaves=num_leaves,
+            min_child_samples=min_child_samples,
+            subsample=subsample,
+            colsample_bytree=colsample_bytree,
+            reg_lambda=reg_lambda,
+            random_state=random_state,
+            n_jobs=n_jobs,
+            calibration=calibration,
+            calibration_fraction=calibration_fraction,
+            early_stopping_rounds=early_stopping_rounds,
+        )

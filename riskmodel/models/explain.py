@@ -16,6 +16,7 @@ from .scorecard import Scorecard
 
 __all__ = ["explain", "describe_driver"]
 
+
 def _n(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
@@ -48,7 +49,7 @@ def describe_driver(name: str, value: float) -> str:
     """
     for prefix, words in (("parent_", "parent unit: "), ("nbr_", "neighbours on average: ")):
         if name.startswith(prefix):
-            return words + describe_driver(name[len(prefix):], value)
+            return words + describe_driver(name[len(prefix) :], value)
     for pattern, text in _PATTERNS:
         match = re.fullmatch(pattern, name)
         if match:
@@ -125,6 +126,8 @@ def explain(model, X, *, top: int = 3) -> pd.DataFrame:
         out[f"driver_{k + 1}"] = chosen[:, k]
         out[f"value_{k + 1}"] = value[:, k]
         out[f"contribution_{k + 1}"] = amount[:, k]
-    out["text"] = ["; ".join(f"{describe_driver(n, v)} ({c:+.1f})" for n, v, c in zip(ns, vs, cs, strict=True))
-                   for ns, vs, cs in zip(chosen, value, amount, strict=True)]
+    out["text"] = [
+        "; ".join(f"{describe_driver(n, v)} ({c:+.1f})" for n, v, c in zip(ns, vs, cs, strict=True))
+        for ns, vs, cs in zip(chosen, value, amount, strict=True)
+    ]
     return pd.DataFrame(out, index=getattr(X, "index", None))

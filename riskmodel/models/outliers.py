@@ -67,9 +67,11 @@ class ProfileOutlier(OutlierMixin, BaseEstimator):
         """Fit the forest on the profiles ``X``."""
         values = validate_data(self, X, ensure_all_finite="allow-nan", dtype="float64")
         self.pipeline_ = make_pipeline(
-            SimpleImputer(strategy="median", keep_empty_features=True), RobustScaler(),
-            IsolationForest(n_estimators=self.n_estimators, contamination=self.contamination,
-                            random_state=self.random_state),
+            SimpleImputer(strategy="median", keep_empty_features=True),
+            RobustScaler(),
+            IsolationForest(
+                n_estimators=self.n_estimators, contamination=self.contamination, random_state=self.random_state
+            ),
         ).fit(values)
         self.offset_ = self.pipeline_[-1].offset_  # decision_function = score_samples - offset_
         return self

@@ -82,8 +82,10 @@ def binary_target(y) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("cannot fit on an empty training set")
     missing = pd.isna(y)
     if missing.any():
-        raise ValueError(f"{int(missing.sum())} labels are missing (a label window that had not closed?); "
-                         "drop those rows, e.g. X[panel.label_known]")
+        raise ValueError(
+            f"{int(missing.sum())} labels are missing (a label window that had not closed?); "
+            "drop those rows, e.g. X[panel.label_known]"
+        )
     check_classification_targets(y)
     kind = type_of_target(y, input_name="y")
     if kind not in ("binary", "unknown") and len(np.unique(y)) > 2:

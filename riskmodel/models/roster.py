@@ -21,9 +21,15 @@ def grid_models(**lightgbm) -> dict:
     >>> list(grid_models())
     ['HistoricalRateBaseline', 'LastPeriodBaseline', 'KDEBaseline', 'LogisticRisk', 'GBMRisk', 'GBMCount', 'Scorecard']
     """
-    return {"HistoricalRateBaseline": HistoricalRateBaseline(), "LastPeriodBaseline": LastPeriodBaseline(),
-            "KDEBaseline": KDEBaseline(bandwidth_m=700, half_life=60), "LogisticRisk": LogisticRisk(),
-            "GBMRisk": GBMRisk(**lightgbm), "GBMCount": GBMCount(**lightgbm), "Scorecard": Scorecard()}
+    return {
+        "HistoricalRateBaseline": HistoricalRateBaseline(),
+        "LastPeriodBaseline": LastPeriodBaseline(),
+        "KDEBaseline": KDEBaseline(bandwidth_m=700, half_life=60),
+        "LogisticRisk": LogisticRisk(),
+        "GBMRisk": GBMRisk(**lightgbm),
+        "GBMCount": GBMCount(**lightgbm),
+        "Scorecard": Scorecard(),
+    }
 
 
 def case_models(**lightgbm) -> dict:

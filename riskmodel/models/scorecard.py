@@ -138,8 +138,9 @@ class Scorecard(GridRiskModel):
             woe[total == 0] = 0.0  # a bin never seen (no missing values in training) weighs nothing
             self.edges_.append(edges)
             self.woe_.append(woe)
-        self.counts_ = [np.bincount(self._bin(values[:, j], e), minlength=len(e) + 2)
-                        for j, e in enumerate(self.edges_)]
+        self.counts_ = [
+            np.bincount(self._bin(values[:, j], e), minlength=len(e) + 2) for j, e in enumerate(self.edges_)
+        ]
         self.regression_ = LogisticRegression(C=self.C, max_iter=1000).fit(self._woe(values), target)
         self.factor_ = self.pdo / np.log(2)
         self.offset_ = self.base_score - self.factor_ * np.log(self.base_odds)
@@ -151,9 +152,9 @@ class Scorecard(GridRiskModel):
         return np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side="right"))
 
     def _woe(self, values: np.ndarray) -> np.ndarray:
-        return np.column_stack([w[self._bin(values[:, j], e)] for j, (e, w) in enumerate(zip(self.edges_,
-                                                                                                 self.woe_,
-                                                                                                 strict=True))])
+        return np.column_stack(
+            [w[self._bin(values[:, j], e)] for j, (e, w) in enumerate(zip(self.edges_, self.woe_, strict=True))]
+        )
 
     def _values(self, X) -> np.ndarray:
         check_is_fitted(self)
@@ -162,8 +163,7 @@ class Scorecard(GridRiskModel):
     def predict_points(self, X) -> pd.DataFrame:
         """Points of every row: ``base``, one column per feature, and ``total``."""
         contributions = self.factor_ * self._woe(self._values(X)) * self.regression_.coef_[0]
-        points = pd.DataFrame(contributions, columns=self.feature_names_,
-                              index=getattr(X, "index", None))
+        points = pd.DataFrame(contributions, columns=self.feature_names_, index=getattr(X, "index", None))
         points.insert(0, "base", self.offset_ + self.factor_ * self.regression_.intercept_[0])
         points["total"] = points.sum(axis=1)
         return points
@@ -184,6 +184,13 @@ class Scorecard(GridRiskModel):
             bounds = np.concatenate([[-np.inf], edges, [np.inf]])
             for b in range(len(edges) + 2):
                 label = "missing" if b == len(edges) + 1 else f"[{bounds[b]:g}, {bounds[b + 1]:g})"
-                rows.append({"feature": name, "bin": label, "rows": int(counts[b]), "woe": woe[b],
-                             "points": self.factor_ * self.regression_.coef_[0][j] * woe[b]})
+                rows.append(
+                    {
+                        "feature": name,
+                        "bin": label,
+                        "rows": int(counts[b]),
+                        "woe": woe[b],
+                        "points": self.factor_ * self.regression_.coef_[0][j] * woe[b],
+                    }
+                )
         return pd.DataFrame(rows)

@@ -96,16 +96,21 @@ class SpikeDetector(BaseEstimator):
             per-category counts of the three windows.
         """
         if not (self.window < self.baseline and self.window < self.long):
-            raise ValueError(f"baseline and long must be longer than window, got window={self.window}, "
-                             f"baseline={self.baseline}, long={self.long}")
+            raise ValueError(
+                f"baseline and long must be longer than window, got window={self.window}, "
+                f"baseline={self.baseline}, long={self.long}"
+            )
         if not isinstance(X, pd.DataFrame):
             raise TypeError("SpikeDetector reads a grid panel's per-category counts: pass panel.X")
         found = [m.group(1) for c in X.columns if (m := re.fullmatch(rf"count_{self.window}d_(.+)", c))]
-        self.categories_ = [c for c in found
-                            if f"count_{self.baseline}d_{c}" in X.columns and f"count_{self.long}d_{c}" in X.columns]
+        self.categories_ = [
+            c for c in found if f"count_{self.baseline}d_{c}" in X.columns and f"count_{self.long}d_{c}" in X.columns
+        ]
         if not self.categories_:
-            raise ValueError(f"X has no per-category counts of {self.window}, {self.baseline} and {self.long} days; "
-                             "build the panel with those windows")
+            raise ValueError(
+                f"X has no per-category counts of {self.window}, {self.baseline} and {self.long} days; "
+                "build the panel with those windows"
+            )
         return self
 
     def totals(self, X) -> pd.DataFrame:
@@ -140,8 +145,12 @@ class SpikeDetector(BaseEstimator):
     def _groups(self, X) -> tuple[np.ndarray, pd.Index]:
         """The cutoff of every row, as codes of the distinct cutoffs; checks ``X``'s columns."""
         check_is_fitted(self)
-        missing = [f"count_{w}d_{c}" for c in self.categories_ for w in (self.window, self.baseline, self.long)
-                   if f"count_{w}d_{c}" not in X.columns]
+        missing = [
+            f"count_{w}d_{c}"
+            for c in self.categories_
+            for w in (self.window, self.baseline, self.long)
+            if f"count_{w}d_{c}" not in X.columns
+        ]
         if missing:
             raise ValueError(f"X lacks the column(s) {missing[:5]}")
         times = row_times(X)
@@ -170,8 +179,7 @@ class SpikeDetector(BaseEstimator):
 
     def _flags(self, X, p: pd.DataFrame) -> pd.DataFrame:
         counts = X[[f"count_{self.window}d_{c}" for c in self.categories_]].to_numpy()
-        return pd.DataFrame((p.to_numpy() < self.alpha) & (counts >= self.min_count), index=p.index,
-                            columns=p.columns)
+        return pd.DataFrame((p.to_numpy() < self.alpha) & (counts >= self.min_count), index=p.index, columns=p.columns)
 
     def alarm_table(self, X) -> pd.DataFrame:
         """The alarms one per row: ``unit_id``, ``time`` (the cutoff), ``category``, ``p_value``.

@@ -19,5 +19,15 @@ from .panel import build_panel, fit_builder
 from .partitions import DaskDataset, open_dataset, read_partitioned, write_partitioned
 from .training import DaskExecutor, train, train_final
 
-__all__ = ["DaskDataset", "DaskExecutor", "build_panel", "fit_builder", "open_dataset", "predict_partitioned",
-           "read_partitioned", "train", "train_final", "write_partitioned"]
+__all__ = [
+    "DaskDataset",
+    "DaskExecutor",
+    "build_panel",
+    "fit_builder",
+    "open_dataset",
+    "predict_partitioned",
+    "read_partitioned",
+    "train",
+    "train_final",
+    "write_partitioned",
+]

@@ -21,8 +21,16 @@ from .partitions import DaskDataset, cluster_client, shared
 __all__ = ["predict_partitioned"]
 
 
-def predict_partitioned(data: DaskDataset, out, *, as_of=None, model=None, drivers: int | None = 200,
-                        partitions: int | None = None, client=None) -> Path:
+def predict_partitioned(
+    data: DaskDataset,
+    out,
+    *,
+    as_of=None,
+    model=None,
+    drivers: int | None = 200,
+    partitions: int | None = None,
+    client=None,
+) -> Path:
     """Score every unit on a Dask cluster and write one Parquet file per partition.
 
     The rows are those of :func:`riskmodel.predict` on the same data in memory, with
@@ -68,8 +76,12 @@ def predict_partitioned(data: DaskDataset, out, *, as_of=None, model=None, drive
     tasks = tasks_of(builder, data, [as_of], partitions, end=end)
     horizon_days = (as_of + parse_horizon(builder.horizon) - as_of) / pd.Timedelta(days=1)
     shared_model = shared([trained])[0]  # sent to each worker once, not with every task
-    scored = client.compute([dask.delayed(_score_part)(*task, shared_model, as_of, horizon_days, drivers,
-                                                       data.shape.levels) for task in tasks])
+    scored = client.compute(
+        [
+            dask.delayed(_score_part)(*task, shared_model, as_of, horizon_days, drivers, data.shape.levels)
+            for task in tasks
+        ]
+    )
     light = client.gather([client.submit(lambda f: (f[0][["grid_id", "probability"]], f[2]), f) for f in scored])
     ranks, tiers = _rank(trained, [frame for frame, _ in light], data.shape.grids)
     sums = [totals for _, totals in light if totals is not None]
@@ -78,9 +90,12 @@ def predict_partitioned(data: DaskDataset, out, *, as_of=None, model=None, drive
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("part.*.parquet"):
         old.unlink()
-    client.gather([client.submit(_write_part, f, ranks[g], tiers[g], totals, drivers,
-                                 str(folder / f"part.{g:05d}.parquet"))
-                   for g, f in enumerate(scored)])
+    client.gather(
+        [
+            client.submit(_write_part, f, ranks[g], tiers[g], totals, drivers, str(folder / f"part.{g:05d}.parquet"))
+            for g, f in enumerate(scored)
+        ]
+    )
     return folder
 
 
@@ -94,15 +109,21 @@ def _score_part(cases, history, part, settings, trained: TrainedModel, as_of, ho
     out = unit_rows(trained, data, X, as_of, anomalies=False, levels=levels)  # the whole data's levels
     scores = trained.score(X)
     p = scores["probability"].to_numpy()
-    out = out.assign(as_of=as_of, horizon_days=horizon_days, probability=p,
-                     expected_count=scores["expected_count"].to_numpy(), score=serving.score(p))
+    out = out.assign(
+        as_of=as_of,
+        horizon_days=horizon_days,
+        probability=p,
+        expected_count=scores["expected_count"].to_numpy(),
+        score=serving.score(p),
+    )
     text = serving.top_drivers(trained, X, np.lexsort((out["grid_id"].to_numpy(), -p)), drivers)
     try:
         detector = SpikeDetector().fit(X)
     except ValueError:  # no per-category windows: no anomaly flags, as in riskmodel.predict
         return out.assign(top_drivers=text), None, None
-    counts = X[[f"count_{w}d_{c}" for c in detector.categories_
-                for w in (detector.window, detector.baseline, detector.long)]]
+    counts = X[
+        [f"count_{w}d_{c}" for c in detector.categories_ for w in (detector.window, detector.baseline, detector.long)]
+    ]
     return out.assign(top_drivers=text), counts, detector.totals(counts)
 
 
@@ -122,8 +143,10 @@ def _rank(trained: TrainedModel, light: list[pd.DataFrame], grids: pd.DataFrame)
     tier = np.empty(len(p), dtype=object)
     tier[order] = trained.tier_policy.assign(p[order]).astype(str).to_numpy()
     bounds = np.cumsum([0] + [len(f) for f in light])
-    return ([rank[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
-            [tier[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+    return (
+        [rank[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+        [tier[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+    )
 
 
 def _write_part(scored, rank: np.ndarray, tier: np.ndarray, totals, drivers, path: str) -> int:

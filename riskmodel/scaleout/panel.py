@@ -38,8 +38,9 @@ def fit_builder(builder: GridPanelBuilder, data: DaskDataset) -> GridPanelBuilde
     filled = data.grid_history.map_partitions(lambda h: filled_attributes(h, units).to_frame().T, meta=meta)
     categories, filled = dask.compute(data.cases["category"].dropna().unique(), filled)
     found = filled.any().reindex(meta.columns, fill_value=False)
-    return builder.fit_learned(shape, categories=pd.Series(np.asarray(categories, dtype=object)),
-                               attributes=found.index[found].tolist())
+    return builder.fit_learned(
+        shape, categories=pd.Series(np.asarray(categories, dtype=object)), attributes=found.index[found].tolist()
+    )
 
 
 def build_panel(builder: GridPanelBuilder, data: DaskDataset, *, partitions: int | None = None) -> dd.DataFrame:
@@ -100,33 +101,59 @@ def tasks_of(builder: GridPanelBuilder, data: DaskDataset, cutoffs, partitions: 
     end = data_end if end is None else end
     cutoffs = parse_cutoffs(cutoffs, start, end)
     units = level_units(shape.grids, builder.level)
-    plan = Plan(shape, builder.level, neighbour_matrix(shape, units, builder.neighbours), partitions,
-                default=data.cases.npartitions)
+    plan = Plan(
+        shape,
+        builder.level,
+        neighbour_matrix(shape, units, builder.neighbours),
+        partitions,
+        default=data.cases.npartitions,
+    )
     required = [c for c, (_, needed) in CONTRACT["cases"].items() if needed]
-    read = [c for c in (*required, "severity", *builder.optional_inputs)
-            if c in data.cases.columns]  # only what the features read crosses the network
+    read = [
+        c for c in (*required, "severity", *builder.optional_inputs) if c in data.cases.columns
+    ]  # only what the features read crosses the network
     cases = plan.route(data.cases[read], halo=True)
     history = plan.route(data.grid_history, halo=False)
-    settings = dict(builder=builder, cutoffs=cutoffs, horizon=horizon, target=target, start=start, end=end,
-                    as_of=as_of)
+    settings = dict(builder=builder, cutoffs=cutoffs, horizon=horizon, target=target, start=start, end=end, as_of=as_of)
     return [(c, h, part, settings) for c, h, part in zip(cases, history, shared(plan.parts), strict=True)]
 
 
 def part_data(cases: pd.DataFrame, history: pd.DataFrame, part: Part, as_of) -> Dataset:
     """A partition's data, validated against the contract."""
-    return validate(Dataset(cases=cases.reset_index(drop=True), grids=part.grids,
-                            grid_history=history.reset_index(drop=True), as_of=as_of)).dataset
+    return validate(
+        Dataset(
+            cases=cases.reset_index(drop=True),
+            grids=part.grids,
+            grid_history=history.reset_index(drop=True),
+            as_of=as_of,
+        )
+    ).dataset
 
 
 def part_panel(data: Dataset, part: Part, settings: dict) -> GridPanel:
     """The panel of a partition's validated data, its owned units' rows only."""
     builder = settings["builder"]
     units = level_units(data.grids, builder.level)
-    panel = build_block(builder, data, settings["cutoffs"], settings["horizon"], settings["target"], settings["start"],
-                   settings["end"], neighbours=part.neighbours(units))
+    panel = build_block(
+        builder,
+        data,
+        settings["cutoffs"],
+        settings["horizon"],
+        settings["target"],
+        settings["start"],
+        settings["end"],
+        neighbours=part.neighbours(units),
+    )
     own = panel.X.index.get_level_values("grid_id").isin(part.own)
-    return GridPanel(X=panel.X[own], y_count=panel.y_count[own], y=panel.y[own], label_known=panel.label_known[own],
-                     level=panel.level, horizon=panel.horizon, target=panel.target)
+    return GridPanel(
+        X=panel.X[own],
+        y_count=panel.y_count[own],
+        y=panel.y[own],
+        label_known=panel.label_known[own],
+        level=panel.level,
+        horizon=panel.horizon,
+        target=panel.target,
+    )
 
 
 def _panel_part(cases: pd.DataFrame, history: pd.DataFrame, part: Part, settings: dict) -> pd.DataFrame:
@@ -158,9 +185,16 @@ def empty_panel(builder: GridPanelBuilder) -> GridPanel:
         No row; ``X`` has ``builder.get_feature_names_out()`` as float32 columns.
     """
     names = builder.get_feature_names_out()
-    index = pd.MultiIndex.from_arrays([pd.Index([], dtype="str"), pd.DatetimeIndex([], dtype="datetime64[us]")],
-                                      names=["grid_id", "cutoff"])
+    index = pd.MultiIndex.from_arrays(
+        [pd.Index([], dtype="str"), pd.DatetimeIndex([], dtype="datetime64[us]")], names=["grid_id", "cutoff"]
+    )
     empty = pd.Series(np.array([], dtype=float), index=index)
-    return GridPanel(X=pd.DataFrame(np.empty((0, len(names)), np.float32), index=index, columns=names),
-                     y_count=empty, y=empty, label_known=empty.astype(bool), level=builder.level,
-                     horizon=builder.horizon, target=builder.target)
+    return GridPanel(
+        X=pd.DataFrame(np.empty((0, len(names)), np.float32), index=index, columns=names),
+        y_count=empty,
+        y=empty,
+        label_known=empty.astype(bool),
+        level=builder.level,
+        horizon=builder.horizon,
+        target=builder.target,
+    )

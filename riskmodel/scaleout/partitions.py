@@ -77,8 +77,10 @@ class DaskDataset:
         for name in ("reported_at", "resolved_at", "escalated_at"):
             kind = self.cases.dtypes.get(name)
             if kind is not None and not isinstance(kind, pd.DatetimeTZDtype) and kind.kind != "M":
-                raise ValueError(f"cases.{name} must hold datetimes in a Dask DataFrame, got {kind}; convert it "
-                                 f"first, e.g. cases['{name}'] = dd.to_datetime(cases['{name}'])")
+                raise ValueError(
+                    f"cases.{name} must hold datetimes in a Dask DataFrame, got {kind}; convert it "
+                    f"first, e.g. cases['{name}'] = dd.to_datetime(cases['{name}'])"
+                )
         # As validate does: ids and categories as text, zone-aware times as naive UTC wall-clock times.
         object.__setattr__(self, "cases", _as_contract(self.cases, ("grid_id", "category")))
         history = empty_history() if self.grid_history is None else self.grid_history
@@ -96,9 +98,13 @@ class DaskDataset:
         partitions = partitions or 8
         data = validate(dataset).dataset
         history = data.grid_history
-        return cls(cases=dd.from_pandas(data.cases, npartitions=partitions),
-                   grids=data.grids, adjacency=data.adjacency, as_of=data.as_of,
-                   grid_history=dd.from_pandas(history, npartitions=min(partitions, max(len(history), 1))))
+        return cls(
+            cases=dd.from_pandas(data.cases, npartitions=partitions),
+            grids=data.grids,
+            adjacency=data.adjacency,
+            as_of=data.as_of,
+            grid_history=dd.from_pandas(history, npartitions=min(partitions, max(len(history), 1))),
+        )
 
     @cached_property
     def span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -111,13 +117,21 @@ class DaskDataset:
     def shape(self) -> Dataset:
         """The units with empty cases and snapshots of the right columns, validated: what the
         builders read their levels, hierarchy and column names from."""
-        return validate(Dataset(cases=self.cases._meta, grids=self.grids, grid_history=self.grid_history._meta,
-                                adjacency=self.adjacency, as_of=self.as_of)).dataset
+        return validate(
+            Dataset(
+                cases=self.cases._meta,
+                grids=self.grids,
+                grid_history=self.grid_history._meta,
+                adjacency=self.adjacency,
+                as_of=self.as_of,
+            )
+        ).dataset
 
 
 def _as_contract(frame: dd.DataFrame, text: tuple[str, ...]) -> dd.DataFrame:
     """``text`` columns as strings, zone-aware times as naive UTC: the conversions of
     :func:`riskmodel.validate` that routing and the vocabularies need before it runs."""
+
     def convert(part: pd.DataFrame) -> pd.DataFrame:
         part = part.copy()
         for name in text:
@@ -147,9 +161,17 @@ def write_partitioned(dataset: Dataset, folder: str | Path, *, partitions: int) 
     """
     data = validate(dataset).dataset
     folder = Path(folder)
-    write_dataset(Dataset(cases=data.cases.iloc[:0], grids=data.grids, adjacency=data.adjacency,
-                          grid_history=data.grid_history.iloc[:0], as_of=data.as_of), folder,
-                  extra={"partitions": partitions})
+    write_dataset(
+        Dataset(
+            cases=data.cases.iloc[:0],
+            grids=data.grids,
+            adjacency=data.adjacency,
+            grid_history=data.grid_history.iloc[:0],
+            as_of=data.as_of,
+        ),
+        folder,
+        extra={"partitions": partitions},
+    )
     ids = pd.Index(data.grids["grid_id"])
     root = _roots(ids.get_indexer(data.grids["parent_id"]))
     tops = np.unique(ids[root])  # sorted; dealt into files in contiguous blocks
@@ -183,12 +205,19 @@ def read_partitioned(folder: str | Path) -> DaskDataset:
     folder = Path(folder)
     manifest = folder / _MANIFEST
     if not manifest.is_file() or "partitions" not in json.loads(manifest.read_text()):
-        raise FileNotFoundError(f"{folder} is not a partitioned dataset folder (no {_MANIFEST} with 'partitions'); "
-                                "write one with riskmodel.scaleout.write_partitioned")
+        raise FileNotFoundError(
+            f"{folder} is not a partitioned dataset folder (no {_MANIFEST} with 'partitions'); "
+            "write one with riskmodel.scaleout.write_partitioned"
+        )
     shell = read_dataset(folder)
     history = dd.read_parquet(folder / "grid_history")
-    return DaskDataset(cases=dd.read_parquet(folder / "cases"), grids=shell.grids, adjacency=shell.adjacency,
-                       grid_history=history, as_of=shell.as_of)
+    return DaskDataset(
+        cases=dd.read_parquet(folder / "cases"),
+        grids=shell.grids,
+        adjacency=shell.adjacency,
+        grid_history=history,
+        as_of=shell.as_of,
+    )
 
 
 @dataclass(frozen=True)
@@ -239,8 +268,9 @@ class Plan:
         The number of partitions when ``partitions`` is None.
     """
 
-    def __init__(self, shape: Dataset, level: str, neighbours: sparse.csr_matrix, partitions: int | None,
-                 default: int = 1):
+    def __init__(
+        self, shape: Dataset, level: str, neighbours: sparse.csr_matrix, partitions: int | None, default: int = 1
+    ):
         grids = shape.grids
         ids = pd.Index(grids["grid_id"])
         parent = ids.get_indexer(grids["parent_id"])
@@ -252,9 +282,11 @@ class Plan:
         if partitions is not None and not 1 <= partitions:
             raise ValueError(f"partitions must be at least 1, got {partitions}")
         if partitions is not None and partitions > possible:
-            warnings.warn(f"partitions={partitions}, but only {possible} top-level unit(s) hold units of level "
-                          f"{level!r}; a partition holds whole top-level units, so there will be {possible}",
-                          stacklevel=4)
+            warnings.warn(
+                f"partitions={partitions}, but only {possible} top-level unit(s) hold units of level "
+                f"{level!r}; a partition holds whole top-level units, so there will be {possible}",
+                stacklevel=4,
+            )
         self.n = min(partitions or default, possible) or 1
         block = pd.Series(np.nan, index=weight.index)
         block[weight > 0] = _blocks(weight[weight > 0].to_numpy(), self.n)
@@ -273,11 +305,14 @@ class Plan:
         members = pd.concat([self.routes, _ancestors(ids, parent, halo)], ignore_index=True).drop_duplicates()
         rows = pd.Series(ids.get_indexer(members["grid_id"])).groupby(members[_PART].to_numpy()).agg(np.sort)
         src_group = unit_group[coo.row]
-        self.parts = [Part(grids=grids.iloc[rows.get(g, [])].reset_index(drop=True),
-                           own=units[unit_group == g],
-                           pairs=(units[coo.row[src_group == g]], units[coo.col[src_group == g]],
-                                  coo.data[src_group == g]))
-                      for g in range(self.n)]
+        self.parts = [
+            Part(
+                grids=grids.iloc[rows.get(g, [])].reset_index(drop=True),
+                own=units[unit_group == g],
+                pairs=(units[coo.row[src_group == g]], units[coo.col[src_group == g]], coo.data[src_group == g]),
+            )
+            for g in range(self.n)
+        ]
 
     def route(self, frame: dd.DataFrame, *, halo: bool) -> list:
         """``frame``'s rows (cases, or snapshots with ``halo=False``) gathered per partition:
@@ -351,8 +386,10 @@ def _route(frame: pd.DataFrame, routes: _Routes) -> pd.DataFrame:
     unknown = (position < 0) & ~missing
     if unknown.any():
         bad = frame.loc[unknown, "grid_id"]
-        raise ValueError(f"grid_id: {len(bad)} row(s) refer to units that are not in grids "
-                         f"(rule: every grid_id exists in grids), e.g. {bad.unique()[:5].tolist()}")
+        raise ValueError(
+            f"grid_id: {len(bad)} row(s) refer to units that are not in grids "
+            f"(rule: every grid_id exists in grids), e.g. {bad.unique()[:5].tolist()}"
+        )
     count = np.where(missing, 1, routes.count[position])
     rows = np.repeat(np.arange(len(frame)), count)
     within = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
@@ -370,5 +407,7 @@ def cluster_client(client=None):
     try:
         return default_client()
     except ValueError:
-        raise ValueError("this step runs on a Dask cluster and needs a distributed Client: connect one first "
-                         "(distributed.Client('tcp://scheduler:8786'), or a LocalCluster) or pass client=") from None
+        raise ValueError(
+            "this step runs on a Dask cluster and needs a distributed Client: connect one first "
+            "(distributed.Client('tcp://scheduler:8786'), or a LocalCluster) or pass client="
+        ) from None

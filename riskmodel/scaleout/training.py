@@ -45,8 +45,9 @@ class DaskExecutor:
         if not isinstance(kind, GridRisk):
             raise ValueError(f"the Dask path trains the grid target, not {kind.name!r}")
         if not isinstance(model, GBMCount):
-            raise ValueError(f"the Dask path trains GBMCount (lightgbm.dask with a Poisson objective); "
-                             f"got {type(model).__name__}")
+            raise ValueError(
+                f"the Dask path trains GBMCount (lightgbm.dask with a Poisson objective); got {type(model).__name__}"
+            )
         model.lightgbm_params()  # checks the parameters up front, as GBMCount.fit does
         self.client = cluster_client(self.client)
         builder = kind.training_builder(*data.span, **options)
@@ -55,17 +56,23 @@ class DaskExecutor:
         panel = build_panel(builder, data, partitions=self.partitions)
         panel = self.client.persist(panel[panel["label_known"]])  # all: the cutoffs end a horizon before the end
         example = panel.head(5, npartitions=-1).set_index(["grid_id", "cutoff"])[names]
-        return TrainingSet(X=panel, y=None, builder=builder, trained_through=builder.cutoffs[-1],
-                           units=level_units(data.shape.grids, builder.level), example=example)
+        return TrainingSet(
+            X=panel,
+            y=None,
+            builder=builder,
+            trained_through=builder.cutoffs[-1],
+            units=level_units(data.shape.grids, builder.level),
+            example=example,
+        )
 
     def fit(self, model: GBMCount, rows: TrainingSet) -> GBMCount:
         """:meth:`GBMCount.fit` with every LightGBM fit on the cluster."""
-        return _fit_count_model(clone(model), rows.X, list(rows.example.columns), rows.builder.cutoffs,
-                                len(rows.units), self.client)
+        return _fit_count_model(
+            clone(model), rows.X, list(rows.example.columns), rows.builder.cutoffs, len(rows.units), self.client
+        )
 
 
-def train(data: DaskDataset, *, model: GBMCount, partitions: int | None = None, client=None,
-          **options) -> TrainedModel:
+def train(data: DaskDataset, *, model: GBMCount, partitions: int | None = None, client=None, **options) -> TrainedModel:
     """Fit the final grid model on a Dask cluster: :func:`riskmodel.train` for data
     that does not fit one machine.
 
@@ -105,8 +112,15 @@ def train(data: DaskDataset, *, model: GBMCount, partitions: int | None = None, 
     return fit_final(data, model=model, executor=DaskExecutor(client=client, partitions=partitions), **options)
 
 
-def train_final(config: RunConfig, estimator: GBMCount, data: DaskDataset | None = None, *,
-                partitions: int | None = None, client=None, **options) -> TrainedModel:
+def train_final(
+    config: RunConfig,
+    estimator: GBMCount,
+    data: DaskDataset | None = None,
+    *,
+    partitions: int | None = None,
+    client=None,
+    **options,
+) -> TrainedModel:
     """The final model of a run configuration, trained on Dask: :func:`train` with the
     configuration's horizon, level, training cutoffs, features, tier policy and
     experiment, as :func:`riskmodel.config.train_final` does in memory.
@@ -119,14 +133,17 @@ def train_final(config: RunConfig, estimator: GBMCount, data: DaskDataset | None
     if not isinstance(config.kind, GridRisk):
         raise ConfigError(f"{config.name}: the Dask path trains the grid target, not {config.target!r}")
     if data is None:
-        data = (open_dataset(config.data.path, partitions=partitions) if isinstance(config.data, Folder)
-                else DaskDataset.from_dataset(config.dataset(), partitions=partitions))
-    return train(data, model=estimator, partitions=partitions, client=client, **config.training_options(),
-                 **options)
+        data = (
+            open_dataset(config.data.path, partitions=partitions)
+            if isinstance(config.data, Folder)
+            else DaskDataset.from_dataset(config.dataset(), partitions=partitions)
+        )
+    return train(data, model=estimator, partitions=partitions, client=client, **config.training_options(), **options)
 
 
-def _fit_count_model(estimator: GBMCount, panel, names: list[str], cutoffs: pd.DatetimeIndex, n_units: int,
-                     client) -> GBMCount:
+def _fit_count_model(
+    estimator: GBMCount, panel, names: list[str], cutoffs: pd.DatetimeIndex, n_units: int, client
+) -> GBMCount:
     """:meth:`GBMCount.fit` with every LightGBM fit on the cluster (the training cutoffs'
     labels have all closed, so every cutoff holds ``n_units`` rows)."""
     params = {k: v for k, v in estimator.lightgbm_params().items() if k != "n_jobs"}
@@ -146,5 +163,9 @@ def _fit_count_model(estimator: GBMCount, panel, names: list[str], cutoffs: pd.D
         early = fit(*arrays(panel["cutoff"] < first))
         X, y = arrays(panel["cutoff"] >= first)
         scores, counts = client.compute([early.predict(X), y], sync=True)
-    return estimator.fit_from_parts(estimator=fit(*arrays(None)).to_local(), feature_names=names,
-                                    calibration_scores=scores, calibration_counts=counts)
+    return estimator.fit_from_parts(
+        estimator=fit(*arrays(None)).to_local(),
+        feature_names=names,
+        calibration_scores=scores,
+        calibration_counts=counts,
+    )
