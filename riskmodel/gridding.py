@@ -83,40 +83,13 @@ def events_to_dataset(
     >>> len(report.dataset.cases), len(report.rejected)
     (2, 1)
     """
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"events_to_dataset expects a DataFrame, got {type(frame).__name__}")
-    if area is None and (lon is None or lat is None):
-        raise ValueError("give the coordinate columns lon= and lat=, or an area= column")
-    if isinstance(cell_m, bool) or not isinstance(cell_m, (int, float, np.number)) or not 0 < cell_m < np.inf:
-        raise ValueError(f"cell_m must be a finite positive number of metres, got {cell_m!r}")
-    wanted = [c for c in (time, lon, lat, area, category, case_id) if c is not None]
-    missing = [c for c in wanted if c not in frame.columns]
-    if missing:
-        raise ValueError(f"no column(s) {missing} in the records; they have {list(frame.columns)}")
-
+    _check_arguments(frame, [time, lon, lat, area, category, case_id], lon=lon, lat=lat, area=area, cell_m=cell_m)
     check = ProblemLog({"events": frame})
     times, failed = to_time(frame[time], tz)
     check.add("events", time, "type", "must be a time", failed)
     check.add("events", time, "missing", "is required and missing", frame[time].isna())
     if lon is not None and lat is not None:
-        x, failed_x = to_number(frame[lon])
-        y, failed_y = to_number(frame[lat])
-        check.add("events", lon, "type", "must be a finite number", failed_x)
-        check.add("events", lat, "type", "must be a finite number", failed_y)
-        check.add(
-            "events",
-            f"{lon}, {lat}",
-            "missing",
-            "a place is required and missing",
-            frame[lon].isna() | frame[lat].isna(),
-        )
-        check.add(
-            "events",
-            f"{lon}, {lat}",
-            "range",
-            "must be WGS84 longitude (-180..180) and latitude (-90..90)",
-            (x.abs() > 180) | (y.abs() > 90),
-        )
+        x, y = _coordinates(check, frame, lon, lat)
     if area is not None:
         codes = to_text(frame[area])
         check.add("events", area, "missing", "is required and missing", codes.isna())
@@ -183,6 +156,37 @@ def events_to_dataset(
     )
     dataset = Dataset(cases=cases, grids=grids, adjacency=adjacency, as_of=as_of)
     return DataReport(dataset=dataset, rejected=rejected, problems=problems, counts=counts)
+
+
+def _check_arguments(frame, columns: list, *, lon, lat, area, cell_m) -> None:
+    """Refuse arguments no record can be read with: not a frame, no place, a bad cell size, absent columns."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"events_to_dataset expects a DataFrame, got {type(frame).__name__}")
+    if area is None and (lon is None or lat is None):
+        raise ValueError("give the coordinate columns lon= and lat=, or an area= column")
+    if isinstance(cell_m, bool) or not isinstance(cell_m, (int, float, np.number)) or not 0 < cell_m < np.inf:
+        raise ValueError(f"cell_m must be a finite positive number of metres, got {cell_m!r}")
+    missing = [c for c in columns if c is not None and c not in frame.columns]
+    if missing:
+        raise ValueError(f"no column(s) {missing} in the records; they have {list(frame.columns)}")
+
+
+def _coordinates(check: ProblemLog, frame: pd.DataFrame, lon: str, lat: str) -> tuple[pd.Series, pd.Series]:
+    """The records' coordinates as numbers; those missing, unreadable or out of range are logged."""
+    x, failed_x = to_number(frame[lon])
+    y, failed_y = to_number(frame[lat])
+    check.add("events", lon, "type", "must be a finite number", failed_x)
+    check.add("events", lat, "type", "must be a finite number", failed_y)
+    place = f"{lon}, {lat}"
+    check.add("events", place, "missing", "a place is required and missing", frame[lon].isna() | frame[lat].isna())
+    check.add(
+        "events",
+        place,
+        "range",
+        "must be WGS84 longitude (-180..180) and latitude (-90..90)",
+        (x.abs() > 180) | (y.abs() > 90),
+    )
+    return x, y
 
 
 def _root_row(root: str, lon=np.nan, lat=np.nan) -> dict:

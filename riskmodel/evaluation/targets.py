@@ -168,17 +168,7 @@ class GridRisk(TargetKind):
     ):
         horizon = parse_horizon(horizon)
         parsed = parse_target(target)
-        train_cutoffs = training_cutoffs(dataset.cases["reported_at"].min(), train_start, cutoffs[-1], train_frequency)
-        builder = GridPanelBuilder(
-            cutoffs=train_cutoffs.union(cutoffs), horizon=horizon, level=level, target=parsed, **features
-        )
-        panel = builder.fit(dataset).build(dataset)
-        unknown = [str(c.date()) for c in cutoffs if not panel.label_known.xs(c, level="cutoff").all()]
-        if unknown:
-            raise ValueError(
-                f"test cutoff(s) {unknown[:5]} have label windows of {horizon} that had not closed by "
-                f"the end of the data ({dataset.end}); end the backtest earlier"
-            )
+        panel = _backtest_panel(dataset, cutoffs, horizon, parsed, level, train_start, train_frequency, features)
         cutoff = panel.X.index.get_level_values("cutoff")
         units = panel.X.index.get_level_values(0)
         streets = _streets(dataset, level, units)
@@ -302,6 +292,22 @@ class GridRisk(TargetKind):
                 "be lost; please report this"
             )
         return out
+
+
+def _backtest_panel(dataset, cutoffs, horizon, target: Target, level, train_start, train_frequency, features):
+    """One panel at the training and the test cutoffs; every test cutoff's labels must have closed."""
+    train_cutoffs = training_cutoffs(dataset.cases["reported_at"].min(), train_start, cutoffs[-1], train_frequency)
+    builder = GridPanelBuilder(
+        cutoffs=train_cutoffs.union(cutoffs), horizon=horizon, level=level, target=target, **features
+    )
+    panel = builder.fit(dataset).build(dataset)
+    unknown = [str(c.date()) for c in cutoffs if not panel.label_known.xs(c, level="cutoff").all()]
+    if unknown:
+        raise ValueError(
+            f"test cutoff(s) {unknown[:5]} have label windows of {horizon} that had not closed by "
+            f"the end of the data ({dataset.end}); end the backtest earlier"
+        )
+    return panel
 
 
 def _streets(dataset, level, units):

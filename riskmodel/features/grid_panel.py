@@ -382,6 +382,30 @@ def _unit_only(cases: _Cases, n: int, c: int, first: float, builder) -> dict[str
     return out
 
 
+def _label_stream(cases: pd.DataFrame, unit_of: np.ndarray, target: Target) -> tuple[np.ndarray, np.ndarray]:
+    """The times (sorted) and units of the cases the label counts."""
+    label_times = cases["escalated_at"] if target.escalations else cases["reported_at"]
+    counted = (unit_of >= 0) & label_times.notna().to_numpy() & (cases["severity"] >= target.min_severity).to_numpy()
+    if target.categories is not None:
+        counted &= cases["category"].isin(target.categories).to_numpy()
+    label_us = us(label_times[counted])
+    order = np.argsort(label_us, kind="stable")
+    return label_us[order], unit_of[counted][order]
+
+
+def _calendar(cutoff: pd.Timestamp, window_end: pd.Timestamp, holidays: pd.DatetimeIndex) -> dict[str, float]:
+    """The calendar features of the forecast window ``[cutoff, window_end)``."""
+    horizon_days = (window_end - cutoff) / pd.Timedelta(days=1)
+    to_holiday = days_until_next([cutoff], holidays)[0]
+    return {
+        "month": cutoff.month,
+        "horizon_days": horizon_days,
+        "days_to_holiday": to_holiday,
+        "days_since_holiday": days_since_last([cutoff], holidays)[0],
+        "holiday_in_window": float(to_holiday < horizon_days),
+    }
+
+
 def neighbour_matrix(data: Dataset, units: pd.Index, k: int) -> sparse.csr_matrix:
     """Row-normalised neighbours: adjacency pairs within the level, else nearest centroids."""
     n = len(units)
@@ -469,13 +493,7 @@ def build_block(
     attributes = in_force(
         data, units, builder.attributes_, np.tile(np.arange(n), len(cutoffs)), np.repeat(us(cutoffs), n)
     ).reshape(len(cutoffs), n, len(builder.attributes_))
-    label_times = cases["escalated_at"] if target.escalations else cases["reported_at"]
-    counted = (unit_of >= 0) & label_times.notna().to_numpy() & (cases["severity"] >= target.min_severity).to_numpy()
-    if target.categories is not None:
-        counted &= cases["category"].isin(target.categories).to_numpy()
-    label_us = us(label_times[counted])
-    order = np.argsort(label_us, kind="stable")
-    label_stream = (label_us[order], unit_of[counted][order])
+    label_stream = _label_stream(cases, unit_of, target)
 
     where = grids.drop_duplicates("grid_id").set_index("grid_id").reindex(units)
     centroid = {c: where[c].to_numpy(float) if c in where.columns else np.full(n, np.nan) for c in ("lon", "lat")}
@@ -502,16 +520,8 @@ def build_block(
             values.update({name: np.full(n, np.nan) for name in names if name.startswith("parent_")})
         for j, name in enumerate(builder.attributes_):
             values[f"attr_{name}"] = attributes[k, :, j]
-        horizon_days = (window_end - cutoff) / pd.Timedelta(days=1)
-        to_holiday = days_until_next([cutoff], holidays)[0]
         values.update(
-            **centroid,
-            month=cutoff.month,
-            horizon_days=horizon_days,
-            days_to_holiday=to_holiday,
-            days_since_holiday=days_since_last([cutoff], holidays)[0],
-            holiday_in_window=float(to_holiday < horizon_days),
-            no_history=(values["_reported"] == 0).astype(float),
+            **centroid, **_calendar(cutoff, window_end, holidays), no_history=(values["_reported"] == 0).astype(float)
         )
         blocks.append(
             np.column_stack([np.broadcast_to(np.asarray(values[name], dtype=np.float32), n) for name in names])
