@@ -41,6 +41,7 @@ def test_repr(dataset):
         ("riskmodel.dataset", "riskmodel.contract"),
         ("riskmodel.features.options", "riskmodel.features.base"),
         ("riskmodel.datasets.config", "riskmodel.datasets.presets"),
+        ("riskmodel.scaleout.training", "riskmodel.scaleout.executor"),
     ],
 )
 def test_renamed_modules_keep_their_old_path_for_one_release(old, new):

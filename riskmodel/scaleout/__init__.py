@@ -15,9 +15,9 @@ except ImportError as error:  # pragma: no cover - the extra is installed in dev
     raise ImportError("riskmodel.scaleout needs the dask extra: pip install 'riskmodel[dask]'") from error
 
 from .batch import predict_partitioned
+from .executor import DaskExecutor, train, train_final
 from .panel import build_panel, fit_builder
 from .partitions import DaskDataset, open_dataset, read_partitioned, write_partitioned
-from .training import DaskExecutor, train, train_final
 
 __all__ = [
     "DaskDataset",
