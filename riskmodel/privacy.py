@@ -86,16 +86,24 @@ def hash_keys(keys: pd.Series, key: bytes) -> pd.Series:
     return raw.map(hashed).where(present)
 
 
-def warn_raw_keys(dataset: Dataset, action: str) -> None:
-    """One warning when the cases' ``party_key`` holds values that are not pseudonyms
-    (32 hexadecimal characters): raw identities are about to be ``action``."""
+def raw_keys(keys: pd.Series) -> pd.Series:
+    """How many of ``keys`` are raw (present and not a pseudonym of 32 hexadecimal
+    characters), and how many are present: a Series ``[raw, present]`` that adds up over
+    parts of the keys (the Dask path sums it over partitions)."""
+    present = to_text(keys).dropna()
+    return pd.Series([int((~present.astype("str").str.fullmatch(PSEUDONYM)).sum()), len(present)])
+
+
+def warn_raw_keys(dataset: Dataset, action: str, counts: pd.Series | None = None) -> None:
+    """One warning when the cases' ``party_key`` holds values that are not pseudonyms:
+    raw identities are about to be ``action``. ``counts``: :func:`raw_keys` of the keys,
+    when computed elsewhere (over partitions)."""
     if "party_key" not in dataset.cases.columns:
         return
-    keys = to_text(dataset.cases["party_key"]).dropna()
-    raw = int((~keys.astype("str").str.fullmatch(PSEUDONYM)).sum())
+    raw, present = raw_keys(dataset.cases["party_key"]) if counts is None else counts
     if raw:
         warnings.warn(
-            f"{raw} of the {len(keys)} party keys are raw, not pseudonyms, and are being {action}: call "
+            f"{raw} of the {present} party keys are raw, not pseudonyms, and are being {action}: call "
             f"riskmodel.pseudonymize(dataset) first (its salt from salt= or {SALT_VARIABLE})",
             UserWarning,
             stacklevel=3,

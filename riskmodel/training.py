@@ -368,5 +368,5 @@ def train(
         inputs=inputs(rows.builder, dataset),
     )
     if track:
-        (tracker or default()).log_model(trained, example=X.iloc[:5], experiment=experiment, register=register)
+        (tracker or default()).log_model(trained, example=X, experiment=experiment, register=register)
     return trained

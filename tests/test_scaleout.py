@@ -295,3 +295,14 @@ def test_command_line_trains_and_predicts_on_the_cluster(client, small, tmp_path
     assert missing.exit_code == 2 and "--out" in missing.output
     alone = runner.invoke(app, ["predict", "--data", "small", "--model", "model", "--partitions", "2"])
     assert alone.exit_code == 2 and "--scheduler" in alone.output
+
+
+@pytest.mark.slow
+def test_training_on_raw_party_keys_warns_as_in_memory(client, small):
+    from riskmodel.evaluation.targets import GridRisk
+
+    raw = small.replace(cases=small.cases.assign(party_key="person-" + small.cases["case_id"]))
+    data = scaleout.DaskDataset.from_dataset(raw, partitions=2)
+    n = len(raw.cases)
+    with pytest.warns(UserWarning, match=rf"{n} of the {n} party keys are raw"):
+        scaleout.DaskExecutor(client=client).training_set(GridRisk(), data, GBMCount(), frequency="8W-MON")

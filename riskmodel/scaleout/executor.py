@@ -13,6 +13,7 @@ from ..evaluation.targets import GridRisk, TrainingSet
 from ..features.grid_panel import level_units
 from ..models import GBMCount
 from ..models.calibration import latest_start
+from ..privacy import raw_keys, warn_raw_keys
 from ..training import TrainedModel
 from ..training import train as fit_final
 from .panel import build_panel, fit_builder
@@ -50,6 +51,9 @@ class DaskExecutor:
             )
         model.lightgbm_params()  # checks the parameters up front, as GBMCount.fit does
         self.client = cluster_client(self.client)
+        if "party_key" in data.cases.columns:  # the raw-key warning of the in-memory path, counted per partition
+            counts = data.cases["party_key"].map_partitions(raw_keys, meta=(None, "int64")).compute()
+            warn_raw_keys(data, "trained on", counts.groupby(counts.index).sum())
         builder = kind.training_builder(*data.span, **options)
         fit_builder(builder, data)
         names = list(builder.get_feature_names_out())
