@@ -8,7 +8,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["Dataset", "STANDARD_LEVELS", "CASE_OUTCOMES", "empty_history", "unit_depths"]
+__all__ = [
+    "Dataset",
+    "STANDARD_LEVELS",
+    "CASE_OUTCOMES",
+    "CASE_ORIGINS",
+    "VISIT_KINDS",
+    "VISIT_OUTCOMES",
+    "ASSIGNMENTS",
+    "empty_history",
+    "unit_depths",
+]
 
 #: The simulator's unit levels, top-down. Users may name their own levels; their
 #: order is then read from the hierarchy (roots are the top level).
@@ -16,6 +26,20 @@ STANDARD_LEVELS = ("street", "community", "grid", "microgrid")
 
 #: The outcomes a case may carry (column ``outcome``).
 CASE_OUTCOMES = ("resolved", "withdrawn", "open", "escalated")
+
+#: Where a case came from (column ``origin``): ``resident`` (hotline, police, walk-in) or
+#: ``patrol`` (found by a worker on a visit). A missing origin stays missing: unknown.
+CASE_ORIGINS = ("resident", "patrol")
+
+#: What a visit was for (``visits.kind``).
+VISIT_KINDS = ("screening", "mediation", "follow_up", "publicity")
+
+#: What a visit found (``visits.outcome``).
+VISIT_OUTCOMES = ("issue_found", "resolved_on_site", "no_issue", "not_reached")
+
+#: Why a planned visit was made (``visits.assignment``): by ``rank``, to ``explore`` at the
+#: capacity margin, or ``ad_hoc`` (the only one a visit without a ``plan_id`` may carry).
+ASSIGNMENTS = ("rank", "explore", "ad_hoc")
 
 
 def empty_history() -> pd.DataFrame:
@@ -51,8 +75,12 @@ class Dataset:
         Pairs ``grid_id``, ``neighbour_id`` of neighbouring units. When absent,
         neighbours are derived from centroids.
     as_of : Timestamp or str, optional
-        The time the data was extracted; no case may be reported after it.
-        When absent, :attr:`end` is the latest time in the data.
+        The time the data was extracted; no case may be reported (and no visit
+        made) after it. When absent, :attr:`end` is the latest time in the data.
+    visits : DataFrame, optional
+        What grid workers did, one row per visit: ``visit_id``, ``grid_id`` (a
+        unit at any level), ``visited_at``, ``kind`` and optional ``team``,
+        ``outcome``, ``plan_id``, ``assignment``. None when absent.
 
     Examples
     --------
@@ -71,24 +99,27 @@ class Dataset:
     grid_history: pd.DataFrame = field(default_factory=empty_history)
     adjacency: pd.DataFrame | None = None
     as_of: pd.Timestamp | None = None
+    visits: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         for name in ("cases", "grids", "grid_history"):
             if not isinstance(getattr(self, name), pd.DataFrame):
                 raise TypeError(f"Dataset.{name} must be a pandas DataFrame, got {type(getattr(self, name)).__name__}")
-        if self.adjacency is not None and not isinstance(self.adjacency, pd.DataFrame):
-            raise TypeError(
-                f"Dataset.adjacency must be a pandas DataFrame or None, got {type(self.adjacency).__name__}"
-            )
+        for name in ("adjacency", "visits"):
+            frame = getattr(self, name)
+            if frame is not None and not isinstance(frame, pd.DataFrame):
+                raise TypeError(f"Dataset.{name} must be a pandas DataFrame or None, got {type(frame).__name__}")
         if self.as_of is not None:
             object.__setattr__(self, "as_of", pd.Timestamp(self.as_of))
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The frames by table name; ``adjacency`` only when present."""
+        """The frames by table name; ``adjacency`` and ``visits`` only when present."""
         tables = {"cases": self.cases, "grids": self.grids, "grid_history": self.grid_history}
         if self.adjacency is not None:
             tables["adjacency"] = self.adjacency
+        if self.visits is not None:
+            tables["visits"] = self.visits
         return tables
 
     @property
@@ -133,12 +164,13 @@ class Dataset:
         """A copy with some fields replaced (frames are shared, not copied)."""
         return dataclasses.replace(self, **changes)
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # visits are shown only when present: most data has none yet
         adjacency = None if self.adjacency is None else len(self.adjacency)
         as_of = None if self.as_of is None else str(self.as_of)
+        visits = "" if self.visits is None else f", visits={len(self.visits)}"
         return (
             f"{type(self).__name__}(cases={len(self.cases)}, grids={len(self.grids)}, "
-            f"grid_history={len(self.grid_history)}, adjacency={adjacency}, as_of={as_of})"
+            f"grid_history={len(self.grid_history)}, adjacency={adjacency}{visits}, as_of={as_of})"
         )
 
 

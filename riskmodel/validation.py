@@ -11,7 +11,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .coerce import to_number, to_text, to_time
-from .contract import CASE_OUTCOMES, STANDARD_LEVELS, Dataset, unit_depths
+from .contract import (
+    ASSIGNMENTS,
+    CASE_ORIGINS,
+    CASE_OUTCOMES,
+    STANDARD_LEVELS,
+    VISIT_KINDS,
+    VISIT_OUTCOMES,
+    Dataset,
+    unit_depths,
+)
 from .problems import DataReport, ProblemLog, ValidationError
 
 __all__ = ["validate", "ValidationError", "DataReport", "CONTRACT"]
@@ -27,6 +36,7 @@ _KEYS = {
     "grids": ["grid_id"],
     "grid_history": ["grid_id", "valid_from"],
     "adjacency": ["grid_id", "neighbour_id"],
+    "visits": ["visit_id"],
 }
 
 #: Contract columns by table: name -> (kind, required). Kinds: ``text``, ``time``,
@@ -44,6 +54,7 @@ CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
         "resolved_at": ("time", False),
         "escalated_at": ("time", False),
         "outcome": ("text", False),
+        "origin": ("text", False),
         "lon": ("number", False),
         "lat": ("number", False),
     },
@@ -58,10 +69,20 @@ CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
     },
     "grid_history": {"grid_id": ("text", True), "valid_from": ("time", True)},
     "adjacency": {"grid_id": ("text", True), "neighbour_id": ("text", True)},
+    "visits": {
+        "visit_id": ("text", True),
+        "grid_id": ("text", True),
+        "visited_at": ("time", True),
+        "kind": ("text", True),
+        "team": ("text", False),
+        "outcome": ("text", False),
+        "plan_id": ("text", False),
+        "assignment": ("text", False),
+    },
 }
 
 
-#: Case times before this are refused unless ``validate(..., earliest=...)`` says otherwise.
+#: Case and visit times before this are refused unless ``validate(..., earliest=...)`` says otherwise.
 EARLIEST = pd.Timestamp("1990-01-01")
 
 
@@ -79,9 +100,20 @@ def validate(
     exists in ``grids``; parents that exist; a hierarchy without cycles in which
     every unit of a level sits at the same depth (levels are ordered by that
     depth); ``severity`` an integer 1-4 (missing means 1); ``outcome`` one of
-    resolved, withdrawn, open, escalated; resolution and escalation not before the
-    report; no report after ``as_of`` (when the dataset has none: after now plus a
-    day); coordinates within range, positive areas; one snapshot per grid and time.
+    resolved, withdrawn, open, escalated; ``origin`` one of resident, patrol (a
+    missing origin stays missing: unknown, not resident); resolution and escalation
+    not before the report; no report after ``as_of`` (when the dataset has none:
+    after now plus a day); coordinates within range, positive areas; one snapshot
+    per grid and time.
+
+    Visits, when the dataset has them: unique ``visit_id``; a ``grid_id`` of a unit
+    at any level; ``visited_at`` neither after the as-of rule nor before
+    ``earliest``; ``kind`` one of screening, mediation, follow_up, publicity;
+    ``outcome`` one of issue_found, resolved_on_site, no_issue, not_reached;
+    ``assignment`` one of rank, explore, ad_hoc, required with a ``plan_id`` and
+    missing or ad_hoc without one. ``plan_id`` is not checked against any plan:
+    riskmodel has no plan table yet; once plans exist, a later release checks that
+    every ``plan_id`` names one.
 
     A dataset that ``validate`` returned is not checked again: passing it in
     returns it as it is (so do not change its frames in place).
@@ -106,9 +138,9 @@ def validate(
     tz : str
         The zone that times carrying a zone are converted to.
     earliest : datetime-like
-        The earliest plausible case time (default 1990-01-01): a case dated in year
-        1 or 1900 is a typo that would shift every feature. Attribute snapshots
-        (``valid_from``) may be older.
+        The earliest plausible case and visit time (default 1990-01-01): a case
+        dated in year 1 or 1900 is a typo that would shift every feature.
+        Attribute snapshots (``valid_from``) may be older.
 
     Returns
     -------
@@ -153,6 +185,8 @@ def validate(
     check.grid_history(converted["grid_history"], valid_ids, converted["grids"]["grid_id"])
     if "adjacency" in converted:
         check.adjacency(converted["adjacency"], valid_ids, converted["grids"]["grid_id"])
+    if "visits" in converted:
+        check.visits(converted["visits"], valid_ids, converted["grids"]["grid_id"], limit, earliest)
     problems = check.frame()
     if errors == "raise" and len(problems):
         raise ValidationError(problems)
@@ -298,6 +332,26 @@ class _ContractCheck(ProblemLog):
         dup = key.duplicated(keep=False) & key.notna().all(axis=1)
         self.add(name, ", ".join(columns), rule, "must be unique; every copy is rejected", dup)
 
+    def _vocabulary(self, name: str, frame: pd.DataFrame, column: str, words: tuple[str, ...]) -> None:
+        if column in frame.columns:
+            values = frame[column]
+            self.add(
+                name, column, "vocabulary", f"must be one of {', '.join(words)}", values.notna() & ~values.isin(words)
+            )
+
+    def _times(self, name: str, frame: pd.DataFrame, column: str, as_of: pd.Timestamp, earliest, others=()) -> None:
+        """``column`` not after ``as_of``; it and ``others`` (when present) not before ``earliest``."""
+        self.add(name, column, "after_as_of", f"must not be after the as-of time {as_of}", frame[column] > as_of)
+        for each in (column, *others):
+            if each in frame.columns:
+                self.add(
+                    name,
+                    each,
+                    "before_earliest",
+                    f"must not be before {earliest} (an implausible date; validate(..., earliest=...) sets the bound)",
+                    frame[each] < earliest,
+                )
+
     def _range(self, name: str, frame: pd.DataFrame, column: str, low, high, message) -> None:
         if column in frame.columns:
             values = frame[column]
@@ -394,22 +448,7 @@ class _ContractCheck(ProblemLog):
     def cases(self, cases: pd.DataFrame, valid_ids, all_ids, as_of: pd.Timestamp, earliest: pd.Timestamp) -> None:
         self._required("cases", cases, ["case_id", "reported_at", "grid_id", "category"])
         self._unique("cases", cases, ["case_id"], "unique")
-        self.add(
-            "cases",
-            "reported_at",
-            "after_as_of",
-            f"must not be after the as-of time {as_of}",
-            cases["reported_at"] > as_of,
-        )
-        for column in ("reported_at", "resolved_at", "escalated_at"):
-            if column in cases.columns:
-                self.add(
-                    "cases",
-                    column,
-                    "before_earliest",
-                    f"must not be before {earliest} (an implausible date; validate(..., earliest=...) sets the bound)",
-                    cases[column] < earliest,
-                )
+        self._times("cases", cases, "reported_at", as_of, earliest, others=("resolved_at", "escalated_at"))
         self._refers("cases", cases, "grid_id", valid_ids, all_ids)
         severity = cases["severity"]
         self.add("cases", "severity", "range", "must be an integer from 1 to 4", ~severity.isin([1, 2, 3, 4]))
@@ -422,15 +461,8 @@ class _ContractCheck(ProblemLog):
                     "must not be before reported_at",
                     cases[column] < cases["reported_at"],
                 )
-        if "outcome" in cases.columns:
-            outcome = cases["outcome"]
-            self.add(
-                "cases",
-                "outcome",
-                "vocabulary",
-                f"must be one of {', '.join(CASE_OUTCOMES)}",
-                outcome.notna() & ~outcome.isin(CASE_OUTCOMES),
-            )
+        self._vocabulary("cases", cases, "outcome", CASE_OUTCOMES)
+        self._vocabulary("cases", cases, "origin", CASE_ORIGINS)
         self._coordinates("cases", cases)
 
     def grid_history(self, history: pd.DataFrame, valid_ids, all_ids) -> None:
@@ -450,3 +482,29 @@ class _ContractCheck(ProblemLog):
             pairs["grid_id"] == pairs["neighbour_id"],
         )
         self._unique("adjacency", pairs, ["grid_id", "neighbour_id"], "unique")
+
+    def visits(self, visits: pd.DataFrame, valid_ids, all_ids, as_of: pd.Timestamp, earliest: pd.Timestamp) -> None:
+        self._required("visits", visits, ["visit_id", "grid_id", "visited_at", "kind"])
+        self._unique("visits", visits, ["visit_id"], "unique")
+        self._times("visits", visits, "visited_at", as_of, earliest)
+        self._refers("visits", visits, "grid_id", valid_ids, all_ids)
+        self._vocabulary("visits", visits, "kind", VISIT_KINDS)
+        self._vocabulary("visits", visits, "outcome", VISIT_OUTCOMES)
+        self._vocabulary("visits", visits, "assignment", ASSIGNMENTS)
+        none = pd.Series(pd.NA, index=visits.index, dtype="str")
+        planned = visits.get("plan_id", none).notna()
+        assignment = visits.get("assignment", none)
+        self.add(
+            "visits",
+            "assignment",
+            "assignment_missing",
+            "is required when plan_id is given (rank, explore or ad_hoc)",
+            planned & assignment.isna(),
+        )
+        self.add(
+            "visits",
+            "assignment",
+            "assignment_without_plan",
+            "must be missing or ad_hoc when plan_id is missing (rank and explore come from a plan)",
+            ~planned & assignment.isin(("rank", "explore")),
+        )

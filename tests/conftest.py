@@ -58,6 +58,23 @@ def make_dataset() -> Dataset:
     return Dataset(cases=cases, grids=grids, grid_history=history, adjacency=adjacency, as_of="2024-12-31")
 
 
+def make_visits() -> pd.DataFrame:
+    """A small valid visits table for :func:`make_dataset`'s units (kept apart from it:
+    the dataset's other tests count its tables)."""
+    return pd.DataFrame(
+        {
+            "visit_id": ["v1", "v2", "v3", "v4", "v5"],
+            "grid_id": ["G1", "S1", "M1", "C1", "G2"],  # a unit at any level
+            "visited_at": ["2024-01-10 09:00", "2024-02-02 14:00", "2024-03-04", "2024-05-01", "2024-06-02"],
+            "kind": ["screening", "mediation", "follow_up", "publicity", "screening"],
+            "team": ["team-east", "team-west", "team-east", None, "team-west"],
+            "outcome": ["issue_found", "resolved_on_site", "no_issue", "not_reached", None],
+            "plan_id": ["P1", "P1", None, None, "P2"],
+            "assignment": ["rank", "explore", "ad_hoc", None, "rank"],
+        }
+    )
+
+
 @pytest.fixture
 def dataset() -> Dataset:
     return make_dataset()

@@ -35,6 +35,19 @@ def test_repr(dataset):
     assert repr(dataset) == "Dataset(cases=4, grids=5, grid_history=3, adjacency=2, as_of=2024-12-31 00:00:00)"
 
 
+def test_visits_are_an_optional_table(dataset):
+    from .conftest import make_visits
+
+    assert dataset.visits is None and "visits" not in dataset.tables
+    with_visits = dataset.replace(visits=make_visits())
+    assert list(with_visits.tables) == ["cases", "grids", "grid_history", "adjacency", "visits"]
+    assert repr(with_visits) == (
+        "Dataset(cases=4, grids=5, grid_history=3, adjacency=2, visits=5, as_of=2024-12-31 00:00:00)"
+    )
+    with pytest.raises(TypeError, match="Dataset.visits must be a pandas DataFrame or None"):
+        dataset.replace(visits=[("v1", "G1")])
+
+
 @pytest.mark.parametrize(
     "old, new",
     [

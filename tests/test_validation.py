@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from riskmodel import Dataset, ValidationError, validate
 
-from .conftest import make_dataset
+from .conftest import make_dataset, make_visits
 
 
 def _with(dataset: Dataset, table: str, change) -> Dataset:
@@ -86,6 +86,33 @@ VIOLATIONS = [
     ("adjacency", _set("neighbour_id", 0, "G1"), "adjacency", "neighbour_id", "self_neighbour"),
     ("adjacency", _set("neighbour_id", 0, "G7"), "adjacency", "neighbour_id", "unknown_grid"),
     ("adjacency", _copy_row(0), "adjacency", "grid_id, neighbour_id", "unique"),
+    (
+        "cases",
+        lambda f: f.__setitem__("origin", ["resident", "neighbour", None, "patrol"]),
+        "cases",
+        "origin",
+        "vocabulary",
+    ),
+]
+
+# The same, on the dataset with a visits table.
+VISIT_VIOLATIONS = [
+    ("visits", _set("visit_id", 1, "v1"), "visits", "visit_id", "unique"),
+    ("visits", _set("visit_id", 1, None), "visits", "visit_id", "missing"),
+    ("visits", _set("grid_id", 1, " "), "visits", "grid_id", "missing"),
+    ("visits", _set("grid_id", 1, "G9"), "visits", "grid_id", "unknown_grid"),
+    ("grids", _set("grid_id", 3, "G1"), "visits", "grid_id", "grid_rejected"),
+    ("visits", _set("visited_at", 1, None), "visits", "visited_at", "missing"),
+    ("visits", _set("visited_at", 1, "after lunch"), "visits", "visited_at", "type"),
+    ("visits", _set("visited_at", 1, "2025-03-01"), "visits", "visited_at", "after_as_of"),
+    ("visits", _set("visited_at", 1, "1900-01-01"), "visits", "visited_at", "before_earliest"),
+    ("visits", _set("kind", 1, None), "visits", "kind", "missing"),
+    ("visits", _set("kind", 1, "gossip"), "visits", "kind", "vocabulary"),
+    ("visits", _set("outcome", 1, "maybe"), "visits", "outcome", "vocabulary"),
+    ("visits", _set("assignment", 1, "random"), "visits", "assignment", "vocabulary"),
+    ("visits", _set("assignment", 0, None), "visits", "assignment", "assignment_missing"),
+    ("visits", _set("plan_id", 0, None), "visits", "assignment", "assignment_without_plan"),
+    ("visits", _set("assignment", 3, "explore"), "visits", "assignment", "assignment_without_plan"),
 ]
 
 
@@ -114,7 +141,19 @@ def test_a_validated_dataset_is_not_checked_again(dataset):
     "table, change, p_table, p_column, rule", VIOLATIONS, ids=[f"{v[2]}.{v[3]}-{v[4]}" for v in VIOLATIONS]
 )
 def test_each_rule_is_named(dataset, table, change, p_table, p_column, rule):
-    broken = _with(dataset, table, change)
+    _assert_named(_with(dataset, table, change), p_table, p_column, rule)
+
+
+@pytest.mark.parametrize(
+    "table, change, p_table, p_column, rule",
+    VISIT_VIOLATIONS,
+    ids=[f"{v[2]}.{v[3]}-{v[4]}" for v in VISIT_VIOLATIONS],
+)
+def test_each_visits_rule_is_named(dataset, table, change, p_table, p_column, rule):
+    _assert_named(_with(dataset.replace(visits=make_visits()), table, change), p_table, p_column, rule)
+
+
+def _assert_named(broken, p_table, p_column, rule):
     with pytest.raises(ValidationError) as caught:
         validate(broken)
     problems = caught.value.problems
@@ -126,6 +165,61 @@ def test_each_rule_is_named(dataset, table, change, p_table, p_column, rule):
     report = validate(broken, errors="quarantine")
     assert (report.counts["valid"] + report.counts["rejected"] == report.counts["input"]).all()
     assert report.rejected["reason"].str.contains(f"{p_column}: {rule}", regex=False).any()
+
+
+def test_visits_are_checked_and_typed(dataset):
+    visits = make_visits()
+    report = validate(dataset.replace(visits=visits))
+    assert report.problems.empty and report.counts.loc["visits"].tolist() == [5, 5, 0]
+    assert report.dataset.visits["visited_at"].dtype == "datetime64[us]"
+    assert report.dataset.visits["visit_id"].dtype == "str"
+    # Optional columns may be absent; without plan_id, ad_hoc is the only assignment allowed.
+    bare = visits[["visit_id", "grid_id", "visited_at", "kind"]].assign(assignment=["ad_hoc", None, None, None, None])
+    assert validate(dataset.replace(visits=bare)).problems.empty
+    origin = dataset.cases.assign(origin=["resident", "patrol", None, "resident"])  # missing stays missing
+    assert validate(dataset.replace(cases=origin)).dataset.cases["origin"].isna().tolist() == [
+        False,
+        False,
+        True,
+        False,
+    ]
+
+
+def test_a_missing_visits_column_raises_in_both_modes(dataset):
+    broken = dataset.replace(visits=make_visits().drop(columns=["kind"]))
+    for errors in ("raise", "quarantine"):
+        with pytest.raises(ValidationError, match=r"visits.kind \[required_column\]"):
+            validate(broken, errors=errors)
+
+
+def test_visits_quarantine_cascades_and_reconciles(dataset):
+    # A duplicated grid G1 rejects its visits and those of the building under it; a
+    # second visit with v2's id rejects both copies; a visit after the as-of is alone.
+    visits = make_visits()
+    visits.loc[4, "visit_id"] = "v2"
+    visits.loc[3, "visited_at"] = "2025-01-02"
+    broken = _with(dataset.replace(visits=visits), "grids", _set("grid_id", 3, "G1"))
+    report = validate(broken, errors="quarantine")
+    counts = report.counts
+    assert (counts["valid"] + counts["rejected"] == counts["input"]).all()
+    assert counts.loc["visits"].tolist() == [5, 0, 5]
+    rejected = report.rejected[report.rejected["table"] == "visits"]
+    assert rejected[["position", "visit_id", "reason"]].values.tolist() == [
+        [0, "v1", "grid_id: grid_rejected"],
+        [1, "v2", "visit_id: unique"],
+        [2, "v3", "grid_id: grid_rejected"],
+        [3, "v4", "visited_at: after_as_of"],
+        [4, "v2", "visit_id: unique; grid_id: unknown_grid"],  # its G2 is now named G1
+    ]
+    assert report.dataset.visits.empty and len(report.rejected) == counts["rejected"].sum()
+
+
+def test_teams_never_appear_in_messages(dataset):
+    visits = make_visits().assign(team=["team-east", "team-west", "team-east", 7, None])
+    broken = _with(dataset.replace(visits=visits), "visits", _set("kind", 0, "gossip"))
+    with pytest.raises(ValidationError) as caught:
+        validate(broken)
+    assert "team-" not in str(caught.value)
 
 
 def test_reversed_standard_levels_are_refused(dataset):
@@ -288,11 +382,11 @@ _GARBAGE = st.one_of(
 
 
 @st.composite
-def corruptions(draw):
-    dataset = make_dataset()
+def corruptions(draw, tables=None):
+    dataset = make_dataset() if tables is None else make_dataset().replace(visits=make_visits())
     frames = {name: frame.copy() for name, frame in dataset.tables.items()}
     for _ in range(draw(st.integers(1, 6))):
-        name = draw(st.sampled_from(sorted(frames)))
+        name = draw(st.sampled_from(sorted(tables or frames)))
         frame = frames[name]
         action = draw(st.sampled_from(["set", "drop_row", "duplicate_row", "drop_column", "retype", "shuffle"]))
         if action == "set" and len(frame) and len(frame.columns):
@@ -319,6 +413,16 @@ def corruptions(draw):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(corruptions(), st.sampled_from(["raise", "quarantine"]))
 def test_corruption_gives_a_result_or_a_validation_error(corrupted, errors):
+    _result_or_error(corrupted, errors)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(corruptions(tables=["visits", "visits", "visits", "grids"]), st.sampled_from(["raise", "quarantine"]))
+def test_corrupted_visits_give_a_result_or_a_validation_error(corrupted, errors):
+    _result_or_error(corrupted, errors)
+
+
+def _result_or_error(corrupted, errors):
     try:
         report = validate(corrupted, errors=errors)
     except ValidationError as error:
