@@ -25,7 +25,7 @@ __all__ = ["write_dataset", "read_dataset", "events_to_dataset", "DatasetFileErr
 
 _MANIFEST = "dataset.json"
 _VERSION = 2  # the manifest's "version"; a manifest without one (no row counts, no checksums) is older
-_TABLES = ("cases", "grids", "grid_history", "adjacency")
+_TABLES = ("cases", "grids", "grid_history", "adjacency", "visits")
 _FORMATS = ("parquet", "csv")
 _SUFFIXES = ("parquet", "csv", "csv.gz")
 
@@ -177,8 +177,8 @@ def read_dataset(folder: str | Path, *, verify: bool = True) -> Dataset:
     row count and the SHA-256 that ``dataset.json`` records; a folder written
     before riskmodel recorded them is read with a warning. A folder without a
     ``dataset.json`` is read from ``cases``, ``grids`` and optional
-    ``grid_history`` and ``adjacency`` files in Parquet or CSV, the contract's
-    text columns as text and its time columns as times.
+    ``grid_history``, ``adjacency`` and ``visits`` files in Parquet or CSV, the
+    contract's text columns as text and its time columns as times.
 
     Parameters
     ----------

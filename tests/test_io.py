@@ -12,6 +12,8 @@ from riskmodel import validate
 from riskmodel.checksums import content_digest
 from riskmodel.io import DatasetFileError, read_dataset, write_dataset
 
+from .conftest import make_visits
+
 
 @pytest.mark.parametrize("format", ["parquet", "csv"])
 def test_round_trip_is_exact(tmp_path, small_district, format):
@@ -63,6 +65,42 @@ def test_folder_without_manifest(tmp_path, dataset):
     assert back.cases["case_id"].tolist() == ["007", "01", "1", "c4"]
     assert back.cases["reported_at"].dtype.kind == "M"
     assert validate(back).counts.loc["cases", "valid"] == len(dataset.cases)
+
+
+@pytest.mark.parametrize("format", ["parquet", "csv"])
+def test_round_trip_with_visits_is_exact(tmp_path, dataset, format):
+    original = validate(dataset.replace(visits=make_visits())).dataset
+    folder = write_dataset(original, tmp_path / "ds", format=format)
+    manifest = json.loads((folder / "dataset.json").read_text())
+    assert "visits" in manifest["tables"] and manifest["files"]["visits"]["rows"] == 5
+    back = read_dataset(folder)
+    assert repr(back) == repr(original)
+    for name, frame in original.tables.items():
+        pd.testing.assert_frame_equal(back.tables[name], frame.reset_index(drop=True), check_exact=True)
+    assert back.visits["visited_at"].dtype == "datetime64[us]" and back.visits["plan_id"].isna().sum() == 2
+    # Written again without visits, the old file does not come back.
+    write_dataset(original.replace(visits=None), folder, format=format)
+    assert read_dataset(folder).visits is None and not (folder / f"visits.{format}").exists()
+
+
+def test_a_changed_visits_file_is_refused(tmp_path, dataset):
+    folder = write_dataset(dataset.replace(visits=make_visits()), tmp_path / "d", format="csv")
+    with (folder / "visits.csv").open("a") as file:
+        file.write("v6,G1,2024-07-01,screening,,,,\n")
+    with pytest.raises(DatasetFileError, match=r"visits\.csv was changed or cut short"):
+        read_dataset(folder)
+
+
+def test_folder_without_manifest_reads_visits(tmp_path, dataset):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    dataset.cases.to_csv(folder / "cases.csv", index=False)
+    dataset.grids.to_csv(folder / "grids.csv", index=False)
+    make_visits().assign(visit_id=["001", "1", "v3", "v4", "v5"]).to_csv(folder / "visits.csv", index=False)
+    back = read_dataset(folder)
+    assert back.visits["visit_id"].tolist() == ["001", "1", "v3", "v4", "v5"]  # text, not numbers
+    report = validate(back)  # times of mixed formats stay text until validate reads them
+    assert report.counts.loc["visits", "valid"] == 5 and report.dataset.visits["visited_at"].dtype.kind == "M"
 
 
 def test_missing_folder_and_tables(tmp_path):
