@@ -1,4 +1,4 @@
-"""Pseudonymous party keys: a keyed hash, so raw identities never travel further."""
+"""Pseudonymous party keys and teams: a keyed hash, so raw identities never travel further."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ _MIN_SALT = 16
 
 
 def pseudonymize(dataset: Dataset, *, salt: str | bytes | None = None) -> Dataset:
-    """Replace every ``party_key`` by a keyed BLAKE2b hash of it.
+    """Replace every ``party_key`` and every visit's ``team`` by a keyed BLAKE2b hash.
 
     The same key and salt always give the same pseudonym, so repeat parties are
     still recognised; without the salt a pseudonym cannot be traced back by
@@ -30,8 +30,8 @@ def pseudonymize(dataset: Dataset, *, salt: str | bytes | None = None) -> Datase
     Parameters
     ----------
     dataset : Dataset
-        Data whose ``cases`` may have a ``party_key`` column (otherwise it is
-        returned unchanged).
+        Data whose ``cases`` may have a ``party_key`` column and whose ``visits``
+        may have a ``team`` column (without either, it is returned unchanged).
     salt : str or bytes, optional
         The secret key of the hash: text or bytes of at least 16 characters, not
         blank (a number or a boolean is refused: ``1`` and ``True`` would be
@@ -41,8 +41,8 @@ def pseudonymize(dataset: Dataset, *, salt: str | bytes | None = None) -> Datase
     Returns
     -------
     Dataset
-        The same data with ``party_key`` replaced by 32 hexadecimal characters
-        (missing keys stay missing).
+        The same data with ``party_key`` and ``team`` replaced by 32 hexadecimal
+        characters (missing keys stay missing).
 
     Examples
     --------
@@ -54,9 +54,12 @@ def pseudonymize(dataset: Dataset, *, salt: str | bytes | None = None) -> Datase
     (1, 32)
     """
     key = salt_key(salt)
-    if "party_key" not in dataset.cases.columns:
-        return dataset
-    return dataset.replace(cases=dataset.cases.assign(party_key=hash_keys(dataset.cases["party_key"], key)))
+    changes = {}
+    if "party_key" in dataset.cases.columns:
+        changes["cases"] = dataset.cases.assign(party_key=hash_keys(dataset.cases["party_key"], key))
+    if dataset.visits is not None and "team" in dataset.visits.columns:
+        changes["visits"] = dataset.visits.assign(team=hash_keys(dataset.visits["team"], key))
+    return dataset.replace(**changes) if changes else dataset
 
 
 def salt_key(salt: str | bytes | None = None) -> bytes:

@@ -11,8 +11,8 @@ from .contract import Dataset
 
 __all__ = ["SECRET_COLUMNS", "ValidationError", "DataReport", "ProblemLog", "shown_value"]
 
-#: Columns whose values never appear in a message.
-SECRET_COLUMNS = frozenset({"party_key"})
+#: Columns whose values never appear in a message: party keys and the visits' teams.
+SECRET_COLUMNS = frozenset({"party_key", "team"})
 _EXAMPLES = 5
 _WIDTH = 80  # the most characters of one example value in a message
 

@@ -8,6 +8,9 @@ import pytest
 
 from riskmodel import pseudonymize, validate
 from riskmodel.privacy import SALT_VARIABLE
+from riskmodel.problems import SECRET_COLUMNS
+
+from .conftest import make_visits
 
 SECRET = "a district's secret salt"
 
@@ -22,6 +25,20 @@ def test_keyed_hash_keeps_repeat_parties(dataset):
     assert pseudonymize(dataset, salt="another salt of 16+").cases["party_key"].iloc[0] != hashed.iloc[0]
     assert pseudonymize(dataset, salt=SECRET).cases["party_key"].equals(hashed)
     assert validate(pseudonymize(dataset, salt=SECRET)).counts["rejected"].sum() == 0
+
+
+def test_teams_are_hashed_like_party_keys(dataset):
+    hashed = pseudonymize(dataset.replace(visits=make_visits()), salt=SECRET)
+    teams = hashed.visits["team"]
+    assert teams.isna().tolist() == [False, False, False, True, False]
+    assert teams.iloc[0] == teams.iloc[2] != teams.iloc[1] == teams.iloc[4]
+    assert teams.dropna().str.fullmatch("[0-9a-f]{32}").all() and not teams.str.startswith("team-").any()
+    assert hashed.cases["party_key"].equals(pseudonymize(dataset, salt=SECRET).cases["party_key"])
+    assert validate(hashed).counts["rejected"].sum() == 0
+    # Visits without teams, or no visits, are returned as they are.
+    no_team = dataset.replace(visits=make_visits().drop(columns="team"), cases=dataset.cases.drop(columns="party_key"))
+    assert pseudonymize(no_team, salt=SECRET) is no_team
+    assert "team" in SECRET_COLUMNS
 
 
 def test_salt_from_environment(dataset, monkeypatch):
