@@ -127,7 +127,8 @@ def predict(
     ----------
     data : Dataset or mapping of frames
         The data up to now: a :class:`~riskmodel.Dataset`, or its frames by name
-        (``cases``, ``grids``, optional ``grid_history`` and ``adjacency``).
+        (``cases``, ``grids``, optional ``grid_history``, ``adjacency`` and
+        ``visits``). Visits are checked against the contract and not used yet.
     as_of : datetime-like, optional
         The forecast time: features count the cases reported before it. Default:
         the dataset's ``as_of`` when set, else the midnight after its last case.
@@ -297,10 +298,11 @@ def _dataset(data) -> Dataset:
     if isinstance(data, Dataset):
         return data
     if isinstance(data, Mapping):
-        unknown = sorted(set(data) - {"cases", "grids", "grid_history", "adjacency"})
+        unknown = sorted(set(data) - {"cases", "grids", "grid_history", "adjacency", "visits"})
         if unknown or not {"cases", "grids"} <= set(data):
             raise ValueError(
-                f"data as frames needs 'cases' and 'grids' (optional 'grid_history', 'adjacency'); got {sorted(data)}"
+                "data as frames needs 'cases' and 'grids' (optional 'grid_history', 'adjacency', 'visits'); "
+                f"got {sorted(data)}"
             )
         return Dataset(**{k: v for k, v in data.items() if v is not None})
     raise TypeError(f"data must be a Dataset or a mapping of its frames, got {type(data).__name__}")

@@ -118,6 +118,24 @@ def test_the_cache_keeps_one_object_until_the_model_changes(tmp_path, trained):
     assert type(load_model(folder).estimator) is LogisticRisk
 
 
+def test_visits_change_nothing_yet(tiny, trained):
+    grids = tiny.grids.loc[tiny.grids["level"] == "grid", "grid_id"].iloc[:4].tolist()
+    visits = pd.DataFrame(
+        {
+            "visit_id": ["v1", "v2", "v3", "v4"],
+            "grid_id": grids,
+            "visited_at": [tiny.end - pd.Timedelta(days=d) for d in (30, 20, 10, 1)],
+            "kind": ["screening", "mediation", "follow_up", "publicity"],
+            "team": ["t1", "t2", "t1", None],
+            "plan_id": ["P1", "P1", None, None],
+            "assignment": ["rank", "explore", "ad_hoc", None],
+        }
+    )
+    pd.testing.assert_frame_equal(predict(tiny.replace(visits=visits), model=trained), predict(tiny, model=trained))
+    frames = {**tiny.tables, "visits": visits}
+    pd.testing.assert_frame_equal(predict(frames, model=trained), predict(tiny, model=trained))
+
+
 def test_no_unit_is_lost(tiny, trained):
     # A new grid after training, with no case and no attributes: a cold start.
     grids = pd.concat(
