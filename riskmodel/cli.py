@@ -341,9 +341,9 @@ def validate_command(
     quarantine: Annotated[
         Path | None,
         typer.Option(
-            help="Write the rejected rows here (CSV) instead of failing. Their party_key is "
-            f"pseudonymised when {SALT_VARIABLE} is set; otherwise the file holds the "
-            "raw keys as given."
+            help="Write the rejected rows here (CSV) instead of failing. Their party_key and "
+            f"(visits) team are pseudonymised when {SALT_VARIABLE} is set; otherwise the file "
+            "holds them as given."
         ),
     ] = None,
 ) -> None:
@@ -355,12 +355,16 @@ def validate_command(
     typer.echo(report.counts.to_string())
     if quarantine:
         rejected = report.rejected
-        if "party_key" in rejected.columns:
+        secret = [column for column in ("party_key", "team") if column in rejected.columns]
+        if secret:
             if os.environ.get(SALT_VARIABLE):
-                rejected = rejected.assign(party_key=hash_keys(rejected["party_key"], salt_key()))
+                key = salt_key()
+                rejected = rejected.assign(**{column: hash_keys(rejected[column], key) for column in secret})
             else:
                 typer.echo(
-                    f"The rejected rows hold raw party keys: set {SALT_VARIABLE} to pseudonymise them.", err=True
+                    f"The rejected rows hold raw {' and '.join(secret)} values: set {SALT_VARIABLE} to "
+                    "pseudonymise them.",
+                    err=True,
                 )
         rejected.to_csv(quarantine, index=False)
         typer.echo(f"{len(rejected)} rejected row(s) written to {quarantine}")

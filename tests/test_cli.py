@@ -56,6 +56,23 @@ def test_validate_exit_codes(tmp_path, dataset):
     assert runner.invoke(app, ["demo", "--no-such-option"]).exit_code == 2
 
 
+def test_quarantined_visits_have_their_teams_pseudonymised(tmp_path, dataset, monkeypatch):
+    from riskmodel.privacy import SALT_VARIABLE
+
+    from .conftest import make_visits
+
+    visits = make_visits().assign(kind=["gossip", "mediation", "follow_up", "publicity", "screening"])
+    bad = write_dataset(dataset.replace(visits=visits), tmp_path / "bad")
+    monkeypatch.delenv(SALT_VARIABLE, raising=False)
+    result = runner.invoke(app, ["validate", str(bad), "--quarantine", str(tmp_path / "raw.csv")])
+    assert result.exit_code == 0 and "raw team values" in result.output  # only visits were rejected
+    monkeypatch.setenv(SALT_VARIABLE, "a district's secret salt")
+    result = runner.invoke(app, ["validate", str(bad), "--quarantine", str(tmp_path / "rejected.csv")])
+    assert result.exit_code == 0 and "1 rejected row(s)" in result.output
+    written = (tmp_path / "rejected.csv").read_text()
+    assert "visits" in written and "gossip" in written and "team-east" not in written
+
+
 def test_simulate_writes_a_dataset(tmp_path):
     result = runner.invoke(app, ["simulate", str(tmp_path / "d"), "--preset", "tiny", "--format", "csv"])
     assert result.exit_code == 0, result.output
