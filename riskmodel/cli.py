@@ -335,6 +335,9 @@ def simulate(
     typer.echo(f"written to {folder}")
 
 
+_SECRET_NAMES = {"party_key": "party keys", "team": "teams"}  # what the quarantine file may hold raw
+
+
 @command("validate")
 def validate_command(
     folder: Annotated[Path, typer.Argument(help="Dataset folder to check.")],
@@ -355,15 +358,15 @@ def validate_command(
     typer.echo(report.counts.to_string())
     if quarantine:
         rejected = report.rejected
-        secret = [column for column in ("party_key", "team") if column in rejected.columns]
+        secret = [column for column in _SECRET_NAMES if column in rejected.columns]
         if secret:
             if os.environ.get(SALT_VARIABLE):
                 key = salt_key()
                 rejected = rejected.assign(**{column: hash_keys(rejected[column], key) for column in secret})
             else:
                 typer.echo(
-                    f"The rejected rows hold raw {' and '.join(secret)} values: set {SALT_VARIABLE} to "
-                    "pseudonymise them.",
+                    f"The rejected rows hold raw {' and '.join(_SECRET_NAMES[c] for c in secret)}: set "
+                    f"{SALT_VARIABLE} to pseudonymise them.",
                     err=True,
                 )
         rejected.to_csv(quarantine, index=False)
