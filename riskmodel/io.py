@@ -25,7 +25,7 @@ __all__ = ["write_dataset", "read_dataset", "events_to_dataset", "DatasetFileErr
 
 _MANIFEST = "dataset.json"
 _VERSION = 2  # the manifest's "version"; a manifest without one (no row counts, no checksums) is older
-_TABLES = ("cases", "grids", "grid_history", "adjacency", "visits")
+_TABLES = tuple(CONTRACT)  # the contract's tables, and no others
 _FORMATS = ("parquet", "csv")
 _SUFFIXES = ("parquet", "csv", "csv.gz")
 

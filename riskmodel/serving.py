@@ -20,7 +20,7 @@ from .contract import Dataset
 from .models import explain
 from .problems import describe
 from .training import MODELS_FOLDER, REGISTERED_NAMES, TrainedModel, library_version, model_file, schema_hash
-from .validation import validate
+from .validation import CONTRACT, validate
 
 # After the entry points, the seams that :func:`predict` and
 # :func:`riskmodel.scaleout.predict_partitioned` share, so that both check and score alike.
@@ -298,7 +298,7 @@ def _dataset(data) -> Dataset:
     if isinstance(data, Dataset):
         return data
     if isinstance(data, Mapping):
-        unknown = sorted(set(data) - {"cases", "grids", "grid_history", "adjacency", "visits"})
+        unknown = sorted(set(data) - set(CONTRACT))
         if unknown or not {"cases", "grids"} <= set(data):
             raise ValueError(
                 "data as frames needs 'cases' and 'grids' (optional 'grid_history', 'adjacency', 'visits'); "
