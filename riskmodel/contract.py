@@ -16,6 +16,7 @@ __all__ = [
     "VISIT_KINDS",
     "VISIT_OUTCOMES",
     "ASSIGNMENTS",
+    "PLAN_ASSIGNMENTS",
     "empty_history",
     "unit_depths",
 ]
@@ -40,6 +41,11 @@ VISIT_OUTCOMES = ("issue_found", "resolved_on_site", "no_issue", "not_reached")
 #: Why a planned visit was made (``visits.assignment``): by ``rank``, to ``explore`` at the
 #: capacity margin, or ``ad_hoc`` (the only one a visit without a ``plan_id`` may carry).
 ASSIGNMENTS = ("rank", "explore", "ad_hoc")
+
+#: A plan's rows (``plans.assignment``): a visit to make by ``rank`` or to ``explore`` (drawn at
+#: random at the capacity margin), or a ``control``: a unit of the explore draw's pool left
+#: unvisited, kept so that the visits' effect can be estimated by a randomised comparison.
+PLAN_ASSIGNMENTS = ("rank", "explore", "control")
 
 
 def empty_history() -> pd.DataFrame:
@@ -81,6 +87,13 @@ class Dataset:
         What grid workers did, one row per visit: ``visit_id``, ``grid_id`` (a
         unit at any level), ``visited_at``, ``kind`` and optional ``team``,
         ``outcome``, ``plan_id``, ``assignment``. None when absent.
+    plans : DataFrame, optional
+        The visit plans that :func:`riskmodel.plan_visits` made, one row per unit
+        of a plan: ``plan_id``, ``grid_id``, ``week`` (the Monday from which the
+        visit is due), ``group`` (whose capacity it uses), ``priority`` (1 first
+        within the group), ``assignment`` (rank, explore or control),
+        ``explore_probability`` (a pool unit's chance of being drawn) and optional
+        ``reason``, ``probability``, ``expected_count``, ``uplift``. None when absent.
 
     Examples
     --------
@@ -100,12 +113,13 @@ class Dataset:
     adjacency: pd.DataFrame | None = None
     as_of: pd.Timestamp | None = None
     visits: pd.DataFrame | None = None
+    plans: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         for name in ("cases", "grids", "grid_history"):
             if not isinstance(getattr(self, name), pd.DataFrame):
                 raise TypeError(f"Dataset.{name} must be a pandas DataFrame, got {type(getattr(self, name)).__name__}")
-        for name in ("adjacency", "visits"):
+        for name in ("adjacency", "visits", "plans"):
             frame = getattr(self, name)
             if frame is not None and not isinstance(frame, pd.DataFrame):
                 raise TypeError(f"Dataset.{name} must be a pandas DataFrame or None, got {type(frame).__name__}")
@@ -114,12 +128,14 @@ class Dataset:
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The frames by table name; ``adjacency`` and ``visits`` only when present."""
+        """The frames by table name; ``adjacency``, ``visits`` and ``plans`` only when present."""
         tables = {"cases": self.cases, "grids": self.grids, "grid_history": self.grid_history}
         if self.adjacency is not None:
             tables["adjacency"] = self.adjacency
         if self.visits is not None:
             tables["visits"] = self.visits
+        if self.plans is not None:
+            tables["plans"] = self.plans
         return tables
 
     @property
@@ -168,6 +184,7 @@ class Dataset:
         adjacency = None if self.adjacency is None else len(self.adjacency)
         as_of = None if self.as_of is None else str(self.as_of)
         visits = "" if self.visits is None else f", visits={len(self.visits)}"
+        visits += "" if self.plans is None else f", plans={len(self.plans)}"
         return (
             f"{type(self).__name__}(cases={len(self.cases)}, grids={len(self.grids)}, "
             f"grid_history={len(self.grid_history)}, adjacency={adjacency}{visits}, as_of={as_of})"
