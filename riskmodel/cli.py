@@ -428,3 +428,59 @@ def predict_command(
     shown = [key, "probability", "score", "tier", "rank", "top_drivers", "flags"]
     with pd.option_context("display.width", 250, "display.max_colwidth", 120):
         typer.echo(risk[shown].head(top).to_string(index=False, float_format="{:.3f}".format))
+
+
+@command("plan")
+def plan_command(
+    data: Annotated[Path, typer.Option(help="Dataset folder to plan from.")],
+    capacity: Annotated[
+        str, typer.Option(help="Visits per group and week: a number, or a CSV with <by>_id and capacity columns.")
+    ],
+    out: Annotated[Path, typer.Option(help="The plan to write: .csv or .parquet.")] = Path("plan.csv"),
+    model: Annotated[
+        str | None,
+        typer.Option(help="Registry URI or model folder (default: as for riskmodel predict)."),
+    ] = None,
+    by: Annotated[
+        str, typer.Option(help="The level whose units share a capacity ('none': one for all).")
+    ] = "community",
+    explore: Annotated[float, typer.Option(help="Share of visits drawn at random at the capacity margin.")] = 0.1,
+    as_of: Annotated[str | None, typer.Option(help="Forecast time (default: the end of the data).")] = None,
+    seed: Seed = 0,
+) -> None:
+    """Plan the week's visits from the forecast: the riskiest units of each group within its
+    capacity, a share drawn at random at the margin. A plan from a registry model is logged
+    to MLflow (experiment riskmodel-plans) with its plan id.
+
+    Example: riskmodel plan --data data/simulated/small --capacity 2 --out plan.csv
+    """
+    from .prevention import plan_visits
+    from .serving import predict
+
+    _table_format(out)
+    try:
+        limit: object = float(capacity)
+    except ValueError:
+        limit = pd.read_csv(capacity, dtype={f"{by}_id": "str"})
+    forecast = predict(read_dataset(data), as_of=as_of, model=model, drivers=None)
+    group = None if by == "none" else by
+    plan = plan_visits(forecast, capacity=limit, by=group, explore=explore, seed=seed)
+    _write_table(plan, out)
+    counts = plan["assignment"].value_counts()
+    typer.echo(
+        f"plan {plan['plan_id'].iloc[0] if len(plan) else '(empty)'} for the week of "
+        f"{plan['week'].iloc[0].date() if len(plan) else '-'}: {counts.get('rank', 0)} visits by rank, "
+        f"{counts.get('explore', 0)} drawn at the margin, {counts.get('control', 0)} comparison units; written to {out}"
+    )
+    if model is not None and model.startswith(("models:/", "runs:/")):
+        from .tracking import log_plan
+
+        settings = {
+            "capacity": capacity,
+            "by": by,
+            "explore": explore,
+            "seed": seed,
+            "as_of": forecast["as_of"].iloc[0],
+        }
+        run_id = log_plan(plan, model=model, settings=settings)
+        typer.echo(f"logged to MLflow run {run_id}")

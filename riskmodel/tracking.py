@@ -36,6 +36,7 @@ __all__ = [
     "log_backtest",
     "log_model",
     "log_report",
+    "log_plan",
     "log_safely",
     "read_backtest",
     "resolve",
@@ -205,6 +206,23 @@ def log_report(run_id: str, path) -> None:
     """Keep the HTML report ``path`` as an artifact of the run ``run_id``."""
     _connect()
     mlflow.MlflowClient().log_artifact(run_id, str(path))
+
+
+def log_plan(plan: pd.DataFrame, *, model: str, settings: dict, experiment: str = "riskmodel-plans") -> str:
+    """Log a visit plan (from :func:`riskmodel.plan_visits`) as ``plan.csv`` of a new run,
+    with its ``plan_id`` as the run name and a tag, the model URI and the plan's settings,
+    so that visits recorded with the plan id lead back to the forecast. Returns the run id."""
+    plan_id = str(plan["plan_id"].iloc[0]) if len(plan) else "empty"
+    counts = plan["assignment"].value_counts()
+    with mlflow.start_run(experiment_id=_experiment(experiment), run_name=plan_id) as run:
+        mlflow.set_tags(_tags(**{_ROLE: "plan", "plan_id": plan_id, "model": model}))
+        mlflow.log_params({k: str(v) for k, v in settings.items()})
+        mlflow.log_metrics({f"{name}_units": float(counts.get(name, 0)) for name in ("rank", "explore", "control")})
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "plan.csv"
+            plan.to_csv(path, index=False)
+            mlflow.log_artifact(str(path))
+    return run.info.run_id
 
 
 def _log_plots(result, dataset) -> None:
