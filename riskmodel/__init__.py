@@ -1,9 +1,10 @@
 """riskmodel: early warnings of community disputes."""
 
-from . import datasets, evaluation, features, io, models, trackers
+from . import datasets, evaluation, features, io, models, prevention, trackers
 from .config import load_config
 from .contract import Dataset
 from .persistence import ModelFileError
+from .prevention import plan_visits
 from .privacy import pseudonymize
 from .problems import DataReport, ValidationError
 from .serving import load_model, predict
@@ -45,7 +46,9 @@ __all__ = [
     "load_config",
     "load_model",
     "models",
+    "plan_visits",
     "predict",
+    "prevention",
     "pseudonymize",
     "tracking",
     "train",
