@@ -1,0 +1,208 @@
+"""Visit policies for :func:`riskmodel.datasets.simulate_district`: each Monday a policy
+sees the data recorded so far and returns the week's plan (see
+:class:`riskmodel.datasets.Policy`). The trivial ones (no visits, random visits, the
+oracle's uplift) live beside the simulator; those that forecast live here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..contract import Dataset
+from ..models import GBMCount
+from ..training import train
+from .plans import plan_visits
+from .uplift import fit_uplift, predict_uplift
+
+__all__ = ["HistoricalRateVisits", "RiskVisits", "UpliftVisits", "capacity_per_group"]
+
+
+def capacity_per_group(capacity: float, forecast: pd.DataFrame, by: str | None) -> int | pd.Series:
+    """``capacity`` as :func:`plan_visits` takes it: a whole number of visits per group as
+    it is, a share of the group's units (below 1) rounded to whole visits."""
+    if capacity >= 1 or capacity == 0:
+        return int(capacity)
+    if by is None:
+        return int(round(capacity * len(forecast)))
+    return (forecast.groupby(f"{by}_id").size() * capacity).round().astype(int)
+
+
+class _Planner:
+    """Ranks the units each Monday and plans the top of each group with
+    :func:`plan_visits` (``explore`` at the margin, the seed moved on each week).
+
+    A unit that was in a plan (visited, or a control) less than ``cooldown_days`` ago
+    is not planned again: visits do not pile onto the same units, and the windows of
+    the randomised comparison do not overlap, so that a control stays unvisited for
+    the window in which it is compared.
+    """
+
+    rank_by = "risk"
+
+    def __init__(
+        self, *, capacity: float, by: str | None = None, explore: float = 0.0, seed: int = 0, cooldown_days: int = 28
+    ):
+        self.capacity = capacity
+        self.by = by
+        self.explore = explore
+        self.seed = seed
+        self.cooldown_days = cooldown_days
+
+    def plan(self, observed: Dataset, week: pd.Timestamp, oracle) -> pd.DataFrame:
+        forecast = self.forecast(observed, week, oracle)
+        if self.by is not None:
+            group = observed.ancestors(self.by).reindex(forecast["grid_id"]).to_numpy()
+            forecast = forecast.assign(**{f"{self.by}_id": group})
+        capacity = capacity_per_group(self.capacity, forecast, self.by)
+        if observed.plans is not None and len(observed.plans):
+            recent = observed.plans["week"] > week - pd.Timedelta(days=self.cooldown_days)
+            forecast = forecast[~forecast["grid_id"].isin(observed.plans.loc[recent, "grid_id"])]
+        if isinstance(capacity, pd.Series):  # groups whose every unit is cooling down get none
+            capacity = capacity[capacity.index.isin(forecast[f"{self.by}_id"])]
+        return plan_visits(
+            forecast,
+            capacity=capacity,
+            by=self.by,
+            explore=self.explore,
+            rank_by=self.rank_by,
+            seed=self.seed + week.toordinal(),
+            week=week,
+        )
+
+    def forecast(self, observed: Dataset, week: pd.Timestamp, oracle) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(capacity={self.capacity}, by={self.by!r}, explore={self.explore})"
+
+
+class HistoricalRateVisits(_Planner):
+    """Visit the units with the most recorded cases per day of history (every origin).
+
+    Examples
+    --------
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.prevention import HistoricalRateVisits
+    >>> district = simulate_district("tiny", seed=0, policy=HistoricalRateVisits(capacity=2))
+    >>> len(district.visits) > 0
+    True
+    """
+
+    def forecast(self, observed, week, oracle):
+        grids = observed.grids.loc[observed.grids["level"] == "grid", "grid_id"]
+        unit = observed.ancestors("grid").reindex(observed.cases["grid_id"]).to_numpy()
+        counts = pd.Series(1, index=unit).groupby(level=0).sum().reindex(grids, fill_value=0)
+        return pd.DataFrame({"grid_id": grids.to_numpy(), "as_of": week, "expected_count": counts.to_numpy(float)})
+
+
+class RiskVisits(_Planner):
+    """Visit the riskiest units by a riskmodel forecast, retrained on the data it shaped.
+
+    Parameters
+    ----------
+    model : estimator, optional
+        The family retrained every ``retrain_every`` weeks on the data recorded so
+        far (default :class:`~riskmodel.models.GBMCount` with ``n_jobs=1``).
+    capacity, by, explore, seed
+        As for :func:`plan_visits` (``capacity`` below 1 is a share of units).
+    cooldown_days : int
+        Days before a unit of a plan may be planned again.
+    retrain_every : int
+        Weeks between retrainings.
+    horizon : int
+        Forecast window in days.
+    history_weeks : int
+        Training cutoffs cover this many weeks before the week of training, one every
+        ``cutoff_every`` weeks (a short window keeps 52 retrainings affordable).
+    cutoff_every : int
+    features : dict, optional
+        Options of the feature builder, for example ``{"origins": ("resident",)}``
+        to train on resident-reported disputes only.
+    """
+
+    def __init__(
+        self,
+        model=None,
+        *,
+        capacity: float,
+        by: str | None = None,
+        explore: float = 0.1,
+        seed: int = 0,
+        retrain_every: int = 4,
+        horizon: int = 28,
+        history_weeks: int = 52,
+        cutoff_every: int = 2,
+        features: dict | None = None,
+        cooldown_days: int = 28,
+    ):
+        super().__init__(capacity=capacity, by=by, explore=explore, seed=seed, cooldown_days=cooldown_days)
+        self.model = model
+        self.retrain_every = retrain_every
+        self.horizon = horizon
+        self.history_weeks = history_weeks
+        self.cutoff_every = cutoff_every
+        self.features = features
+
+    def trained(self, observed: Dataset, week: pd.Timestamp):
+        """The model in force this week: retrained when ``retrain_every`` weeks have passed."""
+        last = getattr(self, "trained_at_", None)
+        if last is None or (week - last).days >= 7 * self.retrain_every:
+            model = self.model if self.model is not None else GBMCount(n_jobs=1)
+            start = week - pd.Timedelta(weeks=self.history_weeks)
+            self.model_ = train(
+                observed,
+                model=model,
+                horizon=self.horizon,
+                frequency=f"{self.cutoff_every}W-MON",
+                train_start=max(start, observed.cases["reported_at"].min().normalize() + pd.Timedelta(days=91)),
+                features=self.features,
+                track=False,
+            )
+            self.trained_at_ = week
+        return self.model_
+
+    def forecast(self, observed, week, oracle):
+        from ..serving import predict
+
+        return predict(observed, model=self.trained(observed, week), as_of=week, drivers=0)
+
+
+class UpliftVisits(RiskVisits):
+    """Visit the units where a visit is expected to prevent most: an
+    :class:`~riskmodel.models.UpliftRegressor` fitted on the explore and control units of
+    the policy's own earlier plans, on the risk model's features. Until ``min_rows`` such
+    units have a closed window it plans by risk (with the same explore share), which is
+    how it learns.
+
+    Parameters
+    ----------
+    min_rows : int
+        Explore and control units with a closed window needed before ranking by uplift.
+    **risk
+        As for :class:`RiskVisits`.
+    """
+
+    def __init__(self, model=None, *, min_rows: int = 200, **risk):
+        super().__init__(model, **risk)
+        self.min_rows = min_rows
+
+    @property
+    def rank_by(self):  # type: ignore[override]
+        return "uplift" if getattr(self, "uplift_", None) is not None else "risk"
+
+    def forecast(self, observed, week, oracle):
+        trained = self.trained(observed, week)
+        if getattr(self, "fitted_at_", None) != self.trained_at_:
+            self.cache_ = {} if getattr(self, "cached_for_", None) is not trained else self.cache_
+            self.cached_for_ = trained
+            pool = 0 if observed.plans is None else _closed_pool(observed.plans, self.horizon, week)
+            self.uplift_ = fit_uplift(observed, trained, horizon=self.horizon, cache=self.cache_) if pool >= self.min_rows else None
+            self.fitted_at_ = self.trained_at_
+        if self.uplift_ is None:
+            return super().forecast(observed, week, oracle)
+        return predict_uplift(observed, trained, self.uplift_, as_of=week)
+
+
+def _closed_pool(plans: pd.DataFrame, horizon: int, week: pd.Timestamp) -> int:
+    pool = plans["assignment"].isin(["explore", "control"]) & (plans["week"] + pd.Timedelta(days=horizon) <= week)
+    return int(np.sum(pool))

@@ -1,0 +1,85 @@
+"""The uplift model in the loop: fitted on the explore and control rows of past plans,
+it ranks units by the resident-reported disputes a visit is expected to prevent."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+
+from ..contract import Dataset
+from ..models import UpliftRegressor
+from ..serving import predict
+from ..training import TrainedModel
+
+__all__ = ["fit_uplift", "predict_uplift", "resident_counts", "uplift_rows"]
+
+
+def resident_counts(dataset: Dataset, units: pd.Index, level: str, start: pd.Timestamp, days: int) -> np.ndarray:
+    """Resident-reported cases of each unit of ``level`` in ``[start, start + days)``
+    (every case when the cases carry no ``origin``)."""
+    cases = dataset.cases
+    if "origin" in cases:
+        cases = cases[cases["origin"] == "resident"]
+    inside = cases[(cases["reported_at"] >= start) & (cases["reported_at"] < start + pd.Timedelta(days=days))]
+    unit = dataset.ancestors(level).reindex(inside["grid_id"]).to_numpy()
+    return pd.Series(1, index=unit).groupby(level=0).sum().reindex(units, fill_value=0).to_numpy()
+
+
+def uplift_rows(dataset: Dataset, trained: TrainedModel, *, horizon: int = 28, cache: dict | None = None):
+    """The training rows of the uplift model: every explore (treated) and control unit of
+    the dataset's plans whose window of ``horizon`` days after the plan's week has closed,
+    with the risk model's features at the week, and its resident-reported cases in the
+    window. ``cache`` (a dict) keeps each week's features between calls.
+
+    Returns
+    -------
+    X : DataFrame, y : ndarray, treated : ndarray of bool
+    """
+    if dataset.plans is None:
+        return pd.DataFrame(), np.zeros(0), np.zeros(0, dtype=bool)
+    pool = dataset.plans[dataset.plans["assignment"].isin(["explore", "control"])]
+    pool = pool[pool["week"] + pd.Timedelta(days=horizon) <= dataset.end]
+    cache = {} if cache is None else cache
+    level = trained.builder.level
+    parts, labels, treated = [], [], []
+    for week, rows in pool.groupby("week", sort=True):
+        if week not in cache:
+            cache[week] = trained.features(dataset, week).droplevel("cutoff")
+        units = pd.Index(rows["grid_id"])
+        parts.append(cache[week].reindex(units))
+        labels.append(resident_counts(dataset, units, level, week, horizon))
+        treated.append((rows["assignment"] == "explore").to_numpy())
+    if not parts:
+        return pd.DataFrame(), np.zeros(0), np.zeros(0, dtype=bool)
+    return pd.concat(parts), np.concatenate(labels).astype(float), np.concatenate(treated)
+
+
+def fit_uplift(
+    dataset: Dataset, trained: TrainedModel, *, horizon: int = 28, model: UpliftRegressor | None = None, cache=None
+) -> UpliftRegressor:
+    """An :class:`~riskmodel.models.UpliftRegressor` fitted on the randomised margin of
+    the dataset's past plans (see :func:`uplift_rows`), on the risk model's features.
+
+    Raises
+    ------
+    ValueError
+        When the plans hold no explore or no control unit whose window has closed.
+    """
+    X, y, treated = uplift_rows(dataset, trained, horizon=horizon, cache=cache)
+    if treated.sum() == 0 or (~treated).sum() == 0:
+        raise ValueError(
+            f"the uplift model needs explore and control units of past plans whose {horizon}-day window has "
+            f"closed; the data has {int(treated.sum())} and {int((~treated).sum())} (plan with explore > 0 first)"
+        )
+    return copy.deepcopy(model if model is not None else UpliftRegressor()).fit(X, y, treated)
+
+
+def predict_uplift(dataset: Dataset, trained: TrainedModel, uplift: UpliftRegressor, *, as_of=None, drivers=0):
+    """:func:`riskmodel.predict`'s answer with an ``uplift`` column: the resident-reported
+    cases a visit at ``as_of`` is expected to prevent in the model's horizon (higher =
+    more prevented), for :func:`plan_visits` with ``rank_by="uplift"``."""
+    forecast = predict(dataset, model=trained, as_of=as_of, drivers=drivers)
+    X = trained.features(dataset, forecast["as_of"].iloc[0]).droplevel("cutoff")
+    return forecast.assign(uplift=uplift.predict(X.reindex(forecast["grid_id"])))
