@@ -258,3 +258,5 @@ def test_bad_input_is_refused_clearly():
         visit_effect(data, plans=rank_only, expected=expected)
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['expected_count'\]"):
         visit_effect(data, plans=rank_only, expected=expected.drop(columns="expected_count"))
+    with pytest.raises(ValueError, match=r"units at the level 'grid'; these are not: \['C0'\]"):
+        visit_effect(data, plans=rank_only, expected=expected.assign(grid_id="C0", expected_count=1.0))

@@ -103,7 +103,9 @@ def visit_effect(
         One row overall (``by == "all"``) then one per value of ``by``: ``design``
         (randomised or observational), ``n_treated``, ``n_control`` (units, or unit-weeks),
         ``effect`` (cases prevented per visit; positive = fewer cases), ``ci_low``,
-        ``ci_high``, ``relative`` (effect over the control arm's mean count) and ``note``.
+        ``ci_high``, ``relative`` (the effect over the mean count the visited units would have had
+        without a visit: the control arm's, weighted like the visits, or the regression's) and
+        ``note``.
 
     Raises
     ------
@@ -274,6 +276,10 @@ def _observational_rows(expected, visits, units, dataset, horizon, by) -> tuple[
         raise ValueError(f"expected_count must be > 0 (its log is a covariate), e.g. {bad.to_dict('records')}")
     _check_by(by, ["kind"], dataset)
     rows = expected[["grid_id", "week", "expected_count"]].reset_index(drop=True)
+    at_level = units.reindex(rows["grid_id"]).to_numpy()
+    if pd.isna(at_level).any() or (at_level != rows["grid_id"].to_numpy()).any():
+        odd = rows.loc[pd.isna(at_level) | (at_level != rows["grid_id"].to_numpy()), "grid_id"].head(3).tolist()
+        raise ValueError(f"expected's units must be units at the level {units.name!r}; these are not: {odd}")
     rows = rows.assign(week=pd.to_datetime(rows["week"]), plan_id=pd.NA)
     first = _first_visit(rows, visits.drop(columns="plan_id", errors="ignore"), days=7, same_plan=False)
     rows["treated"] = first["visit_id"].notna().to_numpy()
