@@ -278,7 +278,7 @@ def _observational_rows(expected, visits, units, dataset, horizon, by) -> tuple[
     rows = expected[["grid_id", "week", "expected_count"]].reset_index(drop=True)
     at_level = units.reindex(rows["grid_id"]).to_numpy()
     if pd.isna(at_level).any() or (at_level != rows["grid_id"].to_numpy()).any():
-        odd = rows.loc[pd.isna(at_level) | (at_level != rows["grid_id"].to_numpy()), "grid_id"].head(3).tolist()
+        odd = rows.loc[pd.isna(at_level) | (at_level != rows["grid_id"].to_numpy()), "grid_id"].unique()[:3].tolist()
         raise ValueError(f"expected's units must be units at the level {units.name!r}; these are not: {odd}")
     rows = rows.assign(week=pd.to_datetime(rows["week"]), plan_id=pd.NA)
     first = _first_visit(rows, visits.drop(columns="plan_id", errors="ignore"), days=7, same_plan=False)
