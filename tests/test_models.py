@@ -29,6 +29,7 @@ from riskmodel.models import (
     Scorecard,
     SpikeDetector,
     TierPolicy,
+    UpliftRegressor,
 )
 from riskmodel.models.calibration import split_latest
 from riskmodel.models.classifiers import count_odds
@@ -170,6 +171,7 @@ ESTIMATORS = [
     ProfileOutlier,
     SpikeDetector,
     TierPolicy,
+    UpliftRegressor,
 ]
 
 #: A bad value of every parameter (of every estimator that has a parameter of that name).
@@ -205,6 +207,7 @@ BAD_VALUES = {
     "cut_points": 0.5,
     "capacity": -1,
     "share": 1.5,
+    "learner": "s",
 }
 
 

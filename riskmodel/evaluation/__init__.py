@@ -2,6 +2,7 @@
 
 from . import metrics
 from .backtest import BacktestResult, backtest
+from .effects import visit_effect
 from .metrics import wave_detection
 
-__all__ = ["BacktestResult", "backtest", "metrics", "wave_detection"]
+__all__ = ["BacktestResult", "backtest", "metrics", "visit_effect", "wave_detection"]

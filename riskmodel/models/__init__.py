@@ -1,5 +1,5 @@
 """Models with one protocol: baselines, classifiers, expected counts, scorecard, tiers,
-anomaly detection, case escalation, and explanations.
+anomaly detection, case escalation, explanations, and the uplift of a visit.
 
 Every grid-risk model is a scikit-learn estimator; ``predict_proba(X)[:, 1]`` is the
 probability of at least one target case in the horizon and ``predict_expected(X)``
@@ -15,6 +15,7 @@ from .roster import case_models, grid_models
 from .scorecard import Scorecard
 from .spikes import SpikeDetector
 from .tiers import TIERS, TierPolicy
+from .uplift import UpliftRegressor
 
 __all__ = [
     "TIERS",
@@ -29,6 +30,7 @@ __all__ = [
     "Scorecard",
     "SpikeDetector",
     "TierPolicy",
+    "UpliftRegressor",
     "case_models",
     "describe_driver",
     "explain",
