@@ -1,7 +1,8 @@
 """Evaluation: metrics and the backtest that decide which model is better (pure, no MLflow)."""
 
 from . import metrics
+from .assessment import assess
 from .backtest import BacktestResult, backtest
 from .metrics import wave_detection
 
-__all__ = ["BacktestResult", "backtest", "metrics", "wave_detection"]
+__all__ = ["BacktestResult", "assess", "backtest", "metrics", "wave_detection"]
