@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 
 from . import metrics
 
-__all__ = ["calibration_curve", "hit_rate_curve", "metrics_by_fold", "risk_map", "save_figures"]
+__all__ = ["calibration_curve", "funnel_plot", "hit_rate_curve", "metrics_by_fold", "risk_map", "save_figures"]
 
 
 def _axes(xlabel: str, ylabel: str, title: str):
@@ -235,3 +235,51 @@ def save_figures(result, dataset, folder) -> list[Path]:
             paths.append(folder / f"{name}.png")
             figure().savefig(paths[-1], dpi=100)
     return paths
+
+
+def funnel_plot(assessment: pd.DataFrame, ax=None) -> Figure:
+    """Observed/expected ratio of every unit against its expected count, with the funnel's limits.
+
+    ``assessment`` is an answer of :func:`~riskmodel.evaluation.assess`. The 95% and
+    99.8% exact Poisson limits (:func:`~riskmodel.evaluation.assessment.control_limits`)
+    are drawn as curves over the expected counts (steps: counts are whole), dashed and
+    solid; the units outside the 95% limits are labelled with their ``grid_id``. A
+    unit with no expected case has no ratio and is left out. Draws into ``ax`` when
+    given (its figure is returned).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from riskmodel.evaluation import plots
+    >>> table = pd.DataFrame({"grid_id": ["C1", "C2"], "level": "community", "observed": [30, 9],
+    ...                       "expected": [12.0, 10.0], "flag": ["above_998", "within"]})
+    >>> table["ratio"] = table["observed"] / table["expected"]
+    >>> figure = plots.funnel_plot(table)
+    >>> [text.get_text() for text in figure.axes[0].texts]
+    ['C1']
+    """
+    from .assessment import control_limits
+
+    missing = [c for c in ("grid_id", "expected", "ratio", "flag") if c not in assessment.columns]
+    if missing:
+        raise ValueError(f"funnel_plot needs an answer of assess(); the table lacks {missing}")
+    level = assessment["level"].iloc[0] if "level" in assessment and len(assessment) else "unit"
+    if ax is None:
+        figure, ax = _axes("expected count", "observed / expected", f"Funnel plot ({level})")
+    else:
+        figure = ax.figure
+        ax.set(xlabel="expected count", ylabel="observed / expected", title=f"Funnel plot ({level})")
+    shown = assessment[assessment["expected"] > 0]
+    top = float(shown["expected"].max()) if len(shown) else 1.0
+    grid = np.linspace(min(0.5, top), top * 1.05, 400)
+    for coverage, style in ((0.95, "--"), (0.998, "-")):
+        lower, upper = control_limits(grid, coverage)
+        ax.plot(grid, upper, style, color="grey", label=f"{coverage:.1%} limits".replace(".0%", "%"))
+        ax.plot(grid, lower, style, color="grey")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    outside = shown["flag"] != "within"
+    ax.scatter(shown["expected"], shown["ratio"], c=np.where(outside, "tab:red", "tab:blue"), s=18, zorder=3)
+    for _, row in shown[outside].iterrows():
+        ax.annotate(str(row["grid_id"]), (row["expected"], row["ratio"]), xytext=(3, 3), textcoords="offset points")
+    ax.legend()
+    return figure
