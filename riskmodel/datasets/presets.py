@@ -68,19 +68,24 @@ class SimulationConfig:
     visit_effect : {"heterogeneous", "equal"}
         What a visit does (only in a simulation with a policy; see
         :mod:`riskmodel.datasets.visits`). ``"heterogeneous"``: each grid has a
-        receptiveness ``r`` (a Beta draw no attribute reveals); a visit settles the
-        share ``m = visit_mediation * r`` of the tension that recent disputes of the
+        receptiveness ``r`` (a Beta draw no attribute reveals) and a reach ``d``
+        (see ``visit_dilution``); a visit settles the share
+        ``m = visit_mediation * r * d`` of the tension that recent disputes of the
         preventable categories built up (their follow-ups are prevented) and lowers
-        those categories' background rate by ``rho = visit_screening * r`` for
-        ``visit_screening_weeks``. ``"equal"``: every grid's background rate of
-        the preventable categories falls by the same ``visit_screening * E[r]``,
-        with no mediation part.
+        those categories' background rate (not the waves) by
+        ``rho = visit_screening * r * d`` for ``visit_screening_weeks``.
+        ``"equal"``: every grid's background rate of the preventable categories
+        falls by the same ``visit_screening * E[r]``, with no mediation part.
     visit_mediation, visit_screening : float
         The largest mediation share and screening reduction (for ``r = 1``), in [0, 1].
     visit_screening_weeks : int
         How long a visit's screening lowers the background rate.
     visit_receptiveness_a, visit_receptiveness_b : float
         Shape of the Beta law of the grids' receptiveness.
+    visit_dilution : float
+        A visit reaches a bounded number of households, so in a grid whose base
+        rate of the preventable categories is above the median grid's its reach is
+        ``d = (median / rate) ** visit_dilution`` (1 at or below the median).
     visit_reach : float
         Share of visits that reach their unit; the others are ``not_reached`` and do nothing.
     patrol_find_days : float
@@ -114,8 +119,9 @@ class SimulationConfig:
     visit_mediation: float = 0.8
     visit_screening: float = 0.6
     visit_screening_weeks: int = 4
-    visit_receptiveness_a: float = 0.6
-    visit_receptiveness_b: float = 1.2
+    visit_receptiveness_a: float = 1.0
+    visit_receptiveness_b: float = 1.5
+    visit_dilution: float = 0.65
     visit_reach: float = 0.95
     patrol_find_days: float = 14.0
 
@@ -171,8 +177,8 @@ def make_config(preset: str, overrides: dict) -> SimulationConfig:
             "visit_receptiveness_a and visit_receptiveness_b must be positive",
         ),
         (
-            config.visit_screening_weeks >= 0 and config.patrol_find_days >= 0,
-            "visit_screening_weeks and patrol_find_days must be >= 0",
+            config.visit_screening_weeks >= 0 and config.patrol_find_days >= 0 and config.visit_dilution >= 0,
+            "visit_screening_weeks, visit_dilution and patrol_find_days must be >= 0",
         ),
     ]
     broken = [message for ok, message in rules if not ok]

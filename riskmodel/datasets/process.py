@@ -162,12 +162,13 @@ class Process:
         )
 
     def background(self, day: int, before: int | None = None) -> np.ndarray:
-        """(G, C) intensity of day ``day`` without excitation, lowered by the
-        screenings of the visits made before day ``before`` (default ``day``)."""
-        rate = self.waves.apply(self.base_rate[:, :, self.quarter_of_day[day]] * self.season[:, day], day)
+        """(G, C) intensity of day ``day`` without excitation: the base rate and season,
+        lowered by the screenings of the visits made before day ``before`` (default
+        ``day``), plus the waves (a visit does not stop a wave)."""
+        rate = self.base_rate[:, :, self.quarter_of_day[day]] * self.season[:, day]
         if self.effects is not None:
             self.effects.screen(rate, day, day if before is None else before)
-        return rate
+        return self.waves.apply(rate, day)
 
     def advance(self, memory: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Excitation memory of the next day given this day's memory and counts."""
@@ -231,7 +232,9 @@ class Process:
         for t in range(day, day + horizon):
             fewer = self.a_self * diff
             if t < day + effects.screening_days:
-                fewer += self.background(t, before) * PREVENTABLE_MASK * effects.screening[:, None]
+                screened = self.base_rate[:, :, self.quarter_of_day[t]] * self.season[:, t]
+                effects.screen(screened, t, before)
+                fewer += screened * PREVENTABLE_MASK * effects.screening[:, None]
             total += fewer.sum(axis=1)
             diff = self.advance(diff, fewer)
         return total

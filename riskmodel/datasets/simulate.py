@@ -89,7 +89,7 @@ def simulate_district(
     process = Process.build(
         config, attributes.base_rate, attributes.quarter_starts, waves, layout.neighbours, horizon_days=366
     )
-    process.effects = VisitEffects.draw(config, len(layout.grid_ids), effect_rng)
+    process.effects = VisitEffects.draw(config, attributes.base_rate, effect_rng)
     start = pd.Timestamp(config.start).as_unit("us")
     if policy is None:
         (day, grid, category, count), _ = process.simulate(config.days, process_rng)

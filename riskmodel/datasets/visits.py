@@ -7,12 +7,17 @@ day's own cases are drawn before it) on the preventable categories
 * mediation: the excitation memory of those categories in ``g`` is multiplied by
   ``1 - m[g]``: the tension that recent disputes were building is settled, and the
   follow-ups they would have brought are prevented;
-* screening: their background rate in ``g`` is multiplied by ``1 - rho[g]`` for
-  ``visit_screening_weeks`` weeks. Overlapping screenings compound (two visits in
+* screening: their background rate in ``g`` (base rate and season; not an
+  injected wave) is multiplied by ``1 - rho[g]`` for ``visit_screening_weeks`` weeks. Overlapping screenings compound (two visits in
   the window multiply by ``(1 - rho[g])**2``), so the process stays exactly linear.
 
-``m = visit_mediation * r`` and ``rho = visit_screening * r`` where the grid's
-receptiveness ``r`` is a Beta draw that no attribute reveals. With
+``m = visit_mediation * r * d`` and ``rho = visit_screening * r * d`` where the
+grid's receptiveness ``r`` is a Beta draw that no attribute reveals and its reach
+``d = min(1, (median rate / rate) ** visit_dilution)`` falls in grids busier than
+the median (by their first-quarter base rate of the preventable categories): one
+visit reaches a bounded number of households. The effect is thus large where a
+receptive grid's tension is building after recent disputes and close to none in a
+grid that is quiet or unreceptive. With
 ``visit_effect="equal"`` every grid gets ``rho = visit_screening * E[r]`` and no
 mediation. Visits of other kinds than screening act the same way.
 """
@@ -41,15 +46,19 @@ class VisitEffects:
     grid: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
-    def draw(cls, config: SimulationConfig, n_grids: int, rng: np.random.Generator) -> VisitEffects:
+    def draw(cls, config: SimulationConfig, base_rate: np.ndarray, rng: np.random.Generator) -> VisitEffects:
+        """Effect sizes per grid; ``base_rate`` is (G, C, Q)."""
+        n_grids = len(base_rate)
         a, b = config.visit_receptiveness_a, config.visit_receptiveness_b
         receptiveness = rng.beta(a, b, size=n_grids)
         if config.visit_effect == "equal":
             mediation = np.zeros(n_grids)
             screening = np.full(n_grids, config.visit_screening * a / (a + b))
         else:
-            mediation = config.visit_mediation * receptiveness
-            screening = config.visit_screening * receptiveness
+            rate = base_rate[:, PREVENTABLE_MASK, 0].sum(axis=1)
+            reach = np.minimum(1.0, (np.median(rate) / rate) ** config.visit_dilution)
+            mediation = config.visit_mediation * receptiveness * reach
+            screening = config.visit_screening * receptiveness * reach
         return cls(mediation, screening, 7 * config.visit_screening_weeks)
 
     def add(self, day: np.ndarray, grid: np.ndarray) -> None:

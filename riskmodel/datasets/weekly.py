@@ -26,10 +26,10 @@ def policy_mondays(config: SimulationConfig, policy_start) -> list[int]:
     end = start + pd.Timedelta(days=config.days)
     if policy_start is None:
         earliest = max(start, end - pd.Timedelta(weeks=52))
-        first = earliest + pd.Timedelta(days=(7 - earliest.dayofweek) % 7)
+        first = earliest + pd.Timedelta(days=(7 - earliest.day_of_week) % 7)
     else:
         first = pd.Timestamp(policy_start)
-        if first.dayofweek != 0 or first != first.normalize() or not start <= first < end:
+        if first.day_of_week != 0 or first != first.normalize() or not start <= first < end:
             raise ValueError(
                 f"policy_start must be a Monday (midnight) within the period {start.date()} to {end.date()}, "
                 f"got {policy_start!r}"
