@@ -130,7 +130,7 @@ def test_plans_are_kept_and_the_observed_view_stops_at_the_monday():
     planner = _Planner()
     district = simulate_district("tiny", seed=0, policy=planner, policy_start="2023-10-02")
     assert len(planner.weeks) == 13
-    for week, as_of, last_case, n_visits in planner.weeks:
+    for week, as_of, last_case, _ in planner.weeks:
         assert week == as_of and week.day_of_week == 0 and last_case < week
     assert [n for *_, n in planner.weeks] == [3 * i for i in range(13)]
     assert len(district.plans) == 13 * 4 and (district.plans["week"].dt.day_of_week == 0).all()

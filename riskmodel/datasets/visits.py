@@ -8,8 +8,9 @@ day's own cases are drawn before it) on the preventable categories
   ``1 - m[g]``: the tension that recent disputes were building is settled, and the
   follow-ups they would have brought are prevented;
 * screening: their background rate in ``g`` (base rate and season; not an
-  injected wave) is multiplied by ``1 - rho[g]`` for ``visit_screening_weeks`` weeks. Overlapping screenings compound (two visits in
-  the window multiply by ``(1 - rho[g])**2``), so the process stays exactly linear.
+  injected wave) is multiplied by ``1 - rho[g]`` for ``visit_screening_weeks``
+  weeks. Overlapping screenings compound (two visits in the window multiply by
+  ``(1 - rho[g])**2``), so the process stays exactly linear.
 
 ``m = visit_mediation * r * d`` and ``rho = visit_screening * r * d`` where the
 grid's receptiveness ``r`` is a Beta draw that no attribute reveals and its reach
