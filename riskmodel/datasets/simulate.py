@@ -58,6 +58,28 @@ def simulate_district(
         About 25 grids over 1 year, 256 over 2, 3,000 over 3, 100,000 over 3.
     seed : int
         The same seed gives identical frames and truth.
+    policy : Policy, optional
+        Who to visit each week (:class:`~riskmodel.datasets.Policy`). Without one
+        (the default) the frames are exactly those of a simulation without visits.
+        With one, the days run as without (the same random stream: a policy that
+        visits nothing gives the same cases; once a visit changes a rate, numpy's
+        Poisson sampler takes a different number of draws and the runs drift
+        apart), but each Monday from ``policy_start`` the policy gets the data
+        recorded before it (case details drawn afresh from a seed of the week
+        through the same case builder; days, grids and categories are the true
+        ones) and an :class:`~riskmodel.datasets.Oracle`, and its answer's rows
+        become ``plans`` (those with a ``plan_id``) and ``visits`` (all but
+        ``control`` rows), made on a random weekday between 9:00 and 17:00 by the
+        community's team. A visit reaches its grid with probability
+        ``visit_reach`` and then acts from the next day
+        (:mod:`riskmodel.datasets.visits`) and finds a Poisson number of latent
+        disputes, recorded as cases with ``origin="patrol"``, ``source="grid_worker"``
+        at the visit time, that do not feed the self-excitation. Its outcome is
+        ``not_reached``; ``issue_found`` or (half of them) ``resolved_on_site`` when it
+        found something; ``no_issue`` otherwise. Every case then has an ``origin``.
+    policy_start : datetime-like, optional
+        The first Monday the policy is asked (default: the first Monday at least 52
+        weeks before the end, or the first Monday of the period).
     **overrides
         Any field of :class:`~riskmodel.datasets.SimulationConfig`, for example
         ``n_grids=500`` or ``excitation_self=0``.
@@ -66,7 +88,8 @@ def simulate_district(
     -------
     SimulatedDistrict
         The dataset (``cases``, ``grids``, ``grid_history``, ``adjacency``,
-        ``as_of`` = end of the period) and ``.truth``.
+        ``as_of`` = end of the period; ``visits`` and ``plans`` with a policy) and
+        ``.truth``.
 
     Examples
     --------
