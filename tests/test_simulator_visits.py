@@ -208,3 +208,16 @@ def test_uplift_and_equal_effects():
     per_unit = oracle.truth.visit_effect(28, per="unit")
     assert per_unit["visits"].sum() == 8
     np.testing.assert_allclose(per_unit["prevented_per_visit"] * per_unit["visits"], per_unit["prevented"])
+
+
+def test_visit_effect_with_the_visit_is_the_expected_count_after_it():
+    """With one visit a week, a visit's expected count with it is the truth's expected
+    count from the next day (which includes the visit), but for the tiny share that
+    returns through the neighbours."""
+    district = simulate_district("small", seed=4, policy=RandomVisits(capacity=1, seed=2), **STRONG)
+    effect = district.truth.visit_effect(28).iloc[::5]
+    assert (effect["prevented"] > 0).mean() > 0.8
+    for row in effect.itertuples():
+        after = district.truth.expected_counts(row.visited_at.normalize() + pd.Timedelta(days=1), 28)[row.grid_id]
+        assert row.expected_with == pytest.approx(after, rel=0.01)
+        assert row.expected_without > after or row.prevented == 0

@@ -71,6 +71,7 @@ def build_cases(
     end_day: int | None = None,
     patrol_second: np.ndarray | None = None,
     pseudonyms: dict | None = None,
+    probabilities: bool = True,
 ):
     """The ``cases`` table, each case's true escalation probability, and the cells
     (day, grid, category, patrol) of the cases in their order.
@@ -122,7 +123,7 @@ def build_cases(
         + 0.9 * np.log1p(prior)
         + 0.2 * np.log1p(backlog)
     )
-    probability = escalation_probability(hazard, log_median)
+    probability = escalation_probability(hazard, log_median) if probabilities else None
     chance = 1 - np.exp(-hazard * delay)
     escalates = rng.random(n) < chance
     # Given escalation, its time within the open period (the hazard's truncated law).

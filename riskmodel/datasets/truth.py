@@ -183,9 +183,18 @@ class Truth:
         grid = self._layout.grid_ids.get_indexer(visits["grid_id"])
         reached = visits.get("outcome", pd.Series(dtype="str")).ne("not_reached").to_numpy()
         without, prevented = np.zeros(len(visits)), np.zeros(len(visits))
+        process, (case_day, case_grid, case_category) = self._process, self._cases
+        memory, last = np.zeros(process.base_rate.shape[:2]), 0  # memory at the start of day ``last``
         for v in np.unique(day):
             on = day == v
-            memory = self._process.memory_at(v + 1, *self._cases, before=v)
+            # Forward from the last visit day: its visits' mediations, decay, and the cases since.
+            if last and process.effects is not None:
+                memory = process.effects.mediate(memory, last - 1)
+            lo, hi = np.searchsorted(case_day, [last, v + 1])
+            memory = process.decay ** (v + 1 - last) * memory
+            weight = (1 - process.decay) * process.decay ** (v - case_day[lo:hi])
+            np.add.at(memory, (case_grid[lo:hi], case_category[lo:hi]), weight)
+            last = v + 1
             without[on] = self._process.expected(v + 1, horizon, memory, before=v).sum(axis=1)[grid[on]]
             prevented[on] = self._process.prevented(v + 1, horizon, memory, before=v)[grid[on]] * reached[on]
         out = pd.DataFrame(

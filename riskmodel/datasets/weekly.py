@@ -88,7 +88,7 @@ class WeeklyRounds:
             np.concatenate([np.full(keep.sum(), -1, dtype=np.int64), p_second[p_keep]]),
         )
 
-    def build_cases(self, end_day: int, rng: np.random.Generator):
+    def build_cases(self, end_day: int, rng: np.random.Generator, probabilities: bool = True):
         day, grid, category, count, second = self.case_cells(end_day)
         households = self.attributes.true["households"]
         return build_cases(
@@ -104,11 +104,12 @@ class WeeklyRounds:
             end_day=end_day,
             patrol_second=second,
             pseudonyms=self.pseudonyms,
+            probabilities=probabilities,
         )
 
     def observed(self, monday: int) -> Dataset:
         """What is recorded before the Monday; case details drawn anew from a seed of the week."""
-        cases, _, _ = self.build_cases(monday, np.random.default_rng([self.detail_seed, monday]))
+        cases, _, _ = self.build_cases(monday, np.random.default_rng([self.detail_seed, monday]), False)
         as_of = self.start + pd.Timedelta(days=monday)
         history = self.attributes.observed
         return Dataset(
