@@ -37,7 +37,7 @@ test-fast: lint
 bench: $(BIN)/.installed
 	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python features.py && ../$(BIN)/python models.py \
 		&& ../$(BIN)/python evaluation.py && ../$(BIN)/python serving.py && ../$(BIN)/python real_data.py \
-		&& ../$(BIN)/python scaleout.py && ../$(BIN)/python io.py
+		&& ../$(BIN)/python scaleout.py && ../$(BIN)/python io.py && ../$(BIN)/python visit_effects.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .hypothesis .mypy_cache

@@ -1,12 +1,20 @@
 """Simulated districts whose truth is known."""
 
+from .policies import NoVisits, Oracle, OracleUplift, Policy, RandomVisits
 from .presets import CATEGORIES, PRESETS, SOURCES, SimulationConfig
 from .simulate import SimulatedDistrict, simulate_district
 from .truth import Truth
+from .visits import PREVENTABLE
 
 __all__ = [
     "CATEGORIES",
+    "PREVENTABLE",
     "PRESETS",
+    "NoVisits",
+    "Oracle",
+    "OracleUplift",
+    "Policy",
+    "RandomVisits",
     "SOURCES",
     "SimulatedDistrict",
     "SimulationConfig",

@@ -67,15 +67,27 @@ def build_cases(
     category,
     count,
     rng: np.random.Generator,
+    *,
+    end_day: int | None = None,
+    patrol_second: np.ndarray | None = None,
+    pseudonyms: dict | None = None,
+    probabilities: bool = True,
 ):
-    """The ``cases`` table and each case's true escalation probability.
+    """The ``cases`` table, each case's true escalation probability, and the cells
+    (day, grid, category, patrol) of the cases in their order.
 
     ``households`` is (G, Q), ``quarter_of_day`` maps a day to its quarter, and
-    ``day, grid, category, count`` are the simulated non-zero daily counts.
+    ``day, grid, category, count`` are the simulated non-zero daily counts. The data
+    ends at ``end_day`` (default the period's end). ``patrol_second``, when given, has
+    one entry per cell: the second of the day a patrol found it, or -1 for a resident
+    case; the table then has an ``origin`` column, and patrol cases keep their time and
+    come from ``grid_worker``. ``pseudonyms``, when given, caches the party keys'
+    pseudonyms across calls (it is filled in).
     """
     pick = np.repeat(np.arange(len(count)), count)
     day, grid, category = day[pick], grid[pick], category[pick]
     n = len(day)
+    fixed = np.full(n, -1, dtype=np.int64) if patrol_second is None else np.asarray(patrol_second)[pick]
 
     # Building: a microgrid of the grid, in proportion to its share.
     first = np.searchsorted(layout.micro_grid, np.arange(len(layout.grid_ids)))
@@ -84,12 +96,13 @@ def build_cases(
     micro = np.clip(micro, first[grid], last[grid])
 
     second = _draw(rng, _HOURS, category) * 3600 + rng.integers(0, 3600, size=n)
-    at = day.astype(np.int64) * 86_400 + second  # seconds from the start
+    patrol = fixed >= 0
+    at = day.astype(np.int64) * 86_400 + np.where(patrol, fixed, second)  # seconds from the start
     order = np.lexsort((micro, at))
-    day, grid, category, micro, at = day[order], grid[order], category[order], micro[order], at[order]
+    day, grid, category, micro, at, patrol = (a[order] for a in (day, grid, category, micro, at, patrol))
 
     severity = _draw(rng, SEVERITY_P, category) + 1
-    source = _draw(rng, _SOURCE_P, severity - 1)
+    source = np.where(patrol, SOURCES.index("grid_worker"), _draw(rng, _SOURCE_P, severity - 1))
 
     # Parties: households of the building, the first few far more often (density ~ 1/rank).
     size = np.maximum(households[grid, quarter_of_day[day]] * layout.micro_share[micro], 1)
@@ -110,14 +123,14 @@ def build_cases(
         + 0.9 * np.log1p(prior)
         + 0.2 * np.log1p(backlog)
     )
-    probability = escalation_probability(hazard, log_median)
+    probability = escalation_probability(hazard, log_median) if probabilities else None
     chance = 1 - np.exp(-hazard * delay)
     escalates = rng.random(n) < chance
     # Given escalation, its time within the open period (the hazard's truncated law).
     wait = -np.log1p(-rng.random(n) * chance) / hazard
     escalated = at + np.round(np.minimum(wait, delay) * 86_400).astype(np.int64)
 
-    end = config.days * 86_400
+    end = (config.days if end_day is None else end_day) * 86_400
     escalated_seen = escalates & (escalated < end)
     resolved_seen = resolved < end
     outcome = np.where(
@@ -142,7 +155,7 @@ def build_cases(
             "severity": severity.astype(np.int64),
             "source": pd.Series(np.array(SOURCES)[source], dtype="str"),
             # Pseudonyms, as a district would hold them (the key is public: the households are invented).
-            "party_key": pd.Series(hash_keys(pd.Series(parties), _PARTY_HASH_KEY).to_numpy()[party], dtype="str"),
+            "party_key": pd.Series(_party_keys(parties, pseudonyms)[party], dtype="str"),
             "resolved_at": pd.Series(as_time(resolved)).where(resolved_seen),
             "escalated_at": pd.Series(as_time(escalated)).where(escalated_seen),
             "outcome": pd.Series(outcome, dtype="str"),
@@ -150,7 +163,24 @@ def build_cases(
             "lat": layout.micro_lonlat[micro, 1] + jitter[:, 1],
         }
     )
-    return cases, probability, (day, grid, category)
+    if patrol_second is not None:
+        cases["origin"] = pd.Series(np.where(patrol, "patrol", "resident"), dtype="str")
+    return cases, probability, (day, grid, category, patrol)
+
+
+def _party_keys(parties: np.ndarray, cache: dict | None) -> np.ndarray:
+    """The pseudonyms of the sorted party codes, hashing only those not in ``cache``
+    (which holds sorted ``codes`` and their ``names``)."""
+    if cache is None:
+        return hash_keys(pd.Series(parties), _PARTY_HASH_KEY).to_numpy()
+    codes, names = cache.get("codes", np.zeros(0, dtype=np.int64)), cache.get("names", np.zeros(0, dtype=object))
+    new = np.setdiff1d(parties, codes, assume_unique=True)
+    if len(new):
+        codes = np.concatenate([codes, new])
+        names = np.concatenate([names, hash_keys(pd.Series(new), _PARTY_HASH_KEY).to_numpy(dtype=object)])
+        order = np.argsort(codes, kind="stable")
+        codes, names = cache["codes"], cache["names"] = codes[order], names[order]
+    return names[np.searchsorted(codes, parties)]
 
 
 def _open_in_grid(grid: np.ndarray, reported: np.ndarray, resolved: np.ndarray) -> np.ndarray:

@@ -65,6 +65,33 @@ class SimulationConfig:
         A wave lasts this many whole weeks (drawn uniformly, inclusive).
     escalation_intercept : float
         Log of the daily escalation hazard of a first, light, average case.
+    visit_effect : {"heterogeneous", "equal"}
+        What a visit does (only in a simulation with a policy; see
+        :mod:`riskmodel.datasets.visits`). ``"heterogeneous"``: each grid has a
+        receptiveness ``r`` (a Beta draw no attribute reveals) and a reach ``d``
+        (see ``visit_dilution``); a visit settles the share
+        ``m = visit_mediation * r * d`` of the tension that recent disputes of the
+        preventable categories built up (their follow-ups are prevented) and lowers
+        those categories' background rate (not the waves) by
+        ``rho = visit_screening * r * d`` for ``visit_screening_weeks``.
+        ``"equal"``: every grid's background rate of the preventable categories
+        falls by the same ``visit_screening * E[r]``, with no mediation part.
+    visit_mediation, visit_screening : float
+        The largest mediation share and screening reduction (for ``r = 1``), in [0, 1].
+    visit_screening_weeks : int
+        How long a visit's screening lowers the background rate.
+    visit_receptiveness_a, visit_receptiveness_b : float
+        Shape of the Beta law of the grids' receptiveness.
+    visit_dilution : float
+        A visit reaches a bounded number of households, so in a grid whose base
+        rate of the preventable categories is above the median grid's its reach is
+        ``d = (median / rate) ** visit_dilution`` (1 at or below the median).
+    visit_reach : float
+        Share of visits that reach their unit; the others are ``not_reached`` and do nothing.
+    patrol_find_days : float
+        A reached visit brings to light a Poisson number of disputes residents had
+        not reported, with mean this many days' worth of the unit's current rate of
+        the preventable categories (as cases of ``origin="patrol"``).
     """
 
     n_grids: int
@@ -88,6 +115,15 @@ class SimulationConfig:
     wave_weeks_low: int = 1
     wave_weeks_high: int = 6
     escalation_intercept: float = -5.4
+    visit_effect: str = "heterogeneous"
+    visit_mediation: float = 0.8
+    visit_screening: float = 0.6
+    visit_screening_weeks: int = 4
+    visit_receptiveness_a: float = 1.0
+    visit_receptiveness_b: float = 1.5
+    visit_dilution: float = 0.65
+    visit_reach: float = 0.95
+    patrol_find_days: float = 14.0
 
     @property
     def days(self) -> int:
@@ -130,6 +166,19 @@ def make_config(preset: str, overrides: dict) -> SimulationConfig:
         (
             1 <= config.wave_weeks_low <= config.wave_weeks_high,
             "wave weeks need 1 <= wave_weeks_low <= wave_weeks_high",
+        ),
+        (config.visit_effect in ("heterogeneous", "equal"), "visit_effect must be 'heterogeneous' or 'equal'"),
+        (
+            0 <= config.visit_mediation <= 1 and 0 <= config.visit_screening <= 1 and 0 <= config.visit_reach <= 1,
+            "visit_mediation, visit_screening and visit_reach must be within [0, 1]",
+        ),
+        (
+            config.visit_receptiveness_a > 0 and config.visit_receptiveness_b > 0,
+            "visit_receptiveness_a and visit_receptiveness_b must be positive",
+        ),
+        (
+            config.visit_screening_weeks >= 0 and config.patrol_find_days >= 0 and config.visit_dilution >= 0,
+            "visit_screening_weeks, visit_dilution and patrol_find_days must be >= 0",
         ),
     ]
     broken = [message for ok, message in rules if not ok]

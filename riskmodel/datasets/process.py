@@ -11,7 +11,8 @@ which sums to one, so a case triggers ``a_self`` follow-ups in its grid and
 ``a_nbr`` in its neighbours. The kernel is carried as two states updated once a
 day. The process is linear in past counts, so the expected count of a window
 given the history is the same recursion run with counts replaced by intensities:
-:meth:`Process.expected` is exact, not an approximation.
+:meth:`Process.expected` is exact, not an approximation. Visits (:mod:`riskmodel.datasets.visits`) scale the
+background rate and the memory, which keeps the process linear.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from scipy import sparse
 
 from ..holidays import days_since_last, days_until_next
 from .presets import CATEGORIES, SimulationConfig
+from .visits import PREVENTABLE_MASK, VisitEffects
 
 # Yearly season per category: amplitude of the log rate and the day of the year of the peak.
 _SEASON_AMPLITUDE = np.array([0.35, 0.10, 0.0, 0.10, 0.05, 0.10, 0.15, 0.05])
@@ -140,6 +142,7 @@ class Process:
     a_self: float
     a_nbr: float
     decay: float
+    effects: VisitEffects | None = None
 
     @classmethod
     def build(cls, config: SimulationConfig, base_rate, quarter_starts, waves, neighbours, horizon_days: int):
@@ -158,9 +161,13 @@ class Process:
             decay=2.0 ** (-1.0 / config.excitation_half_life_days),
         )
 
-    def background(self, day: int) -> np.ndarray:
-        """(G, C) intensity of day ``day`` without excitation."""
+    def background(self, day: int, before: int | None = None) -> np.ndarray:
+        """(G, C) intensity of day ``day`` without excitation: the base rate and season,
+        lowered by the screenings of the visits made before day ``before`` (default
+        ``day``), plus the waves (a visit does not stop a wave)."""
         rate = self.base_rate[:, :, self.quarter_of_day[day]] * self.season[:, day]
+        if self.effects is not None:
+            self.effects.screen(rate, day, day if before is None else before)
         return self.waves.apply(rate, day)
 
     def advance(self, memory: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -170,30 +177,64 @@ class Process:
     def excitation(self, memory: np.ndarray) -> np.ndarray:
         return self.a_self * memory + self.a_nbr * (self.neighbours @ memory)
 
-    def simulate(self, n_days: int, rng: np.random.Generator):
-        """Daily counts; returns (day, grid, category, count) of the non-zero cells."""
-        memory = np.zeros(self.base_rate.shape[:2])
-        out = []
-        for day in range(n_days):
-            counts = rng.poisson(self.background(day) + self.excitation(memory))
+    def simulate(self, n_days: int, rng: np.random.Generator, *, first_day: int = 0, memory=None, on_day=None):
+        """Daily counts of days ``[first_day, n_days)`` from the memory at ``first_day``
+        (default none); returns (day, grid, category, count) of the non-zero cells and
+        the memory at ``n_days``. ``on_day(day, intensity)`` is called before each draw."""
+        memory = np.zeros(self.base_rate.shape[:2]) if memory is None else memory
+        out = [(np.zeros(0, dtype=np.int64),) * 4]
+        for day in range(first_day, n_days):
+            intensity = self.background(day) + self.excitation(memory)
+            if on_day is not None:
+                on_day(day, intensity)
+            counts = rng.poisson(intensity)
             grid, category = np.nonzero(counts)
             out.append((np.full(len(grid), day), grid, category, counts[grid, category]))
             memory = self.advance(memory, counts)
-        return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))
+            if self.effects is not None:
+                memory = self.effects.mediate(memory, day)
+        return tuple(np.concatenate(parts) for parts in zip(*out, strict=True)), memory
 
-    def memory_at(self, day: int, case_day, case_grid, case_category) -> np.ndarray:
-        """Excitation memory at the start of ``day`` from the cases before it."""
-        before = case_day < day
+    def memory_at(self, day: int, case_day, case_grid, case_category, before: int | None = None) -> np.ndarray:
+        """Excitation memory at the start of ``day`` from the cases before it, after the
+        mediations of the visits made before day ``before`` (default ``day``)."""
+        before = min(day, before if before is not None else day)
+        past = case_day < day
         memory = np.zeros(self.base_rate.shape[:2])
-        weight = (1 - self.decay) * self.decay ** (day - 1 - case_day[before])
-        np.add.at(memory, (case_grid[before], case_category[before]), weight)
+        weight = (1 - self.decay) * self.decay ** (day - 1 - case_day[past])
+        if self.effects is not None:
+            weight *= self.effects.settled(case_day[past], case_grid[past], case_category[past], before)
+        np.add.at(memory, (case_grid[past], case_category[past]), weight)
         return memory
 
-    def expected(self, day: int, horizon: int, memory: np.ndarray) -> np.ndarray:
-        """(G, C) expected counts in days [day, day + horizon) given the memory."""
+    def expected(self, day: int, horizon: int, memory: np.ndarray, before: int | None = None) -> np.ndarray:
+        """(G, C) expected counts in days [day, day + horizon) given the memory, with
+        the visits made before day ``before`` (default ``day``) and none after."""
+        before = day if before is None else before
         total = np.zeros_like(memory)
         for t in range(day, day + horizon):
-            intensity = self.background(t) + self.excitation(memory)
+            intensity = self.background(t, before) + self.excitation(memory)
             total += intensity
             memory = self.advance(memory, intensity)
+        return total
+
+    def prevented(self, day: int, horizon: int, memory: np.ndarray, before: int | None = None) -> np.ndarray:
+        """(G,) expected cases that a visit to each grid, acting from ``day``, prevents in
+        its own grid in days [day, day + horizon), given the memory at ``day`` and the
+        visits made before day ``before`` (default ``day``). Exact but for the share that
+        returns to the grid through its neighbours' excitation (of order ``a_nbr**2``)."""
+        if self.effects is None:
+            raise ValueError("this process has no visit effects")
+        before = day if before is None else before
+        effects = self.effects
+        diff = memory * PREVENTABLE_MASK * effects.mediation[:, None]
+        total = np.zeros(len(diff))
+        for t in range(day, day + horizon):
+            fewer = self.a_self * diff
+            if t < day + effects.screening_days:
+                screened = self.base_rate[:, :, self.quarter_of_day[t]] * self.season[:, t]
+                effects.screen(screened, t, before)
+                fewer += screened * PREVENTABLE_MASK * effects.screening[:, None]
+            total += fewer.sum(axis=1)
+            diff = self.advance(diff, fewer)
         return total

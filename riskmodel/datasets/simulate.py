@@ -11,9 +11,12 @@ from ..contract import Dataset
 from .attributes import build_attributes
 from .cases import build_cases
 from .layout import build_layout
+from .policies import Policy
 from .presets import make_config
 from .process import Process, draw_waves
 from .truth import Truth
+from .visits import VisitEffects
+from .weekly import WeeklyRounds, policy_mondays
 
 __all__ = ["SimulatedDistrict", "simulate_district"]
 
@@ -25,7 +28,14 @@ class SimulatedDistrict(Dataset):
     truth: Truth | None = None
 
 
-def simulate_district(preset: str = "small", seed: int = 0, **overrides) -> SimulatedDistrict:
+def simulate_district(
+    preset: str = "small",
+    seed: int = 0,
+    *,
+    policy: Policy | None = None,
+    policy_start=None,
+    **overrides,
+) -> SimulatedDistrict:
     """Simulate a district: units, attribute history, cases, and the truth.
 
     Units form the hierarchy street > community > grid > microgrid on a square
@@ -48,6 +58,28 @@ def simulate_district(preset: str = "small", seed: int = 0, **overrides) -> Simu
         About 25 grids over 1 year, 256 over 2, 3,000 over 3, 100,000 over 3.
     seed : int
         The same seed gives identical frames and truth.
+    policy : Policy, optional
+        Who to visit each week (:class:`~riskmodel.datasets.Policy`). Without one
+        (the default) the frames are exactly those of a simulation without visits.
+        With one, the days run as without (the same random stream: a policy that
+        visits nothing gives the same cases; once a visit changes a rate, numpy's
+        Poisson sampler takes a different number of draws and the runs drift
+        apart), but each Monday from ``policy_start`` the policy gets the data
+        recorded before it (case details drawn afresh from a seed of the week
+        through the same case builder; days, grids and categories are the true
+        ones) and an :class:`~riskmodel.datasets.Oracle`, and its answer's rows
+        become ``plans`` (those with a ``plan_id``) and ``visits`` (all but
+        ``control`` rows), made on a random weekday between 9:00 and 17:00 by the
+        community's team. A visit reaches its grid with probability
+        ``visit_reach`` and then acts from the next day
+        (:mod:`riskmodel.datasets.visits`) and finds a Poisson number of latent
+        disputes, recorded as cases with ``origin="patrol"``, ``source="grid_worker"``
+        at the visit time, that do not feed the self-excitation. Its outcome is
+        ``not_reached``; ``issue_found`` or (half of them) ``resolved_on_site`` when it
+        found something; ``no_issue`` otherwise. Every case then has an ``origin``.
+    policy_start : datetime-like, optional
+        The first Monday the policy is asked (default: the first Monday at least 52
+        weeks before the end, or the first Monday of the period).
     **overrides
         Any field of :class:`~riskmodel.datasets.SimulationConfig`, for example
         ``n_grids=500`` or ``excitation_self=0``.
@@ -56,7 +88,8 @@ def simulate_district(preset: str = "small", seed: int = 0, **overrides) -> Simu
     -------
     SimulatedDistrict
         The dataset (``cases``, ``grids``, ``grid_history``, ``adjacency``,
-        ``as_of`` = end of the period) and ``.truth``.
+        ``as_of`` = end of the period; ``visits`` and ``plans`` with a policy) and
+        ``.truth``.
 
     Examples
     --------
@@ -68,30 +101,51 @@ def simulate_district(preset: str = "small", seed: int = 0, **overrides) -> Simu
     'grid_id'
     """
     config = make_config(preset, overrides)
-    layout_rng, attribute_rng, wave_rng, process_rng, case_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
+    seeds = np.random.SeedSequence(seed).spawn(8)
+    layout_rng, attribute_rng, wave_rng, process_rng, case_rng, effect_rng, visit_rng, patrol_rng = (
+        np.random.default_rng(s) for s in seeds
     )
+    mondays = [] if policy is None else policy_mondays(config, policy_start)
     layout = build_layout(config, layout_rng)
     attributes = build_attributes(config, layout.grid_ids, layout.neighbours, attribute_rng)
     waves = draw_waves(config, layout, attributes.base_rate, wave_rng)
     process = Process.build(
         config, attributes.base_rate, attributes.quarter_starts, waves, layout.neighbours, horizon_days=366
     )
-    day, grid, category, count = process.simulate(config.days, process_rng)
-    cases, probability, case_cells = build_cases(
-        config, layout, attributes.true["households"], process.quarter_of_day, day, grid, category, count, case_rng
-    )
+    process.effects = VisitEffects.draw(config, attributes.base_rate, effect_rng)
     start = pd.Timestamp(config.start).as_unit("us")
+    if policy is None:
+        (day, grid, category, count), _ = process.simulate(config.days, process_rng)
+        households = attributes.true["households"]
+        cases, probability, cells = build_cases(
+            config, layout, households, process.quarter_of_day, day, grid, category, count, case_rng
+        )
+        visits = plans = None
+    else:
+        rounds = WeeklyRounds(
+            config,
+            layout,
+            attributes,
+            process,
+            policy,
+            (process_rng, visit_rng, patrol_rng),
+            detail_seed=int(seeds[5].generate_state(1)[0]),
+        )
+        rounds.run(mondays)
+        cases, probability, cells = rounds.build_cases(config.days, case_rng)
+        visits, plans = rounds.visits_table(), rounds.plans_table()
+    resident = ~cells[3]
     truth = Truth(
         process=process,
         layout=layout,
         start=start,
         n_days=config.days,
-        case_day=case_cells[0],
-        case_grid=case_cells[1],
-        case_category=case_cells[2],
+        case_day=cells[0][resident],
+        case_grid=cells[1][resident],
+        case_category=cells[2][resident],
         escalation_probability=pd.Series(probability, index=pd.Index(cases["case_id"]), name="escalation_probability"),
         latent=attributes.latent,
+        visits=visits,
     )
     return SimulatedDistrict(
         cases=cases,
@@ -99,5 +153,7 @@ def simulate_district(preset: str = "small", seed: int = 0, **overrides) -> Simu
         grid_history=attributes.observed,
         adjacency=layout.adjacency,
         as_of=start + pd.Timedelta(days=config.days),
+        visits=visits,
+        plans=plans,
         truth=truth,
     )
