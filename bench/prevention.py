@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from common import write_results
 
-from riskmodel.datasets import NoVisits, OracleUplift, RandomVisits, simulate_district
+from riskmodel.datasets import NoVisits, RandomVisits, simulate_district
 from riskmodel.evaluation import visit_effect
-from riskmodel.prevention import HistoricalRateVisits, RiskVisits, UpliftVisits
+from riskmodel.prevention import HistoricalRateVisits, OracleVisits, RiskVisits, UpliftVisits
 
 HORIZON = 28
 
@@ -86,7 +86,7 @@ def policies(equal: bool = False) -> None:
         "historical rate": lambda seed: HistoricalRateVisits(capacity=capacity, seed=seed),
         "risk": lambda seed: RiskVisits(capacity=capacity, seed=seed),
         "uplift": lambda seed: UpliftVisits(capacity=capacity, explore=0.3, seed=seed),
-        "oracle uplift": lambda seed: OracleUplift(capacity=capacity),
+        "oracle uplift": lambda seed: OracleVisits(capacity=capacity),
     }
     seeds = range(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
     overrides = {"visit_effect": "equal"} if equal else {}

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import riskmodel
-from riskmodel.datasets import NoVisits, OracleUplift, Policy, RandomVisits, simulate_district
+from riskmodel.datasets import NoVisits, Policy, RandomVisits, simulate_district
+from riskmodel.prevention import OracleVisits
 
 # Strong, equal-everywhere receptiveness: effects large enough to see in a few runs.
 STRONG = dict(visit_mediation=1.0, visit_screening=1.0, visit_receptiveness_a=50.0, visit_receptiveness_b=1.0)
@@ -201,7 +202,7 @@ def test_uplift_and_equal_effects():
     # One relative reduction everywhere: the uplift follows the risk more closely.
     assert np.corrcoef(equal, risk)[0, 1] > np.corrcoef(uplift, risk)[0, 1] + 0.1
     assert district.truth.uplift("2024-06-03", 28, level="community").sum() == pytest.approx(uplift.sum())
-    oracle = simulate_district("tiny", seed=0, policy=OracleUplift(capacity=2), policy_start="2023-12-04")
+    oracle = simulate_district("tiny", seed=0, policy=OracleVisits(capacity=2, cooldown_days=0), policy_start="2023-12-04")
     assert len(oracle.visits) == 8
     with pytest.raises(ValueError, match="per must be"):
         district.truth.visit_effect(28, per="grid")

@@ -1,6 +1,6 @@
 """Simulated districts whose truth is known."""
 
-from .policies import NoVisits, Oracle, OracleUplift, Policy, RandomVisits
+from .policies import NoVisits, Oracle, Policy, RandomVisits
 from .presets import CATEGORIES, PRESETS, SOURCES, SimulationConfig
 from .simulate import SimulatedDistrict, simulate_district
 from .truth import Truth
@@ -12,7 +12,6 @@ __all__ = [
     "PRESETS",
     "NoVisits",
     "Oracle",
-    "OracleUplift",
     "Policy",
     "RandomVisits",
     "SOURCES",

@@ -1,5 +1,6 @@
 """Who to visit each week: the :class:`Policy` protocol, the oracle it may consult,
-and three simple policies to simulate with."""
+and two simple policies to simulate with (those that forecast are in
+:mod:`riskmodel.prevention`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 from ..contract import Dataset
 from .process import Process
 
-__all__ = ["NoVisits", "Oracle", "OracleUplift", "Policy", "RandomVisits"]
+__all__ = ["NoVisits", "Oracle", "Policy", "RandomVisits"]
 
 
 class Oracle:
@@ -19,8 +20,12 @@ class Oracle:
 
     Examples
     --------
-    >>> from riskmodel.datasets import OracleUplift, simulate_district
-    >>> district = simulate_district("tiny", seed=0, policy=OracleUplift(capacity=2))
+    >>> import pandas as pd
+    >>> from riskmodel.datasets import simulate_district
+    >>> class Busiest:  # a policy that cheats: it visits the two grids truly riskiest
+    ...     def plan(self, observed, week, oracle):
+    ...         return pd.DataFrame({"grid_id": oracle.expected_counts(28).nlargest(2).index})
+    >>> district = simulate_district("tiny", seed=0, policy=Busiest())
     >>> sorted(district.visits["assignment"].unique())
     ['ad_hoc']
     """
@@ -103,16 +108,3 @@ class RandomVisits:
         rng = np.random.default_rng([self.seed, int(week.value // 86_400_000_000_000)])
         chosen = rng.choice(len(grids), size=_count(self.capacity, len(grids)), replace=False)
         return pd.DataFrame({"grid_id": grids[np.sort(chosen)]})
-
-
-class OracleUplift:
-    """Visits the ``capacity`` grids where the oracle's uplift is largest (a share if below 1)."""
-
-    def __init__(self, *, capacity: float, horizon: int = 28):
-        self.capacity = capacity
-        self.horizon = horizon
-
-    def plan(self, observed: Dataset, week: pd.Timestamp, oracle: Oracle) -> pd.DataFrame:
-        uplift = oracle.uplift(self.horizon)
-        top = uplift.sort_values(ascending=False, kind="stable").index[: _count(self.capacity, len(uplift))]
-        return pd.DataFrame({"grid_id": top})

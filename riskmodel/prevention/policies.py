@@ -14,7 +14,7 @@ from ..training import train
 from .plans import plan_visits
 from .uplift import fit_uplift, predict_uplift
 
-__all__ = ["HistoricalRateVisits", "RiskVisits", "UpliftVisits", "capacity_per_group"]
+__all__ = ["HistoricalRateVisits", "OracleVisits", "RiskVisits", "UpliftVisits", "capacity_per_group"]
 
 
 def capacity_per_group(capacity: float, forecast: pd.DataFrame, by: str | None) -> int | pd.Series:
@@ -93,6 +93,30 @@ class HistoricalRateVisits(_Planner):
         unit = observed.ancestors("grid").reindex(observed.cases["grid_id"]).to_numpy()
         counts = pd.Series(1, index=unit).groupby(level=0).sum().reindex(grids, fill_value=0)
         return pd.DataFrame({"grid_id": grids.to_numpy(), "as_of": week, "expected_count": counts.to_numpy(float)})
+
+
+class OracleVisits(_Planner):
+    """Visit where the simulator's truth says a visit prevents most (an upper bound that
+    no real policy reaches: it reads the oracle). Planned like the others, cool-down included.
+
+    Examples
+    --------
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.prevention import OracleVisits
+    >>> district = simulate_district("tiny", seed=0, policy=OracleVisits(capacity=2))
+    >>> sorted(district.visits["assignment"].unique())
+    ['rank']
+    """
+
+    rank_by = "uplift"
+
+    def __init__(self, *, capacity: float, by: str | None = None, horizon: int = 28, cooldown_days: int = 28):
+        super().__init__(capacity=capacity, by=by, cooldown_days=cooldown_days)
+        self.horizon = horizon
+
+    def forecast(self, observed, week, oracle):
+        uplift = oracle.uplift(self.horizon)
+        return pd.DataFrame({"grid_id": uplift.index.to_numpy(), "as_of": week, "uplift": uplift.to_numpy()})
 
 
 class RiskVisits(_Planner):
