@@ -118,7 +118,7 @@ def test_the_cache_keeps_one_object_until_the_model_changes(tmp_path, trained):
     assert type(load_model(folder).estimator) is LogisticRisk
 
 
-def test_visits_change_nothing_yet(tiny, trained):
+def test_visits_change_nothing_for_a_model_trained_without_them(tiny, trained):
     grids = tiny.grids.loc[tiny.grids["level"] == "grid", "grid_id"].iloc[:4].tolist()
     visits = pd.DataFrame(
         {
@@ -127,8 +127,7 @@ def test_visits_change_nothing_yet(tiny, trained):
             "visited_at": [tiny.end - pd.Timedelta(days=d) for d in (30, 20, 10, 1)],
             "kind": ["screening", "mediation", "follow_up", "publicity"],
             "team": ["t1", "t2", "t1", None],
-            "plan_id": ["P1", "P1", None, None],
-            "assignment": ["rank", "explore", "ad_hoc", None],
+            "assignment": ["ad_hoc", "ad_hoc", "ad_hoc", None],
         }
     )
     pd.testing.assert_frame_equal(predict(tiny.replace(visits=visits), model=trained), predict(tiny, model=trained))
