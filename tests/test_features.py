@@ -25,10 +25,12 @@ START, END = pd.Timestamp("2023-01-01"), pd.Timestamp("2024-01-01")
 CATEGORIES = ["noise", "wages", "family"]
 
 
-def random_dataset(seed: int, n_cases: int) -> Dataset:
+def random_dataset(seed: int, n_cases: int, visits: bool = False) -> Dataset:
     """A small random dataset with ties, missing values, cases above the grid level and sparse history.
 
     Every category occurs, and some cases are resolved or escalated at their report time.
+    With ``visits``, the cases have an ``origin`` (resident or patrol) and the dataset a
+    visits table: visits to units of every level, with ties in time and missing outcomes.
     """
     rng = np.random.default_rng(seed)
     grids = pd.DataFrame(
@@ -73,7 +75,25 @@ def random_dataset(seed: int, n_cases: int) -> Dataset:
             "share": np.where(rng.random(n_snap) < 0.3, np.nan, rng.random(n_snap)),
         }
     )
-    return Dataset(cases=cases, grids=grids, grid_history=history, adjacency=adjacency, as_of=END)
+    data = Dataset(cases=cases, grids=grids, grid_history=history, adjacency=adjacency, as_of=END)
+    return _with_visits(data, rng) if visits else data
+
+
+def _with_visits(data: Dataset, rng) -> Dataset:
+    n = int(rng.integers(0, 30))
+    days = rng.integers(0, 365 * 24, n)
+    days[rng.random(n) < 0.2] = days[0] if n else 0  # ties
+    visits = pd.DataFrame(
+        {
+            "visit_id": [f"v{i:02d}" for i in rng.permutation(n)],
+            "grid_id": rng.choice(data.grids["grid_id"], n),
+            "visited_at": START + pd.to_timedelta(days, unit="h"),
+            "kind": rng.choice(["screening", "mediation"], n),
+            "outcome": rng.choice(["issue_found", "resolved_on_site", "no_issue", "not_reached", None], n),
+        }
+    )
+    origin = rng.choice(["resident", "patrol"], len(data.cases), p=[0.7, 0.3])
+    return data.replace(cases=data.cases.assign(origin=origin), visits=visits)
 
 
 OPTIONS = dict(windows=(7, 28, 91), half_lives=(3, 30), repeat_windows=(28, 91), trends=((7, 28), (28, 91)))
@@ -101,6 +121,26 @@ def test_grid_panel_agrees_with_the_reference(seed, n_cases):
         )
     known = panel.label_known.to_numpy()
     np.testing.assert_array_equal(panel.y_count.to_numpy()[known], expected["y_count"].to_numpy()[known])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n_cases=st.integers(3, 60), level=st.sampled_from(["grid", "community"]))
+def test_visit_and_patrol_features_agree_with_the_reference(seed, n_cases, level):
+    data = random_dataset(seed, n_cases, visits=True)
+    cutoffs = _cutoffs(data, np.random.default_rng(seed))
+    visited = data.visits["visited_at"]
+    visited = visited[visited >= data.cases["reported_at"].min()]
+    if len(visited):  # cutoffs on a visit time too
+        cutoffs = sorted({*cutoffs, *visited.sample(2, replace=True, random_state=seed)})
+    builder = GridPanelBuilder(cutoffs=cutoffs, horizon=14, level=level, **OPTIONS).fit(data)
+    panel = builder.build(data)
+    new = [c for c in panel.X.columns if "visit" in c or c.startswith("patrol_")]
+    assert len(new) == 9 and builder.visit_features_ and builder.patrol_features_
+    expected = reference.grid_panel(data, cutoffs, 14, builder, SPRING_FESTIVAL)
+    for name in new:
+        np.testing.assert_allclose(
+            panel.X[name].to_numpy(float), expected[name].to_numpy(float), rtol=2e-6, atol=1e-5, err_msg=name
+        )
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -158,14 +198,30 @@ def _future_changes(data: Dataset, cutoff: pd.Timestamp, rng) -> Dataset:
         ],
         ignore_index=True,
     )
-    return data.replace(cases=pd.concat([cases, added], ignore_index=True), grid_history=history)
+    if "origin" in cases.columns:
+        added["origin"] = rng.choice(["resident", "patrol"], n_new)
+    changed = data.replace(cases=pd.concat([cases, added], ignore_index=True), grid_history=history)
+    if data.visits is not None:  # visits at or after the cutoff, and outcomes of those already there changed
+        later = data.visits["visited_at"] >= cutoff
+        visits = data.visits.assign(outcome=data.visits["outcome"].where(~later, "issue_found"))
+        extra = pd.DataFrame(
+            {
+                "visit_id": [f"w{i}" for i in range(n_new)],
+                "grid_id": rng.choice(data.grids["grid_id"], n_new),
+                "visited_at": cutoff + offsets,
+                "kind": "mediation",
+                "outcome": rng.choice(["no_issue", None], n_new),
+            }
+        )
+        changed = changed.replace(visits=pd.concat([visits, extra], ignore_index=True))
+    return changed
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10**6), n_cases=st.integers(3, 80))
-def test_nothing_at_or_after_the_cutoff_changes_a_feature(seed, n_cases):
+@given(seed=st.integers(0, 10**6), n_cases=st.integers(3, 80), visits=st.booleans())
+def test_nothing_at_or_after_the_cutoff_changes_a_feature(seed, n_cases, visits):
     rng = np.random.default_rng(seed)
-    data = random_dataset(seed, n_cases)
+    data = random_dataset(seed, n_cases, visits=visits)
     cutoffs = _cutoffs(data, rng)
     cutoff = cutoffs[int(rng.integers(0, len(cutoffs)))]
     changed = _future_changes(data, cutoff, rng)
