@@ -416,3 +416,63 @@ def test_describe_documents_every_feature():
         "flag",
     }
     assert case["name"].is_unique and {"party", "unit", "case", "time", "attribute"} <= set(case["family"])
+
+
+def test_an_origins_filter_counts_only_those_cases_in_features_and_label():
+    data = random_dataset(3, 60, visits=True)
+    alone = data.replace(cases=data.cases[data.cases["origin"] == "resident"])
+    options = dict(cutoffs=["2023-05-01 12:00", "2023-08-01"], horizon=91, **OPTIONS)
+    resident = GridPanelBuilder(origins=("resident",), **options).fit(data)
+    panel = resident.build(data)
+    expected = GridPanelBuilder(**options).fit(alone).build(alone)
+    patrol = [c for c in expected.X.columns if c.startswith("patrol_")]
+    assert patrol and not resident.patrol_features_  # the patrol cases are left out of everything
+    pd.testing.assert_frame_equal(panel.X, expected.X.drop(columns=patrol))
+    pd.testing.assert_series_equal(panel.y_count, expected.y_count)
+    everything = GridPanelBuilder(**options).fit(data).build(data)
+    assert (
+        everything.y_count.sum() > panel.y_count.sum() and everything.X["count_91d"].sum() > panel.X["count_91d"].sum()
+    )
+
+
+def test_an_origins_filter_needs_every_case_to_have_an_origin():
+    data = random_dataset(4, 20, visits=True)
+    builder = GridPanelBuilder(cutoffs=["2023-06-05"], horizon=28, origins="resident")
+    unknown = data.cases.assign(origin=data.cases["origin"].where(data.cases.index % 7 != 1))
+    with pytest.raises(ValueError, match=r"3 case\(s\) have no cases.origin \(e.g. case_id 'k1', 'k8', 'k15'\)"):
+        builder.fit(data.replace(cases=unknown))
+    with pytest.raises(ValueError, match="the cases have no origin column"):
+        builder.fit(data.replace(cases=data.cases.drop(columns="origin")))
+    fitted = builder.fit(data)
+    with pytest.raises(ValueError, match="have no cases.origin"):
+        fitted.build(data.replace(cases=unknown))
+    with pytest.raises(
+        ValueError, match=r"origins must be None \(every case\) or some of resident, patrol; got \['walk-in'\]"
+    ):
+        GridPanelBuilder(cutoffs=["2023-06-05"], origins=("walk-in",)).fit(data)
+    with pytest.raises(ValueError, match="origins must be None"):
+        GridPanelBuilder(cutoffs=["2023-06-05"], origins=()).fit(data)
+
+
+def test_a_builder_fitted_with_visits_needs_them():
+    data = random_dataset(5, 30, visits=True)
+    builder = GridPanelBuilder(cutoffs=["2023-09-04"], horizon=28, **OPTIONS).fit(data)
+    with pytest.raises(ValueError, match="fitted on data with a visits table.*this data has none"):
+        builder.build(data.replace(visits=None))
+    empty = builder.build(data.replace(visits=data.visits.iloc[:0]))  # an empty table: never visited
+    assert (empty.X["days_since_visit"] == 365).all() and (empty.X["visits_91d"] == 0).all()
+    with pytest.raises(ValueError, match="counts patrol cases, but these cases have no origin column"):
+        builder.build(data.replace(cases=data.cases.drop(columns="origin")))
+    catalog = builder.catalog().set_index("name")
+    assert (
+        catalog.loc["days_since_visit", "family"] == "visits"
+        and "at most 365" in catalog.loc["days_since_visit", "description"]
+    )
+    assert catalog.loc["patrol_count_91d", "window"] == 91
+    assert list(builder.get_feature_names_out()) == list(catalog.index)
+
+
+def test_without_visits_or_origin_the_features_are_unchanged(small_district):
+    builder = GridPanelBuilder(cutoffs=["2023-09-04"], horizon=28).fit(small_district)
+    assert not builder.visit_features_ and not builder.patrol_features_
+    assert not any("visit" in n or "patrol" in n for n in builder.get_feature_names_out())

@@ -135,6 +135,35 @@ def test_visits_change_nothing_for_a_model_trained_without_them(tiny, trained):
     pd.testing.assert_frame_equal(predict(frames, model=trained), predict(tiny, model=trained))
 
 
+def test_a_model_trained_with_visits_and_origins_needs_them_and_keeps_its_options(tmp_path, tiny):
+    from riskmodel import load_model
+    from riskmodel.models import HistoricalRateBaseline
+
+    units = tiny.grids["grid_id"].iloc[::3].tolist()
+    visits = pd.DataFrame(
+        {
+            "visit_id": [f"v{i}" for i in range(len(units))],
+            "grid_id": units,
+            "visited_at": [tiny.end - pd.Timedelta(days=3 * i + 1) for i in range(len(units))],
+            "kind": "screening",
+            "outcome": "no_issue",
+        }
+    )
+    origin = pd.Series("resident", index=tiny.cases.index).where(tiny.cases.index % 5 > 0, "patrol")
+    data = tiny.replace(cases=tiny.cases.assign(origin=origin), visits=visits)
+    trained = train(data, model=HistoricalRateBaseline(), horizon=28, features={"origins": ["resident"]}, track=False)
+    assert trained.inputs["visits"] == ["visit_id", "grid_id", "visited_at", "outcome"]
+    assert "origin" in trained.inputs["cases"] and "visits_91d" in trained.feature_names
+    with pytest.raises(ValueError, match="trained on data with a visits table .* but the data has no visits"):
+        predict(data.replace(visits=None), model=trained)
+    with pytest.raises(ValueError, match=r"lack the column\(s\) \['origin'\]"):
+        predict(data.replace(cases=tiny.cases), model=trained)
+    loaded = load_model(trained.save(tmp_path / "model"))
+    assert loaded.builder.origins == ["resident"] and loaded.builder.visit_features_
+    assert not loaded.builder.patrol_features_
+    pd.testing.assert_frame_equal(predict(data, model=loaded), predict(data, model=trained))
+
+
 def test_no_unit_is_lost(tiny, trained):
     # A new grid after training, with no case and no attributes: a cold start.
     grids = pd.concat(
