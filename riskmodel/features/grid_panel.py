@@ -167,6 +167,9 @@ class GridPanelBuilder(Builder):
         self.origins = origins
 
     optional_inputs = ("party_key", "resolved_at", "escalated_at", "origin")
+    # A builder saved before visits and origins existed has neither: its features are the same.
+    visit_features_ = False
+    patrol_features_ = False
 
     def _learn(self, data: Dataset, categories: pd.Series | None = None, attributes: list[str] | None = None) -> None:
         origins = check_origins(self.origins)
