@@ -127,8 +127,9 @@ def predict(
     ----------
     data : Dataset or mapping of frames
         The data up to now: a :class:`~riskmodel.Dataset`, or its frames by name
-        (``cases``, ``grids``, optional ``grid_history``, ``adjacency`` and
-        ``visits``). Visits are checked against the contract and not used yet.
+        (``cases``, ``grids``, optional ``grid_history``, ``adjacency``, ``visits``
+        and ``plans``). A model trained on data with visits needs visits (its visit
+        features); one trained without ignores them.
     as_of : datetime-like, optional
         The forecast time: features count the cases reported before it. Default:
         the dataset's ``as_of`` when set, else the midnight after its last case.
@@ -301,7 +302,7 @@ def _dataset(data) -> Dataset:
         unknown = sorted(set(data) - set(CONTRACT))
         if unknown or not {"cases", "grids"} <= set(data):
             raise ValueError(
-                "data as frames needs 'cases' and 'grids' (optional 'grid_history', 'adjacency', 'visits'); "
+                "data as frames needs 'cases' and 'grids' (optional 'grid_history', 'adjacency', 'visits', 'plans'); "
                 f"got {sorted(data)}"
             )
         return Dataset(**{k: v for k, v in data.items() if v is not None})
@@ -315,6 +316,11 @@ def check_inputs(trained: TrainedModel, dataset: Dataset) -> None:
     if len(dataset.grid_history) == 0:
         tables.pop("grid_history", None)
     for table, columns in tables.items():
+        if getattr(dataset, table) is None:
+            raise ValueError(
+                f"the model was trained on data with a {table} table (its features read {list(columns)}), "
+                f"but the data has no {table}: give them (an empty {table} table if there were none)"
+            )
         missing = [c for c in columns if c not in getattr(dataset, table).columns]
         if missing:
             raise ValueError(

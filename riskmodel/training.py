@@ -263,11 +263,15 @@ def convert_legacy(folder, *, trusted: bool = False) -> Path:
 
 
 def inputs(builder, dataset: Dataset) -> dict[str, list[str]]:
-    """The optional columns the model's features were built from."""
-    return {
+    """The optional columns the model's features were built from, by table; ``visits``
+    when its features count visits (then the data it scores needs a visits table)."""
+    found = {
         "cases": [c for c in builder.optional_inputs if c in dataset.cases.columns],
         "grid_history": list(builder.attributes_),
     }
+    if getattr(builder, "visit_features_", False) and dataset.visits is not None:
+        found["visits"] = [c for c in ("visit_id", "grid_id", "visited_at", "outcome") if c in dataset.visits.columns]
+    return found
 
 
 class Executor(Protocol):

@@ -15,6 +15,7 @@ from .contract import (
     ASSIGNMENTS,
     CASE_ORIGINS,
     CASE_OUTCOMES,
+    PLAN_ASSIGNMENTS,
     STANDARD_LEVELS,
     VISIT_KINDS,
     VISIT_OUTCOMES,
@@ -37,6 +38,7 @@ _KEYS = {
     "grid_history": ["grid_id", "valid_from"],
     "adjacency": ["grid_id", "neighbour_id"],
     "visits": ["visit_id"],
+    "plans": ["plan_id", "grid_id"],
 }
 
 #: Contract columns by table: name -> (kind, required). Kinds: ``text``, ``time``,
@@ -79,6 +81,19 @@ CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
         "plan_id": ("text", False),
         "assignment": ("text", False),
     },
+    "plans": {
+        "plan_id": ("text", True),
+        "grid_id": ("text", True),
+        "week": ("time", True),
+        "group": ("text", True),
+        "priority": ("number", True),
+        "assignment": ("text", True),
+        "explore_probability": ("number", False),
+        "reason": ("text", False),
+        "probability": ("number", False),
+        "expected_count": ("number", False),
+        "uplift": ("number", False),
+    },
 }
 
 
@@ -111,9 +126,16 @@ def validate(
     ``earliest``; ``kind`` one of screening, mediation, follow_up, publicity;
     ``outcome`` one of issue_found, resolved_on_site, no_issue, not_reached;
     ``assignment`` one of rank, explore, ad_hoc, required with a ``plan_id`` and
-    missing or ad_hoc without one. ``plan_id`` is not checked against any plan:
-    riskmodel has no plan table yet; once plans exist, a later release checks that
-    every ``plan_id`` names one.
+    missing or ad_hoc without one; a ``plan_id`` that some row of ``plans`` has (a
+    dataset without plans may hold visits without a ``plan_id`` only), whose rows are
+    not all rejected; ``visited_at`` not before the ``week`` of the plan that ordered
+    the visit (the plan's row for the visit's unit, else the plan's earliest week).
+
+    Plans, when the dataset has them: unique (``plan_id``, ``grid_id``); a
+    ``grid_id`` of a unit at any level; ``week`` neither after the as-of rule nor
+    before ``earliest``; ``group`` given; ``priority`` an integer from 1;
+    ``assignment`` one of rank, explore, control; ``explore_probability`` within
+    (0, 1], given for explore and control rows and missing for rank rows.
 
     A dataset that ``validate`` returned is not checked again: passing it in
     returns it as it is (so do not change its frames in place).
@@ -185,8 +207,11 @@ def validate(
     check.grid_history(converted["grid_history"], valid_ids, converted["grids"]["grid_id"])
     if "adjacency" in converted:
         check.adjacency(converted["adjacency"], valid_ids, converted["grids"]["grid_id"])
+    if "plans" in converted:
+        check.plans(converted["plans"], valid_ids, converted["grids"]["grid_id"], limit, earliest)
     if "visits" in converted:
         check.visits(converted["visits"], valid_ids, converted["grids"]["grid_id"], limit, earliest)
+        check.visit_plans(converted["visits"], converted.get("plans"))
     problems = check.frame()
     if errors == "raise" and len(problems):
         raise ValidationError(problems)
@@ -261,6 +286,8 @@ def _isin(values: pd.Series, ids: pd.Series) -> np.ndarray:
 def _finish(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     if name == "cases":
         frame = frame.assign(severity=frame["severity"].astype("int64"))
+    if name == "plans":
+        frame = frame.assign(priority=frame["priority"].astype("int64"))
     return frame
 
 
@@ -507,4 +534,78 @@ class _ContractCheck(ProblemLog):
             "assignment_without_plan",
             "must be missing or ad_hoc when plan_id is missing (rank and explore come from a plan)",
             ~planned & assignment.isin(("rank", "explore")),
+        )
+
+    def plans(self, plans: pd.DataFrame, valid_ids, all_ids, as_of: pd.Timestamp, earliest: pd.Timestamp) -> None:
+        self._required("plans", plans, ["plan_id", "grid_id", "week", "group", "priority", "assignment"])
+        self._unique("plans", plans, ["plan_id", "grid_id"], "unique")
+        self._times("plans", plans, "week", as_of, earliest)
+        self._refers("plans", plans, "grid_id", valid_ids, all_ids)
+        priority = plans["priority"]
+        self.add(
+            "plans",
+            "priority",
+            "range",
+            "must be an integer from 1 (1 first within the group)",
+            priority.notna() & ~((priority >= 1) & (priority % 1 == 0)),
+        )
+        self._vocabulary("plans", plans, "assignment", PLAN_ASSIGNMENTS)
+        probability = plans.get("explore_probability", pd.Series(np.nan, index=plans.index))
+        self.add(
+            "plans",
+            "explore_probability",
+            "range",
+            "must be within (0, 1]: a pool unit's chance of being drawn",
+            probability.notna() & ~((probability > 0) & (probability <= 1)),
+        )
+        drawn = plans["assignment"].isin(("explore", "control")).to_numpy()
+        self.add(
+            "plans",
+            "explore_probability",
+            "explore_probability_missing",
+            "is required for explore and control rows (the chance of the draw)",
+            drawn & probability.isna().to_numpy() & ~self.failed.get(("plans", "explore_probability"), False),
+        )
+        self.add(
+            "plans",
+            "explore_probability",
+            "explore_probability_for_rank",
+            "must be missing for rank rows (only explore and control rows were drawn)",
+            (plans["assignment"] == "rank").to_numpy() & probability.notna().to_numpy(),
+        )
+
+    def visit_plans(self, visits: pd.DataFrame, plans: pd.DataFrame | None) -> None:
+        """Each visit's ``plan_id`` names a plan that is not wholly rejected, and the visit
+        is not before the plan's week (its row for the visit's unit, else its earliest)."""
+        if "plan_id" not in visits.columns:
+            return
+        plan_id = visits["plan_id"]
+        given = plan_id.notna().to_numpy()
+        if plans is None:
+            self.add(
+                "visits",
+                "plan_id",
+                "unknown_plan",
+                "names a plan but the dataset has no plans table: give the plans (Dataset(plans=...)) "
+                "or leave plan_id empty",
+                given,
+            )
+            return
+        known = given & _isin(plan_id, plans["plan_id"])
+        self.add("visits", "plan_id", "unknown_plan", "must be a plan_id of the plans table", given & ~known)
+        kept = plans[~self.bad["plans"]]
+        alive = _isin(plan_id, kept["plan_id"])
+        self.add("visits", "plan_id", "plan_rejected", "refers to a plan whose rows were all rejected", known & ~alive)
+        rows = kept.drop_duplicates(["plan_id", "grid_id"]).set_index(["plan_id", "grid_id"])["week"]
+        pair = pd.MultiIndex.from_arrays([plan_id.to_numpy(object), visits["grid_id"].to_numpy(object)])
+        own = rows.reindex(pair).to_numpy(dtype="datetime64[us]")
+        first = kept.groupby("plan_id")["week"].min().reindex(plan_id.to_numpy(object))
+        week = np.where(np.isnat(own), first.to_numpy(dtype="datetime64[us]"), own)
+        self.add(
+            "visits",
+            "visited_at, plan_id",
+            "before_plan",
+            "must not be before the week of the plan that ordered the visit (plans.week of its plan_id, "
+            "for the visit's unit or else the plan's first week)",
+            alive & (visits["visited_at"].to_numpy(dtype="datetime64[us]") < week),
         )

@@ -75,6 +75,23 @@ def make_visits() -> pd.DataFrame:
     )
 
 
+def make_plans() -> pd.DataFrame:
+    """The plans that :func:`make_visits`'s plan ids name: P1 (a rank row, an explore row
+    and its control) in the week of 2024-01-08, P2 in the week of 2024-05-27."""
+    return pd.DataFrame(
+        {
+            "plan_id": ["P1", "P1", "P1", "P2"],
+            "grid_id": ["G1", "S1", "G2", "G2"],
+            "week": ["2024-01-08", "2024-01-08", "2024-01-08", "2024-05-27"],
+            "group": ["C1", "C1", "C1", "C1"],
+            "priority": [1, 2, 3, 1],
+            "assignment": ["rank", "explore", "control", "rank"],
+            "explore_probability": [None, 0.5, 0.5, None],
+            "reason": ["many recent cases", None, None, "a backlog"],
+        }
+    )
+
+
 @pytest.fixture
 def dataset() -> Dataset:
     return make_dataset()

@@ -122,6 +122,13 @@ def grid_panel(data, cutoffs, horizon_days, builder, holidays, target_categories
             f["days_since_holiday"] = min((c.normalize() - h) / DAY for h in holidays if h <= c.normalize())
             f["holiday_in_window"] = float(to_holiday < horizon_days)
             f["no_history"] = float(not before)
+            if getattr(builder, "visit_features_", False):
+                f.update(_visits(data, u, c, parent))
+            if getattr(builder, "patrol_features_", False):
+                for w in (28, 91):
+                    f[f"patrol_count_{w}d"] = sum(
+                        1 for x in mine if x.get("origin") == "patrol" and c - w * DAY <= x["reported_at"] < c
+                    )
             f["y_count"] = sum(
                 1
                 for x in mine
@@ -136,6 +143,31 @@ def grid_panel(data, cutoffs, horizon_days, builder, holidays, target_categories
                 f[f"nbr_{name}"] = np.mean([per_unit[v][name] for v in nbrs]) if nbrs else np.nan
             rows.append({"grid_id": u, "cutoff": c, **f})
     return pd.DataFrame(rows).set_index(["grid_id", "cutoff"])
+
+
+def _chain(grid_id, parent):
+    """The unit and its ancestors."""
+    found = []
+    while grid_id is not None:
+        found.append(grid_id)
+        grid_id = parent[grid_id]
+    return found
+
+
+def _visits(data, unit, c, parent):
+    """Visit features of ``unit`` at ``c``: a visit covers the unit when its unit is the
+    unit, one of its ancestors, or one of its descendants."""
+    covering = [
+        v
+        for v in data.visits.to_dict("records")
+        if v["visited_at"] < c and (unit in _chain(v["grid_id"], parent) or v["grid_id"] in _chain(unit, parent))
+    ]
+    f = {f"visits_{w}d": sum(1 for v in covering if c - w * DAY <= v["visited_at"]) for w in (28, 91)}
+    last = max(covering, key=lambda v: (v["visited_at"], v["visit_id"])) if covering else None
+    f["days_since_visit"] = 365.0 if last is None else min((c - last["visited_at"]) / DAY, 365.0)
+    for outcome in ("issue_found", "resolved_on_site", "no_issue", "not_reached"):
+        f[f"last_visit_{outcome}"] = float(last is not None and last.get("outcome") == outcome)
+    return f
 
 
 def case_features(data, level, windows, escalation_days, escalations_window=91) -> pd.DataFrame:

@@ -59,10 +59,10 @@ def test_validate_exit_codes(tmp_path, dataset):
 def test_quarantined_visits_have_their_teams_pseudonymised(tmp_path, dataset, monkeypatch):
     from riskmodel.privacy import SALT_VARIABLE
 
-    from .conftest import make_visits
+    from .conftest import make_plans, make_visits
 
     visits = make_visits().assign(kind=["gossip", "mediation", "follow_up", "publicity", "screening"])
-    bad = write_dataset(dataset.replace(visits=visits), tmp_path / "bad")
+    bad = write_dataset(dataset.replace(visits=visits, plans=make_plans()), tmp_path / "bad")
     monkeypatch.delenv(SALT_VARIABLE, raising=False)
     result = runner.invoke(app, ["validate", str(bad), "--quarantine", str(tmp_path / "raw.csv")])
     assert result.exit_code == 0 and "hold raw teams:" in result.output  # only visits were rejected
@@ -71,6 +71,21 @@ def test_quarantined_visits_have_their_teams_pseudonymised(tmp_path, dataset, mo
     assert result.exit_code == 0 and "1 rejected row(s)" in result.output
     written = (tmp_path / "rejected.csv").read_text()
     assert "visits" in written and "gossip" in written and "team-east" not in written
+
+
+def test_validate_checks_plans(tmp_path, dataset):
+    from .conftest import make_plans, make_visits
+
+    plans = make_plans().assign(priority=[1, 0, 3, 1])  # P1's explore row: priority 0
+    bad = write_dataset(dataset.replace(visits=make_visits(), plans=plans), tmp_path / "bad")
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 1 and "plans.priority [range]" in result.output
+    result = runner.invoke(app, ["validate", str(bad), "--quarantine", str(tmp_path / "rejected.csv")])
+    assert result.exit_code == 0 and "1 rejected row(s)" in result.output
+    rejected = pd.read_csv(tmp_path / "rejected.csv")
+    assert rejected[["table", "plan_id", "grid_id", "reason"]].values.tolist() == [
+        ["plans", "P1", "S1", "priority: range"]
+    ]
 
 
 def test_simulate_writes_a_dataset(tmp_path):

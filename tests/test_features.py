@@ -25,10 +25,12 @@ START, END = pd.Timestamp("2023-01-01"), pd.Timestamp("2024-01-01")
 CATEGORIES = ["noise", "wages", "family"]
 
 
-def random_dataset(seed: int, n_cases: int) -> Dataset:
+def random_dataset(seed: int, n_cases: int, visits: bool = False) -> Dataset:
     """A small random dataset with ties, missing values, cases above the grid level and sparse history.
 
     Every category occurs, and some cases are resolved or escalated at their report time.
+    With ``visits``, the cases have an ``origin`` (resident or patrol) and the dataset a
+    visits table: visits to units of every level, with ties in time and missing outcomes.
     """
     rng = np.random.default_rng(seed)
     grids = pd.DataFrame(
@@ -73,7 +75,25 @@ def random_dataset(seed: int, n_cases: int) -> Dataset:
             "share": np.where(rng.random(n_snap) < 0.3, np.nan, rng.random(n_snap)),
         }
     )
-    return Dataset(cases=cases, grids=grids, grid_history=history, adjacency=adjacency, as_of=END)
+    data = Dataset(cases=cases, grids=grids, grid_history=history, adjacency=adjacency, as_of=END)
+    return _with_visits(data, rng) if visits else data
+
+
+def _with_visits(data: Dataset, rng) -> Dataset:
+    n = int(rng.integers(0, 30))
+    days = rng.integers(0, 365 * 24, n)
+    days[rng.random(n) < 0.2] = days[0] if n else 0  # ties
+    visits = pd.DataFrame(
+        {
+            "visit_id": [f"v{i:02d}" for i in rng.permutation(n)],
+            "grid_id": rng.choice(data.grids["grid_id"], n),
+            "visited_at": START + pd.to_timedelta(days, unit="h"),
+            "kind": rng.choice(["screening", "mediation"], n),
+            "outcome": rng.choice(["issue_found", "resolved_on_site", "no_issue", "not_reached", None], n),
+        }
+    )
+    origin = rng.choice(["resident", "patrol"], len(data.cases), p=[0.7, 0.3])
+    return data.replace(cases=data.cases.assign(origin=origin), visits=visits)
 
 
 OPTIONS = dict(windows=(7, 28, 91), half_lives=(3, 30), repeat_windows=(28, 91), trends=((7, 28), (28, 91)))
@@ -101,6 +121,26 @@ def test_grid_panel_agrees_with_the_reference(seed, n_cases):
         )
     known = panel.label_known.to_numpy()
     np.testing.assert_array_equal(panel.y_count.to_numpy()[known], expected["y_count"].to_numpy()[known])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n_cases=st.integers(3, 60), level=st.sampled_from(["grid", "community"]))
+def test_visit_and_patrol_features_agree_with_the_reference(seed, n_cases, level):
+    data = random_dataset(seed, n_cases, visits=True)
+    cutoffs = _cutoffs(data, np.random.default_rng(seed))
+    visited = data.visits["visited_at"]
+    visited = visited[visited >= data.cases["reported_at"].min()]
+    if len(visited):  # cutoffs on a visit time too
+        cutoffs = sorted({*cutoffs, *visited.sample(2, replace=True, random_state=seed)})
+    builder = GridPanelBuilder(cutoffs=cutoffs, horizon=14, level=level, **OPTIONS).fit(data)
+    panel = builder.build(data)
+    new = [c for c in panel.X.columns if "visit" in c or c.startswith("patrol_")]
+    assert len(new) == 9 and builder.visit_features_ and builder.patrol_features_
+    expected = reference.grid_panel(data, cutoffs, 14, builder, SPRING_FESTIVAL)
+    for name in new:
+        np.testing.assert_allclose(
+            panel.X[name].to_numpy(float), expected[name].to_numpy(float), rtol=2e-6, atol=1e-5, err_msg=name
+        )
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -158,14 +198,30 @@ def _future_changes(data: Dataset, cutoff: pd.Timestamp, rng) -> Dataset:
         ],
         ignore_index=True,
     )
-    return data.replace(cases=pd.concat([cases, added], ignore_index=True), grid_history=history)
+    if "origin" in cases.columns:
+        added["origin"] = rng.choice(["resident", "patrol"], n_new)
+    changed = data.replace(cases=pd.concat([cases, added], ignore_index=True), grid_history=history)
+    if data.visits is not None:  # visits at or after the cutoff, and outcomes of those already there changed
+        later = data.visits["visited_at"] >= cutoff
+        visits = data.visits.assign(outcome=data.visits["outcome"].where(~later, "issue_found"))
+        extra = pd.DataFrame(
+            {
+                "visit_id": [f"w{i}" for i in range(n_new)],
+                "grid_id": rng.choice(data.grids["grid_id"], n_new),
+                "visited_at": cutoff + offsets,
+                "kind": "mediation",
+                "outcome": rng.choice(["no_issue", None], n_new),
+            }
+        )
+        changed = changed.replace(visits=pd.concat([visits, extra], ignore_index=True))
+    return changed
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10**6), n_cases=st.integers(3, 80))
-def test_nothing_at_or_after_the_cutoff_changes_a_feature(seed, n_cases):
+@given(seed=st.integers(0, 10**6), n_cases=st.integers(3, 80), visits=st.booleans())
+def test_nothing_at_or_after_the_cutoff_changes_a_feature(seed, n_cases, visits):
     rng = np.random.default_rng(seed)
-    data = random_dataset(seed, n_cases)
+    data = random_dataset(seed, n_cases, visits=visits)
     cutoffs = _cutoffs(data, rng)
     cutoff = cutoffs[int(rng.integers(0, len(cutoffs)))]
     changed = _future_changes(data, cutoff, rng)
@@ -360,3 +416,63 @@ def test_describe_documents_every_feature():
         "flag",
     }
     assert case["name"].is_unique and {"party", "unit", "case", "time", "attribute"} <= set(case["family"])
+
+
+def test_an_origins_filter_counts_only_those_cases_in_features_and_label():
+    data = random_dataset(3, 60, visits=True)
+    alone = data.replace(cases=data.cases[data.cases["origin"] == "resident"])
+    options = dict(cutoffs=["2023-05-01 12:00", "2023-08-01"], horizon=91, **OPTIONS)
+    resident = GridPanelBuilder(origins=("resident",), **options).fit(data)
+    panel = resident.build(data)
+    expected = GridPanelBuilder(**options).fit(alone).build(alone)
+    patrol = [c for c in expected.X.columns if c.startswith("patrol_")]
+    assert patrol and not resident.patrol_features_  # the patrol cases are left out of everything
+    pd.testing.assert_frame_equal(panel.X, expected.X.drop(columns=patrol))
+    pd.testing.assert_series_equal(panel.y_count, expected.y_count)
+    everything = GridPanelBuilder(**options).fit(data).build(data)
+    assert (
+        everything.y_count.sum() > panel.y_count.sum() and everything.X["count_91d"].sum() > panel.X["count_91d"].sum()
+    )
+
+
+def test_an_origins_filter_needs_every_case_to_have_an_origin():
+    data = random_dataset(4, 20, visits=True)
+    builder = GridPanelBuilder(cutoffs=["2023-06-05"], horizon=28, origins="resident")
+    unknown = data.cases.assign(origin=data.cases["origin"].where(data.cases.index % 7 != 1))
+    with pytest.raises(ValueError, match=r"3 case\(s\) have no cases.origin \(e.g. case_id 'k1', 'k8', 'k15'\)"):
+        builder.fit(data.replace(cases=unknown))
+    with pytest.raises(ValueError, match="the cases have no origin column"):
+        builder.fit(data.replace(cases=data.cases.drop(columns="origin")))
+    fitted = builder.fit(data)
+    with pytest.raises(ValueError, match="have no cases.origin"):
+        fitted.build(data.replace(cases=unknown))
+    with pytest.raises(
+        ValueError, match=r"origins must be None \(every case\) or some of resident, patrol; got \['walk-in'\]"
+    ):
+        GridPanelBuilder(cutoffs=["2023-06-05"], origins=("walk-in",)).fit(data)
+    with pytest.raises(ValueError, match="origins must be None"):
+        GridPanelBuilder(cutoffs=["2023-06-05"], origins=()).fit(data)
+
+
+def test_a_builder_fitted_with_visits_needs_them():
+    data = random_dataset(5, 30, visits=True)
+    builder = GridPanelBuilder(cutoffs=["2023-09-04"], horizon=28, **OPTIONS).fit(data)
+    with pytest.raises(ValueError, match="fitted on data with a visits table.*this data has none"):
+        builder.build(data.replace(visits=None))
+    empty = builder.build(data.replace(visits=data.visits.iloc[:0]))  # an empty table: never visited
+    assert (empty.X["days_since_visit"] == 365).all() and (empty.X["visits_91d"] == 0).all()
+    with pytest.raises(ValueError, match="counts patrol cases, but these cases have no origin column"):
+        builder.build(data.replace(cases=data.cases.drop(columns="origin")))
+    catalog = builder.catalog().set_index("name")
+    assert (
+        catalog.loc["days_since_visit", "family"] == "visits"
+        and "at most 365" in catalog.loc["days_since_visit", "description"]
+    )
+    assert catalog.loc["patrol_count_91d", "window"] == 91
+    assert list(builder.get_feature_names_out()) == list(catalog.index)
+
+
+def test_without_visits_or_origin_the_features_are_unchanged(small_district):
+    builder = GridPanelBuilder(cutoffs=["2023-09-04"], horizon=28).fit(small_district)
+    assert not builder.visit_features_ and not builder.patrol_features_
+    assert not any("visit" in n or "patrol" in n for n in builder.get_feature_names_out())

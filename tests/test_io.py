@@ -12,7 +12,7 @@ from riskmodel import validate
 from riskmodel.checksums import content_digest
 from riskmodel.io import DatasetFileError, read_dataset, write_dataset
 
-from .conftest import make_visits
+from .conftest import make_plans, make_visits
 
 
 @pytest.mark.parametrize("format", ["parquet", "csv"])
@@ -69,18 +69,22 @@ def test_folder_without_manifest(tmp_path, dataset):
 
 @pytest.mark.parametrize("format", ["parquet", "csv"])
 def test_round_trip_with_visits_is_exact(tmp_path, dataset, format):
-    original = validate(dataset.replace(visits=make_visits())).dataset
+    original = validate(dataset.replace(visits=make_visits(), plans=make_plans())).dataset
     folder = write_dataset(original, tmp_path / "ds", format=format)
     manifest = json.loads((folder / "dataset.json").read_text())
     assert "visits" in manifest["tables"] and manifest["files"]["visits"]["rows"] == 5
+    assert manifest["files"]["plans"]["rows"] == 4
     back = read_dataset(folder)
     assert repr(back) == repr(original)
     for name, frame in original.tables.items():
         pd.testing.assert_frame_equal(back.tables[name], frame.reset_index(drop=True), check_exact=True)
     assert back.visits["visited_at"].dtype == "datetime64[us]" and back.visits["plan_id"].isna().sum() == 2
-    # Written again without visits, the old file does not come back.
-    write_dataset(original.replace(visits=None), folder, format=format)
-    assert read_dataset(folder).visits is None and not (folder / f"visits.{format}").exists()
+    assert back.plans["week"].dtype == "datetime64[us]" and back.plans["priority"].dtype == "int64"
+    # Written again without visits and plans, the old files do not come back.
+    write_dataset(original.replace(visits=None, plans=None), folder, format=format)
+    back = read_dataset(folder)
+    assert back.visits is None and not (folder / f"visits.{format}").exists()
+    assert back.plans is None and not (folder / f"plans.{format}").exists()
 
 
 def test_a_changed_visits_file_is_refused(tmp_path, dataset):
@@ -97,10 +101,12 @@ def test_folder_without_manifest_reads_visits(tmp_path, dataset):
     dataset.cases.to_csv(folder / "cases.csv", index=False)
     dataset.grids.to_csv(folder / "grids.csv", index=False)
     make_visits().assign(visit_id=["001", "1", "v3", "v4", "v5"]).to_csv(folder / "visits.csv", index=False)
+    make_plans().to_csv(folder / "plans.csv", index=False)
     back = read_dataset(folder)
     assert back.visits["visit_id"].tolist() == ["001", "1", "v3", "v4", "v5"]  # text, not numbers
     report = validate(back)  # times of mixed formats stay text until validate reads them
     assert report.counts.loc["visits", "valid"] == 5 and report.dataset.visits["visited_at"].dtype.kind == "M"
+    assert report.counts.loc["plans", "valid"] == 4 and back.plans["plan_id"].tolist() == ["P1", "P1", "P1", "P2"]
 
 
 def test_missing_folder_and_tables(tmp_path):

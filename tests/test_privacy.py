@@ -10,7 +10,7 @@ from riskmodel import pseudonymize, validate
 from riskmodel.privacy import SALT_VARIABLE
 from riskmodel.problems import SECRET_COLUMNS
 
-from .conftest import make_visits
+from .conftest import make_plans, make_visits
 
 SECRET = "a district's secret salt"
 
@@ -28,7 +28,7 @@ def test_keyed_hash_keeps_repeat_parties(dataset):
 
 
 def test_teams_are_hashed_like_party_keys(dataset):
-    hashed = pseudonymize(dataset.replace(visits=make_visits()), salt=SECRET)
+    hashed = pseudonymize(dataset.replace(visits=make_visits(), plans=make_plans()), salt=SECRET)
     teams = hashed.visits["team"]
     assert teams.isna().tolist() == [False, False, False, True, False]
     assert teams.iloc[0] == teams.iloc[2] != teams.iloc[1] == teams.iloc[4]

@@ -104,6 +104,33 @@ def test_panel_equals_the_in_memory_panel_across_partition_borders(client, small
     _same_panel(scaleout.build_panel(builder, data, partitions=partitions).compute(), builder, dataset)
 
 
+def test_visits_and_an_origins_filter_are_refused(small):
+    from .conftest import make_dataset, make_plans, make_visits
+
+    with pytest.raises(ValueError, match="the Dask path does not support visits or plans"):
+        scaleout.DaskDataset.from_dataset(make_dataset().replace(visits=make_visits(), plans=make_plans()))
+    data = scaleout.DaskDataset.from_dataset(small, partitions=2)
+    builder = GridPanelBuilder(cutoffs=["2023-06-05"], horizon=28, origins=("resident",))
+    with pytest.raises(ValueError, match=r"does not support an origins filter \(origins=\('resident',\)\)"):
+        scaleout.fit_builder(builder, data)
+    fitted = GridPanelBuilder(cutoffs=["2023-06-05"], horizon=28, origins=("resident",)).fit(
+        small.replace(cases=small.cases.assign(origin="resident"))
+    )
+    with pytest.raises(ValueError, match="does not support an origins filter"):
+        scaleout.build_panel(fitted, data)
+
+
+def test_patrol_counts_equal_the_in_memory_ones(client, small):
+    origin = np.where(np.arange(len(small.cases)) % 3 == 0, "patrol", "resident")
+    dataset = small.replace(cases=small.cases.assign(origin=origin))
+    data = scaleout.DaskDataset.from_dataset(dataset, partitions=2)
+    builder = scaleout.fit_builder(
+        GridPanelBuilder(cutoffs={"start": "2024-01-01", "freq": "8W-MON"}, horizon=28), data
+    )
+    assert "patrol_count_91d" in builder.get_feature_names_out()
+    _same_panel(scaleout.build_panel(builder, data, partitions=2).compute(), builder, dataset)
+
+
 @pytest.mark.slow
 def test_top_level_units_without_units_of_the_level_join_a_partition(client, small, tmp_path):
     """No partition is left without units, nothing is lost."""

@@ -118,7 +118,7 @@ def test_the_cache_keeps_one_object_until_the_model_changes(tmp_path, trained):
     assert type(load_model(folder).estimator) is LogisticRisk
 
 
-def test_visits_change_nothing_yet(tiny, trained):
+def test_visits_change_nothing_for_a_model_trained_without_them(tiny, trained):
     grids = tiny.grids.loc[tiny.grids["level"] == "grid", "grid_id"].iloc[:4].tolist()
     visits = pd.DataFrame(
         {
@@ -127,13 +127,41 @@ def test_visits_change_nothing_yet(tiny, trained):
             "visited_at": [tiny.end - pd.Timedelta(days=d) for d in (30, 20, 10, 1)],
             "kind": ["screening", "mediation", "follow_up", "publicity"],
             "team": ["t1", "t2", "t1", None],
-            "plan_id": ["P1", "P1", None, None],
-            "assignment": ["rank", "explore", "ad_hoc", None],
+            "assignment": ["ad_hoc", "ad_hoc", "ad_hoc", None],
         }
     )
     pd.testing.assert_frame_equal(predict(tiny.replace(visits=visits), model=trained), predict(tiny, model=trained))
     frames = {**tiny.tables, "visits": visits}
     pd.testing.assert_frame_equal(predict(frames, model=trained), predict(tiny, model=trained))
+
+
+def test_a_model_trained_with_visits_and_origins_needs_them_and_keeps_its_options(tmp_path, tiny):
+    from riskmodel import load_model
+    from riskmodel.models import HistoricalRateBaseline
+
+    units = tiny.grids["grid_id"].iloc[::3].tolist()
+    visits = pd.DataFrame(
+        {
+            "visit_id": [f"v{i}" for i in range(len(units))],
+            "grid_id": units,
+            "visited_at": [tiny.end - pd.Timedelta(days=3 * i + 1) for i in range(len(units))],
+            "kind": "screening",
+            "outcome": "no_issue",
+        }
+    )
+    origin = pd.Series("resident", index=tiny.cases.index).where(tiny.cases.index % 5 > 0, "patrol")
+    data = tiny.replace(cases=tiny.cases.assign(origin=origin), visits=visits)
+    trained = train(data, model=HistoricalRateBaseline(), horizon=28, features={"origins": ["resident"]}, track=False)
+    assert trained.inputs["visits"] == ["visit_id", "grid_id", "visited_at", "outcome"]
+    assert "origin" in trained.inputs["cases"] and "visits_91d" in trained.feature_names
+    with pytest.raises(ValueError, match="trained on data with a visits table .* but the data has no visits"):
+        predict(data.replace(visits=None), model=trained)
+    with pytest.raises(ValueError, match=r"lack the column\(s\) \['origin'\]"):
+        predict(data.replace(cases=tiny.cases), model=trained)
+    loaded = load_model(trained.save(tmp_path / "model"))
+    assert loaded.builder.origins == ["resident"] and loaded.builder.visit_features_
+    assert not loaded.builder.patrol_features_
+    pd.testing.assert_frame_equal(predict(data, model=loaded), predict(data, model=trained))
 
 
 def test_no_unit_is_lost(tiny, trained):

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from riskmodel import Dataset, ValidationError, validate
 
-from .conftest import make_dataset, make_visits
+from .conftest import make_dataset, make_plans, make_visits
 
 
 def _with(dataset: Dataset, table: str, change) -> Dataset:
@@ -113,6 +113,30 @@ VISIT_VIOLATIONS = [
     ("visits", _set("assignment", 0, None), "visits", "assignment", "assignment_missing"),
     ("visits", _set("plan_id", 0, None), "visits", "assignment", "assignment_without_plan"),
     ("visits", _set("assignment", 3, "explore"), "visits", "assignment", "assignment_without_plan"),
+    ("visits", _set("plan_id", 4, "P9"), "visits", "plan_id", "unknown_plan"),
+    ("visits", _set("visited_at", 4, "2024-05-26"), "visits", "visited_at, plan_id", "before_plan"),
+    ("visits", _set("visited_at", 0, "2024-01-07 23:00"), "visits", "visited_at, plan_id", "before_plan"),
+    ("plans", _set("week", 3, "2024-07-01"), "visits", "visited_at, plan_id", "before_plan"),
+    ("plans", _set("grid_id", 3, "G9"), "visits", "plan_id", "plan_rejected"),
+    ("plans", _set("grid_id", 1, "G1"), "plans", "plan_id, grid_id", "unique"),
+    ("plans", _set("plan_id", 1, None), "plans", "plan_id", "missing"),
+    ("plans", _set("grid_id", 1, "G9"), "plans", "grid_id", "unknown_grid"),
+    ("grids", _set("grid_id", 0, "S9"), "plans", "grid_id", "grid_rejected"),
+    ("plans", _set("week", 1, None), "plans", "week", "missing"),
+    ("plans", _set("week", 1, "next monday"), "plans", "week", "type"),
+    ("plans", _set("week", 1, "2025-01-06"), "plans", "week", "after_as_of"),
+    ("plans", _set("week", 1, "1900-01-01"), "plans", "week", "before_earliest"),
+    ("plans", _set("group", 1, None), "plans", "group", "missing"),
+    ("plans", _set("priority", 1, 0), "plans", "priority", "range"),
+    ("plans", _set("priority", 1, 1.5), "plans", "priority", "range"),
+    ("plans", _set("priority", 1, "first"), "plans", "priority", "type"),
+    ("plans", _set("assignment", 1, None), "plans", "assignment", "missing"),
+    ("plans", _set("assignment", 1, "ad_hoc"), "plans", "assignment", "vocabulary"),
+    ("plans", _set("explore_probability", 1, 1.5), "plans", "explore_probability", "range"),
+    ("plans", _set("explore_probability", 2, 0.0), "plans", "explore_probability", "range"),
+    ("plans", _set("explore_probability", 2, None), "plans", "explore_probability", "explore_probability_missing"),
+    ("plans", _set("explore_probability", 0, 0.5), "plans", "explore_probability", "explore_probability_for_rank"),
+    ("plans", lambda f: f.__setitem__("uplift", [0.1, "lots", None, 0.2]), "plans", "uplift", "type"),
 ]
 
 
@@ -150,7 +174,8 @@ def test_each_rule_is_named(dataset, table, change, p_table, p_column, rule):
     ids=[f"{v[2]}.{v[3]}-{v[4]}" for v in VISIT_VIOLATIONS],
 )
 def test_each_visits_rule_is_named(dataset, table, change, p_table, p_column, rule):
-    _assert_named(_with(dataset.replace(visits=make_visits()), table, change), p_table, p_column, rule)
+    with_visits = dataset.replace(visits=make_visits(), plans=make_plans())
+    _assert_named(_with(with_visits, table, change), p_table, p_column, rule)
 
 
 def _assert_named(broken, p_table, p_column, rule):
@@ -169,7 +194,7 @@ def _assert_named(broken, p_table, p_column, rule):
 
 def test_visits_are_checked_and_typed(dataset):
     visits = make_visits()
-    report = validate(dataset.replace(visits=visits))
+    report = validate(dataset.replace(visits=visits, plans=make_plans()))
     assert report.problems.empty and report.counts.loc["visits"].tolist() == [5, 5, 0]
     assert report.dataset.visits["visited_at"].dtype == "datetime64[us]"
     assert report.dataset.visits["visit_id"].dtype == "str"
@@ -185,6 +210,36 @@ def test_visits_are_checked_and_typed(dataset):
     ]
 
 
+def test_plans_are_checked_and_typed(dataset):
+    report = validate(dataset.replace(visits=make_visits(), plans=make_plans()))
+    assert report.problems.empty and report.counts.loc["plans"].tolist() == [4, 4, 0]
+    plans = report.dataset.plans
+    assert plans["week"].dtype == "datetime64[us]" and plans["priority"].dtype == "int64"
+    assert plans["explore_probability"].isna().tolist() == [True, False, False, True]
+
+
+def test_a_plan_id_without_a_plans_table_says_what_to_do(dataset):
+    with pytest.raises(ValidationError) as caught:
+        validate(dataset.replace(visits=make_visits()))
+    message = str(caught.value)
+    assert "visits.plan_id [unknown_plan] 3 row(s)" in message
+    assert "give the plans (Dataset(plans=...)) or leave plan_id empty" in message
+    assert "row 0 (visit_id='v1', plan_id='P1')" in message
+    # Without plan ids the visits need no plans.
+    unplanned = make_visits().assign(plan_id=None, assignment=None)
+    assert validate(dataset.replace(visits=unplanned)).problems.empty
+
+
+def test_a_visit_before_its_plan_names_both(dataset):
+    visits = make_visits()
+    visits.loc[4, "visited_at"] = "2024-05-20"  # P2 is for the week of 2024-05-27
+    with pytest.raises(ValidationError) as caught:
+        validate(dataset.replace(visits=visits, plans=make_plans()))
+    message = str(caught.value)
+    assert "visits.visited_at, plan_id [before_plan] 1 row(s)" in message and "plans.week" in message
+    assert "row 4 (visit_id='v5', visited_at='2024-05-20', plan_id='P2')" in message
+
+
 def test_a_missing_visits_column_raises_in_both_modes(dataset):
     broken = dataset.replace(visits=make_visits().drop(columns=["kind"]))
     for errors in ("raise", "quarantine"):
@@ -198,7 +253,7 @@ def test_visits_quarantine_cascades_and_reconciles(dataset):
     visits = make_visits()
     visits.loc[4, "visit_id"] = "v2"
     visits.loc[3, "visited_at"] = "2025-01-02"
-    broken = _with(dataset.replace(visits=visits), "grids", _set("grid_id", 3, "G1"))
+    broken = _with(dataset.replace(visits=visits, plans=make_plans()), "grids", _set("grid_id", 3, "G1"))
     report = validate(broken, errors="quarantine")
     counts = report.counts
     assert (counts["valid"] + counts["rejected"] == counts["input"]).all()
@@ -209,14 +264,21 @@ def test_visits_quarantine_cascades_and_reconciles(dataset):
         [1, "v2", "visit_id: unique"],
         [2, "v3", "grid_id: grid_rejected"],
         [3, "v4", "visited_at: after_as_of"],
-        [4, "v2", "visit_id: unique; grid_id: unknown_grid"],  # its G2 is now named G1
+        # Its G2 is now named G1, and so is the only unit of its plan P2: the plan is rejected too.
+        [4, "v2", "visit_id: unique; grid_id: unknown_grid; plan_id: plan_rejected"],
+    ]
+    plans = report.rejected[report.rejected["table"] == "plans"]
+    assert plans[["plan_id", "grid_id", "reason"]].values.tolist() == [
+        ["P1", "G1", "grid_id: grid_rejected"],
+        ["P1", "G2", "grid_id: unknown_grid"],
+        ["P2", "G2", "grid_id: unknown_grid"],
     ]
     assert report.dataset.visits.empty and len(report.rejected) == counts["rejected"].sum()
 
 
 def test_teams_never_appear_in_messages(dataset):
     visits = make_visits().assign(team=["team-east", "team-west", "team-east", 7, None])
-    broken = _with(dataset.replace(visits=visits), "visits", _set("kind", 0, "gossip"))
+    broken = _with(dataset.replace(visits=visits, plans=make_plans()), "visits", _set("kind", 0, "gossip"))
     with pytest.raises(ValidationError) as caught:
         validate(broken)
     assert "team-" not in str(caught.value)
@@ -383,7 +445,7 @@ _GARBAGE = st.one_of(
 
 @st.composite
 def corruptions(draw, tables=None):
-    dataset = make_dataset() if tables is None else make_dataset().replace(visits=make_visits())
+    dataset = make_dataset() if tables is None else make_dataset().replace(visits=make_visits(), plans=make_plans())
     frames = {name: frame.copy() for name, frame in dataset.tables.items()}
     for _ in range(draw(st.integers(1, 6))):
         name = draw(st.sampled_from(sorted(tables or frames)))

@@ -6,6 +6,11 @@ open at ``c`` unless resolved before ``c``, an escalation counts once
 ``valid_from <= c`` (the value in force at ``c``). The label counts target cases in
 ``[c, c + horizon)``.
 
+Visit features exist only when the data the builder is fitted on has a ``visits`` table (so
+a model trained on data without visits keeps its features), and patrol counts only when
+the cases have an ``origin`` column: see :mod:`riskmodel.features.visits`. At ``c`` they see
+visits with ``visited_at < c`` and cases reported before ``c``.
+
 A fitted builder gives the same columns on any data: categories it did not learn are
 left out of the per-category counts, learned categories the data lacks count zero, and
 learned attributes the data lacks are NaN.
@@ -27,6 +32,7 @@ from ..holidays import SPRING_FESTIVAL, days_since_last, days_until_next
 from ..validation import validate
 from .base import Builder, Target, parse_cutoffs, parse_horizon, parse_target, vocabulary
 from .events import DAY, EventIndex, attribute_columns, in_force, us
+from .visits import PATROL_WINDOWS, VisitEvents, check_origins, patrol_catalog, select_origins, visit_catalog
 
 __all__ = ["GridPanel", "GridPanelBuilder", "build_block", "build_grid_panel", "level_units", "neighbour_matrix"]
 
@@ -102,6 +108,20 @@ class GridPanelBuilder(Builder):
     categories : list of str, optional
         Category vocabulary of the per-category counts, each seen in the data
         given to ``fit`` (default: all categories seen there).
+    origins : tuple of str, optional
+        Count only cases of these origins (``resident``, ``patrol``) in the features
+        *and* the label: ``("resident",)`` trains a model on resident-reported disputes
+        alone, which the visits' patrol finds do not inflate. Every case must then have an
+        ``origin``. Default None: every case, whatever its origin.
+
+    Notes
+    -----
+    Fitted on data with a ``visits`` table (even an empty one), the builder adds
+    ``days_since_visit`` (capped at 365 days), ``visits_28d``, ``visits_91d`` and one
+    ``last_visit_<outcome>`` indicator per visit outcome, and needs visits in the data it
+    builds on. Fitted on cases with an ``origin`` column, and counting patrol cases (no
+    ``origins``, or ``origins`` with ``patrol``), it adds ``patrol_count_28d`` and
+    ``patrol_count_91d``. Without either, the features are those of data without visits.
 
     Examples
     --------
@@ -130,6 +150,7 @@ class GridPanelBuilder(Builder):
         neighbours=8,
         holidays=None,
         categories=None,
+        origins=None,
     ):
         self.cutoffs = cutoffs
         self.horizon = horizon
@@ -143,19 +164,27 @@ class GridPanelBuilder(Builder):
         self.neighbours = neighbours
         self.holidays = holidays
         self.categories = categories
+        self.origins = origins
 
-    optional_inputs = ("party_key", "resolved_at", "escalated_at")
+    optional_inputs = ("party_key", "resolved_at", "escalated_at", "origin")
+    # A builder saved before visits and origins existed has neither: its features are the same.
+    visit_features_ = False
+    patrol_features_ = False
 
     def _learn(self, data: Dataset, categories: pd.Series | None = None, attributes: list[str] | None = None) -> None:
-        categories = data.cases["category"] if categories is None else categories
+        origins = check_origins(self.origins)
+        categories = select_origins(data.cases, origins)["category"] if categories is None else categories
         self.categories_ = vocabulary(self.categories, categories, "categories")
         self.attributes_ = attribute_columns(data, self.level) if attributes is None else attributes
         self.parent_level_ = data.parent_level(self.level)
+        self.visit_features_ = data.visits is not None
+        self.patrol_features_ = "origin" in data.cases.columns and (origins is None or "patrol" in origins)
 
     def build(self, dataset: Dataset) -> GridPanel:
         """Features and labels of every unit of the level at every cutoff."""
         check_is_fitted(self)
         data = validate(dataset).dataset
+        data = data.replace(cases=select_origins(data.cases, self.origins))
         target, horizon = self.settings(data)
         start, end = data.cases["reported_at"].min(), data.end
         cutoffs = parse_cutoffs(self.cutoffs, start, end)
@@ -186,6 +215,16 @@ class GridPanelBuilder(Builder):
             target on cases without ``escalated_at``.
         """
         self._check_params(data)
+        if self.visit_features_ and data.visits is None:
+            raise ValueError(
+                "the builder was fitted on data with a visits table and its features count visits, "
+                "but this data has none: give its visits (an empty table if there were none)"
+            )
+        if self.patrol_features_ and "origin" not in data.cases.columns:
+            raise ValueError(
+                "the builder was fitted on cases with an origin column and counts patrol cases, "
+                "but these cases have no origin column"
+            )
         target = parse_target(self.target)
         _check_categories(target, self.categories_)
         if target.escalations and "escalated_at" not in data.cases.columns:
@@ -259,6 +298,10 @@ class GridPanelBuilder(Builder):
         add("days_since_holiday", "calendar", None, "days from the last holiday to the cutoff")
         add("holiday_in_window", "calendar", None, "1 when a holiday falls inside the forecast window")
         add("no_history", "flag", None, "1 when the unit had no case before the cutoff")
+        if self.visit_features_:
+            rows.extend(visit_catalog())
+        if self.patrol_features_:
+            rows.extend(patrol_catalog())
         return pd.DataFrame(rows, columns=["name", "family", "window", "description"])
 
     def _check_params(self, data: Dataset) -> None:
@@ -268,6 +311,7 @@ class GridPanelBuilder(Builder):
         ]
         if missing:
             raise ValueError(f"trend windows {missing} must be among windows {list(self.windows)}")
+        check_origins(self.origins)
 
 
 def build_grid_panel(dataset: Dataset, *, cutoffs, horizon, level: str = "grid", target=None, **options) -> GridPanel:
@@ -393,6 +437,14 @@ def _label_stream(cases: pd.DataFrame, unit_of: np.ndarray, target: Target) -> t
     return label_us[order], unit_of[counted][order]
 
 
+def _patrol_stream(cases: pd.DataFrame, unit_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The report times (sorted) and units of the cases found on patrol."""
+    found = (unit_of >= 0) & (cases["origin"] == "patrol").to_numpy(dtype=bool, na_value=False)
+    times = us(cases["reported_at"][found])
+    order = np.argsort(times, kind="stable")
+    return times[order], unit_of[found][order]
+
+
 def _calendar(cutoff: pd.Timestamp, window_end: pd.Timestamp, holidays: pd.DatetimeIndex) -> dict[str, float]:
     """The calendar features of the forecast window ``[cutoff, window_end)``."""
     horizon_days = (window_end - cutoff) / pd.Timedelta(days=1)
@@ -494,6 +546,8 @@ def build_block(
         data, units, builder.attributes_, np.tile(np.arange(n), len(cutoffs)), np.repeat(us(cutoffs), n)
     ).reshape(len(cutoffs), n, len(builder.attributes_))
     label_stream = _label_stream(cases, unit_of, target)
+    visits = VisitEvents(data, units, builder.level) if builder.visit_features_ else None
+    patrol = _patrol_stream(cases, unit_of) if builder.patrol_features_ else None
 
     where = grids.drop_duplicates("grid_id").set_index("grid_id").reindex(units)
     centroid = {c: where[c].to_numpy(float) if c in where.columns else np.full(n, np.nan) for c in ("lon", "lat")}
@@ -523,6 +577,10 @@ def build_block(
         values.update(
             **centroid, **_calendar(cutoff, window_end, holidays), no_history=(values["_reported"] == 0).astype(float)
         )
+        if visits is not None:
+            values.update(visits.features(c))
+        if patrol is not None:
+            values.update({f"patrol_count_{w}d": _in(patrol, c - w * DAY, c, n) for w in PATROL_WINDOWS})
         blocks.append(
             np.column_stack([np.broadcast_to(np.asarray(values[name], dtype=np.float32), n) for name in names])
         )

@@ -32,6 +32,7 @@ def fit_builder(builder: GridPanelBuilder, data: DaskDataset) -> GridPanelBuilde
     GridPanelBuilder
         ``builder``, fitted.
     """
+    refuse_origins(builder)
     shape = data.shape
     units = level_units(shape.grids, builder.level) if builder.level in shape.levels else pd.Index([])
     meta = filled_attributes(data.grid_history._meta, units).to_frame().T
@@ -89,11 +90,22 @@ def build_panel(builder: GridPanelBuilder, data: DaskDataset, *, partitions: int
     return dd.from_delayed([dask.delayed(_panel_part)(*task) for task in tasks], meta=meta, verify_meta=False)
 
 
+def refuse_origins(builder: GridPanelBuilder) -> None:
+    """The Dask path counts every case: a builder with an ``origins`` filter is refused, not
+    silently given every case (cases' patrol counts, which need no filter, are computed)."""
+    if builder.origins is not None:
+        raise ValueError(
+            f"the Dask path does not support an origins filter (origins={builder.origins!r}); "
+            "build the panel in memory (riskmodel.features.GridPanelBuilder) or leave origins None"
+        )
+
+
 def tasks_of(builder: GridPanelBuilder, data: DaskDataset, cutoffs, partitions: int | None, end=None):
     """Per partition, the arguments of a panel task: its cases (with the
     halo's), its snapshots, its units, and the whole data's settings. ``end`` replaces
     the data's end (and ``as_of``) when given."""
     check_is_fitted(builder)
+    refuse_origins(builder)
     shape = data.shape
     target, horizon = builder.settings(shape)
     start, data_end = data.span

@@ -96,6 +96,12 @@ class DaskDataset:
         """The in-memory ``dataset``, its cases and snapshots split into ``partitions`` Dask
         partitions (default 8)."""
         partitions = partitions or 8
+        if dataset.visits is not None or dataset.plans is not None:
+            raise ValueError(
+                "the Dask path does not support visits or plans yet: their features would be left out "
+                "silently; use the in-memory path (riskmodel.train, riskmodel.predict), or drop them "
+                "with dataset.replace(visits=None, plans=None) for a model without visit features"
+            )
         data = validate(dataset).dataset
         history = data.grid_history
         return cls(
