@@ -3,7 +3,8 @@
 A configuration names its data (a simulator preset, a dataset folder, or incident
 records turned into cells or areas), the level and target, the horizons, the test
 cutoffs, the training cutoffs, feature options, the model families with their
-parameters, the tier policy and the MLflow experiment. Unknown keys and wrong
+parameters, the tier policy, the MLflow experiment and, for the prevention loop, the
+visit plans' settings (a simulator's ``policy`` simulates the loop with them). Unknown keys and wrong
 types are errors that name the key and the file. See ``configs/`` for examples.
 """
 
@@ -15,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
 from .contract import Dataset
 from .evaluation.targets import TARGETS, TargetKind
@@ -31,12 +32,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: The visit policies a simulator can run (see :meth:`RunConfig.policy`).
+POLICIES = ("none", "random", "historical_rate", "risk", "uplift", "oracle")
+
+
 class Simulator(_Strict):
-    """The simulated district of a preset and seed."""
+    """The simulated district of a preset and seed; with a ``policy``, the prevention
+    loop simulated with the ``prevention`` settings from ``policy_start`` (default:
+    the last 52 weeks)."""
 
     kind: Literal["simulator"]
     preset: str = "small"
     seed: int = 0
+    policy: Literal[POLICIES] | None = None  # type: ignore[valid-type]
+    policy_start: datetime.date | None = None
 
 
 class Folder(_Strict):
@@ -96,6 +105,19 @@ class Tiers(_Strict):
     share: float | tuple[float, ...] | None = None
 
 
+class Prevention(_Strict):
+    """The visit plans' settings (:func:`riskmodel.prevention.plan_visits`) and the loop's."""
+
+    capacity: float = Field(ge=0)  # visits per group and week; below 1: a share of the group's units
+    by: str | None = "community"  # the level whose units share a capacity; null: one for all
+    explore: float = Field(0.1, ge=0, le=1)
+    pool: int = Field(3, ge=2)
+    rank_by: Literal["risk", "uplift"] = "risk"
+    cooldown_days: int = Field(28, ge=0)
+    retrain_every: int = Field(4, ge=1)  # weeks between the policy's retrainings
+    effect_horizon: int = Field(28, gt=0)  # days after a visit whose cases it is judged on
+
+
 Horizon = PositiveInt | Annotated[dict[Literal["months", "weeks", "days"], PositiveInt], Field(min_length=1)]
 
 
@@ -115,6 +137,19 @@ class RunConfig(_Strict):
     escalation_days: int = Field(30, gt=0)
     experiment: str = "riskmodel"
     earliest: datetime.date = datetime.date(1990, 1, 1)  # case times before it are refused (validate's bound)
+    prevention: Prevention | None = None
+
+    @model_validator(mode="after")
+    def _policy_has_settings(self):
+        policy = getattr(self.data, "policy", None)
+        if policy not in (None, "none") and self.prevention is None:
+            raise ValueError(f"data.policy {policy!r} needs a prevention section (at least its capacity)")
+        if policy == "random" and self.prevention.capacity >= 1 and self.prevention.by is not None:
+            raise ValueError(
+                "prevention.capacity: the random policy draws among all units; give a share below 1 "
+                f"or by: null, got capacity {self.prevention.capacity} by {self.prevention.by!r}"
+            )
+        return self
 
     @field_validator("horizons", mode="before")
     @classmethod
@@ -142,7 +177,9 @@ class RunConfig(_Strict):
         data = self.data
         dataset: Dataset
         if isinstance(data, Simulator):
-            dataset = simulate_district(data.preset, seed=data.seed)
+            dataset = simulate_district(
+                data.preset, seed=data.seed, policy=self.policy(), policy_start=data.policy_start
+            )
         elif isinstance(data, Folder):
             dataset = read_dataset(data.path)
         else:
@@ -157,6 +194,56 @@ class RunConfig(_Strict):
                 cell_m=data.cell_m,
             ).dataset
         return validate(dataset, earliest=self.earliest).dataset
+
+    def policy(self):
+        """The simulator's visit policy built from the ``prevention`` settings (None
+        without one). The forecasting policies (risk, uplift) train on resident-reported
+        cases (``origins: [resident]``) unless ``features`` says otherwise."""
+        from .datasets import NoVisits, RandomVisits
+        from .prevention import HistoricalRateVisits, OracleVisits, RiskVisits, UpliftVisits
+
+        name, settings = getattr(self.data, "policy", None), self.prevention
+        if name is None:
+            return None
+        if name == "none" or settings is None:
+            return NoVisits()
+        seed = self.data.seed
+        common = dict(capacity=settings.capacity, by=settings.by, cooldown_days=settings.cooldown_days)
+        if name == "random":
+            return RandomVisits(capacity=settings.capacity, seed=seed)
+        if name == "oracle":
+            return OracleVisits(**common, horizon=settings.effect_horizon)
+        if name == "historical_rate":
+            return HistoricalRateVisits(**common, explore=settings.explore, seed=seed)
+        policy = UpliftVisits if name == "uplift" else RiskVisits
+        return policy(
+            **common,
+            explore=settings.explore,
+            seed=seed,
+            retrain_every=settings.retrain_every,
+            horizon=settings.effect_horizon,
+            features={"origins": ["resident"], **self.features},
+        )
+
+    def plan(self, forecast: pd.DataFrame, *, seed: int = 0, week=None) -> pd.DataFrame:
+        """The week's visits planned from ``forecast`` (a :func:`riskmodel.predict`
+        answer, with an ``uplift`` column for ``rank_by: uplift``) with the ``prevention``
+        settings, by :func:`riskmodel.prevention.plan_visits`."""
+        from .prevention import capacity_per_group, plan_visits
+
+        if self.prevention is None:
+            raise ConfigError(f"{self.name}: no prevention section to plan visits with")
+        settings = self.prevention
+        return plan_visits(
+            forecast,
+            capacity=capacity_per_group(settings.capacity, forecast, settings.by),
+            by=settings.by,
+            explore=settings.explore,
+            pool=settings.pool,
+            rank_by=settings.rank_by,
+            seed=seed,
+            week=week,
+        )
 
     def horizon(self, i: int = 0) -> int | pd.DateOffset:
         """The ``i``-th horizon: days, or a pandas offset of months or weeks."""

@@ -35,7 +35,7 @@ def _write(tmp_path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["grid_risk", "case_escalation", "anomaly", "chicago", "lancashire"])
+@pytest.mark.parametrize("name", ["grid_risk", "case_escalation", "anomaly", "chicago", "lancashire", "prevention"])
 def test_the_shipped_configurations_load(name):
     config = load_config(ROOT / "configs" / f"{name}.yaml")
     assert config.name == name and len(config.estimators()) >= 1
@@ -72,6 +72,18 @@ def test_chicago_asks_for_cells_weekly_over_two_years_at_two_horizons():
             TINY.replace("models:", "target: escalation\nfeatures: {windows: [7]}\nmodels:"),
             r"features: options of the grid panel; the target 'escalation' takes none",
         ),
+        (TINY.replace("seed: 0}", "seed: 0, policy: risk}"), r"data\.policy 'risk' needs a prevention section"),
+        (
+            TINY.replace("seed: 0}", "seed: 0, policy: psychic}"),
+            r"data\.simulator\.policy: Input should be 'none', 'random', .* \(got 'psychic'\)",
+        ),
+        (TINY + "prevention: {capacity: 2, explore: 1.5}\n", r"prevention\.explore: .*less than or equal to 1"),
+        (TINY + "prevention: {explore: 0.1}\n", r"prevention\.capacity: Field required"),
+        (TINY + "prevention: {capacity: 2, cooldown: 7}\n", r"prevention\.cooldown: Extra inputs"),
+        (
+            TINY.replace("seed: 0}", "seed: 0, policy: random}") + "prevention: {capacity: 2}\n",
+            r"prevention\.capacity: the random policy draws among all units; give a share below 1 or by: null",
+        ),
     ],
 )
 def test_bad_configurations_name_the_file_and_the_key(tmp_path, text, message):
@@ -79,6 +91,42 @@ def test_bad_configurations_name_the_file_and_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as caught:
         load_config(path)
     assert str(path) in str(caught.value)
+
+
+def test_the_prevention_section_builds_the_policy_and_plans(tmp_path):
+    from riskmodel.prevention import HistoricalRateVisits, RiskVisits, UpliftVisits
+
+    shipped = load_config(ROOT / "configs" / "prevention.yaml")
+    policy = shipped.policy()
+    assert isinstance(policy, UpliftVisits) and (policy.capacity, policy.by, policy.explore) == (2, "community", 0.2)
+    assert policy.features == {"origins": ["resident"]} and policy.retrain_every == 4 and policy.horizon == 28
+    risk = load_config(
+        _write(tmp_path, TINY.replace("seed: 0}", "seed: 0, policy: risk}") + "prevention: {capacity: 1}\n")
+    )
+    assert type(risk.policy()) is RiskVisits and risk.policy().features == {"origins": ["resident"]}
+    assert load_config(_write(tmp_path, TINY)).policy() is None
+
+    config = load_config(
+        _write(
+            tmp_path,
+            TINY.replace("seed: 0}", "seed: 0, policy: historical_rate}")
+            + "prevention: {capacity: 0.25, explore: 0.5, cooldown_days: 7}\n",
+        )
+    )
+    assert isinstance(config.policy(), HistoricalRateVisits)
+    district = config.dataset()
+    weekly = district.visits.groupby(district.visits["visited_at"].dt.to_period("W")).size()
+    assert 0 < weekly.max() <= 25 * 0.25 + 3  # a quarter of each community's grids, rounded per community
+    assert {"rank", "explore", "control"} <= set(district.plans["assignment"])
+
+    forecast = district.plans.drop_duplicates("grid_id").assign(as_of=district.end)
+    forecast = forecast[["grid_id", "as_of", "expected_count"]].assign(
+        community_id=district.ancestors("community").reindex(forecast["grid_id"]).to_numpy()
+    )
+    plan = config.plan(forecast, seed=1)
+    visits = plan[plan["assignment"] != "control"]
+    sizes = forecast.groupby("community_id").size()
+    assert (visits.groupby("group").size() <= (sizes * 0.25).round()).all() and len(visits) > 0
 
 
 def test_a_configuration_backtests_every_horizon(tmp_path):

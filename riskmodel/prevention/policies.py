@@ -5,6 +5,8 @@ oracle's uplift) live beside the simulator; those that forecast live here."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 
@@ -37,7 +39,7 @@ class _Planner:
     the window in which it is compared.
     """
 
-    rank_by = "risk"
+    rank_by: Literal["risk", "uplift"] = "risk"
 
     def __init__(
         self, *, capacity: float, by: str | None = None, explore: float = 0.0, seed: int = 0, cooldown_days: int = 28
@@ -211,7 +213,7 @@ class UpliftVisits(RiskVisits):
         self.min_rows = min_rows
 
     @property
-    def rank_by(self):  # type: ignore[override]
+    def rank_by(self):
         return "uplift" if getattr(self, "uplift_", None) is not None else "risk"
 
     def forecast(self, observed, week, oracle):
