@@ -257,7 +257,7 @@ def report(
     from . import tracking
     from .evaluation.report import write_report
 
-    run_id, top, best = run_or_config, None, ""
+    run_id, top, best, sections = run_or_config, None, "", []
     if run_or_config.endswith((".yaml", ".yml")):
         from .config import run_backtest, train_final
         from .serving import predict
@@ -271,14 +271,35 @@ def report(
             final = train_final(run, run.estimators()[result.best], dataset, track=False)
             top = predict(dataset, model=final, drivers=20).head(20)
             best = f" Best: {result.best}, whose final model, trained on all labelled history, ranks the top units."
+            if run.prevention is not None and dataset.visits is not None and len(dataset.visits):
+                sections.append(("Prevention", _prevention_section(run, dataset, final)))
     leaderboard, config, figures = tracking.read_backtest(run_id)  # as logged, plots included
     notes = [
         f"MLflow run {run_id}: {len(config['cutoffs'])} folds from {config['cutoffs'][0]} to "
         f"{config['cutoffs'][-1]}, horizon {config['horizon']}, target {config['target']}.{best}"
     ]
-    path = write_report(out, f"Backtest report {run_id}", leaderboard, figures=figures, top_units=top, notes=notes)
+    path = write_report(
+        out, f"Backtest report {run_id}", leaderboard, figures=figures, top_units=top, notes=notes, sections=sections
+    )
     tracking.log_report(run_id, path)
     typer.echo(f"written to {path} and logged to MLflow run {run_id}")
+
+
+#: The committed policy comparison of the prevention benchmark, shown by the report.
+POLICY_TABLE = Path(__file__).parents[1] / "bench" / "results" / "prevention_policies.md"
+
+
+def _prevention_section(run, dataset, final) -> str:
+    from .evaluation.prevention_report import prevention_section
+
+    settings = run.prevention
+    return prevention_section(
+        dataset,
+        final,
+        horizon=settings.effect_horizon,
+        level=settings.by or "community",
+        policies=POLICY_TABLE.read_text() if POLICY_TABLE.is_file() else None,
+    )
 
 
 def _check_scheduler(scheduler: str | None, partitions: int | None) -> None:

@@ -21,6 +21,7 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 img { max-width: 48%; margin: 0.5em 1%; }
+h3 { font-size: 1em; margin-top: 1.5em; }
 .note { color: #555; font-size: 0.9em; }
 """
 #: The leaderboard columns worth a first look (those a result has), shown by the
@@ -58,6 +59,7 @@ def render_report(
     figures: dict[str, bytes] | None = None,
     top_units: pd.DataFrame | None = None,
     notes: Sequence[str] = (),
+    sections: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The HTML of a report.
 
@@ -71,6 +73,9 @@ def render_report(
         The riskiest units with their drivers (a :func:`riskmodel.predict` answer).
     notes : list of str
         Lines of context (data, folds, horizon), shown under the title.
+    sections : list of (title, html) pairs
+        Further sections, each under its title at the end (the HTML as it is, for
+        example :func:`~riskmodel.evaluation.prevention_report.prevention_section`).
 
     Examples
     --------
@@ -109,6 +114,8 @@ def render_report(
             if c in top_units
         ]
         parts += ["<h2>Top units</h2>", _table(top_units[shown].set_index(shown[0]))]
+    for heading, body in sections:
+        parts += [f"<h2>{html.escape(heading)}</h2>", body]
     return (
         f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
