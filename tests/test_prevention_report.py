@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -46,6 +47,12 @@ def test_the_section_shows_the_data_numbers(looped):
 
     effect = visit_effect(district, horizon=28, by="kind").iloc[0]
     assert f"<td>{effect['effect']:.3f}</td>" in page and f"<td>{effect['ci_high']:.3f}</td>" in page
+    truth = district.truth.visit_effect(28).merge(district.visits[["visit_id", "plan_id"]], on="visit_id")
+    plans = district.plans
+    closed = plans[(plans["assignment"] == "explore") & (plans["week"] + pd.Timedelta(days=28) <= district.end)]
+    ordered = truth.merge(closed[["plan_id", "grid_id"]], on=["plan_id", "grid_id"])["prevented"].sum() / len(closed)
+    assert f"truth: {ordered:.3f} cases prevented per visit ordered" in page
+    assert f"{truth['prevented'].mean():.3f} per visit made" in page
     n = len(district.visits)
     assert (
         f"{effect['effect'] * n:.1f} resident-reported disputes prevented by the {n} visits made "
@@ -63,8 +70,6 @@ def test_the_policy_table_is_the_committed_one_escaped(looped):
 
 
 def test_a_report_takes_further_sections_at_its_end():
-    import pandas as pd
-
     board = pd.DataFrame({"roc_auc": [0.7]}, index=pd.Index(["m"], name="model"))
     page = render_report("Demo", board, sections=[("Prevention", "<p>body</p>")])
     assert page.index("<h2>Leaderboard</h2>") < page.index("<h2>Prevention</h2>\n<p>body</p>")

@@ -27,6 +27,22 @@ def _note(text: str) -> str:
     return f"<p class='note'>{html.escape(text)}</p>"
 
 
+def _true_effect(dataset: Dataset, horizon: int) -> tuple[float, float] | None:
+    """A simulation's true cases prevented per explore visit ordered (closed windows; a
+    visit that did not reach its unit prevents nothing) and per visit made; None without
+    a truth or explore rows."""
+    truth = getattr(dataset, "truth", None)
+    plans = dataset.plans
+    if truth is None or plans is None or dataset.visits is None or not len(dataset.visits):
+        return None
+    made = truth.visit_effect(horizon, per="visit").merge(dataset.visits[["visit_id", "plan_id"]], on="visit_id")
+    closed = plans[(plans["assignment"] == "explore") & (plans["week"] + pd.Timedelta(days=horizon) <= dataset.end)]
+    if not len(closed):
+        return None
+    drawn = made.merge(closed[["plan_id", "grid_id"]], on=["plan_id", "grid_id"])
+    return float(drawn["prevented"].sum() / len(closed)), float(made["prevented"].mean())
+
+
 def markdown_table(text: str) -> str:
     """The HTML of a markdown file holding a pipe table (a committed benchmark result):
     its prose lines as notes, its table as a table, everything escaped.
@@ -119,6 +135,14 @@ def prevention_section(
         parts.append(_note("Cases prevented per visit (positive: fewer cases), with the 90% interval."))
         parts.append(_table(effect[_EFFECT_COLUMNS], index=False))
         parts += [_note(n) for n in effect["note"].dropna().unique()]
+        truth = _true_effect(dataset, horizon)
+        if truth is not None:
+            parts.append(
+                _note(
+                    f"The simulator's truth: {truth[0]:.3f} cases prevented per visit ordered at the margin "
+                    f"(the explore units whose window closed), {truth[1]:.3f} per visit made."
+                )
+            )
         overall = effect.iloc[0]
         n = len(visits)
         parts.append("<h3>Disputes prevented</h3>")
