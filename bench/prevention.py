@@ -72,7 +72,17 @@ def coverage() -> None:
         "HistoricalRateVisits(capacity=5% of grids a week, explore=0.5) for the last 52 weeks of each seed; "
         "visit_effect(horizon=28) against the truth's mean over the drawn units (not reached counts as no effect). "
         "Bias: mean error over seeds / mean true effect, ± its standard error.",
-        ["preset", "seeds", "true effect", "mean estimate", "90% CI coverage", "bias", "mean CI width", "treated per seed", "seconds"],
+        [
+            "preset",
+            "seeds",
+            "true effect",
+            "mean estimate",
+            "90% CI coverage",
+            "bias",
+            "mean CI width",
+            "treated per seed",
+            "seconds",
+        ],
         rows,
     )
 
@@ -142,7 +152,14 @@ def policies(equal: bool = False) -> None:
         "every 4 weeks. 'Prevented' compares the resident-reported cases of the 52 weeks with the same seed's run "
         "without visits (common random numbers); 'true' is the truth's expected cases prevented by each visit "
         "(28 days, own unit). ± is the standard deviation over seeds.",
-        ["policy", "visits", "prevented per 100 visits", "true per 100 visits", "share of oracle (true)", "seconds per run"],
+        [
+            "policy",
+            "visits",
+            "prevented per 100 visits",
+            "true per 100 visits",
+            "share of oracle (true)",
+            "seconds per run",
+        ],
         rows,
     )
 

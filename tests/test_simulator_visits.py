@@ -202,7 +202,9 @@ def test_uplift_and_equal_effects():
     # One relative reduction everywhere: the uplift follows the risk more closely.
     assert np.corrcoef(equal, risk)[0, 1] > np.corrcoef(uplift, risk)[0, 1] + 0.1
     assert district.truth.uplift("2024-06-03", 28, level="community").sum() == pytest.approx(uplift.sum())
-    oracle = simulate_district("tiny", seed=0, policy=OracleVisits(capacity=2, cooldown_days=0), policy_start="2023-12-04")
+    oracle = simulate_district(
+        "tiny", seed=0, policy=OracleVisits(capacity=2, cooldown_days=0), policy_start="2023-12-04"
+    )
     assert len(oracle.visits) == 8
     with pytest.raises(ValueError, match="per must be"):
         district.truth.visit_effect(28, per="grid")
