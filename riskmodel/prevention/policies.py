@@ -5,6 +5,8 @@ oracle's uplift) live beside the simulator; those that forecast live here."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pandas as pd
 from sklearn.base import clone
 
@@ -37,7 +39,7 @@ class _Planner:
     the window in which it is compared.
     """
 
-    rank_by = "risk"
+    rank_by: Literal["risk", "uplift"] = "risk"
 
     def __init__(
         self, *, capacity: float, by: str | None = None, explore: float = 0.0, seed: int = 0, cooldown_days: int = 28
@@ -215,7 +217,7 @@ class UpliftVisits(RiskVisits):
         self.min_rows = min_rows
 
     @property
-    def rank_by(self):  # type: ignore[override]
+    def rank_by(self):
         return "uplift" if getattr(self, "uplift_", None) is not None else "risk"
 
     def forecast(self, observed, week, oracle):
@@ -232,5 +234,6 @@ class UpliftVisits(RiskVisits):
     def _cache(self, trained) -> dict:
         """Each week's features, kept while the risk model (whose features they are) stays."""
         if getattr(self, "cached_for_", None) is not trained:
-            self.cache_, self.cached_for_ = {}, trained
+            self.cache_: dict = {}
+            self.cached_for_ = trained
         return self.cache_
