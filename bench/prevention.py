@@ -75,7 +75,8 @@ def coverage() -> None:
         "Randomised visit-effect estimate against the truth",
         "HistoricalRateVisits(capacity=5% of grids a week, explore=1: every visit drawn at the margin, pool 3) for "
         "the last 52 weeks of each seed; "
-        "visit_effect(horizon=28) against the truth's mean over the drawn units (not reached counts as no effect). "
+        "visit_effect(horizon=28) against the truth's mean over the drawn units (not reached counts as no effect), "
+        "in the same window: the 28 days from the plan's Monday. "
         "Bias: mean error over seeds / mean true effect, ± its standard error.",
         [
             "preset",
@@ -86,7 +87,7 @@ def coverage() -> None:
             "bias",
             "mean CI width",
             "treated per seed",
-            "seconds",
+            "seconds (all seeds)",
         ],
         rows,
     )
