@@ -139,8 +139,7 @@ def test_plans_are_kept_and_the_observed_view_stops_at_the_monday():
     assert len(visits) == 13 * 3 and not visits["grid_id"].isin(district.plans["grid_id"].iloc[3:4]).any()
     assert visits["assignment"].value_counts().to_dict() == {"rank": 26, "explore": 13}
     assert visits["plan_id"].isin(district.plans["plan_id"]).all()
-    # Plans are not validated here (another part of the library checks them).
-    report = riskmodel.validate(riskmodel.Dataset(**{**district.tables, "plans": None}, as_of=district.as_of))
+    report = riskmodel.validate(district)
     assert report.problems.empty, report.problems
 
 
@@ -202,10 +201,18 @@ def test_uplift_and_equal_effects():
     # One relative reduction everywhere: the uplift follows the risk more closely.
     assert np.corrcoef(equal, risk)[0, 1] > np.corrcoef(uplift, risk)[0, 1] + 0.1
     assert district.truth.uplift("2024-06-03", 28, level="community").sum() == pytest.approx(uplift.sum())
-    oracle = simulate_district("tiny", seed=0, policy=OracleVisits(capacity=2, cooldown_days=0), policy_start="2023-12-04")
+    oracle = simulate_district(
+        "tiny", seed=0, policy=OracleVisits(capacity=2, cooldown_days=0), policy_start="2023-12-04"
+    )
     assert len(oracle.visits) == 8
     with pytest.raises(ValueError, match="per must be"):
         district.truth.visit_effect(28, per="grid")
+    in_week = oracle.truth.visit_effect(28, window="week")  # from the visit's Monday: a shorter window
+    by_visit = oracle.truth.visit_effect(28)
+    assert (in_week["prevented"] <= by_visit["prevented"] + 1e-12).all()
+    assert in_week["prevented"].sum() < by_visit["prevented"].sum()
+    with pytest.raises(ValueError, match="window must be"):
+        oracle.truth.visit_effect(28, window="day")
     per_unit = oracle.truth.visit_effect(28, per="unit")
     assert per_unit["visits"].sum() == 8
     np.testing.assert_allclose(per_unit["prevented_per_visit"] * per_unit["visits"], per_unit["prevented"])

@@ -145,7 +145,7 @@ class Truth:
         memory = self._process.memory_at(day, *self._cases)
         return self._to_level(self._process.prevented(day, days, memory), level).rename("uplift")
 
-    def visit_effect(self, horizon=28, *, per: str = "visit") -> pd.DataFrame:
+    def visit_effect(self, horizon=28, *, per: str = "visit", window: str = "visit") -> pd.DataFrame:
         """For every visit made, its unit's expected resident cases with and without it.
 
         A visit on day ``v`` acts from day ``v + 1``; the window is ``horizon`` days
@@ -159,6 +159,12 @@ class Truth:
         ----------
         horizon : int
             Days after the visit.
+        window : {"visit", "week"}
+            ``"visit"``: ``horizon`` days from the day after the visit. ``"week"``:
+            the ``horizon`` days from the Monday of the visit's week, the window in
+            which :func:`riskmodel.evaluation.visit_effect` compares a plan's units
+            (the days before the visit see no effect, and the effect after the
+            window's end is not counted).
         per : {"visit", "unit"}
             One row per visit (``visit_id``, ``grid_id``, ``visited_at``,
             ``expected_without``, ``expected_with``, ``prevented``), or per visited
@@ -175,6 +181,8 @@ class Truth:
         """
         if per not in ("visit", "unit"):
             raise ValueError(f"per must be 'visit' or 'unit', got {per!r}")
+        if window not in ("visit", "week"):
+            raise ValueError(f"window must be 'visit' or 'week', got {window!r}")
         if not isinstance(horizon, (int, np.integer)) or horizon <= 0:
             raise ValueError(f"horizon must be a positive number of days, got {horizon!r}")
         horizon = int(horizon)
@@ -195,8 +203,11 @@ class Truth:
             weight = (1 - process.decay) * process.decay ** (v - case_day[lo:hi])
             np.add.at(memory, (case_grid[lo:hi], case_category[lo:hi]), weight)
             last = v + 1
-            without[on] = self._process.expected(v + 1, horizon, memory, before=v).sum(axis=1)[grid[on]]
-            prevented[on] = self._process.prevented(v + 1, horizon, memory, before=v)[grid[on]] * reached[on]
+            days = horizon if window == "visit" else horizon - (v + 1 - self._monday(v))
+            if days <= 0:
+                continue
+            without[on] = self._process.expected(v + 1, days, memory, before=v).sum(axis=1)[grid[on]]
+            prevented[on] = self._process.prevented(v + 1, days, memory, before=v)[grid[on]] * reached[on]
         out = pd.DataFrame(
             {
                 "visit_id": visits["visit_id"].to_numpy(),
@@ -213,6 +224,10 @@ class Truth:
         return sums.assign(
             visits=out.groupby("grid_id").size(), prevented_per_visit=lambda f: f["prevented"] / f["visits"]
         ).reset_index()[["grid_id", "visits", "expected_without", "expected_with", "prevented", "prevented_per_visit"]]
+
+    def _monday(self, day: int) -> int:
+        """The day number of the Monday of day ``day``'s week."""
+        return day - (self._start + pd.Timedelta(days=int(day))).day_of_week
 
     def _window(self, cutoff, horizon) -> tuple[int, int]:
         """The cutoff's day number and the horizon in days, or a ValueError."""

@@ -133,6 +133,8 @@ class UpliftRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"each arm needs at least {_MIN_PER_ARM} rows; treated has {int(arm.sum())} of {len(arm)}")
         if (counts < 0).any():
             raise ValueError(f"counts must be >= 0, got {counts[counts < 0][:5].tolist()}")
+        if counts[arm].sum() == 0 or counts[~arm].sum() == 0:
+            raise ValueError("each arm needs at least one case: a Poisson model of all-zero counts has nothing to fit")
         weight = np.ones(len(counts)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.treated_share_ = float(weight[arm].sum() / weight.sum())
         control = self._regressor("poisson").fit(values[~arm], counts[~arm], sample_weight=weight[~arm])

@@ -113,12 +113,12 @@ def plan_visits(
     in_pool = pd.Series(pool * n_explore, index=groups)
     drawn = pd.Series(n_explore, index=groups)
 
-    first = units["group"].map(by_rank).to_numpy()
+    first = units["group"].map(by_rank).to_numpy(dtype=float)
     position = units["priority"].to_numpy() - first  # 1.. within the pool
-    pooled = (position >= 1) & (position <= units["group"].map(in_pool).to_numpy())
+    pooled = (position >= 1) & (position <= units["group"].map(in_pool).to_numpy(dtype=float))
     draw = pd.Series(rng.random(len(units)), index=units.index).where(pooled)
-    order_in_pool = draw.groupby(units["group"]).rank(method="first")
-    explored = pooled & (order_in_pool <= units["group"].map(drawn)).to_numpy()
+    order_in_pool = draw.groupby(units["group"]).rank(method="first").to_numpy()
+    explored = pooled & (order_in_pool <= units["group"].map(drawn).to_numpy(dtype=float))
 
     assignment = np.select(
         [units["priority"].to_numpy() <= first, explored, pooled], ["rank", "explore", "control"], ""

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from ..contract import Dataset
-from ..models import GBMCount
+from ..models import GBMCount, UpliftRegressor
 from ..training import train
 from .plans import plan_visits
-from .uplift import fit_uplift, predict_uplift
+from .uplift import predict_uplift, ready, uplift_rows
 
 __all__ = ["HistoricalRateVisits", "OracleVisits", "RiskVisits", "UpliftVisits", "capacity_per_group"]
 
@@ -202,14 +202,18 @@ class UpliftVisits(RiskVisits):
 
     Parameters
     ----------
+    uplift_model : UpliftRegressor, optional
+        Its settings (default ``UpliftRegressor()``); a clone is fitted at each retraining.
     min_rows : int
-        Explore and control units with a closed window needed before ranking by uplift.
+        Explore and control units with a closed window needed before ranking by uplift
+        (and a case among the visited and among the others).
     **risk
         As for :class:`RiskVisits`.
     """
 
-    def __init__(self, model=None, *, min_rows: int = 200, **risk):
+    def __init__(self, model=None, *, uplift_model: UpliftRegressor | None = None, min_rows: int = 200, **risk):
         super().__init__(model, **risk)
+        self.uplift_model = uplift_model
         self.min_rows = min_rows
 
     @property
@@ -218,17 +222,18 @@ class UpliftVisits(RiskVisits):
 
     def forecast(self, observed, week, oracle):
         trained = self.trained(observed, week)
-        if getattr(self, "fitted_at_", None) != self.trained_at_:
-            self.cache_ = {} if getattr(self, "cached_for_", None) is not trained else self.cache_
-            self.cached_for_ = trained
-            pool = 0 if observed.plans is None else _closed_pool(observed.plans, self.horizon, week)
-            self.uplift_ = fit_uplift(observed, trained, horizon=self.horizon, cache=self.cache_) if pool >= self.min_rows else None
+        if getattr(self, "fitted_at_", None) != self.trained_at_:  # refit the uplift with the risk model
+            X, y, treated = uplift_rows(observed, trained, horizon=self.horizon, cache=self._cache(trained))
+            fit = ready(y, treated, self.min_rows)
+            self.uplift_ = clone(self.uplift_model or UpliftRegressor()).fit(X, y, treated) if fit else None
             self.fitted_at_ = self.trained_at_
         if self.uplift_ is None:
             return super().forecast(observed, week, oracle)
         return predict_uplift(observed, trained, self.uplift_, as_of=week)
 
-
-def _closed_pool(plans: pd.DataFrame, horizon: int, week: pd.Timestamp) -> int:
-    pool = plans["assignment"].isin(["explore", "control"]) & (plans["week"] + pd.Timedelta(days=horizon) <= week)
-    return int(np.sum(pool))
+    def _cache(self, trained) -> dict:
+        """Each week's features, kept while the risk model (whose features they are) stays."""
+        if getattr(self, "cached_for_", None) is not trained:
+            self.cache_: dict = {}
+            self.cached_for_ = trained
+        return self.cache_

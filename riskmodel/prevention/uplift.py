@@ -13,7 +13,7 @@ from ..models import UpliftRegressor
 from ..serving import predict
 from ..training import TrainedModel
 
-__all__ = ["fit_uplift", "predict_uplift", "resident_counts", "uplift_rows"]
+__all__ = ["fit_uplift", "predict_uplift", "ready", "resident_counts", "uplift_rows"]
 
 
 def resident_counts(dataset: Dataset, units: pd.Index, level: str, start: pd.Timestamp, days: int) -> np.ndarray:
@@ -68,12 +68,18 @@ def fit_uplift(
         When the plans hold no explore or no control unit whose window has closed.
     """
     X, y, treated = uplift_rows(dataset, trained, horizon=horizon, cache=cache)
-    if treated.sum() == 0 or (~treated).sum() == 0:
+    if not ready(y, treated, 1):
         raise ValueError(
             f"the uplift model needs explore and control units of past plans whose {horizon}-day window has "
-            f"closed; the data has {int(treated.sum())} and {int((~treated).sum())} (plan with explore > 0 first)"
+            f"closed, and a case among each; the data has {int(treated.sum())} and {int((~treated).sum())} units "
+            f"with {int(y[treated].sum())} and {int(y[~treated].sum())} cases (plan with explore > 0 first)"
         )
     return copy.deepcopy(model if model is not None else UpliftRegressor()).fit(X, y, treated)
+
+
+def ready(y: np.ndarray, treated: np.ndarray, min_rows: int) -> bool:
+    """Whether rows can fit an uplift model: ``min_rows`` of them, and a case in each arm."""
+    return len(y) >= min_rows and y[treated].sum() > 0 and y[~treated].sum() > 0
 
 
 def predict_uplift(dataset: Dataset, trained: TrainedModel, uplift: UpliftRegressor, *, as_of=None, drivers=0):
