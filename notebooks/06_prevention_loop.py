@@ -83,7 +83,7 @@ effect = visit_effect(looped, horizon=28, by="kind")
 effect[["by", "value", "design", "n_treated", "n_control", "effect", "ci_low", "ci_high", "relative"]]
 
 # %%
-truth = looped.truth.visit_effect(28, per="visit").merge(looped.visits[["visit_id", "plan_id"]], on="visit_id")
+truth = looped.truth.visit_effect(28, per="visit", window="week").merge(looped.visits[["visit_id", "plan_id"]], on="visit_id")
 plans = looped.plans
 closed = plans[(plans["assignment"] == "explore") & (plans["week"] + pd.Timedelta(days=28) <= looped.end)]
 drawn = truth.merge(closed[["plan_id", "grid_id"]], on=["plan_id", "grid_id"])

@@ -47,7 +47,9 @@ def test_the_section_shows_the_data_numbers(looped):
 
     effect = visit_effect(district, horizon=28, by="kind").iloc[0]
     assert f"<td>{effect['effect']:.3f}</td>" in page and f"<td>{effect['ci_high']:.3f}</td>" in page
-    truth = district.truth.visit_effect(28).merge(district.visits[["visit_id", "plan_id"]], on="visit_id")
+    truth = district.truth.visit_effect(28, window="week").merge(
+        district.visits[["visit_id", "plan_id"]], on="visit_id"
+    )
     plans = district.plans
     closed = plans[(plans["assignment"] == "explore") & (plans["week"] + pd.Timedelta(days=28) <= district.end)]
     ordered = truth.merge(closed[["plan_id", "grid_id"]], on=["plan_id", "grid_id"])["prevented"].sum() / len(closed)

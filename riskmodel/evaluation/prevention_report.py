@@ -35,7 +35,9 @@ def _true_effect(dataset: Dataset, horizon: int) -> tuple[float, float] | None:
     plans = dataset.plans
     if truth is None or plans is None or dataset.visits is None or not len(dataset.visits):
         return None
-    made = truth.visit_effect(horizon, per="visit").merge(dataset.visits[["visit_id", "plan_id"]], on="visit_id")
+    made = truth.visit_effect(horizon, per="visit", window="week").merge(
+        dataset.visits[["visit_id", "plan_id"]], on="visit_id"
+    )
     closed = plans[(plans["assignment"] == "explore") & (plans["week"] + pd.Timedelta(days=horizon) <= dataset.end)]
     if not len(closed):
         return None
