@@ -128,7 +128,12 @@ def policies(equal: bool = False) -> None:
                 }
             )
             print(results[-1], flush=True)
-    table = pd.DataFrame(results)
+    policy_table(pd.DataFrame(results), equal)
+
+
+def policy_table(table: pd.DataFrame, equal: bool) -> None:
+    """Write the summary of the runs in ``table`` (one row per seed and policy)."""
+    seeds = table["seed"].unique()
     summary = table.groupby("policy", sort=False).agg(
         visits=("visits", "mean"),
         prevented=("prevented_per_100", "mean"),
@@ -142,9 +147,9 @@ def policies(equal: bool = False) -> None:
         [
             name,
             f"{row.visits:.0f}",
-            f"{row.prevented:.1f} ± {row.spread:.1f}",
             f"{row.true:.1f} ± {row.true_spread:.1f}",
             f"{row.true / oracle:.2f}" if oracle else "-",
+            f"{row.prevented:.1f} ± {row.spread:.1f}",
             f"{row.seconds:.0f}",
         ]
         for name, row in summary.iterrows()
@@ -285,8 +290,9 @@ import numpy as np, pandas as pd
 from riskmodel.prevention import plan_visits
 rng = np.random.default_rng(0)
 n = 100_000
-forecast = pd.DataFrame({"grid_id": [f"G{i:06d}" for i in range(n)], "community_id": [f"C{i // 36:05d}" for i in range(n)],
-    "as_of": pd.Timestamp("2025-12-01"), "probability": rng.random(n), "expected_count": rng.gamma(1.0, 1.0, n),
+forecast = pd.DataFrame({"grid_id": [f"G{i:06d}" for i in range(n)],
+    "community_id": [f"C{i // 36:05d}" for i in range(n)], "as_of": pd.Timestamp("2025-12-01"),
+    "probability": rng.random(n), "expected_count": rng.gamma(1.0, 1.0, n),
     "top_drivers": "14 cases in 364 days (+1.2)"})
 """
     code = """
@@ -318,4 +324,6 @@ def _resident_in_policy_period(district) -> int:
 
 if __name__ == "__main__":
     task = sys.argv[1] if len(sys.argv) > 1 else "coverage"
-    {"coverage": coverage, "policies": policies, "equal": lambda: policies(equal=True), "audit": audit, "speed": speed}[task]()
+    {"coverage": coverage, "policies": policies, "equal": lambda: policies(equal=True), "audit": audit, "speed": speed}[
+        task
+    ]()
