@@ -52,6 +52,10 @@ def test_the_risk_policy_retrains_on_the_data_it_shaped():
     assert len(weeks) == 13 and policy.trained_at_ == pd.Timestamp("2023-12-25")  # trained weeks 0, 4, 8, 12
     assert len(policy.model_.feature_names) > 0
     assert (district.plans["assignment"] == "rank").all()
+    served = train(district, model=HistoricalRateBaseline(), horizon=28, track=False)
+    fixed = RiskVisits(served, capacity=3, explore=0.0)
+    simulate_district("tiny", seed=0, policy=fixed, policy_start="2023-10-02")
+    assert fixed.model_ is served  # a trained model is served as it is
 
 
 def test_the_uplift_model_learns_from_the_margin_without_looking_ahead(looped):

@@ -12,7 +12,7 @@ from sklearn.base import clone
 
 from ..contract import Dataset
 from ..models import GBMCount, UpliftRegressor
-from ..training import train
+from ..training import TrainedModel, train
 from .plans import plan_visits
 from .uplift import predict_uplift, ready, uplift_rows
 
@@ -126,9 +126,10 @@ class RiskVisits(_Planner):
 
     Parameters
     ----------
-    model : estimator, optional
+    model : estimator or TrainedModel, optional
         The family retrained every ``retrain_every`` weeks on the data recorded so
-        far (default :class:`~riskmodel.models.GBMCount` with ``n_jobs=1``).
+        far (default :class:`~riskmodel.models.GBMCount` with ``n_jobs=1``), or a
+        :class:`~riskmodel.TrainedModel` served as it is, never retrained.
     capacity, by, explore, seed
         As for :func:`plan_visits` (``capacity`` below 1 is a share of units).
     cooldown_days : int
@@ -172,7 +173,9 @@ class RiskVisits(_Planner):
     def trained(self, observed: Dataset, week: pd.Timestamp):
         """The model in force this week: retrained when ``retrain_every`` weeks have passed."""
         last = getattr(self, "trained_at_", None)
-        if last is None or (week - last).days >= 7 * self.retrain_every:
+        if isinstance(self.model, TrainedModel):  # a model trained elsewhere is served as it is
+            self.model_, self.trained_at_ = self.model, last or week
+        elif last is None or (week - last).days >= 7 * self.retrain_every:
             model = self.model if self.model is not None else GBMCount(n_jobs=1)
             start = week - pd.Timedelta(weeks=self.history_weeks)
             self.model_ = train(
