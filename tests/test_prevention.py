@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -19,6 +20,7 @@ from riskmodel.prevention import (
     plan_visits,
     predict_uplift,
     uplift_rows,
+    validate_uplift,
 )
 
 FAST = {"n_estimators": 20, "min_child_samples": 5, "n_jobs": 1}
@@ -85,6 +87,23 @@ def test_the_uplift_model_learns_from_the_margin_without_looking_ahead(looped):
     assert plan["grid_id"].tolist() == forecast.nlargest(2, "uplift")["grid_id"].tolist()
 
 
+def test_uplift_is_preferred_to_risk_only_where_it_finds_more_on_the_margin():
+    rng = np.random.default_rng(0)
+    n = 6000
+    X = pd.DataFrame({"x0": rng.gamma(2.0, 1.0, n), "x1": rng.random(n)})
+    treated = rng.random(n) < 1 / 3
+    rate = 1 + X["x0"].to_numpy()
+    model = UpliftRegressor(**FAST)
+    # A visit prevents most where x1 is high, whatever the risk: uplift finds more.
+    y = rng.poisson(rate * np.where(treated, 1 - 0.8 * (X["x1"].to_numpy() > 0.7), 1))
+    check = validate_uplift(X, y, treated, risk=rate, model=model)
+    assert check["better"] and check["uplift"] > check["risk"] > 0
+    # One relative effect for all: the riskiest units are where a visit prevents most.
+    y = rng.poisson(rate * np.where(treated, 0.8, 1))
+    check = validate_uplift(X, y, treated, risk=rate, model=model)
+    assert not check["better"] and check["risk"] > check["uplift"]
+
+
 def test_uplift_needs_a_randomised_margin():
     district = simulate_district("tiny", seed=0, policy=HistoricalRateVisits(capacity=2), policy_start="2023-10-02")
     trained = train(district, model=HistoricalRateBaseline(), horizon=28, track=False)
@@ -95,9 +114,10 @@ def test_uplift_needs_a_randomised_margin():
 def test_the_uplift_policy_plans_by_risk_until_its_margin_has_closed_windows():
     policy = UpliftVisits(HistoricalRateBaseline(), capacity=6, explore=0.5, min_rows=12, seed=0, retrain_every=2)
     district = simulate_district("tiny", seed=0, policy=policy, policy_start="2023-09-04")
-    reasons = district.plans.groupby("week")["reason"].apply(lambda r: r.str.contains("prevent").any())
-    assert not reasons.iloc[:4].any() and reasons.iloc[-4:].all()  # risk while learning, then uplift
-    assert policy.uplift_ is not None
+    by_uplift = district.plans.groupby("week")["reason"].apply(lambda r: r.str.contains("prevent").any())
+    assert not by_uplift.iloc[:4].any()  # risk while learning
+    assert policy.checks_ and {"uplift", "risk", "difference", "se", "better"} <= set(policy.checks_[-1])
+    assert by_uplift.iloc[-1] == policy.checks_[-1]["better"]  # then uplift only where it validated
 
 
 def test_riskmodel_plan_writes_the_plan_and_logs_it_for_a_registry_model(tmp_path, monkeypatch):

@@ -3,7 +3,7 @@ prevent, and the policies that simulate the loop on :func:`riskmodel.datasets.si
 
 from .plans import plan_visits
 from .policies import HistoricalRateVisits, OracleVisits, RiskVisits, UpliftVisits, capacity_per_group
-from .uplift import fit_uplift, predict_uplift, resident_counts, uplift_rows
+from .uplift import fit_uplift, predict_uplift, resident_counts, uplift_rows, validate_uplift
 
 __all__ = [
     "HistoricalRateVisits",
@@ -16,4 +16,5 @@ __all__ = [
     "predict_uplift",
     "resident_counts",
     "uplift_rows",
+    "validate_uplift",
 ]

@@ -14,7 +14,7 @@ from ..contract import Dataset
 from ..models import GBMCount, UpliftRegressor
 from ..training import TrainedModel, train
 from .plans import plan_visits
-from .uplift import predict_uplift, ready, uplift_rows
+from .uplift import predict_uplift, ready, uplift_rows, validate_uplift
 
 __all__ = ["HistoricalRateVisits", "OracleVisits", "RiskVisits", "UpliftVisits", "capacity_per_group"]
 
@@ -199,9 +199,12 @@ class RiskVisits(_Planner):
 class UpliftVisits(RiskVisits):
     """Visit the units where a visit is expected to prevent most: an
     :class:`~riskmodel.models.UpliftRegressor` fitted on the explore and control units of
-    the policy's own earlier plans, on the risk model's features. Until ``min_rows`` such
-    units have a closed window it plans by risk (with the same explore share), which is
-    how it learns.
+    the policy's own earlier plans, on the risk model's features. It plans by risk (with
+    the same explore share, which is how it learns) until ``min_rows`` such units have a
+    closed window, and afterwards whenever the uplift ranking does not beat the risk
+    ranking on the margin, cross-fitted (:func:`~riskmodel.prevention.validate_uplift`;
+    each check is kept in ``checks_``): an uplift model learnt from too few visits ranks
+    by noise.
 
     Parameters
     ----------
@@ -226,13 +229,22 @@ class UpliftVisits(RiskVisits):
     def forecast(self, observed, week, oracle):
         trained = self.trained(observed, week)
         if getattr(self, "fitted_at_", None) != self.trained_at_:  # refit the uplift with the risk model
-            X, y, treated = uplift_rows(observed, trained, horizon=self.horizon, cache=self._cache(trained))
-            fit = ready(y, treated, self.min_rows)
-            self.uplift_ = clone(self.uplift_model or UpliftRegressor()).fit(X, y, treated) if fit else None
+            self.uplift_ = self._validated_uplift(observed, week, trained)
             self.fitted_at_ = self.trained_at_
         if self.uplift_ is None:
             return super().forecast(observed, week, oracle)
         return predict_uplift(observed, trained, self.uplift_, as_of=week)
+
+    def _validated_uplift(self, observed, week, trained) -> UpliftRegressor | None:
+        """An uplift model fitted on the margin, if its ranking beats the risk's there."""
+        X, y, treated = uplift_rows(observed, trained, horizon=self.horizon, cache=self._cache(trained))
+        if not ready(y, treated, self.min_rows):
+            return None
+        model = self.uplift_model or UpliftRegressor()
+        risk = trained.score(X)["expected_count"].to_numpy()
+        check = validate_uplift(X, y, treated, risk=risk, model=model)
+        self.checks_ = [*getattr(self, "checks_", []), {"week": week, "rows": len(y), **check}]
+        return clone(model).fit(X, y, treated) if check["better"] else None
 
     def _cache(self, trained) -> dict:
         """Each week's features, kept while the risk model (whose features they are) stays."""
