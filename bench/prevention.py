@@ -147,9 +147,9 @@ def policy_table(table: pd.DataFrame, equal: bool) -> None:
         [
             name,
             f"{row.visits:.0f}",
-            f"{row.true:.1f} ± {row.true_spread:.1f}",
+            _spread(row.true, row.true_spread),
             f"{row.true / oracle:.2f}" if oracle else "-",
-            f"{row.prevented:.1f} ± {row.spread:.1f}",
+            _spread(row.prevented, row.spread),
             f"{row.seconds:.0f}",
         ]
         for name, row in summary.iterrows()
@@ -177,6 +177,10 @@ def policy_table(table: pd.DataFrame, equal: bool) -> None:
     )
 
 
+def _spread(mean: float, sd: float) -> str:
+    return f"{mean:.1f}" if np.isnan(sd) else f"{mean:.1f} ± {sd:.1f}"
+
+
 def audit() -> None:
     """The risk policy in the loop for 52 weeks, retrained on the data it shaped: where the
     visits go, and how well models trained on all cases or on resident reports forecast."""
@@ -186,10 +190,8 @@ def audit() -> None:
 
     seeds = range(int(sys.argv[2]) if len(sys.argv) > 2 else 2)
     loops = {
-        "risk, trained on all cases": lambda seed: RiskVisits(capacity=0.02, seed=seed),
-        "risk, trained on resident reports": lambda seed: RiskVisits(
-            capacity=0.02, seed=seed, features={"origins": ["resident"]}
-        ),
+        "risk, trained on all cases": lambda seed: RiskVisits(capacity=0.02, seed=seed, origins=None),
+        "risk, trained on resident reports": lambda seed: RiskVisits(capacity=0.02, seed=seed),
         "oracle uplift": lambda seed: OracleVisits(capacity=0.02),
         "none": lambda seed: NoVisits(),
     }

@@ -198,7 +198,7 @@ class RunConfig(_Strict):
     def policy(self):
         """The simulator's visit policy built from the ``prevention`` settings (None
         without one). The forecasting policies (risk, uplift) train on resident-reported
-        cases (``origins: [resident]``) unless ``features`` says otherwise."""
+        cases (their default) unless ``features`` gives other ``origins``."""
         from .datasets import NoVisits, RandomVisits
         from .prevention import HistoricalRateVisits, OracleVisits, RiskVisits, UpliftVisits
 
@@ -222,7 +222,7 @@ class RunConfig(_Strict):
             seed=seed,
             retrain_every=settings.retrain_every,
             horizon=settings.effect_horizon,
-            features={"origins": ["resident"], **self.features},
+            features=dict(self.features),
         )
 
     def plan(self, forecast: pd.DataFrame, *, seed: int = 0, week=None) -> pd.DataFrame:

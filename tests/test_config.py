@@ -99,11 +99,11 @@ def test_the_prevention_section_builds_the_policy_and_plans(tmp_path):
     shipped = load_config(ROOT / "configs" / "prevention.yaml")
     policy = shipped.policy()
     assert isinstance(policy, UpliftVisits) and (policy.capacity, policy.by, policy.explore) == (2, "community", 0.2)
-    assert policy.features == {"origins": ["resident"]} and policy.retrain_every == 4 and policy.horizon == 28
+    assert policy.origins == ("resident",) and policy.retrain_every == 4 and policy.horizon == 28
     risk = load_config(
         _write(tmp_path, TINY.replace("seed: 0}", "seed: 0, policy: risk}") + "prevention: {capacity: 1}\n")
     )
-    assert type(risk.policy()) is RiskVisits and risk.policy().features == {"origins": ["resident"]}
+    assert type(risk.policy()) is RiskVisits and risk.policy().origins == ("resident",)
     assert load_config(_write(tmp_path, TINY)).policy() is None
 
     config = load_config(

@@ -143,8 +143,12 @@ class RiskVisits(_Planner):
         ``cutoff_every`` weeks (a short window keeps 52 retrainings affordable).
     cutoff_every : int
     features : dict, optional
-        Options of the feature builder, for example ``{"origins": ("resident",)}``
-        to train on resident-reported disputes only.
+        Options of the feature builder.
+    origins : tuple of str or None
+        The cases the model is trained on, in its features and its label (default:
+        resident reports; None: every case). Patrol finds are where the visits went, not
+        where disputes arise: a model trained on them sends the visits back to the same
+        units (bench/results/prevention_audit.md).
     """
 
     def __init__(
@@ -160,6 +164,7 @@ class RiskVisits(_Planner):
         history_weeks: int = 52,
         cutoff_every: int = 2,
         features: dict | None = None,
+        origins: tuple[str, ...] | None = ("resident",),
         cooldown_days: int = 28,
     ):
         super().__init__(capacity=capacity, by=by, explore=explore, seed=seed, cooldown_days=cooldown_days)
@@ -169,6 +174,7 @@ class RiskVisits(_Planner):
         self.history_weeks = history_weeks
         self.cutoff_every = cutoff_every
         self.features = features
+        self.origins = origins
 
     def trained(self, observed: Dataset, week: pd.Timestamp):
         """The model in force this week: retrained when ``retrain_every`` weeks have passed."""
@@ -184,7 +190,7 @@ class RiskVisits(_Planner):
                 horizon=self.horizon,
                 frequency=f"{self.cutoff_every}W-MON",
                 train_start=max(start, observed.cases["reported_at"].min().normalize() + pd.Timedelta(days=91)),
-                features=self.features,
+                features=({"origins": list(self.origins)} if self.origins else {}) | (self.features or {}),
                 track=False,
             )
             self.trained_at_ = week
