@@ -118,6 +118,11 @@ def test_the_uplift_policy_plans_by_risk_until_its_margin_has_closed_windows():
     assert not by_uplift.iloc[:4].any()  # risk while learning
     assert policy.checks_ and {"uplift", "risk", "difference", "se", "better"} <= set(policy.checks_[-1])
     assert by_uplift.iloc[-1] == policy.checks_[-1]["better"]  # then uplift only where it validated
+    unchecked = UpliftVisits(
+        HistoricalRateBaseline(), capacity=6, explore=0.5, min_rows=12, retrain_every=2, validate=False
+    )
+    district = simulate_district("tiny", seed=0, policy=unchecked, policy_start="2023-09-04")
+    assert district.plans.groupby("week")["reason"].apply(lambda r: r.str.contains("prevent").any()).iloc[-1]
 
 
 def test_riskmodel_plan_writes_the_plan_and_logs_it_for_a_registry_model(tmp_path, monkeypatch):

@@ -219,14 +219,25 @@ class UpliftVisits(RiskVisits):
     min_rows : int
         Explore and control units with a closed window needed before ranking by uplift
         (and a case among the visited and among the others).
+    validate : bool
+        Rank by uplift only where it beats risk on the margin (False: as soon as fitted).
     **risk
         As for :class:`RiskVisits`.
     """
 
-    def __init__(self, model=None, *, uplift_model: UpliftRegressor | None = None, min_rows: int = 200, **risk):
+    def __init__(
+        self,
+        model=None,
+        *,
+        uplift_model: UpliftRegressor | None = None,
+        min_rows: int = 200,
+        validate: bool = True,
+        **risk,
+    ):
         super().__init__(model, **risk)
         self.uplift_model = uplift_model
         self.min_rows = min_rows
+        self.validate = validate
 
     @property
     def rank_by(self):
@@ -247,6 +258,8 @@ class UpliftVisits(RiskVisits):
         if not ready(y, treated, self.min_rows):
             return None
         model = self.uplift_model or UpliftRegressor()
+        if not self.validate:
+            return clone(model).fit(X, y, treated)
         risk = trained.score(X)["expected_count"].to_numpy()
         check = validate_uplift(X, y, treated, risk=risk, model=model)
         self.checks_ = [*getattr(self, "checks_", []), {"week": week, "rows": len(y), **check}]
