@@ -23,7 +23,6 @@
 # %matplotlib inline
 import os
 
-import numpy as np
 import pandas as pd
 
 from riskmodel import predict, train
@@ -83,13 +82,15 @@ effect = visit_effect(looped, horizon=28, by="kind")
 effect[["by", "value", "design", "n_treated", "n_control", "effect", "ci_low", "ci_high", "relative"]]
 
 # %%
-truth = looped.truth.visit_effect(28, per="visit", window="week").merge(looped.visits[["visit_id", "plan_id"]], on="visit_id")
+truth = looped.truth.visit_effect(28, per="visit", window="week")
+truth = truth.merge(looped.visits[["visit_id", "plan_id"]], on="visit_id")
 plans = looped.plans
 closed = plans[(plans["assignment"] == "explore") & (plans["week"] + pd.Timedelta(days=28) <= looped.end)]
 drawn = truth.merge(closed[["plan_id", "grid_id"]], on=["plan_id", "grid_id"])
 true_effect = drawn["prevented"].sum() / len(closed)
 low, high = effect.loc[0, ["ci_low", "ci_high"]]
-f"true effect {true_effect:.3f} per ordered visit; estimate {effect.loc[0, 'effect']:.3f}, 90% interval {low:.3f} to {high:.3f}"
+estimate = effect.loc[0, "effect"]
+f"true effect {true_effect:.3f} per ordered visit; estimate {estimate:.3f}, 90% interval {low:.3f} to {high:.3f}"
 
 # %% [markdown]
 # ## Where would a visit prevent most?
