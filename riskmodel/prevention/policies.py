@@ -1,7 +1,7 @@
 """Visit policies for :func:`riskmodel.datasets.simulate_district`: each Monday a policy
 sees the data recorded so far and returns the week's plan (see
-:class:`riskmodel.datasets.Policy`). The trivial ones (no visits, random visits, the
-oracle's uplift) live beside the simulator; those that forecast live here."""
+:class:`riskmodel.datasets.Policy`). The trivial ones (no visits, random visits) live
+beside the simulator; those that forecast, and the oracle's, live here."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from .uplift import predict_uplift, ready, uplift_rows, validate_uplift
 __all__ = ["HistoricalRateVisits", "OracleVisits", "RiskVisits", "UpliftVisits", "capacity_per_group"]
 
 
-def capacity_per_group(capacity: float, forecast: pd.DataFrame, by: str | None) -> int | pd.Series:
-    """``capacity`` as :func:`plan_visits` takes it: a whole number of visits per group as
-    it is, a share of the group's units (below 1) rounded to whole visits."""
-    if capacity >= 1 or capacity == 0:
-        return int(capacity)
+def capacity_per_group(capacity: float, forecast: pd.DataFrame, by: str | None) -> float | pd.Series:
+    """``capacity`` as :func:`plan_visits` takes it: visits per group as they are (which
+    :func:`plan_visits` checks are whole), a share of the group's units (below 1) rounded
+    to whole visits."""
+    if capacity >= 1 or capacity <= 0:
+        return capacity
     if by is None:
         return int(round(capacity * len(forecast)))
     return (forecast.groupby(f"{by}_id").size() * capacity).round().astype(int)
