@@ -112,7 +112,7 @@ def policies(equal: bool = False) -> None:
             capacity=capacity, explore=0.3, seed=seed, origins=None, validate=False
         ),
     }
-    seeds = range(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+    seeds = _seeds(3)
     overrides = {"visit_effect": "equal"} if equal else {}
     results = []
     for seed in seeds:
@@ -200,7 +200,7 @@ def audit() -> None:
     from riskmodel.evaluation.metrics import expected_calibration_error, hit_rate
     from riskmodel.models import GBMCount
 
-    seeds = range(int(sys.argv[2]) if len(sys.argv) > 2 else 2)
+    seeds = _seeds(2)
     loops = {
         "risk, trained on all cases": lambda seed: RiskVisits(capacity=0.02, seed=seed, origins=None),
         "risk, trained on resident reports": lambda seed: RiskVisits(capacity=0.02, seed=seed),
@@ -238,7 +238,13 @@ def audit() -> None:
                 row[f"ece_{training}"] = float(np.mean(errors))
             rows.append(row)
             print(row, flush=True)
-    table = pd.DataFrame(rows).groupby("loop", sort=False).mean(numeric_only=True)
+    audit_table(pd.DataFrame(rows))
+
+
+def audit_table(runs: pd.DataFrame) -> None:
+    """Write the audit's table from its runs (one row per seed and loop)."""
+    seeds = runs["seed"].unique()
+    table = runs.groupby("loop", sort=False).mean(numeric_only=True)
     none = table.loc["none"]
     out = [
         [
@@ -271,6 +277,14 @@ def audit() -> None:
         ],
         out,
     )
+
+
+def _seeds(default: int) -> range:
+    """The seeds of the command line's second argument: ``N`` (0 to N-1) or ``A:B``."""
+    if len(sys.argv) <= 2:
+        return range(default)
+    first, _, last = sys.argv[2].rpartition(":")
+    return range(int(first or 0), int(last))
 
 
 def _where_visits_go(district) -> dict:
