@@ -47,7 +47,7 @@ from scipy import stats
 
 from ..contract import PLAN_ASSIGNMENTS, Dataset
 
-__all__ = ["MIN_PER_ARM", "visit_effect", "window_counts"]
+__all__ = ["MIN_PER_ARM", "resident_cases", "visit_effect", "window_counts"]
 
 #: The fewest units per arm for which a subgroup of ``by`` gets an estimate (else NaN).
 MIN_PER_ARM = 30
@@ -147,7 +147,7 @@ def visit_effect(
         raise ValueError("the dataset holds no visits: there is no visit effect to estimate")
     plans = dataset.plans if plans is None else plans
     units = dataset.ancestors(level)
-    cases, notes = _resident_cases(dataset, units)
+    cases, notes = resident_cases(dataset, units)
     visits = _visits_at(visits, units)
     pool = _pool_rows(plans) if plans is not None and len(plans) else None
     if pool is not None and (pool["assignment"] == "explore").any():
@@ -171,7 +171,10 @@ def visit_effect(
     return _table(rows, design, estimate, by, notes + more, confidence)
 
 
-def _resident_cases(dataset: Dataset, units: pd.Series) -> tuple[pd.DataFrame, list[str]]:
+def resident_cases(dataset: Dataset, units: pd.Series) -> tuple[pd.DataFrame, list[str]]:
+    """The resident-reported cases (every case, with a note, when they carry no ``origin``)
+    as ``unit`` (by ``units``, a unit per ``grid_id``; cases of no unit are left out) and
+    ``reported_at``."""
     cases, notes = dataset.cases, []
     if "origin" in cases.columns:
         cases = cases[(cases["origin"] == "resident").fillna(False).to_numpy(bool)]

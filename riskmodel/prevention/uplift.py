@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract import Dataset
+from ..evaluation.effects import resident_cases, window_counts
 from ..models import UpliftRegressor
 from ..serving import predict
 from ..training import TrainedModel
@@ -16,15 +17,12 @@ from ..training import TrainedModel
 __all__ = ["fit_uplift", "predict_uplift", "ready", "resident_counts", "uplift_rows", "validate_uplift"]
 
 
-def resident_counts(dataset: Dataset, units: pd.Index, level: str, start: pd.Timestamp, days: int) -> np.ndarray:
-    """Resident-reported cases of each unit of ``level`` in ``[start, start + days)``
-    (every case when the cases carry no ``origin``)."""
-    cases = dataset.cases
-    if "origin" in cases:
-        cases = cases[cases["origin"] == "resident"]
-    inside = cases[(cases["reported_at"] >= start) & (cases["reported_at"] < start + pd.Timedelta(days=days))]
-    unit = dataset.ancestors(level).reindex(inside["grid_id"]).to_numpy()
-    return pd.Series(1, index=unit).groupby(level=0).sum().reindex(units, fill_value=0).to_numpy()
+def resident_counts(dataset: Dataset, units, level: str, start, days: int) -> np.ndarray:
+    """Resident-reported cases of each of ``units`` (of ``level``) in ``[start, start + days)``
+    (every case when the cases carry no ``origin``); ``start`` is one time or one per unit."""
+    cases, _ = resident_cases(dataset, dataset.ancestors(level))
+    starts = pd.Series(np.broadcast_to(np.asarray(pd.to_datetime(start)), len(units)))
+    return window_counts(cases["unit"], cases["reported_at"], pd.Series(np.asarray(units)), starts, days)
 
 
 def uplift_rows(dataset: Dataset, trained: TrainedModel, *, horizon: int = 28, cache: dict | None = None):
@@ -42,18 +40,16 @@ def uplift_rows(dataset: Dataset, trained: TrainedModel, *, horizon: int = 28, c
     pool = dataset.plans[dataset.plans["assignment"].isin(["explore", "control"])]
     pool = pool[pool["week"] + pd.Timedelta(days=horizon) <= dataset.end]
     cache = {} if cache is None else cache
-    level = trained.builder.level
-    parts, labels, treated = [], [], []
+    if pool.empty:
+        return pd.DataFrame(), np.zeros(0), np.zeros(0, dtype=bool)
+    pool = pool.sort_values("week", kind="stable")
+    parts = []
     for week, rows in pool.groupby("week", sort=True):
         if week not in cache:
             cache[week] = trained.features(dataset, week).droplevel("cutoff")
-        units = pd.Index(rows["grid_id"])
-        parts.append(cache[week].reindex(units))
-        labels.append(resident_counts(dataset, units, level, week, horizon))
-        treated.append((rows["assignment"] == "explore").to_numpy())
-    if not parts:
-        return pd.DataFrame(), np.zeros(0), np.zeros(0, dtype=bool)
-    return pd.concat(parts), np.concatenate(labels).astype(float), np.concatenate(treated)
+        parts.append(cache[week].reindex(rows["grid_id"]))
+    y = resident_counts(dataset, pool["grid_id"], trained.builder.level, pool["week"], horizon)
+    return pd.concat(parts), y.astype(float), (pool["assignment"] == "explore").to_numpy()
 
 
 def fit_uplift(
