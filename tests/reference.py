@@ -77,6 +77,7 @@ def grid_panel(data, cutoffs, horizon_days, builder, holidays, target_categories
     }
     history = data.grid_history.to_dict("records")
     first = min(x["reported_at"] for x in cases)
+    long_run = getattr(builder, "long_run_features_", False)
     rows = []
     for c in cutoffs:
         c = pd.Timestamp(c)
@@ -122,6 +123,8 @@ def grid_panel(data, cutoffs, horizon_days, builder, holidays, target_categories
             f["days_since_holiday"] = min((c.normalize() - h) / DAY for h in holidays if h <= c.normalize())
             f["holiday_in_window"] = float(to_holiday < horizon_days)
             f["no_history"] = float(not before)
+            if long_run:
+                f.update(_long_run(cases, parent_cases, units, u, parent, c, first, horizon_days, builder.half_lives))
             if getattr(builder, "visit_features_", False):
                 f.update(_visits(data, u, c, parent))
             if getattr(builder, "patrol_features_", False):
@@ -138,11 +141,80 @@ def grid_panel(data, cutoffs, horizon_days, builder, holidays, target_categories
             per_unit[u] = f
         for u in units:
             f = per_unit[u]
-            for name in [f"count_{w}d" for w in builder.windows] + [f"decay_{h}d" for h in builder.half_lives]:
+            for name in (
+                [f"count_{w}d" for w in builder.windows]
+                + [f"decay_{h}d" for h in builder.half_lives]
+                + (["rate_all"] if long_run else [])
+            ):
                 nbrs = neighbours[u]
                 f[f"nbr_{name}"] = np.mean([per_unit[v][name] for v in nbrs]) if nbrs else np.nan
-            rows.append({"grid_id": u, "cutoff": c, **f})
+        if long_run:
+            _shrunk_rates(per_unit, neighbours, parent, units, builder.half_lives)
+        for u in units:
+            rows.append({"grid_id": u, "cutoff": c, **per_unit[u]})
     return pd.DataFrame(rows).set_index(["grid_id", "cutoff"])
+
+
+def _exposure(days, h):
+    """Days of exposure of one case a day over ``days`` days, weighted by 2^(-age / h): the integral."""
+    return days if h == math.inf else h / math.log(2) * (1 - 2 ** (-days / h))
+
+
+def _long_run(cases, parent_cases, units, u, parent, c, first, horizon_days, half_lives):
+    """History, all-history rates, the last period and the rates the shrunk rates shrink, by loops."""
+    history = (c - first) / DAY
+    p = parent[u]
+    siblings = sum(1 for v in units if p is not None and parent[v] == p)
+    before = sum(1 for x in cases if x["unit"] == u and x["reported_at"] < c)
+    parent_before = sum(1 for x in parent_cases if p is not None and x["unit"] == p and x["reported_at"] < c)
+    f = {
+        "history_days": history,
+        "rate_all": before / history if history > 0 else np.nan,
+        "parent_rate_all": parent_before / history / siblings if history > 0 and p is not None else np.nan,
+        "count_last_period": sum(1 for x in cases if x["unit"] == u and c - horizon_days * DAY <= x["reported_at"] < c),
+        "last_period_days": float(horizon_days),
+    }
+    for h in [*half_lives, math.inf]:  # the rates of the unit and its parent (per unit under it)
+        weight = [
+            sum(2 ** (-((c - x["reported_at"]) / DAY) / h) for x in pool if x["unit"] == v and x["reported_at"] < c)
+            for pool, v in ((cases, u), (parent_cases, p))
+        ]
+        exposure = _exposure(history, h)
+        f[f"_rate_{h}"] = weight[0] / exposure if exposure > 0 else np.nan
+        f[f"_parent_rate_{h}"] = weight[1] / exposure / siblings if exposure > 0 and p is not None else np.nan
+        f[f"_exposure_{h}"] = exposure**2 / _exposure(history, h / 2) if exposure > 0 else np.nan
+    return f
+
+
+def _shrunk_rates(per_unit, neighbours, parent, units, half_lives):
+    """Gamma-Poisson shrinkage of each unit's rate toward the mean of its neighbours' rates and
+    its parent's rate, the prior's strength b from the moments: E[(r - m)^2] = m / b + m / n."""
+    for h in [*half_lives, math.inf]:
+        name = "all" if h == math.inf else f"{h}d"
+        rate = {u: per_unit[u].pop(f"_rate_{h}") for u in units}
+        parent_rate = {u: per_unit[u].pop(f"_parent_rate_{h}") for u in units}
+        n = [per_unit[u].pop(f"_exposure_{h}") for u in units][0]
+        known = [rate[u] for u in units if not math.isnan(rate[u])]
+        level_mean = sum(known) / len(known) if known else np.nan
+        prior = {}
+        for u in units:
+            sources = [np.mean([rate[v] for v in neighbours[u]])] if neighbours[u] else []
+            sources += [parent_rate[u]] if parent[u] is not None and not math.isnan(parent_rate[u]) else []
+            sources = [s for s in sources if not math.isnan(s)]
+            prior[u] = sum(sources) / len(sources) if sources else level_mean
+        if math.isnan(n):
+            for u in units:
+                per_unit[u][f"shrunk_rate_{name}"] = np.nan
+            continue
+        excess = sum((rate[u] - prior[u]) ** 2 - prior[u] / n for u in units)
+        total = sum(prior[u] for u in units)
+        inverse_b = max(excess, 0.0) / total if total > 0 else 0.0
+        for u in units:
+            if inverse_b == 0:
+                per_unit[u][f"shrunk_rate_{name}"] = prior[u]
+            else:
+                b = 1 / inverse_b
+                per_unit[u][f"shrunk_rate_{name}"] = (n * rate[u] + b * prior[u]) / (n + b)
 
 
 def _chain(grid_id, parent):

@@ -238,7 +238,7 @@ def test_panel_shape_labels_and_no_history(small_district):
         small_district, cutoffs={"start": "2023-03-06", "end": "2024-12-30", "freq": "W-MON"}, horizon=28
     )
     n_grids = (small_district.grids["level"] == "grid").sum()
-    assert panel.X.shape == (n_grids * 96, 94) and panel.X.dtypes.eq("float32").all()
+    assert panel.X.shape == (n_grids * 96, 116) and panel.X.dtypes.eq("float32").all()
     assert panel.X.columns.is_unique and list(panel.X.columns) == list(describe()["name"])
     # Every grid at every cutoff; the last four cutoffs' windows run past the end of the data.
     assert panel.X.groupby(level="cutoff").size().eq(n_grids).all()
@@ -414,7 +414,12 @@ def test_describe_documents_every_feature():
         "attribute",
         "calendar",
         "flag",
+        "history",
+        "rate",
+        "last_period",
+        "shrunk_rate",
     }
+    assert {"decay_730d", "nbr_decay_365d", "parent_decay_180d", "rate_all", "shrunk_rate_all"} <= set(grid["name"])
     assert case["name"].is_unique and {"party", "unit", "case", "time", "attribute"} <= set(case["family"])
 
 
@@ -476,3 +481,85 @@ def test_without_visits_or_origin_the_features_are_unchanged(small_district):
     builder = GridPanelBuilder(cutoffs=["2023-09-04"], horizon=28).fit(small_district)
     assert not builder.visit_features_ and not builder.patrol_features_
     assert not any("visit" in n or "patrol" in n for n in builder.get_feature_names_out())
+
+
+def test_recursive_decays_equal_the_direct_sums(small_district):
+    cutoffs = pd.date_range("2023-03-06", "2024-12-30", freq="W-MON")
+    builder = GridPanelBuilder(cutoffs=cutoffs, horizon=28).fit(small_district)
+    X = builder.build(small_district).X
+    cases = small_district.cases.assign(unit=small_district.cases["grid_id"].map(small_district.ancestors("grid")))
+    parent_of = small_district.ancestors("community")
+    for c in cutoffs[::10]:
+        past = cases[cases["reported_at"] < c]
+        age = ((c - past["reported_at"]) / pd.Timedelta(days=1)).to_numpy()
+        rows = X.xs(c, level="cutoff")
+        for h in builder.half_lives:
+            weight = pd.Series(np.exp2(-age / h), index=past.index)
+            direct = weight.groupby(past["unit"]).sum().reindex(rows.index, fill_value=0)
+            np.testing.assert_allclose(rows[f"decay_{h}d"], direct, rtol=2e-6, atol=1e-9)
+            above = weight.groupby(past["grid_id"].map(parent_of)).sum()
+            expected = parent_of.reindex(rows.index).map(above).fillna(0)
+            np.testing.assert_allclose(rows[f"parent_decay_{h}d"], expected, rtol=2e-6, atol=1e-9)
+        open_cases = past[past["resolved_at"].isna() | (past["resolved_at"] >= c)]
+        expected = open_cases["unit"].value_counts().reindex(rows.index, fill_value=0)
+        np.testing.assert_array_equal(rows["backlog"], expected)
+        assert rows["decay_730d"].sum() > rows["decay_60d"].sum() > 0
+
+
+def test_count_last_period_follows_the_calendar_month():
+    # Monthly records dated the 1st: with a one-month horizon the last period is the previous
+    # calendar month (29 days in February 2024), not the 28 or 30 days before the cutoff.
+    data = random_dataset(11, 5)
+    months = pd.date_range("2023-01-01", "2023-12-01", freq="MS")
+    rng = np.random.default_rng(11)
+    n = 200
+    cases = pd.DataFrame(
+        {
+            "case_id": [f"m{i}" for i in range(n)],
+            "reported_at": rng.choice(months, n),
+            "grid_id": rng.choice(["G1", "G2", "G3", "G4", "G5"], n),
+            "category": rng.choice(CATEGORIES, n),
+            "severity": 1,
+        }
+    )
+    data = data.replace(cases=cases, as_of=pd.Timestamp("2024-01-01"))
+    cutoffs = ["2023-03-01", "2023-04-01", "2023-12-01"]
+    X = build_grid_panel(data, cutoffs=cutoffs, horizon=pd.DateOffset(months=1)).X
+    for cutoff, previous, days in zip(cutoffs, ["2023-02-01", "2023-03-01", "2023-11-01"], [28, 31, 30], strict=True):
+        rows = X.xs(pd.Timestamp(cutoff), level="cutoff")
+        expected = cases[cases["reported_at"] == previous]["grid_id"].value_counts().reindex(rows.index, fill_value=0)
+        np.testing.assert_array_equal(rows["count_last_period"], expected)
+        assert (rows["last_period_days"] == days).all() and expected.sum() > 0
+    weekly = build_grid_panel(data, cutoffs=["2023-03-01"], horizon=28).X  # 28 days before March 1st: Feb 1st
+    assert weekly["count_last_period"].sum() == (cases["reported_at"] == "2023-02-01").sum()
+
+
+def test_long_run_rates_and_their_shrinkage(small_district):
+    builder = GridPanelBuilder(cutoffs=["2023-01-02", "2024-06-03"], horizon=28).fit(small_district)
+    X = builder.build(small_district).X
+    start = small_district.cases["reported_at"].min()
+    first, last = (X.xs(pd.Timestamp(c), level="cutoff") for c in ("2023-01-02", "2024-06-03"))
+    assert (last["history_days"] == np.float32((pd.Timestamp("2024-06-03") - start) / pd.Timedelta(days=1))).all()
+    before = small_district.cases["reported_at"] < "2024-06-03"
+    unit = small_district.cases["grid_id"].map(small_district.ancestors("grid"))
+    total = unit[before].value_counts().reindex(last.index, fill_value=0)
+    np.testing.assert_allclose(last["rate_all"], total / last["history_days"], rtol=1e-6)
+    shrunk = [c for c in X.columns if c.startswith("shrunk_rate_")]
+    assert len(shrunk) == len(builder.half_lives) + 1 and np.isfinite(last[shrunk]).all().all()
+    # Shrinking pulls the rates together: less spread than the raw rates, the same mean (near).
+    assert last["shrunk_rate_all"].std() < last["rate_all"].std()
+    assert last["shrunk_rate_all"].mean() == pytest.approx(last["rate_all"].mean(), rel=0.1)
+    assert first.loc[first["history_days"] == 0, shrunk + ["rate_all"]].isna().all().all()  # no history, no rate
+
+
+def test_a_builder_saved_before_the_long_run_features_keeps_its_features(small_district):
+    builder = GridPanelBuilder(cutoffs=["2023-09-04"], horizon=28, half_lives=(3, 14, 60)).fit(small_district)
+    new = ["history_days", "rate_all", "count_last_period", "shrunk_rate_all", "parent_rate_all", "nbr_rate_all"]
+    del builder.long_run_features_  # as unpickled from a builder saved before they existed
+    builder.feature_names_out_ = np.array(
+        [n for n in builder.feature_names_out_ if n not in new and not n.startswith(("shrunk_", "last_period"))],
+        dtype=object,
+    )
+    X = builder.build(small_district).X
+    assert list(X.columns) == list(builder.catalog()["name"]) == list(builder.feature_names_out_)
+    assert not set(new) & set(X.columns) and "decay_60d" in X.columns and "decay_180d" not in X.columns

@@ -32,9 +32,19 @@ from ..holidays import SPRING_FESTIVAL, days_since_last, days_until_next
 from ..validation import validate
 from .base import Builder, Target, parse_cutoffs, parse_horizon, parse_target, vocabulary
 from .events import DAY, EventIndex, attribute_columns, in_force, us
+from .rates import exposure_days, shrinkage_weight
 from .visits import PATROL_WINDOWS, VisitEvents, check_origins, patrol_catalog, select_origins, visit_catalog
 
-__all__ = ["GridPanel", "GridPanelBuilder", "build_block", "build_grid_panel", "level_units", "neighbour_matrix"]
+__all__ = [
+    "GridPanel",
+    "GridPanelBuilder",
+    "build_block",
+    "build_grid_panel",
+    "children_per_unit",
+    "level_units",
+    "neighbour_matrix",
+    "shrunk_rates",
+]
 
 
 @dataclass(frozen=True)
@@ -132,7 +142,7 @@ class GridPanelBuilder(Builder):
     ...                            horizon=28).fit(district)
     >>> panel = builder.build(district)
     >>> panel.X.shape, panel.y.mean() > 0
-    ((100, 94), np.True_)
+    ((100, 116), np.True_)
     """
 
     def __init__(
@@ -143,7 +153,7 @@ class GridPanelBuilder(Builder):
         level="grid",
         target=None,
         windows=(7, 28, 91, 364),
-        half_lives=(3, 14, 60),
+        half_lives=(3, 14, 60, 180, 365, 730),
         severe=3,
         repeat_windows=(91, 364),
         trends=((7, 28), (28, 91), (91, 364)),
@@ -170,6 +180,8 @@ class GridPanelBuilder(Builder):
     # A builder saved before visits and origins existed has neither: its features are the same.
     visit_features_ = False
     patrol_features_ = False
+    # Nor had it the long-run features (history, all-history and last-period counts, shrunk rates).
+    long_run_features_ = False
 
     def _learn(self, data: Dataset, categories: pd.Series | None = None, attributes: list[str] | None = None) -> None:
         origins = check_origins(self.origins)
@@ -179,6 +191,7 @@ class GridPanelBuilder(Builder):
         self.parent_level_ = data.parent_level(self.level)
         self.visit_features_ = data.visits is not None
         self.patrol_features_ = "origin" in data.cases.columns and (origins is None or "patrol" in origins)
+        self.long_run_features_ = True
 
     def build(self, dataset: Dataset) -> GridPanel:
         """Features and labels of every unit of the level at every cutoff."""
@@ -298,6 +311,8 @@ class GridPanelBuilder(Builder):
         add("days_since_holiday", "calendar", None, "days from the last holiday to the cutoff")
         add("holiday_in_window", "calendar", None, "1 when a holiday falls inside the forecast window")
         add("no_history", "flag", None, "1 when the unit had no case before the cutoff")
+        if self.long_run_features_:
+            rows.extend(_long_run_catalog(self.half_lives))
         if self.visit_features_:
             rows.extend(visit_catalog())
         if self.patrol_features_:
@@ -381,8 +396,9 @@ def _in(stream, start: int, stop: int, n: int) -> np.ndarray:
     return np.bincount(unit[np.searchsorted(times, start) : np.searchsorted(times, stop)], minlength=n)
 
 
-def _aggregates(cases: _Cases, n: int, c: int, builder) -> dict[str, np.ndarray]:
-    """Counts, severe, escalations, decay and backlog of every unit at cutoff ``c``."""
+def _aggregates(cases: _Cases, history: _History, n: int, c: int, builder) -> dict[str, np.ndarray]:
+    """Counts, severe, escalations, decay and backlog of every unit at cutoff ``c``;
+    ``history`` is advanced to ``c``."""
     out: dict[str, np.ndarray] = {}
     for w in builder.windows:
         window = cases.span(c - w * DAY, c)
@@ -390,14 +406,43 @@ def _aggregates(cases: _Cases, n: int, c: int, builder) -> dict[str, np.ndarray]
         out[f"count_{w}d"] = np.bincount(unit, minlength=n)
         out[f"severe_{w}d"] = np.bincount(unit[cases.severity[window] >= builder.severe], minlength=n)
         out[f"escalations_{w}d"] = _in(cases.escalated, c - w * DAY, c, n)
-    past = cases.span(np.iinfo(np.int64).min, c)
-    age = (c - cases.time[past]) / DAY
-    for h in builder.half_lives:
-        out[f"decay_{h}d"] = np.bincount(cases.unit[past], weights=np.exp2(-age / h), minlength=n)
-    reported = np.bincount(cases.unit[past], minlength=n)
-    out["backlog"] = reported - _in(cases.resolved, np.iinfo(np.int64).min, c, n)
-    out["_reported"] = reported
+    history.advance(c)
+    for h, decay in history.decay.items():
+        out[f"decay_{h}d"] = decay.copy()
+    out["backlog"] = history.reported - history.resolved
+    out["_reported"] = history.reported.copy()
     return out
+
+
+class _History:
+    """The all-history aggregates of one level's units, advanced over sorted cutoffs: each
+    step adds the cases since the previous cutoff, so the cost grows with the cases, not
+    with the cases times the cutoffs. ``decay(c_k) = decay(c_{k-1}) * 2^(-(c_k - c_{k-1}) / h)``
+    plus the weights of the cases in ``[c_{k-1}, c_k)``."""
+
+    def __init__(self, cases: _Cases, n: int, half_lives):
+        self.cases, self.n = cases, n
+        self.decay = {h: np.zeros(n) for h in half_lives}
+        self.reported = np.zeros(n, dtype=np.int64)
+        self.resolved = np.zeros(n, dtype=np.int64)
+        self.at: int | None = None
+        self.seen = self.closed = 0  # cases (and resolutions) counted so far
+
+    def advance(self, c: int) -> None:
+        if self.at is not None and c < self.at:
+            raise ValueError(f"cutoffs must be sorted: {c} comes after {self.at}")
+        stop = int(np.searchsorted(self.cases.time, c))
+        new = slice(self.seen, stop)
+        unit, age = self.cases.unit[new], (c - self.cases.time[new]) / DAY
+        for h, decay in self.decay.items():
+            if self.at is not None:
+                decay *= np.exp2(-(c - self.at) / DAY / h)
+            decay += np.bincount(unit, weights=np.exp2(-age / h), minlength=self.n)
+        self.reported += np.bincount(unit, minlength=self.n)
+        times, units = self.cases.resolved
+        closed = int(np.searchsorted(times, c))
+        self.resolved += np.bincount(units[self.closed : closed], minlength=self.n)
+        self.at, self.seen, self.closed = c, stop, closed
 
 
 def _unit_only(cases: _Cases, n: int, c: int, first: float, builder) -> dict[str, np.ndarray]:
@@ -480,9 +525,183 @@ def neighbour_matrix(data: Dataset, units: pd.Index, k: int) -> sparse.csr_matri
     return sparse.csr_matrix((1.0 / degree[src], (src, dst)), shape=(n, n))
 
 
+def _long_run_catalog(half_lives) -> list[tuple[str, str, float | None, str]]:
+    """The long-run features' catalog rows."""
+    rows: list[tuple[str, str, float | None, str]] = [
+        ("history_days", "history", None, "days from the data's first case to the cutoff (the same for every unit)"),
+        ("rate_all", "rate", None, "cases in the unit before the cutoff a day of history (missing without history)"),
+        ("nbr_rate_all", "neighbours", None, "mean over neighbours of rate_all"),
+        (
+            "parent_rate_all",
+            "parent",
+            None,
+            "cases in the parent unit before the cutoff a day of history, per unit of the level under the parent",
+        ),
+        (
+            "count_last_period",
+            "last_period",
+            None,
+            "cases in the unit in [cutoff - horizon, cutoff): the previous calendar month for a one-month horizon",
+        ),
+        ("last_period_days", "last_period", None, "length of the last period [cutoff - horizon, cutoff) in days"),
+    ]
+    for h in (*half_lives, np.inf):
+        name, window = ("all", None) if np.isinf(h) else (f"{h}d", h)
+        weighting = "all cases alike" if np.isinf(h) else f"cases weighted by 2^(-age / {h} days)"
+        rows.append(
+            (
+                f"shrunk_rate_{name}",
+                "shrunk_rate",
+                window,
+                f"empirical-Bayes (gamma-Poisson) rate a day, {weighting}: the unit's rate shrunk toward the mean "
+                "of its neighbours' rates and its parent's rate per unit (else the level's mean rate), the "
+                "shrinkage estimated across units at the cutoff (riskmodel.features.rates.shrinkage_weight)",
+            )
+        )
+    return rows
+
+
+def _per_day(count, days) -> np.ndarray:
+    """``count / days``; NaN where ``days`` is not positive."""
+    days = np.asarray(days, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(days > 0, np.asarray(count, dtype=float) / np.where(days > 0, days, 1.0), np.nan)
+
+
+def _long_run(values, cases: _Cases, c: int, since: int, first: float, neighbours, lonely, per_child):
+    """History, all-history rates and last-period counts of every unit at cutoff ``c``."""
+    history = (c - first) / DAY
+    rate = _per_day(values["_reported"], history)
+    parent = values.get("parent__reported")
+    return {
+        "history_days": history,
+        "rate_all": rate,
+        "nbr_rate_all": np.where(lonely, np.nan, neighbours @ rate),
+        "parent_rate_all": _per_day(parent, history) / per_child if parent is not None else np.nan,
+        "count_last_period": np.bincount(cases.unit[cases.span(since, c)], minlength=len(lonely)),
+        "last_period_days": (c - since) / DAY,
+    }
+
+
+def children_per_unit(data: Dataset, level: str, units: pd.Index) -> np.ndarray:
+    """For each of ``units`` (of ``level``), the number of units of the level under its parent;
+    NaN for a unit without a parent.
+
+    Examples
+    --------
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.features.grid_panel import children_per_unit, level_units
+    >>> district = simulate_district("tiny", seed=0)
+    >>> children_per_unit(district, "grid", level_units(district.grids, "grid"))[:3]
+    array([9., 9., 9.])
+    """
+    parent = data.parent_level(level)
+    if parent is None:
+        return np.full(len(units), np.nan)
+    above = data.ancestors(parent).reindex(level_units(data.grids, level))
+    return above.reindex(units).map(above.value_counts()).to_numpy(float)
+
+
+def shrunk_rates(
+    X: pd.DataFrame, per_child, half_lives, weights: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``shrunk_rate_*`` columns of panel rows: each unit's rate shrunk toward its prior.
+
+    A unit's rate at half-life ``h`` is ``decay_{h}d / exposure_days(history_days, h)``
+    (``rate_all`` for all history); its prior the mean of its neighbours' rate and its
+    parent's rate per unit of the level (whichever exist; else the mean rate of the level's
+    units at the cutoff). The weight of its own rate is
+    :func:`~riskmodel.features.rates.shrinkage_weight` over the units of a cutoff.
+
+    Parameters
+    ----------
+    X : DataFrame
+        Panel features indexed by (``grid_id``, ``cutoff``); with ``weights`` None, every
+        unit of the level at each of its cutoffs.
+    per_child : array-like of float
+        For each row, the number of units of the level under its unit's parent (NaN without one).
+    half_lives : tuple of float
+        The builder's half-lives.
+    weights : DataFrame, optional
+        Indexed by cutoff: ``weight_<rate>`` and ``mean_<rate>`` columns, as this function
+        returns them (computed over every unit, passed to a partition's rows).
+
+    Returns
+    -------
+    shrunk : DataFrame
+        ``shrunk_rate_{h}d`` and ``shrunk_rate_all``, float32, indexed as ``X``.
+    weights : DataFrame
+        The weights and level means used, indexed by cutoff.
+    """
+    history = X["history_days"].to_numpy(float)
+    cutoffs = X.index.get_level_values("cutoff")
+    found, at = np.unique(cutoffs.to_numpy(), return_inverse=True)
+    order = np.argsort(at, kind="stable")
+    groups = np.split(order, np.searchsorted(at[order], np.arange(1, len(found))))  # each cutoff's rows, in order
+    table = pd.DataFrame(index=pd.DatetimeIndex(found, name="cutoff")) if weights is None else weights.loc[found]
+    shrunk = {}
+    for h in (*half_lives, np.inf):
+        name = "all" if np.isinf(h) else f"{h}d"
+        if np.isinf(h):
+            own, nbr, parent = (X[f"{k}rate_all"].to_numpy(float) for k in ("", "nbr_", "parent_"))
+            effective = history
+        else:
+            exposure = exposure_days(history, h)
+            own, nbr, parent = (
+                _per_day(X[f"{k}decay_{h}d"].to_numpy(float), exposure) for k in ("", "nbr_", "parent_")
+            )
+            parent = parent / np.asarray(per_child, dtype=float)
+            effective = _per_day(exposure**2, exposure_days(history, h / 2))
+        known = np.isfinite(nbr).astype(int) + np.isfinite(parent)
+        prior = np.where(known > 0, (np.nan_to_num(nbr) + np.nan_to_num(parent)) / np.maximum(known, 1), np.nan)
+        if weights is None:
+            means, fits = [], []
+            for rows in groups:
+                mean = np.nanmean(own[rows]) if np.isfinite(own[rows]).any() else np.nan
+                means.append(mean)
+                fits.append(
+                    shrinkage_weight(own[rows], np.where(known[rows] > 0, prior[rows], mean), effective[rows][0])
+                )
+            table[f"weight_{name}"], table[f"mean_{name}"] = fits, means
+        weight, mean = table[f"weight_{name}"].to_numpy()[at], table[f"mean_{name}"].to_numpy()[at]
+        prior = np.where(known > 0, prior, mean)
+        shrunk[f"shrunk_rate_{name}"] = (weight * own + (1 - weight) * prior).astype(np.float32)
+    return pd.DataFrame(shrunk, index=X.index), table
+
+
 def level_units(grids: pd.DataFrame, level: str) -> pd.Index:
     """The units of ``level``, sorted: the panel's row order within a cutoff."""
     return pd.Index(np.sort(grids.loc[grids["level"] == level, "grid_id"].to_numpy()), dtype="str")
+
+
+class _Parents:
+    """The aggregates of the units' parents (NaN without a parent level), advanced over sorted cutoffs."""
+
+    def __init__(self, data: Dataset, units: pd.Index, builder):
+        self.builder, self.n, self.level = builder, len(units), builder.parent_level_
+        if self.level is not None:
+            parents = level_units(data.grids, self.level)
+            ancestors = data.ancestors(self.level)
+            cases = _Cases(data.cases, parents.get_indexer(data.cases["grid_id"].map(ancestors)), builder.categories_)
+            self.parent_of = parents.get_indexer(ancestors.reindex(units))
+            self.cases, self.history = cases, _History(cases, len(parents), builder.half_lives)
+
+    def values(self, c: int, names: list[str]) -> dict[str, np.ndarray]:
+        if self.level is None:
+            return {name: np.full(self.n, np.nan) for name in names if name.startswith("parent_")}
+        above = _aggregates(self.cases, self.history, len(self.history.reported), c, self.builder)
+        known, at = self.parent_of >= 0, np.maximum(self.parent_of, 0)
+        return {f"parent_{name}": np.where(known, column[at], np.nan) for name, column in above.items()}
+
+
+def _features(blocks, names: list[str], index: pd.MultiIndex, per_child, half_lives, weights) -> pd.DataFrame:
+    """The features frame of the cutoffs' blocks, the shrunk rates filled in from the other columns."""
+    stacked = np.vstack(blocks) if blocks else np.empty((0, len(names)), np.float32)
+    if any(name.startswith("shrunk_rate_") for name in names):
+        read = pd.DataFrame({name: stacked[:, j] for j, name in enumerate(names)}, index=index, copy=False)
+        shrunk, _ = shrunk_rates(read, per_child, half_lives, weights)
+        stacked[:, [names.index(name) for name in shrunk.columns]] = shrunk.to_numpy()
+    return pd.DataFrame(stacked, index=index, columns=names)
 
 
 def build_block(
@@ -494,6 +713,7 @@ def build_block(
     start: pd.Timestamp,
     end: pd.Timestamp,
     neighbours: sparse.csr_matrix | None = None,
+    weights: pd.DataFrame | None = None,
 ) -> GridPanel:
     """The panel of validated ``data`` at ``cutoffs``: the kernel of `GridPanelBuilder.build`.
 
@@ -519,6 +739,9 @@ def build_block(
     neighbours : scipy.sparse.csr_matrix, optional
         The row-normalised neighbour matrix over the level's units; when given it replaces the
         one computed from ``data``'s own units.
+    weights : DataFrame, optional
+        The shrunk rates' weights and level means at every cutoff, as `shrunk_rates` returns
+        them for the whole data; by default computed from ``data``'s units.
 
     Returns
     -------
@@ -532,12 +755,9 @@ def build_block(
     unit_of = units.get_indexer(cases["grid_id"].map(data.ancestors(builder.level)))
     level_cases = _Cases(cases, unit_of, builder.categories_)
 
-    parent = builder.parent_level_
-    if parent is not None:
-        parents = level_units(grids, parent)
-        ancestors = data.ancestors(parent)
-        parent_cases = _Cases(cases, parents.get_indexer(cases["grid_id"].map(ancestors)), builder.categories_)
-        parent_of = parents.get_indexer(ancestors.reindex(units))
+    parents = _Parents(data, units, builder)
+    level_history = _History(level_cases, n, builder.half_lives)
+    per_child = children_per_unit(data, builder.level, units)
     if neighbours is None:
         neighbours = neighbour_matrix(data, units, builder.neighbours)
     lonely = np.asarray(neighbours.sum(axis=1)).ravel() == 0
@@ -554,11 +774,12 @@ def build_block(
     holidays = SPRING_FESTIVAL if builder.holidays is None else pd.DatetimeIndex(builder.holidays).sort_values()
     names = list(builder.feature_names_out_)
     first = np.nan if pd.isna(start) else int(us([start])[0])  # no case, no first case
+    shrunk_names = [name for name in names if name.startswith("shrunk_rate_")]
     blocks, counts = [], []
     for k, cutoff in enumerate(cutoffs):
         c = int(us([cutoff])[0])
         window_end = cutoff + horizon
-        values: dict[str, Any] = _aggregates(level_cases, n, c, builder)
+        values: dict[str, Any] = _aggregates(level_cases, level_history, n, c, builder)
         values.update(_unit_only(level_cases, n, c, first, builder))
         for short, long in builder.trends:
             values[f"trend_{short}_{long}d"] = (values[f"count_{short}d"] * long / short + 1) / (
@@ -566,12 +787,11 @@ def build_block(
             )
         for name in [f"count_{w}d" for w in builder.windows] + [f"decay_{h}d" for h in builder.half_lives]:
             values[f"nbr_{name}"] = np.where(lonely, np.nan, neighbours @ values[name])
-        if parent is not None:
-            above = _aggregates(parent_cases, len(parents), c, builder)
-            for name, column in above.items():
-                values[f"parent_{name}"] = np.where(parent_of >= 0, column[np.maximum(parent_of, 0)], np.nan)
-        else:
-            values.update({name: np.full(n, np.nan) for name in names if name.startswith("parent_")})
+        values.update(parents.values(c, names))
+        if builder.long_run_features_:
+            since = int(us([cutoff - horizon])[0])
+            values.update(_long_run(values, level_cases, c, since, first, neighbours, lonely, per_child))
+            values.update(dict.fromkeys(shrunk_names, np.nan))  # filled over every unit below
         for j, name in enumerate(builder.attributes_):
             values[f"attr_{name}"] = attributes[k, :, j]
         values.update(
@@ -589,7 +809,7 @@ def build_block(
     index = pd.MultiIndex.from_arrays(
         [np.tile(units.to_numpy(), len(cutoffs)), np.repeat(cutoffs.to_numpy(), n)], names=["grid_id", "cutoff"]
     )
-    X = pd.DataFrame(np.vstack(blocks) if blocks else np.empty((0, len(names)), np.float32), index=index, columns=names)
+    X = _features(blocks, names, index, np.tile(per_child, len(cutoffs)), builder.half_lives, weights)
     known = np.repeat(np.array([c + horizon <= end for c in cutoffs]), n)
     y_count = pd.Series(np.concatenate(counts).astype(float), index=index, name="y_count").where(known)
     y = (y_count >= 1).astype(float).where(known).rename("y")
