@@ -15,7 +15,7 @@ from ..features.base import parse_horizon
 from ..features.grid_panel import level_units
 from ..models import SpikeDetector
 from ..training import TrainedModel
-from .panel import empty_panel, part_data, part_panel, tasks_of
+from .panel import empty_panel, part_data, part_panel, shrinkage_of, tasks_of
 from .partitions import DaskDataset, cluster_client, shared
 
 __all__ = ["predict_partitioned"]
@@ -76,9 +76,10 @@ def predict_partitioned(
     tasks = tasks_of(builder, data, [as_of], partitions, end=end)
     horizon_days = (as_of + parse_horizon(builder.horizon) - as_of) / pd.Timedelta(days=1)
     shared_model = shared([trained])[0]  # sent to each worker once, not with every task
+    weights = shrinkage_of(builder, data.shape, tasks)  # the shrunk rates' weights over every unit
     scored = client.compute(
         [
-            dask.delayed(_score_part)(*task, shared_model, as_of, horizon_days, drivers, data.shape.levels)
+            dask.delayed(_score_part)(*task, shared_model, as_of, horizon_days, drivers, data.shape.levels, weights)
             for task in tasks
         ]
     )
@@ -99,13 +100,13 @@ def predict_partitioned(
     return folder
 
 
-def _score_part(cases, history, part, settings, trained: TrainedModel, as_of, horizon_days, drivers, levels):
+def _score_part(cases, history, part, settings, trained: TrainedModel, as_of, horizon_days, drivers, levels, weights):
     """A partition's rows of :func:`riskmodel.predict` without ``rank``, ``tier`` and the
     ``anomaly:`` flags (they need all units), with its own ``drivers`` riskiest units'
     ``top_drivers`` (the riskiest of all are among them); the spike detector's counts
     and its sums over the partition's units."""
     data = part_data(cases, history, part, settings["as_of"])
-    X = part_panel(data, part, settings).X
+    X = part_panel(data, part, settings, weights).X
     out = unit_rows(trained, data, X, as_of, anomalies=False, levels=levels)  # the whole data's levels
     scores = trained.score(X)
     p = scores["probability"].to_numpy()

@@ -12,7 +12,7 @@ from ..contract import Dataset
 from ..features import GridPanelBuilder
 from ..features.base import parse_cutoffs
 from ..features.events import filled_attributes
-from ..features.grid_panel import GridPanel, build_block, level_units, neighbour_matrix
+from ..features.grid_panel import GridPanel, build_block, children_per_unit, level_units, neighbour_matrix, shrunk_rates
 from ..validation import CONTRACT, validate
 from .partitions import DaskDataset, Part, Plan, shared
 
@@ -87,7 +87,55 @@ def build_panel(builder: GridPanelBuilder, data: DaskDataset, *, partitions: int
     """
     tasks = tasks_of(builder, data, builder.cutoffs, partitions)
     meta = _frame(empty_panel(builder))
-    return dd.from_delayed([dask.delayed(_panel_part)(*task) for task in tasks], meta=meta, verify_meta=False)
+    parts = [dask.delayed(_panel_part)(*task) for task in tasks]
+    if builder.long_run_features_:  # the shrunk rates' weights are estimated over every partition's units
+        per_child = _per_child(builder, data.shape)
+        weights = dask.delayed(shrinkage_weights)(builder, [dask.delayed(_slim)(builder, p) for p in parts], per_child)
+        parts = [dask.delayed(_reshrunk)(builder, p, per_child, weights) for p in parts]
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)
+
+
+def shrinkage_weights(builder: GridPanelBuilder, parts: list[pd.DataFrame], per_child: pd.Series) -> pd.DataFrame:
+    """The shrunk rates' weights and level means at every cutoff, from the rate columns of every
+    partition's rows: the rows in the in-memory panel's order, so that the values are the same."""
+    frame = pd.concat(parts).set_index(["grid_id", "cutoff"]).sort_index(level=["cutoff", "grid_id"])
+    per_row = per_child.reindex(frame.index.get_level_values("grid_id")).to_numpy()
+    return shrunk_rates(frame, per_row, builder.half_lives)[1]
+
+
+def shrinkage_of(builder: GridPanelBuilder, shape: Dataset, tasks: list):
+    """The shrunk rates' weights over every partition of ``tasks`` (`tasks_of`), delayed: each
+    partition's rate columns are built once for them; None for a builder without shrunk rates."""
+    if not builder.long_run_features_:
+        return None
+    slims = [dask.delayed(_slim_task)(*task) for task in tasks]
+    return dask.delayed(shrinkage_weights)(builder, slims, _per_child(builder, shape))
+
+
+def _slim_task(cases: pd.DataFrame, history: pd.DataFrame, part: Part, settings: dict) -> pd.DataFrame:
+    return _slim(settings["builder"], _panel_part(cases, history, part, settings))
+
+
+def slim_columns(builder: GridPanelBuilder) -> list[str]:
+    """The columns the shrunk rates are computed from."""
+    decays = [f"{kind}decay_{h}d" for kind in ("", "nbr_", "parent_") for h in builder.half_lives]
+    return ["grid_id", "cutoff", "history_days", "rate_all", "nbr_rate_all", "parent_rate_all", *decays]
+
+
+def _slim(builder: GridPanelBuilder, part: pd.DataFrame) -> pd.DataFrame:
+    return part[slim_columns(builder)]
+
+
+def _per_child(builder: GridPanelBuilder, shape: Dataset) -> pd.Series:
+    units = level_units(shape.grids, builder.level)
+    return pd.Series(children_per_unit(shape, builder.level, units), index=units)
+
+
+def _reshrunk(builder: GridPanelBuilder, part: pd.DataFrame, per_child: pd.Series, weights: pd.DataFrame):
+    X = part.set_index(["grid_id", "cutoff"])
+    per_row = per_child.reindex(X.index.get_level_values("grid_id")).to_numpy()
+    shrunk = shrunk_rates(X, per_row, builder.half_lives, weights)[0]
+    return part.assign(**{name: shrunk[name].to_numpy() for name in shrunk.columns})
 
 
 def refuse_origins(builder: GridPanelBuilder) -> None:
@@ -142,8 +190,9 @@ def part_data(cases: pd.DataFrame, history: pd.DataFrame, part: Part, as_of) -> 
     ).dataset
 
 
-def part_panel(data: Dataset, part: Part, settings: dict) -> GridPanel:
-    """The panel of a partition's validated data, its owned units' rows only."""
+def part_panel(data: Dataset, part: Part, settings: dict, weights: pd.DataFrame | None = None) -> GridPanel:
+    """The panel of a partition's validated data, its owned units' rows only; ``weights``, the
+    shrunk rates' over every partition (`shrinkage_weights`), else the partition's own."""
     builder = settings["builder"]
     units = level_units(data.grids, builder.level)
     panel = build_block(
@@ -155,6 +204,7 @@ def part_panel(data: Dataset, part: Part, settings: dict) -> GridPanel:
         settings["start"],
         settings["end"],
         neighbours=part.neighbours(units),
+        weights=weights,
     )
     own = panel.X.index.get_level_values("grid_id").isin(part.own)
     return GridPanel(
