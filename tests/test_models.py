@@ -318,7 +318,10 @@ def test_probabilities_are_calibrated_on_the_latest_cutoffs(panel):
     known = built.label_known.to_numpy()
     model = LogisticRisk().fit(built.X[known], built.y[known])
     p = model.predict_proba(built.X[known])[:, 1]
-    assert abs(p.mean() - built.y[known].mean()) < 0.05
+    latest = split_latest(built.X[known], 0.2)[1]
+    assert abs(p[latest].mean() - built.y[known].to_numpy()[latest].mean()) < 0.02
+    # Earlier rows drift a little: the slow decays (730 days) still grow over the two simulated years.
+    assert abs(p.mean() - built.y[known].mean()) < 0.1
 
 
 def test_count_model_calibrates_its_probability_and_keeps_its_counts(panel):
