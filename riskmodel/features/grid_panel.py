@@ -637,7 +637,7 @@ def shrunk_rates(
     cutoffs = X.index.get_level_values("cutoff")
     found, at = np.unique(cutoffs.to_numpy(), return_inverse=True)
     order = np.argsort(at, kind="stable")
-    groups = np.split(order, np.searchsorted(at[order], np.arange(1, len(found))))  # each cutoff's rows, in order
+    groups = np.split(order, np.searchsorted(at[order], np.arange(1, len(found)))) if len(found) else []
     table = pd.DataFrame(index=pd.DatetimeIndex(found, name="cutoff")) if weights is None else weights.loc[found]
     shrunk = {}
     for h in (*half_lives, np.inf):
@@ -701,7 +701,7 @@ def _features(blocks, names: list[str], index: pd.MultiIndex, per_child, half_li
         read = pd.DataFrame({name: stacked[:, j] for j, name in enumerate(names)}, index=index, copy=False)
         shrunk, _ = shrunk_rates(read, per_child, half_lives, weights)
         stacked[:, [names.index(name) for name in shrunk.columns]] = shrunk.to_numpy()
-    return pd.DataFrame(stacked, index=index, columns=names)
+    return pd.DataFrame(stacked, index=index, columns=names, copy=False)  # no copy of the stacked blocks
 
 
 def build_block(
