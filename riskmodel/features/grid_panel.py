@@ -133,6 +133,15 @@ class GridPanelBuilder(Builder):
     ``origins``, or ``origins`` with ``patrol``), it adds ``patrol_count_28d`` and
     ``patrol_count_91d``. Without either, the features are those of data without visits.
 
+    The long-run features see the whole history before the cutoff: ``history_days`` (from the
+    data's first case), ``rate_all`` (cases a day of history, also of the neighbours and the
+    parent per unit under it), ``count_last_period`` (cases in ``[cutoff - horizon, cutoff)``:
+    the previous calendar month for a one-month horizon) and the empirical-Bayes rates
+    ``shrunk_rate_{h}d`` and ``shrunk_rate_all``
+    (:func:`~riskmodel.features.rates.shrinkage_weight`). Decayed counts are advanced from one
+    cutoff to the next, so their cost grows with the cases. A builder saved before these
+    features existed keeps its own features.
+
     Examples
     --------
     >>> from riskmodel.datasets import simulate_district
