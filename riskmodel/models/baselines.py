@@ -302,17 +302,19 @@ def top_share_by_cutoff(groups: np.ndarray, y: np.ndarray, score: np.ndarray, to
     ...                     np.array([0.9, 0.1, 0.5, 0.5]), 0.5)
     0.625
     """
-    order = np.lexsort((-score, groups))  # by cutoff, then from the highest score down
-    g, s, cases = groups[order], score[order], y[order]
-    first = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (s[1:] != s[:-1])])  # each run of ties
-    tie = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(g)]))
-    tie_size = np.bincount(tie)
-    before = first - np.searchsorted(g, g[first])  # units of the same cutoff above the run
-    budget = top * np.bincount(g)[g[first]]
-    weight = np.clip((budget - before) / tie_size, 0.0, 1.0)[tie]
-    caught, total = np.bincount(g, weight * cases), np.bincount(g, cases)
-    has_cases = total > 0
-    return float(np.mean(caught[has_cases] / total[has_cases])) if has_cases.any() else float("nan")
+    order = np.argsort(groups, kind="stable")
+    shares = []
+    for rows in np.split(order, np.flatnonzero(np.diff(groups[order])) + 1):
+        cases, values = y[rows], score[rows]
+        total = cases.sum()
+        if total > 0:
+            budget = top * len(rows)
+            last = min(int(np.ceil(budget)), len(rows)) - 1  # the last unit chosen, at least in part
+            boundary = -np.partition(-values, last)[last]
+            above, tied = values > boundary, values == boundary
+            weight = above + tied * np.clip((budget - above.sum()) / tied.sum(), 0.0, 1.0)
+            shares.append(weight @ cases / total)
+    return float(np.mean(shares)) if shares else float("nan")
 
 
 class _ChosenHalfLife(Baseline, RegressorMixin, RiskMixin, BaseEstimator):
@@ -395,8 +397,10 @@ class _ChosenHalfLife(Baseline, RegressorMixin, RiskMixin, BaseEstimator):
             raise ValueError(f"counts must be finite, >= 0 and known, got {counts[bad][:5].tolist()}")
         times = row_times(X)
         groups = np.zeros(len(X), dtype=int) if times is None else pd.factorize(times)[0]
+        order = np.argsort(groups, kind="stable")  # once: then each candidate's rows come sorted
+        groups, counts = groups[order], counts[order]
         self.scores_ = {
-            h: top_share_by_cutoff(groups, counts, np.nan_to_num(self._rate(X, h), nan=-np.inf), self.top)
+            h: top_share_by_cutoff(groups, counts, np.nan_to_num(self._rate(X, h)[order], nan=-np.inf), self.top)
             for h in candidates
         }
         best = max(self.scores_.values(), key=lambda v: -np.inf if np.isnan(v) else v)
