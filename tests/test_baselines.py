@@ -95,6 +95,13 @@ def test_the_rate_is_the_decayed_count_over_its_exposure_times_the_horizon():
         np.testing.assert_allclose(out, 7.0)
 
 
+def test_a_missing_rate_before_any_history_is_no_case():
+    X, y = _panel(_stable(n_units=20, n_days=450))
+    X.loc[X.index.get_level_values("grid_id") == "G000", "rate_all"] = np.nan
+    expected = TimeWeightedRateBaseline(half_lives=[np.inf]).fit(X, y).predict_expected(X)
+    assert not np.isnan(expected).any() and (expected[X["rate_all"].isna().to_numpy()] == 0).all()
+
+
 def test_ties_go_to_the_longer_half_life():
     X, y = _panel(_stable(n_units=50, n_days=500))
     same = X.assign(**{f"decay_{h}d": X["decay_14d"] * h for h in HALF_LIVES}, rate_all=X["decay_14d"])

@@ -343,6 +343,9 @@ class _ChosenHalfLife(Baseline, RegressorMixin, RiskMixin, BaseEstimator):
     def _rate(self, X: pd.DataFrame, half_life: float) -> np.ndarray:
         return X[self._column(half_life)].to_numpy(float)
 
+    def _rate_or_zero(self, X: pd.DataFrame, half_life: float) -> np.ndarray:
+        return np.nan_to_num(self._rate(X, half_life), nan=0.0)  # missing: no history, no case yet
+
     def _extra_columns(self, half_life: float) -> list[str]:
         return []
 
@@ -400,8 +403,7 @@ class _ChosenHalfLife(Baseline, RegressorMixin, RiskMixin, BaseEstimator):
         order = np.argsort(groups, kind="stable")  # once: then each candidate's rows come sorted
         groups, counts = groups[order], counts[order]
         self.scores_ = {
-            h: top_share_by_cutoff(groups, counts, np.nan_to_num(self._rate(X, h)[order], nan=-np.inf), self.top)
-            for h in candidates
+            h: top_share_by_cutoff(groups, counts, self._rate_or_zero(X, h)[order], self.top) for h in candidates
         }
         best = max(self.scores_.values(), key=lambda v: -np.inf if np.isnan(v) else v)
         self.half_life_ = next(h for h in candidates if not self.scores_[h] < best - 1e-12)  # longest of the best
@@ -410,10 +412,13 @@ class _ChosenHalfLife(Baseline, RegressorMixin, RiskMixin, BaseEstimator):
         return self
 
     def predict_expected(self, X) -> np.ndarray:
-        """Expected number of target cases in the horizon: the rate a day times ``horizon_days``."""
+        """Expected number of target cases in the horizon: the rate a day times ``horizon_days``.
+
+        A missing rate (a cutoff before any history) counts as no case a day.
+        """
         check_is_fitted(self)
         X = self.panel_frame(X)
-        return self._rate(X, self.half_life_) * X["horizon_days"].to_numpy(float)
+        return self._rate_or_zero(X, self.half_life_) * X["horizon_days"].to_numpy(float)
 
     def predict(self, X) -> np.ndarray:
         """Expected number of target cases in the horizon."""
