@@ -20,7 +20,7 @@ from riskmodel.models import (
     explain,
     grid_models,
 )
-from riskmodel.models.baselines import top_share_by_cutoff
+from riskmodel.models.baselines import hit_rates_by_cutoff, longest_within_noise
 
 HALF_LIVES = (3, 14, 60, 180, 365, 730)
 
@@ -113,15 +113,49 @@ def test_ties_go_to_the_longer_half_life():
     assert TimeWeightedRateBaseline().fit(X, y * 0).half_life_ == np.inf
 
 
-def test_top_share_by_cutoff_is_the_mean_hit_rate_with_shared_ties():
+def test_hit_rates_by_cutoff_are_the_library_hit_rates_with_shared_ties():
     rng = np.random.default_rng(0)
     groups = np.repeat(np.arange(6), 40)
     y = rng.poisson(0.5, len(groups)).astype(float)
     score = rng.integers(0, 4, len(groups)).astype(float)  # many ties at the boundary
-    y[groups == 5] = 0  # a cutoff without cases is left out
-    expected = np.mean([metrics.hit_rate(y[groups == g], score[groups == g], k=0.1) for g in range(5)])
+    y[groups == 5] = 0  # a cutoff without cases
+    expected = [metrics.hit_rate(y[groups == g], score[groups == g], k=0.1) for g in range(6)]
     shuffle = rng.permutation(len(groups))
-    assert top_share_by_cutoff(groups[shuffle], y[shuffle], score[shuffle], 0.1) == pytest.approx(expected)
+    got = hit_rates_by_cutoff(groups[shuffle], y[shuffle], score[shuffle], 0.1)
+    np.testing.assert_allclose(got, expected)
+    assert np.isnan(got[5])
+
+
+def _one_case_a_cutoff(hits_60: np.ndarray, hits_all: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """20 units a cutoff, one case each cutoff in unit 0; each column ranks unit 0 first where it hits."""
+    n_cutoffs = len(hits_60)
+    index = pd.MultiIndex.from_product(
+        [[f"G{u:02d}" for u in range(20)], pd.date_range("2024-01-01", periods=n_cutoffs, freq="7D")],
+        names=["grid_id", "cutoff"],
+    )
+    unit = np.repeat(np.arange(20), n_cutoffs)
+    rng = np.random.default_rng(0)
+    columns = {}
+    for name, hits in (("decay_60d", hits_60), ("rate_all", hits_all)):
+        value = rng.random(len(index))
+        value[unit == 0] = np.where(hits, 2.0, -1.0)
+        columns[name] = value
+    X = pd.DataFrame(columns, index=index).assign(history_days=1000.0, horizon_days=7.0)
+    return X, (unit == 0).astype(float)
+
+
+def test_a_shorter_half_life_must_be_better_by_more_than_noise():
+    hits_all = np.arange(40) % 2 == 0  # 20 hits
+    lucky = ~hits_all  # 22 hits, on other cutoffs: the difference is noise
+    lucky[[0, 2]] = True
+    model = TimeWeightedRateBaseline(half_lives=(60, np.inf)).fit(*_one_case_a_cutoff(lucky, hits_all))
+    assert model.scores_[60] > model.scores_[np.inf] and model.half_life_ == np.inf
+    better = np.ones(40, dtype=bool)  # every cutoff against half of them: beyond noise
+    model = TimeWeightedRateBaseline(half_lives=(60, np.inf)).fit(*_one_case_a_cutoff(better, hits_all))
+    assert model.scores_[60] == 1.0 and model.half_life_ == 60
+    # Without a case anywhere the longest is kept; with one cutoff only, the best mean.
+    assert longest_within_noise({60.0: np.array([np.nan]), np.inf: np.array([np.nan])}) == np.inf
+    assert longest_within_noise({60.0: np.array([0.5]), np.inf: np.array([0.4])}) == 60
 
 
 def test_the_smoothed_rate_reads_the_shrunk_rates_and_chooses_the_same_way():

@@ -30,7 +30,8 @@ __all__ = [
     "KDEBaseline",
     "TimeWeightedRateBaseline",
     "SmoothedRateBaseline",
-    "top_share_by_cutoff",
+    "hit_rates_by_cutoff",
+    "longest_within_noise",
 ]
 
 _LN2 = np.log(2)
@@ -272,11 +273,11 @@ class KDEBaseline(Baseline, GridRiskModel):
         return kernel @ rate
 
 
-def top_share_by_cutoff(groups: np.ndarray, y: np.ndarray, score: np.ndarray, top: float) -> float:
-    """The mean over cutoffs of the share of the cutoff's cases in its ``top`` share of units.
+def hit_rates_by_cutoff(groups: np.ndarray, y: np.ndarray, score: np.ndarray, top: float) -> np.ndarray:
+    """Each cutoff's share of its cases in its ``top`` share of units by score.
 
     The hit rate of `riskmodel.evaluation.metrics.hit_rate` (units tied at the boundary share
-    the slots left), one cutoff at a time; cutoffs without a case are left out.
+    the slots left), one cutoff at a time.
 
     Parameters
     ----------
@@ -291,30 +292,70 @@ def top_share_by_cutoff(groups: np.ndarray, y: np.ndarray, score: np.ndarray, to
 
     Returns
     -------
-    float
-        NaN when no cutoff has a case.
+    ndarray of float
+        One hit rate per cutoff, in the order of the sorted codes; NaN for a cutoff without a case.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from riskmodel.models.baselines import top_share_by_cutoff
-    >>> top_share_by_cutoff(np.array([0, 0, 1, 1]), np.array([3.0, 1.0, 0.0, 2.0]),
-    ...                     np.array([0.9, 0.1, 0.5, 0.5]), 0.5)
-    0.625
+    >>> from riskmodel.models.baselines import hit_rates_by_cutoff
+    >>> hit_rates_by_cutoff(np.array([0, 0, 1, 1, 2]), np.array([3.0, 1.0, 0.0, 2.0, 0.0]),
+    ...                     np.array([0.9, 0.1, 0.5, 0.5, 0.0]), 0.5).tolist()
+    [0.75, 0.5, nan]
     """
     order = np.argsort(groups, kind="stable")
-    shares = []
+    rates = []
     for rows in np.split(order, np.flatnonzero(np.diff(groups[order])) + 1):
         cases, values = y[rows], score[rows]
+        budget = top * len(rows)
+        last = min(int(np.ceil(budget)), len(rows)) - 1  # the last unit chosen, at least in part
+        boundary = -np.partition(-values, last)[last]
+        above, tied = values > boundary, values == boundary
+        weight = above + tied * np.clip((budget - above.sum()) / tied.sum(), 0.0, 1.0)
         total = cases.sum()
-        if total > 0:
-            budget = top * len(rows)
-            last = min(int(np.ceil(budget)), len(rows)) - 1  # the last unit chosen, at least in part
-            boundary = -np.partition(-values, last)[last]
-            above, tied = values > boundary, values == boundary
-            weight = above + tied * np.clip((budget - above.sum()) / tied.sum(), 0.0, 1.0)
-            shares.append(weight @ cases / total)
-    return float(np.mean(shares)) if shares else float("nan")
+        rates.append(weight @ cases / total if total > 0 else np.nan)
+    return np.array(rates, dtype=float)
+
+
+def longest_within_noise(hit_rates: dict[float, np.ndarray]) -> float:
+    """The longest half-life whose hit rates are within one standard error of the best's.
+
+    The best has the highest mean over cutoffs; another is within noise when the mean of its
+    paired differences to the best over the cutoffs is at most their standard error (the
+    one-standard-error rule: the smoother choice unless the data show the other is better).
+    Cutoffs without a case (NaN) are left out; without any case the longest wins.
+
+    Parameters
+    ----------
+    hit_rates : dict of float to ndarray
+        Each candidate half-life's hit rate per cutoff.
+
+    Returns
+    -------
+    float
+        The chosen half-life.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from riskmodel.models.baselines import longest_within_noise
+    >>> noisy = {30.0: np.array([0.5, 0.1, 0.5, 0.1]), np.inf: np.array([0.1, 0.5, 0.1, 0.4])}
+    >>> clear = {30.0: np.array([0.5, 0.4, 0.5, 0.4]), np.inf: np.array([0.4, 0.3, 0.4, 0.3])}
+    >>> float(longest_within_noise(noisy)), float(longest_within_noise(clear))
+    (inf, 30.0)
+    """
+    known = ~np.isnan(np.vstack(list(hit_rates.values()))).any(axis=0)
+    longest_first = sorted(hit_rates, reverse=True)
+    if not known.any():
+        return longest_first[0]
+    rates = {h: hit_rates[h][known] for h in longest_first}
+    best = max(longest_first, key=lambda h: rates[h].mean())
+    for h in longest_first:
+        gap = rates[best] - rates[h]
+        noise = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0
+        if gap.mean() <= noise + 1e-12:
+            return h
+    return best  # pragma: no cover - the best is within noise of itself
 
 
 class _ChosenHalfLife(Baseline, RegressorMixin, RiskMixin, BaseEstimator):
@@ -373,7 +414,8 @@ class _ChosenHalfLife(Baseline, RegressorMixin, RiskMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Choose the half-life whose rates put the most of each training cutoff's cases in its top units.
+        """Choose the longest half-life whose rates put, within noise, the most of each training
+        cutoff's cases in its top units.
 
         Parameters
         ----------
@@ -402,11 +444,11 @@ class _ChosenHalfLife(Baseline, RegressorMixin, RiskMixin, BaseEstimator):
         groups = np.zeros(len(X), dtype=int) if times is None else pd.factorize(times)[0]
         order = np.argsort(groups, kind="stable")  # once: then each candidate's rows come sorted
         groups, counts = groups[order], counts[order]
-        self.scores_ = {
-            h: top_share_by_cutoff(groups, counts, self._rate_or_zero(X, h)[order], self.top) for h in candidates
+        hit_rates = {
+            h: hit_rates_by_cutoff(groups, counts, self._rate_or_zero(X, h)[order], self.top) for h in candidates
         }
-        best = max(self.scores_.values(), key=lambda v: -np.inf if np.isnan(v) else v)
-        self.half_life_ = next(h for h in candidates if not self.scores_[h] < best - 1e-12)  # longest of the best
+        self.scores_ = {h: float(np.nanmean(r)) if not np.isnan(r).all() else np.nan for h, r in hit_rates.items()}
+        self.half_life_ = longest_within_noise(hit_rates)
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = X.shape[1]
         return self
@@ -433,8 +475,10 @@ class TimeWeightedRateBaseline(_ChosenHalfLife):
     and at h = infinity the historical rate ``rate_all``. ``fit`` scores each candidate
     half-life on the training rows (their features are point-in-time and their counts after
     each cutoff, and nothing else is learned): the mean over cutoffs of the share of the
-    cutoff's cases in its ``top`` units. The best wins, ties toward the longer half-life.
-    A regressor on counts; ``predict_proba`` through the Poisson law.
+    cutoff's cases in its ``top`` units. The longest half-life within noise of the best
+    wins (within one standard error of the paired differences over cutoffs: see
+    :func:`longest_within_noise`), so a short memory must show it is better; exact ties go to
+    the longer. A regressor on counts; ``predict_proba`` through the Poisson law.
 
     Parameters
     ----------
@@ -449,7 +493,7 @@ class TimeWeightedRateBaseline(_ChosenHalfLife):
     half_life_ : float
         The chosen half-life in days (``inf``: the historical rate).
     scores_ : dict of float to float
-        Each candidate's hit rate on the training rows.
+        Each candidate's hit rate on the training rows (the mean over cutoffs with a case).
     classes_ : ndarray of shape (2,)
         ``[0, 1]``: no case and at least one case, the classes of ``predict_proba``.
     n_features_in_ : int
@@ -505,7 +549,7 @@ class SmoothedRateBaseline(_ChosenHalfLife):
     half_life_ : float
         The chosen half-life in days (``inf``: all history).
     scores_ : dict of float to float
-        Each candidate's hit rate on the training rows.
+        Each candidate's hit rate on the training rows (the mean over cutoffs with a case).
     classes_ : ndarray of shape (2,)
         ``[0, 1]``: no case and at least one case, the classes of ``predict_proba``.
     n_features_in_ : int
