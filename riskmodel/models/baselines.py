@@ -349,13 +349,14 @@ def longest_within_noise(hit_rates: dict[float, np.ndarray]) -> float:
     if not known.any():
         return longest_first[0]
     rates = {h: hit_rates[h][known] for h in longest_first}
-    best = max(longest_first, key=lambda h: rates[h].mean())
-    for h in longest_first:
-        gap = rates[best] - rates[h]
+    best = rates[max(longest_first, key=lambda h: rates[h].mean())]
+
+    def within_noise(h: float) -> bool:
+        gap = best - rates[h]
         noise = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0
-        if gap.mean() <= noise + 1e-12:
-            return h
-    return best  # pragma: no cover - the best is within noise of itself
+        return bool(gap.mean() <= noise + 1e-12)
+
+    return next(h for h in longest_first if within_noise(h))  # the best itself at the latest
 
 
 class _ChosenHalfLife(Baseline, RegressorMixin, RiskMixin, BaseEstimator):
@@ -414,8 +415,7 @@ class _ChosenHalfLife(Baseline, RegressorMixin, RiskMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Choose the longest half-life whose rates put, within noise, the most of each training
-        cutoff's cases in its top units.
+        """Choose the half-life by the hit rate of its rates on the training rows.
 
         Parameters
         ----------
