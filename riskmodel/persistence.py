@@ -55,6 +55,8 @@ TRUSTED_TYPES = (
     "riskmodel.models.baselines.HistoricalRateBaseline",
     "riskmodel.models.baselines.KDEBaseline",
     "riskmodel.models.baselines.LastPeriodBaseline",
+    "riskmodel.models.baselines.SmoothedRateBaseline",
+    "riskmodel.models.baselines.TimeWeightedRateBaseline",
     "riskmodel.models.calibration.Calibrator",
     "riskmodel.models.classifiers.GBMCount",
     "riskmodel.models.classifiers.GBMRisk",

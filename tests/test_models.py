@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
-from sklearn.base import clone, is_classifier
+from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import check_estimator, check_param_validation, parametrize_with_checks
@@ -27,8 +27,10 @@ from riskmodel.models import (
     LogisticRisk,
     ProfileOutlier,
     Scorecard,
+    SmoothedRateBaseline,
     SpikeDetector,
     TierPolicy,
+    TimeWeightedRateBaseline,
     UpliftRegressor,
 )
 from riskmodel.models.calibration import split_latest
@@ -120,11 +122,23 @@ _BASELINE_DEVIATIONS = dict.fromkeys(
     ],
     _NO_Y,
 )
+_COUNT_BASELINE_DEVIATIONS = dict.fromkeys(
+    [
+        "check_regressors_train",
+        "check_regressor_data_not_an_array",
+        "check_regressors_no_decision_function",
+        "check_supervised_y_no_nan",
+        "check_regressors_int",
+    ],
+    _NUMPY,
+)
 
 
 def _panel_reader_deviations(estimator) -> dict[str, str]:
     name = type(estimator).__name__
-    deviations = _PANEL_READER_DEVIATIONS | (_BASELINE_DEVIATIONS if is_classifier(estimator) else {})
+    extra = _BASELINE_DEVIATIONS if is_classifier(estimator) else {}
+    extra = _COUNT_BASELINE_DEVIATIONS if is_regressor(estimator) else extra
+    deviations = _PANEL_READER_DEVIATIONS | extra
     return {check: reason.format(name=name) for check, reason in deviations.items()}
 
 
@@ -139,6 +153,8 @@ def _panel_reader_deviations(estimator) -> dict[str, str]:
         HistoricalRateBaseline(),
         HistoricalRateBaseline(half_life=14),
         KDEBaseline(),
+        TimeWeightedRateBaseline(),
+        SmoothedRateBaseline(),
         SpikeDetector(),
     ],
     ids=repr,
@@ -163,6 +179,8 @@ ESTIMATORS = [
     HistoricalRateBaseline,
     LastPeriodBaseline,
     KDEBaseline,
+    TimeWeightedRateBaseline,
+    SmoothedRateBaseline,
     LogisticRisk,
     GBMRisk,
     GBMCount,
@@ -179,6 +197,8 @@ BAD_VALUES = {
     "window": 0,
     "half_life": -1,
     "bandwidth_m": -1,
+    "half_lives": "60",
+    "top": 0.0,
     "C": 0.0,
     "max_iter": 0,
     "calibration": "platt",
@@ -281,6 +301,8 @@ MODELS = [
     (HistoricalRateBaseline(), "y"),
     (HistoricalRateBaseline(half_life=60), "y"),
     (KDEBaseline(bandwidth_m=700, half_life=60), "y"),
+    (TimeWeightedRateBaseline(), "y_count"),
+    (SmoothedRateBaseline(), "y_count"),
     (LogisticRisk(), "y"),
     (GBMRisk(n_estimators=60, n_jobs=1), "y"),
     (GBMCount(n_estimators=60, n_jobs=1), "y_count"),
@@ -381,14 +403,14 @@ def test_bad_input(panel):
     with pytest.raises(ValueError, match="order"):
         model.predict_proba(X[X.columns[::-1]])
     with pytest.raises(ValueError, match=r"needs the panel column\(s\) \['count_28d'\]"):
-        LastPeriodBaseline().fit(X.drop(columns=["count_28d"]))
+        LastPeriodBaseline(window=28).fit(X.drop(columns=["count_28d"]))
     for unfitted in (LogisticRisk(), GBMRisk(), GBMCount(), HistoricalRateBaseline()):
         with pytest.raises(NotFittedError):
             unfitted.predict_proba(X)
     with pytest.raises(ValueError, match="empty training set"):
         GBMRisk().fit(X.iloc[:0], y.iloc[:0])
     with pytest.raises(ValueError, match="empty training set"):
-        LastPeriodBaseline().fit(X.iloc[:0])
+        LastPeriodBaseline(window=28).fit(X.iloc[:0])
     with pytest.raises(ValueError, match="one class only"):
         LogisticRisk().fit(X, np.zeros(len(X)))
     with pytest.raises(ValueError, match="labels are missing"):

@@ -6,7 +6,13 @@ probability of at least one target case in the horizon and ``predict_expected(X)
 the expected count. Higher means riskier.
 """
 
-from .baselines import HistoricalRateBaseline, KDEBaseline, LastPeriodBaseline
+from .baselines import (
+    HistoricalRateBaseline,
+    KDEBaseline,
+    LastPeriodBaseline,
+    SmoothedRateBaseline,
+    TimeWeightedRateBaseline,
+)
 from .classifiers import GBMCount, GBMRisk, LogisticRisk
 from .escalation import EscalationClassifier
 from .explain import describe_driver, explain
@@ -28,8 +34,10 @@ __all__ = [
     "LogisticRisk",
     "ProfileOutlier",
     "Scorecard",
+    "SmoothedRateBaseline",
     "SpikeDetector",
     "TierPolicy",
+    "TimeWeightedRateBaseline",
     "UpliftRegressor",
     "case_models",
     "describe_driver",

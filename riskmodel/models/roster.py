@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from .baselines import HistoricalRateBaseline, KDEBaseline, LastPeriodBaseline
+from .baselines import (
+    HistoricalRateBaseline,
+    KDEBaseline,
+    LastPeriodBaseline,
+    SmoothedRateBaseline,
+    TimeWeightedRateBaseline,
+)
 from .classifiers import GBMCount, GBMRisk, LogisticRisk
 from .escalation import EscalationClassifier
 from .scorecard import Scorecard
@@ -11,19 +17,22 @@ __all__ = ["case_models", "grid_models"]
 
 
 def grid_models(**lightgbm) -> dict:
-    """A fresh, unfitted model of every grid-risk family, by name.
+    """A fresh, unfitted model of every grid-risk family, by name, the simplest first.
 
     ``lightgbm`` options (for example ``n_jobs=1``) go to the LightGBM models.
 
     Examples
     --------
     >>> from riskmodel.models import grid_models
-    >>> list(grid_models())
-    ['HistoricalRateBaseline', 'LastPeriodBaseline', 'KDEBaseline', 'LogisticRisk', 'GBMRisk', 'GBMCount', 'Scorecard']
+    >>> list(grid_models())  # doctest: +NORMALIZE_WHITESPACE
+    ['LastPeriodBaseline', 'HistoricalRateBaseline', 'TimeWeightedRateBaseline', 'SmoothedRateBaseline',
+     'KDEBaseline', 'LogisticRisk', 'GBMRisk', 'GBMCount', 'Scorecard']
     """
     return {
-        "HistoricalRateBaseline": HistoricalRateBaseline(),
         "LastPeriodBaseline": LastPeriodBaseline(),
+        "HistoricalRateBaseline": HistoricalRateBaseline(),
+        "TimeWeightedRateBaseline": TimeWeightedRateBaseline(),
+        "SmoothedRateBaseline": SmoothedRateBaseline(),
         "KDEBaseline": KDEBaseline(bandwidth_m=700, half_life=60),
         "LogisticRisk": LogisticRisk(),
         "GBMRisk": GBMRisk(**lightgbm),
