@@ -16,7 +16,7 @@ from .targets import TARGETS, TargetKind, target_kind
 __all__ = ["BacktestResult", "backtest", "score_fold"]
 
 #: Metrics where lower is better; their oracle ratio reads "how many times the oracle's".
-LOWER_IS_BETTER = ("brier", "log_loss", "ece", "ece_pooled", "poisson_deviance")
+LOWER_IS_BETTER = ("brier", "log_loss", "ece", "ece_pooled", "poisson_deviance", "crps")
 #: Metrics whose spread over streets the leaderboard reports.
 STREET_METRICS = ("roc_auc", "hit_rate_at_5pct")
 
