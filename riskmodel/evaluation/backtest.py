@@ -43,7 +43,11 @@ class BacktestResult:
         every metric.
     predictions : DataFrame
         One row per model, unit (or case) and test cutoff: ``probability``,
-        ``expected``, the label ``y`` and, for grids, ``y_count``.
+        ``expected``, the label ``y`` and, for grids, ``y_count`` and the
+        ``dispersion`` of the fold's negative binomial forecast (see
+        :func:`~riskmodel.evaluation.targets.holdout_dispersion`; the grid folds
+        score it by ``crps`` and ``coverage_50/80/90``, see
+        :func:`~riskmodel.evaluation.metrics.score_distribution`).
     config : dict
         The backtest's configuration (what MLflow logs as parameters).
     target : str

@@ -332,7 +332,15 @@ def holdout_dispersion(model, X: pd.DataFrame, y, y_count, horizon) -> float:
     narrow. A baseline learns nothing from the labels and would be honest in sample,
     but the same rule for every family keeps the harness generic and costs a baseline
     little. ``y`` are the 0/1 labels (a classifier is fitted on them, a regressor on
-    ``y_count``).
+    ``y_count``). The price is one more fit of each model per refit.
+
+    Measured on the ``district`` simulator (seed 0, 28 days, folds at 2025-06-02 and
+    2025-06-30): GBMCount's dispersion fitted in sample on the same slice was 0.41-0.44,
+    out of sample 0.52-0.57, and the 80% PIT coverage 0.802/0.796 against 0.808/0.802;
+    HistoricalRateBaseline and LogisticRisk were alike both ways. Out of sample, pooled over
+    four folds, the 50/80/90% coverages were 0.510/0.802/0.899 (GBMCount), 0.479/0.773/0.876
+    (LogisticRisk) and 0.489/0.781/0.880 (HistoricalRateBaseline), all within 3 points of
+    nominal, as on Chicago (7 and 28 days, four 2019 folds: 0.78-0.80 at 80%).
     """
     cutoff = X.index.get_level_values("cutoff")
     start = latest_start(pd.Series(cutoff).value_counts(), DISPERSION_SLICE) if cutoff.nunique() > 1 else cutoff.min()
