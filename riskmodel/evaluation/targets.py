@@ -189,15 +189,9 @@ class GridRisk(TargetKind):
                     "closed before it; start the test cutoffs later or train_start earlier"
                 )
             y, y_count = panel.y[train], panel.y_count[train]
-            refit = fold % refit_every == 0 or not fitted
             fitted = _fits(models, fold, refit_every, fitted, panel.X[train], y, y_count)
-            if refit:
-                dispersion = {
-                    name: holdout_dispersion(model, panel.X[train], y, y_count, horizon)
-                    for name, model in models.items()
-                }
-                if oracle is not None:
-                    dispersion["oracle"] = _oracle_dispersion(oracle, panel.X[train], y_count)
+            if fold % refit_every == 0 or not dispersion:  # with the models' refits
+                dispersion = _dispersions(models, oracle, panel.X[train], y, y_count, horizon)
             X = panel.X[test]
             outputs = {name: (m.predict_proba(X)[:, 1], m.predict_expected(X)) for name, m in fitted.items()}
             latest = panel.X[np.asarray(cutoff == cutoff[train].max())]  # drift: the last training cutoff's scores
@@ -354,6 +348,12 @@ def holdout_dispersion(model, X: pd.DataFrame, y, y_count, horizon) -> float:
     if not early.any():
         model = clone(model).fit(X, y_count if is_regressor(model) else y)
     return fit_dispersion(model.predict_expected(X[slice_]), np.asarray(y_count)[slice_])
+
+
+def _dispersions(models: dict, oracle, X: pd.DataFrame, y, y_count, horizon) -> dict[str, float]:
+    """Every model's :func:`holdout_dispersion`, and the oracle's when there is one."""
+    found = {name: holdout_dispersion(model, X, y, y_count, horizon) for name, model in models.items()}
+    return found if oracle is None else found | {"oracle": _oracle_dispersion(oracle, X, y_count)}
 
 
 def _oracle_dispersion(oracle, X: pd.DataFrame, y_count, cutoffs: int = 4) -> float:
