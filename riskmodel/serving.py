@@ -153,7 +153,9 @@ def predict(
         Grid model: one row per unit of the model's level, with ``grid_id``,
         ``level``, one ``<level>_id`` column per level above it, ``as_of``,
         ``horizon_days``, ``probability`` (of at least one case in the horizon),
-        ``expected_count``, ``score`` (the probability on a 0-100 scale),
+        ``expected_count``, ``low`` and ``high`` (the 80% interval of the count in
+        the horizon, whole numbers, from the model's negative binomial distribution:
+        see :attr:`TrainedModel.dispersion`), ``score`` (the probability on a 0-100 scale),
         ``tier``, ``rank`` (1 = riskiest; ties by ``grid_id``), ``top_drivers``
         (the three largest contributions, in words) and ``flags``. Case model:
         one row per case open at ``as_of``, with ``case_id``, ``grid_id`` and the
@@ -208,13 +210,19 @@ def predict(
     check_schema(trained, X)
     out = trained.target.rows(trained, dataset, X, as_of)
     horizon = trained.target.window(trained.builder)
-    scores = trained.score(X) if len(X) else pd.DataFrame({"probability": [], "expected_count": [], "tier": []})
+    scores = (
+        trained.score(X)
+        if len(X)
+        else pd.DataFrame({"probability": [], "expected_count": [], "low": [], "high": [], "tier": []})
+    )
     p = scores["probability"].to_numpy()
     out["as_of"] = as_of
     out["horizon_days"] = (as_of + horizon - as_of) / pd.Timedelta(days=1)
     out["probability"] = p
     if trained.target.counts:
         out["expected_count"] = scores["expected_count"].to_numpy()
+        out["low"] = scores["low"].to_numpy()
+        out["high"] = scores["high"].to_numpy()
     out["score"] = score(p)
     out["tier"] = scores["tier"].astype(str).to_numpy()
     order = np.lexsort((out.iloc[:, 0].to_numpy(), -p))  # riskiest first, ties by grid_id or case_id

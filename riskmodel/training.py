@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from .contract import Dataset
 from .evaluation.targets import TARGETS, TargetKind, TrainingSet, target_kind
 from .models import TierPolicy
+from .models.distribution import NegativeBinomial
 from .persistence import LEGACY_FILE, MANIFEST, ModelFileError, read_parts, write_parts
 from .privacy import warn_raw_keys
 from .trackers import Tracker, default
@@ -82,9 +83,20 @@ class TrainedModel:
     inputs : dict
         The optional columns of each table the model was trained with, which the
         data to score must hold: ``{"cases": [...], "grid_history": [...]}``.
+    dispersion : float
+        The NB2 dispersion of a grid model's predictive distribution (variance =
+        expected + dispersion x expected**2; see :mod:`riskmodel.models.distribution`),
+        fitted out of sample on the latest training rows
+        (:func:`~riskmodel.evaluation.targets.holdout_dispersion`); :meth:`score`'s
+        ``low`` and ``high`` are its 80% interval. 0 is the Poisson law: the value of a
+        case model, and of a grid model saved before the dispersion was kept (whose
+        intervals are then Poisson intervals, narrower than the fitted ones would be).
     model_uri, run_id : str or None
         Where MLflow keeps it, once logged.
     """
+
+    #: The central interval that :meth:`score` gives as ``low`` and ``high``.
+    interval_level = 0.8
 
     def __init__(
         self,
@@ -99,6 +111,7 @@ class TrainedModel:
         version=None,
         units=None,
         inputs=None,
+        dispersion=0.0,
     ):
         self.kind = kind
         self.estimator = estimator
@@ -110,6 +123,7 @@ class TrainedModel:
         self.version = version or library_version()
         self.units = units
         self.inputs = inputs or {}
+        self.dispersion = float(dispersion or 0.0)
         self.model_uri = self.run_id = None
 
     @property
@@ -135,7 +149,8 @@ class TrainedModel:
         return self.target.features(self.builder, dataset, pd.Timestamp(as_of))
 
     def score(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``probability`` (for grids also ``expected_count``) and ``tier`` of every row of ``X``."""
+        """``probability`` (for grids also ``expected_count`` and the whole-number 80%
+        interval ``low``, ``high`` of the count in the horizon) and ``tier`` of every row of ``X``."""
         check_is_fitted(self.estimator)
         missing = [c for c in self.feature_names if c not in X.columns]
         extra = [c for c in X.columns if c not in self.feature_names]
@@ -148,6 +163,8 @@ class TrainedModel:
         out = pd.DataFrame({"probability": self.estimator.predict_proba(X)[:, 1]}, index=X.index)
         if self.target.counts:
             out["expected_count"] = self.estimator.predict_expected(X)
+            low, high = NegativeBinomial(out["expected_count"], self.dispersion).interval(self.interval_level)
+            out["low"], out["high"] = low, high
         # Units are tiered per cutoff; the open cases of one call are one group.
         dates = None if self.target.counts else np.zeros(len(out))
         out["tier"] = self.tier_policy.assign(out["probability"], dates)
@@ -170,6 +187,7 @@ class TrainedModel:
             "trained_through": str(self.trained_through),
             "registered_name": self.registered_name,
             "inputs": self.inputs,
+            "dispersion": self.dispersion,
         }
         return write_parts(
             folder,
@@ -216,6 +234,7 @@ class TrainedModel:
             version=meta["version"],
             units=parts["units"],
             inputs=meta["inputs"],
+            dispersion=meta.get("dispersion", 0.0),  # saved before the dispersion was kept: Poisson
         )
         if trained.version != library_version():
             warnings.warn(
@@ -370,6 +389,7 @@ def train(
         trained_through=rows.trained_through,
         units=rows.units,
         inputs=inputs(rows.builder, dataset),
+        dispersion=rows.dispersion,
     )
     if track:
         (tracker or default()).log_model(trained, example=X, experiment=experiment, register=register)

@@ -78,16 +78,18 @@ def test_every_model_gets_the_same_folds_and_the_oracle_its_ratios(tiny):
 def test_no_training_label_overlaps_the_test_window(tiny):
     FITS.clear()
     _run(tiny, {"spy": Spy()})
-    assert len(FITS) == 3
-    for latest, cutoff in zip(FITS, pd.to_datetime(CUTOFFS), strict=True):
+    folds, inner = FITS[0::2], FITS[1::2]  # each fold's fit, then the one its dispersion is fitted out of sample
+    assert len(folds) == len(inner) == 3
+    for latest, early, cutoff in zip(folds, inner, pd.to_datetime(CUTOFFS), strict=True):
         assert latest + pd.Timedelta(days=28) <= cutoff
         assert latest + pd.Timedelta(days=35) > cutoff  # and every closed week is used
+        assert early + pd.Timedelta(days=28) <= latest  # the dispersion's rows, too, are after an embargo
 
 
 def test_refit_every_reuses_the_last_fit(tiny):
     FITS.clear()
     _run(tiny, {"spy": Spy()}, refit_every=2)
-    assert len(FITS) == 2  # folds 0 and 2
+    assert len(FITS) == 2 * 2  # folds 0 and 2, each with its dispersion's fit
 
 
 def test_same_seed_same_result(tiny):

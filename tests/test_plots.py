@@ -128,6 +128,7 @@ def test_units_without_coordinates(grid, tiny, tmp_path):
     assert [p.name for p in plots.save_figures(grid, bare, tmp_path)] == [
         "hit_rate_curve.png",
         "calibration_curve.png",
+        "pit_histogram.png",
         "metrics_by_fold.png",
     ]
 
@@ -146,6 +147,17 @@ def test_metrics_by_fold(grid, escalation):
         plots.metrics_by_fold(escalation)
 
 
+def test_pit_histogram(grid, escalation):
+    figure = plots.pit_histogram(grid, bins=5)
+    stairs = {patch.get_label(): patch for patch in figure.axes[0].patches}
+    assert set(stairs) == MODELS
+    for patch in stairs.values():
+        density, edges = patch.get_data().values, patch.get_data().edges
+        assert len(density) == 5 and np.diff(edges) @ density == pytest.approx(1.0)  # a density over [0, 1]
+    with pytest.raises(ValueError, match="PIT histogram needs a grid-target backtest"):
+        plots.pit_histogram(escalation)
+
+
 def test_grid_only_figures_refuse_the_escalation_target(escalation, tiny):
     with pytest.raises(ValueError, match="hit-rate curve needs a grid-target backtest.*'escalation'"):
         plots.hit_rate_curve(escalation)
@@ -158,6 +170,7 @@ def test_save_figures(grid, escalation, tiny, tmp_path):
     assert [p.name for p in paths] == [
         "hit_rate_curve.png",
         "calibration_curve.png",
+        "pit_histogram.png",
         "risk_map.png",
         "metrics_by_fold.png",
     ]

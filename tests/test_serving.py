@@ -25,6 +25,8 @@ COLUMNS = [
     "horizon_days",
     "probability",
     "expected_count",
+    "low",
+    "high",
     "score",
     "tier",
     "rank",

@@ -16,7 +16,7 @@ from .targets import TARGETS, TargetKind, target_kind
 __all__ = ["BacktestResult", "backtest", "score_fold"]
 
 #: Metrics where lower is better; their oracle ratio reads "how many times the oracle's".
-LOWER_IS_BETTER = ("brier", "log_loss", "ece", "ece_pooled", "poisson_deviance")
+LOWER_IS_BETTER = ("brier", "log_loss", "ece", "ece_pooled", "poisson_deviance", "crps")
 #: Metrics whose spread over streets the leaderboard reports.
 STREET_METRICS = ("roc_auc", "hit_rate_at_5pct")
 
@@ -43,7 +43,11 @@ class BacktestResult:
         every metric.
     predictions : DataFrame
         One row per model, unit (or case) and test cutoff: ``probability``,
-        ``expected``, the label ``y`` and, for grids, ``y_count``.
+        ``expected``, the label ``y`` and, for grids, ``y_count`` and the
+        ``dispersion`` of the fold's negative binomial forecast (see
+        :func:`~riskmodel.evaluation.targets.holdout_dispersion`; the grid folds
+        score it by ``crps`` and ``coverage_50/80/90``, see
+        :func:`~riskmodel.evaluation.metrics.score_distribution`).
     config : dict
         The backtest's configuration (what MLflow logs as parameters).
     target : str

@@ -6,23 +6,32 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import scoringrules
 from sklearn import metrics as _sk
+
+from ..models.distribution import NegativeBinomial
 
 __all__ = [
     "average_precision",
     "brier",
+    "crps",
+    "crps_poisson",
     "expected_calibration_error",
     "hit_rate",
+    "interval_coverage",
     "lead_time",
     "log_loss",
     "pai",
     "pei_star",
+    "pit_coverage",
+    "pit_histogram",
     "poisson_deviance",
     "population_stability_index",
     "precision_at_capacity",
     "roc_auc",
     "rri",
     "score_cases",
+    "score_distribution",
     "score_fold",
     "wave_detection",
 ]
@@ -252,6 +261,121 @@ def poisson_deviance(y, expected) -> float:
     return float(2 * np.mean(term - (y - e)))
 
 
+def crps(y, expected, dispersion: float = 0.0) -> float:
+    """Mean continuous ranked probability score of the NB2 forecasts (lower is better).
+
+    ``CRPS(F, y) = sum_k (F(k) - [y <= k])**2`` for counts, in closed form by
+    ``scoringrules`` (``crps_negbinom``, ``crps_poisson`` with dispersion 0); where its
+    hypergeometric form does not converge (large means with a dispersion near 0) the
+    sum is taken directly. It is in the units of the count: a forecast of exactly the
+    observed count scores 0.
+
+    Examples
+    --------
+    >>> round(crps([0, 2], [0.5, 1.5], dispersion=0.2), 4)
+    0.3069
+    >>> crps([0, 2], [0.5, 1.5]) == crps_poisson([0, 2], [0.5, 1.5])
+    True
+    """
+    forecast = NegativeBinomial(expected, dispersion)
+    y = np.asarray(y, dtype=float)
+    if forecast.dispersion == 0:
+        return crps_poisson(y, forecast.expected)
+    scores = np.asarray(scoringrules.crps_negbinom(y, 1 / forecast.dispersion, mu=forecast.expected), dtype=float)
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        scores[bad] = _crps_sum(y[bad], NegativeBinomial(forecast.expected[bad], forecast.dispersion))
+    return float(np.mean(scores))
+
+
+def _crps_sum(y: np.ndarray, forecast: NegativeBinomial, chunk: int = 2048) -> np.ndarray:
+    """``sum_k (F(k) - [y <= k])**2`` over k up to past the observation and the 1 - 1e-12 quantile."""
+    out = np.empty(len(y))
+    for start in range(0, len(y), chunk):
+        part = slice(start, start + chunk)
+        mu = forecast.expected[part]
+        k = np.arange(int(max(y[part].max(), NegativeBinomial(mu, forecast.dispersion).ppf(1 - 1e-12).max())) + 2)
+        cdf = NegativeBinomial(mu[:, None], forecast.dispersion).cdf(k[None, :])
+        out[part] = np.sum((cdf - (y[part, None] <= k[None, :])) ** 2, axis=1)
+    return out
+
+
+def crps_poisson(y, expected) -> float:
+    """Mean CRPS of Poisson forecasts with means ``expected`` (``scoringrules.crps_poisson``):
+    the reference that a distribution with a fitted dispersion should beat, for example a
+    Poisson law around the historical rate.
+
+    Examples
+    --------
+    >>> round(crps_poisson([0, 1], [0.0, 1.0]), 4)  # a sure 0 for a 0 scores 0, the 1: 0.2119
+    0.106
+    """
+    e = np.clip(np.asarray(expected, dtype=float), 0, None)
+    return float(np.mean(scoringrules.crps_poisson(np.asarray(y, dtype=float), e)))
+
+
+def _pit_below(lower: np.ndarray, upper: np.ndarray, u) -> np.ndarray:
+    """Each observation's nonrandomized PIT distribution at ``u``: uniform on [lower, upper]."""
+    u = np.asarray(u, dtype=float)[..., None]
+    width = upper - lower
+    inside = np.clip((u - lower) / np.where(width > 0, width, 1), 0, 1)
+    return np.where(width > 0, inside, (u >= upper).astype(float))
+
+
+def pit_histogram(lower, upper, *, bins: int = 10) -> np.ndarray:
+    """Share of the PIT mass in each of ``bins`` equal bins of [0, 1] (Czado, Gneiting and Held 2009).
+
+    Observation ``i`` with ``lower_i = F_i(y_i - 1)`` and ``upper_i = F_i(y_i)`` (see
+    :meth:`~riskmodel.models.distribution.NegativeBinomial.pit`) puts its unit mass
+    uniformly on ``[lower_i, upper_i]``; the histogram is the average over observations.
+    Under a calibrated forecast every bin holds ``1 / bins`` in expectation; a U shape
+    means too narrow a distribution, a hump too wide.
+
+    Examples
+    --------
+    >>> pit_histogram([0.0, 0.5], [0.5, 1.0], bins=2).tolist()
+    [0.5, 0.5]
+    """
+    lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+    edges = np.linspace(0, 1, bins + 1)
+    below = _pit_below(lower, upper, edges).mean(axis=-1)
+    return np.diff(below)
+
+
+def pit_coverage(lower, upper, level: float) -> float:
+    """Coverage of the central ``level`` interval read on the nonrandomized PIT.
+
+    The share of each observation's PIT mass inside ``[(1 - level) / 2, (1 + level) / 2]``,
+    averaged. Under a calibrated forecast it is exactly ``level`` in expectation, also for
+    counts, where a whole-number interval covers at least its level by construction (a
+    unit with mean 0.05 has [0, 0] as its 80% interval, which holds 95%): see
+    :func:`interval_coverage` for that one.
+
+    Examples
+    --------
+    >>> pit_coverage([0.0], [1.0], 0.8)  # one observation whose PIT spans [0, 1]
+    0.8
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+    inside = _pit_below(lower, upper, (1 + level) / 2) - _pit_below(lower, upper, (1 - level) / 2)
+    return float(np.round(np.mean(inside), 12))
+
+
+def interval_coverage(y, low, high) -> float:
+    """Share of the counts ``y`` inside their whole-number intervals ``[low, high]``
+    (at least the interval's level for a calibrated forecast; see :func:`pit_coverage`).
+
+    Examples
+    --------
+    >>> interval_coverage([0, 3, 5], [0, 1, 1], [0, 2, 6])
+    0.6666666666666666
+    """
+    y = np.asarray(y, dtype=float)
+    return float(np.mean((y >= np.asarray(low)) & (y <= np.asarray(high))))
+
+
 def population_stability_index(expected, actual, *, bins: int = 10, eps: float = 1e-4) -> float:
     """``PSI = sum_b (a_b - e_b) ln(a_b / e_b)`` over the deciles of ``expected``.
 
@@ -364,8 +488,37 @@ def wave_detection(
     }
 
 
-def score_fold(y_count, probability, expected, *, area=None, capacity=None, street=None) -> dict[str, float]:
-    """Every grid metric of one fold (see :mod:`riskmodel.evaluation.metrics` for the formulas).
+#: The central intervals whose coverage :func:`score_fold` reports (``coverage_50`` ...).
+COVERAGE_LEVELS = (0.5, 0.8, 0.9)
+
+
+def score_distribution(y_count, expected, dispersion: float) -> dict[str, float]:
+    """The metrics of the NB2 forecasts of one fold: ``crps``, ``coverage_50/80/90``
+    (:func:`pit_coverage`, exactly nominal in expectation under calibration) and
+    ``interval_coverage_80`` (:func:`interval_coverage` of the whole-number 80% intervals,
+    at least 0.8 for a calibrated forecast).
+
+    Examples
+    --------
+    >>> from riskmodel.evaluation.metrics import score_distribution
+    >>> scores = score_distribution([0, 1, 0, 4], [0.2, 0.5, 0.1, 2.0], dispersion=0.3)
+    >>> round(scores["crps"], 4), scores["interval_coverage_80"]
+    (0.4656, 1.0)
+    """
+    forecast = NegativeBinomial(expected, dispersion)
+    lower, upper = forecast.pit(y_count)
+    out = {"crps": crps(y_count, forecast.expected, forecast.dispersion)}
+    for level in COVERAGE_LEVELS:
+        out[f"coverage_{round(100 * level)}"] = pit_coverage(lower, upper, level)
+    out["interval_coverage_80"] = interval_coverage(y_count, *forecast.interval(0.8))
+    return out
+
+
+def score_fold(
+    y_count, probability, expected, *, area=None, capacity=None, street=None, dispersion: float | None = None
+) -> dict[str, float]:
+    """Every grid metric of one fold (see :mod:`riskmodel.evaluation.metrics` for the formulas);
+    with a ``dispersion`` also those of the forecasts' distribution (:func:`score_distribution`).
 
     Examples
     --------
@@ -400,6 +553,8 @@ def score_fold(y_count, probability, expected, *, area=None, capacity=None, stre
         by = frame.groupby("street", sort=True)
         out["roc_auc_street_std"] = by.apply(lambda g: roc_auc(g["y"], g["p"])).std()
         out["hit_rate_at_5pct_street_std"] = by.apply(lambda g: hit_rate(g["y"], g["p"], k=0.05)).std()
+    if dispersion is not None:
+        out |= score_distribution(y_count, expected, dispersion)
     return out
 
 

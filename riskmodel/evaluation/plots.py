@@ -1,4 +1,4 @@
-"""Figures of a backtest: hit-rate curve, calibration, risk map and a metric by fold.
+"""Figures of a backtest: hit-rate curve, calibration, PIT histogram, risk map and a metric by fold.
 
 Every function returns a :class:`matplotlib.figure.Figure` built without
 pyplot's global state, so figures can be drawn headless and in threads;
@@ -18,6 +18,8 @@ Examples
 ['HistoricalRateBaseline', 'LastPeriodBaseline', 'oracle', 'random']
 >>> len(plots.calibration_curve(result).axes[0].lines), len(plots.metrics_by_fold(result).axes[0].lines)
 (4, 3)
+>>> len(plots.pit_histogram(result).axes[0].patches)  # a stairs per model and the oracle
+3
 >>> len(plots.risk_map(result, district).axes[0].collections)  # the units and the cases
 2
 """
@@ -31,9 +33,18 @@ import pandas as pd
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
+from ..models.distribution import NegativeBinomial
 from . import metrics
 
-__all__ = ["calibration_curve", "funnel_plot", "hit_rate_curve", "metrics_by_fold", "risk_map", "save_figures"]
+__all__ = [
+    "calibration_curve",
+    "funnel_plot",
+    "hit_rate_curve",
+    "metrics_by_fold",
+    "pit_histogram",
+    "risk_map",
+    "save_figures",
+]
 
 
 def _axes(xlabel: str, ylabel: str, title: str):
@@ -104,6 +115,33 @@ def calibration_curve(result, *, bins: int = 10) -> Figure:
         axes.plot(points["p"], points["y"], marker="o", **_style(name))
         top = max(top, points["p"].max(), points["y"].max())
     axes.plot([0, top], [0, top], ":", color="grey", label="perfect")
+    axes.legend()
+    return figure
+
+
+def pit_histogram(result, *, bins: int = 10) -> Figure:
+    """The nonrandomized PIT histogram of every model's count distribution, all folds pooled.
+
+    Each unit's count is scored against its model's negative binomial forecast (the
+    fold's ``expected`` and ``dispersion``) by
+    :func:`~riskmodel.evaluation.metrics.pit_histogram` (Czado, Gneiting and Held 2009),
+    drawn as a density: flat at 1 (dotted) for a calibrated forecast, U-shaped when the
+    distribution is too narrow, hump-shaped when it is too wide. Grid target only.
+    """
+    _grid_only(result, "the PIT histogram")
+    if not (isinstance(bins, int) and bins >= 1):
+        raise ValueError(f"bins must be a whole number >= 1, got {bins!r}")
+    edges = np.linspace(0, 1, bins + 1)
+    figure, axes = _axes("PIT", "density", f"PIT histogram ({bins} bins, all folds)")
+    for name in result.leaderboard.index:
+        rows = result.predictions[result.predictions["model"] == name]
+        mass = np.zeros(bins)
+        for dispersion, part in rows.groupby("dispersion"):
+            forecast = NegativeBinomial(part["expected"].to_numpy(), float(dispersion))
+            mass += metrics.pit_histogram(*forecast.pit(part["y_count"].to_numpy()), bins=bins) * len(part)
+        style = _style(name)
+        axes.stairs(mass / len(rows) * bins, edges, linewidth=1.5, **style)
+    axes.axhline(1.0, linestyle=":", color="grey", label="calibrated")
     axes.legend()
     return figure
 
@@ -208,7 +246,7 @@ def save_figures(result, dataset, folder) -> list[Path]:
     """Draw the figures that apply and save them as PNG files in ``folder`` (created if needed).
 
     Grid target: ``hit_rate_curve.png``, ``calibration_curve.png``,
-    ``risk_map.png`` (when the units have coordinates) and
+    ``pit_histogram.png``, ``risk_map.png`` (when the units have coordinates) and
     ``metrics_by_fold.png`` (hit rate at 5%); escalation target: the
     calibration curve and ``metrics_by_fold.png`` (ROC AUC); waves target:
     ``metrics_by_fold.png`` (detection rate).
@@ -222,6 +260,7 @@ def save_figures(result, dataset, folder) -> list[Path]:
     draw = {
         "hit_rate_curve": (lambda: hit_rate_curve(result)) if kind.counts else None,
         "calibration_curve": (lambda: calibration_curve(result)) if kind.probabilities else None,
+        "pit_histogram": (lambda: pit_histogram(result)) if "dispersion" in result.predictions else None,
         "risk_map": (lambda: risk_map(result, dataset))
         if kind.counts and dataset is not None and not _positions(dataset, result.config.get("level", "grid")).empty
         else None,

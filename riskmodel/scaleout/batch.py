@@ -115,6 +115,8 @@ def _score_part(cases, history, part, settings, trained: TrainedModel, as_of, ho
         horizon_days=horizon_days,
         probability=p,
         expected_count=scores["expected_count"].to_numpy(),
+        low=scores["low"].to_numpy(),
+        high=scores["high"].to_numpy(),
         score=serving.score(p),
     )
     text = serving.top_drivers(trained, X, np.lexsort((out["grid_id"].to_numpy(), -p)), drivers)
