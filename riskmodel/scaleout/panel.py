@@ -83,7 +83,7 @@ def build_panel(builder: GridPanelBuilder, data: DaskDataset, *, partitions: int
     >>> builder = fit_builder(GridPanelBuilder(cutoffs=["2023-06-05", "2023-07-03"], horizon=28), data)
     >>> panel = build_panel(builder, data).compute(scheduler="sync")
     >>> panel.shape
-    (50, 99)
+    (50, 121)
     """
     tasks = tasks_of(builder, data, builder.cutoffs, partitions)
     meta = _frame(empty_panel(builder))
