@@ -35,6 +35,11 @@ _PATTERNS: list[tuple[str, Callable[..., str]]] = [
     (r"unit_same_category_(\d+)d", lambda v, w: f"{_n(v)} cases of this kind in the unit in {w} days"),
     (r"party_prior_cases", lambda v: f"the party's {_n(v)} earlier cases"),
     (r"attr_(.+)", lambda v, a: f"{a.replace('_', ' ')} {v:g}"),
+    (r"rate_all", lambda v: f"{v:.3g} cases a day over all history"),
+    (r"shrunk_rate_(\d+)d", lambda v, h: f"{v:.3g} cases a day (smoothed, half-life {h} days)"),
+    (r"shrunk_rate_all", lambda v: f"{v:.3g} cases a day (smoothed, all history)"),
+    (r"count_last_period", lambda v: f"{_n(v)} cases in the last period"),
+    (r"history_days", lambda v: f"{v:.0f} days of history"),
 ]
 
 
