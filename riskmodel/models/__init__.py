@@ -8,6 +8,7 @@ the expected count. Higher means riskier.
 
 from .baselines import HistoricalRateBaseline, KDEBaseline, LastPeriodBaseline
 from .classifiers import GBMCount, GBMRisk, LogisticRisk
+from .ensemble import EnsembleCount
 from .escalation import EscalationClassifier
 from .explain import describe_driver, explain
 from .outliers import ProfileOutlier
@@ -19,6 +20,7 @@ from .uplift import UpliftRegressor
 
 __all__ = [
     "TIERS",
+    "EnsembleCount",
     "EscalationClassifier",
     "GBMCount",
     "GBMRisk",

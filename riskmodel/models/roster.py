@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .baselines import HistoricalRateBaseline, KDEBaseline, LastPeriodBaseline
 from .classifiers import GBMCount, GBMRisk, LogisticRisk
+from .ensemble import EnsembleCount
 from .escalation import EscalationClassifier
 from .scorecard import Scorecard
 
@@ -19,7 +20,7 @@ def grid_models(**lightgbm) -> dict:
     --------
     >>> from riskmodel.models import grid_models
     >>> list(grid_models())
-    ['HistoricalRateBaseline', 'LastPeriodBaseline', 'KDEBaseline', 'LogisticRisk', 'GBMRisk', 'GBMCount', 'Scorecard']
+    ['HistoricalRateBaseline', 'LastPeriodBaseline', 'KDEBaseline', 'LogisticRisk', 'GBMRisk', 'GBMCount', 'Scorecard', 'EnsembleCount']
     """
     return {
         "HistoricalRateBaseline": HistoricalRateBaseline(),
@@ -29,6 +30,7 @@ def grid_models(**lightgbm) -> dict:
         "GBMRisk": GBMRisk(**lightgbm),
         "GBMCount": GBMCount(**lightgbm),
         "Scorecard": Scorecard(),
+        "EnsembleCount": EnsembleCount(),
     }
 
 
