@@ -206,9 +206,7 @@ def choose_champion(
     if lag is None:
         lag = overlap_lag(cutoffs, result.horizon)
     families = {name: str(result.config.get(f"model.{name}", name)).split("(")[0] for name in table.columns}
-    return choose_from_folds(
-        table, families=families, metric=metric, confidence=confidence, lag=lag, cutoffs=cutoffs
-    )
+    return choose_from_folds(table, families=families, metric=metric, confidence=confidence, lag=lag, cutoffs=cutoffs)
 
 
 def choose_from_folds(
@@ -254,9 +252,7 @@ def choose_from_folds(
         board["eligible"] = True
     eligible = [n for n in board.index if board.loc[n, "eligible"]]
     leader = eligible[0]
-    board["contender"] = [
-        n in eligible and (n == leader or versus(n, leader)["high"] >= 0) for n in board.index
-    ]
+    board["contender"] = [n in eligible and (n == leader or versus(n, leader)["high"] >= 0) for n in board.index]
     contenders = board[board["contender"]].sort_values(["complexity", "better"], ascending=[True, False], kind="stable")
     chosen = str(contenders.index[0])
     others = [n for n in board.index if n != chosen]

@@ -19,8 +19,9 @@ def grid_models(**lightgbm) -> dict:
     Examples
     --------
     >>> from riskmodel.models import grid_models
-    >>> list(grid_models())
-    ['HistoricalRateBaseline', 'LastPeriodBaseline', 'KDEBaseline', 'LogisticRisk', 'GBMRisk', 'GBMCount', 'Scorecard', 'EnsembleCount']
+    >>> list(grid_models())  # doctest: +NORMALIZE_WHITESPACE
+    ['HistoricalRateBaseline', 'LastPeriodBaseline', 'KDEBaseline', 'LogisticRisk', 'GBMRisk', 'GBMCount',
+     'Scorecard', 'EnsembleCount']
     """
     return {
         "HistoricalRateBaseline": HistoricalRateBaseline(),
