@@ -14,6 +14,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from .contract import Dataset
+from .evaluation.selection import select_champion
 from .evaluation.targets import TARGETS, TargetKind, TrainingSet, target_kind
 from .models import TierPolicy
 from .persistence import LEGACY_FILE, MANIFEST, ModelFileError, read_parts, write_parts
@@ -79,6 +80,11 @@ class TrainedModel:
         The last training cutoff (grid) or the last report time (cases).
     units : Index or None
         The units the grid model was trained on (others are cold starts).
+    evidence : dict or None
+        With ``model="auto"``: why the model was chosen
+        (:meth:`riskmodel.evaluation.selection.Choice.to_dict`: the leaderboard and the
+        fold-by-fold differences to the runner-up and to the best baseline), saved in
+        ``model.json``.
     inputs : dict
         The optional columns of each table the model was trained with, which the
         data to score must hold: ``{"cases": [...], "grid_history": [...]}``.
@@ -99,6 +105,7 @@ class TrainedModel:
         version=None,
         units=None,
         inputs=None,
+        evidence=None,
     ):
         self.kind = kind
         self.estimator = estimator
@@ -110,6 +117,7 @@ class TrainedModel:
         self.version = version or library_version()
         self.units = units
         self.inputs = inputs or {}
+        self.evidence = evidence
         self.model_uri = self.run_id = None
 
     @property
@@ -170,6 +178,7 @@ class TrainedModel:
             "trained_through": str(self.trained_through),
             "registered_name": self.registered_name,
             "inputs": self.inputs,
+            "evidence": self.evidence,
         }
         return write_parts(
             folder,
@@ -216,6 +225,7 @@ class TrainedModel:
             version=meta["version"],
             units=parts["units"],
             inputs=meta["inputs"],
+            evidence=meta.get("evidence"),
         )
         if trained.version != library_version():
             warnings.warn(
@@ -297,7 +307,9 @@ class InMemory:
 def train(
     dataset: Dataset,
     *,
-    model,
+    model="auto",
+    candidates: dict | None = None,
+    selection: dict | None = None,
     horizon=28,
     target=None,
     level: str = "grid",
@@ -329,6 +341,13 @@ def train(
     :class:`TrainedModel` are made here for both. Raw (not pseudonymised) party keys in the data give
     one warning.
 
+    With ``model="auto"`` (the default) the model is chosen by evidence first:
+    :func:`riskmodel.evaluation.selection.select_champion` backtests the ``candidates``
+    (default: the kind's roster) on the last folds of the data, with the options in
+    ``selection`` (``folds``, ``refit_every``, ``metric``, ``confidence``), and
+    :func:`~riskmodel.evaluation.selection.choose_champion` picks one; the chosen is
+    trained on all labelled history and carries the evidence (:attr:`TrainedModel.evidence`).
+
     Returns
     -------
     TrainedModel
@@ -347,6 +366,25 @@ def train(
         raise ValueError("register=True needs track=True: the registry holds logged models")
     kind, label = target_kind(target)
     executor = InMemory() if executor is None else executor
+    evidence = None
+    if isinstance(model, str):
+        if model != "auto":
+            raise ValueError(f"model must be an estimator or 'auto', got {model!r}")
+        pool = kind.roster() if candidates is None else candidates
+        choice, _ = select_champion(
+            dataset,
+            pool,
+            horizon=horizon,
+            target=target,
+            level=level,
+            train_start=train_start,
+            train_frequency=frequency,
+            features=features,
+            escalation_days=escalation_days,
+            **(selection or {}),
+        )
+        evidence = choice.to_dict()
+        model = pool[choice.chosen]
     rows = executor.training_set(
         kind,
         dataset,
@@ -370,6 +408,7 @@ def train(
         trained_through=rows.trained_through,
         units=rows.units,
         inputs=inputs(rows.builder, dataset),
+        evidence=evidence,
     )
     if track:
         (tracker or default()).log_model(trained, example=X, experiment=experiment, register=register)

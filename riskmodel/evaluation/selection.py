@@ -30,9 +30,21 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .backtest import LOWER_IS_BETTER, BacktestResult
+from ..contract import Dataset
+from .backtest import LOWER_IS_BETTER, BacktestResult, backtest
+from .targets import target_kind
 
-__all__ = ["COMPLEXITY", "Choice", "choose_champion", "complexity", "newey_west_se", "overlap_lag", "paired"]
+__all__ = [
+    "COMPLEXITY",
+    "Choice",
+    "choose_champion",
+    "choose_from_folds",
+    "complexity",
+    "newey_west_se",
+    "overlap_lag",
+    "paired",
+    "select_champion",
+]
 
 #: Families from the simplest; baselines (names ending in ``Baseline``) come first and
 #: unknown families count as the most complex.
@@ -125,7 +137,7 @@ class Choice:
         model's metric minus theirs, positive = the chosen is better).
     versus_runner_up, versus_best_baseline : dict
         ``model``, ``mean``, ``se``, ``low``, ``high``, ``folds`` of those differences (empty
-        when there is no such model).
+        when there is no such model; only ``model`` when the chosen is the best baseline).
     """
 
     chosen: str
@@ -293,3 +305,64 @@ def _reason(chosen, leader, best_baseline, board, metric, confidence) -> str:
     if dropped:
         why += f"; {', '.join(dropped[:3])} excluded as worse than the best baseline {best_baseline} by more than noise"
     return why + "."
+
+
+def select_champion(
+    dataset: Dataset,
+    models: dict,
+    *,
+    folds: int = 12,
+    refit_every: int = 4,
+    metric: str | None = None,
+    confidence: float = 0.95,
+    horizon=28,
+    target=None,
+    level: str = "grid",
+    train_start=None,
+    train_frequency: str = "W-MON",
+    features: dict | None = None,
+    escalation_days: int = 30,
+    progress: bool = False,
+) -> tuple[Choice, BacktestResult]:
+    """Backtest ``models`` on the last ``folds`` cutoffs of the data (spaced by
+    ``train_frequency``, the last one whose labels closed by the end of the data; the models
+    refitted every ``refit_every`` folds) and choose the champion (:func:`choose_champion`).
+    The other options are :func:`~riskmodel.evaluation.backtest`'s; nothing is tracked.
+
+    Returns
+    -------
+    (Choice, BacktestResult)
+
+    Examples
+    --------
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.evaluation.selection import select_champion
+    >>> from riskmodel.models import HistoricalRateBaseline, LastPeriodBaseline
+    >>> models = {"rate": HistoricalRateBaseline(), "last": LastPeriodBaseline()}
+    >>> choice, result = select_champion(simulate_district("tiny", seed=0), models, folds=4)
+    >>> choice.chosen in models, len(result.config["cutoffs"])
+    (True, 4)
+    """
+    if not (isinstance(folds, int) and folds >= 1):
+        raise ValueError(f"folds must be a whole number >= 1, got {folds!r}")
+    kind, _ = target_kind(target)
+    last = kind.last_cutoff(
+        pd.Timestamp(dataset.end), horizons=[horizon], frequency=train_frequency, escalation_days=escalation_days
+    ).normalize()
+    cutoffs = pd.date_range(end=last, periods=folds, freq=train_frequency)
+    result = backtest(
+        dataset,
+        models,
+        cutoffs=cutoffs,
+        horizon=horizon,
+        target=target,
+        level=level,
+        train_start=train_start,
+        train_frequency=train_frequency,
+        refit_every=min(refit_every, folds),
+        features=features,
+        escalation_days=escalation_days,
+        track=False,
+        progress=progress,
+    )
+    return choose_champion(result, metric=metric, confidence=confidence), result
