@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -128,6 +128,7 @@ def fold_tables(draw):
     return table, draw(st.integers(0, 4)), draw(st.sampled_from(["hit_rate_at_5pct", "brier"]))
 
 
+@settings(deadline=None)
 @given(fold_tables())
 def test_never_worse_than_the_best_baseline_by_more_than_noise(drawn):
     table, lag, metric = drawn
@@ -147,6 +148,7 @@ def test_never_worse_than_the_best_baseline_by_more_than_noise(drawn):
     assert d.mean() + half >= -1e-12, f"{choice.chosen} is worse than {best} by more than noise"
 
 
+@settings(deadline=None)
 @given(fold_tables())
 def test_the_choice_is_at_least_as_simple_as_the_leader_and_within_its_noise(drawn):
     table, lag, metric = drawn

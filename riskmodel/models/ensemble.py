@@ -183,13 +183,21 @@ class EnsembleCount(RegressorMixin, RiskMixin, BaseEstimator):
         self.members_ = {name: _fit(model, X, counts) for name, model in models.items()}
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = X.shape[1]
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self
+
+    def dominant_member(self, X):
+        """The fitted member whose weighted expected counts add most to the blend on ``X``."""
+        check_is_fitted(self)
+        shares = [w * m.predict_expected(X).sum() for w, m in zip(self.weights_, self.members_.values(), strict=True)]
+        return list(self.members_.values())[int(np.argmax(shares))]
 
     def _validation(self, X, counts, times, models):
         """The members' predictions on each validation block (fitted on the rows whose
         label window closed before it) and the blocks' counts."""
-        cutoffs = times.unique().sort_values()
         closes = times + pd.to_timedelta(X["horizon_days"].to_numpy(), unit="D")
+        cutoffs = times.unique().sort_values()
+        cutoffs = cutoffs[cutoffs >= closes.min()]  # a block needs earlier rows whose labels closed
         starts = cutoffs[-self.blocks * self.block_cutoffs :: self.block_cutoffs]
         predictions, observed = [], []
         for k, start in enumerate(starts):
