@@ -7,7 +7,9 @@ cutoffs, the members are fitted on the rows whose label window closed before the
 starts (cutoff + horizon <= block start, the backtest's embargo) and predict the block; the
 weights maximise the Poisson likelihood of the blocks' counts under an identity link with
 weights >= 0; then every member is refitted on all rows. The cost is
-``len(members) * (blocks + 1)`` member fits.
+``len(members) * (blocks + 1)`` member fits, the blocks' on fewer rows: on Chicago's
+training panel (113,256 rows, 52 cutoffs) three blocks took 2.7 times one fit of every
+member (97 s against 36 s on 2 busy cores), hence two blocks by default.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ class EnsembleCount(RegressorMixin, RiskMixin, BaseEstimator):
         "block_cutoffs": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, *, members=None, blocks=3, block_cutoffs=4):
+    def __init__(self, *, members=None, blocks=2, block_cutoffs=6):
         self.members = members
         self.blocks = blocks
         self.block_cutoffs = block_cutoffs
