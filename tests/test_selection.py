@@ -79,7 +79,42 @@ def test_within_noise_the_simpler_model_wins():
     assert choice.chosen == "HistoricalRateBaseline"
     assert choice.versus_runner_up["model"] == "GBMCount"
     assert choice.versus_runner_up["low"] < 0 < choice.versus_runner_up["high"]
-    assert "within noise" in choice.reason and "simpler" in choice.reason
+    assert choice.reason.startswith("HistoricalRateBaseline")
+    assert "no model beats it by more than noise" in choice.reason
+
+
+def test_a_weaker_noisy_baseline_never_displaces_a_learned_model_that_beats_the_best_one():
+    # The historical rate is noisy, so it is within noise of the leader; the last period is
+    # the best baseline and GBMCount beats it on every fold: GBMCount, not a weaker baseline.
+    rng = np.random.default_rng(3)
+    base = 0.16 + rng.normal(0, 0.02, 12)
+    table = pd.DataFrame(
+        {
+            "GBMCount": base + 0.045 + rng.normal(0, 0.005, 12),
+            "LastPeriodBaseline": base,
+            "HistoricalRateBaseline": base - 0.03 + rng.normal(0, 0.06, 12),
+        }
+    )
+    choice = choose_from_folds(table)
+    assert choice.versus_best_baseline["model"] == "LastPeriodBaseline"
+    assert choice.leaderboard.loc["HistoricalRateBaseline", "vs_baseline_high"] > 0  # within noise of the best baseline
+    assert (table["GBMCount"] - table["HistoricalRateBaseline"]).mean() > 0
+    assert choice.chosen == "GBMCount" and choice.versus_best_baseline["low"] > 0
+
+
+def test_a_simpler_model_that_also_beats_the_baseline_wins_within_noise():
+    rng = np.random.default_rng(4)
+    base = 0.16 + rng.normal(0, 0.02, 12)
+    table = pd.DataFrame(
+        {
+            "GBMCount": base + 0.03 + rng.normal(0, 0.01, 12),
+            "LogisticRisk": base + 0.028 + rng.normal(0, 0.005, 12),
+            "HistoricalRateBaseline": base,
+        }
+    )
+    choice = choose_from_folds(table)
+    assert choice.chosen == "LogisticRisk" and choice.versus_runner_up["model"] == "GBMCount"
+    assert "within noise of the best mean (GBMCount" in choice.reason
 
 
 def test_a_model_clearly_worse_than_the_best_baseline_is_excluded_even_if_simpler_and_close_to_the_leader():
@@ -131,6 +166,7 @@ def fold_tables(draw):
 @settings(deadline=None)
 @given(fold_tables())
 def test_never_worse_than_the_best_baseline_by_more_than_noise(drawn):
+    """Stronger: the champion is the best baseline or beats it by more than noise."""
     table, lag, metric = drawn
     choice = choose_from_folds(table, metric=metric, lag=lag)
     sign = -1 if metric == "brier" else 1
@@ -142,10 +178,10 @@ def test_never_worse_than_the_best_baseline_by_more_than_noise(drawn):
     if choice.chosen == best:
         return
     d = (sign * (table[choice.chosen] - table[best])).dropna().to_numpy()
-    if len(d) < 2:  # no estimate of noise: every difference is within it
-        return
+    # Only a model that beats the best baseline by more than noise displaces it.
+    assert len(d) >= 2, f"{choice.chosen} chosen over {best} without an estimate of noise"
     half = stats.t.ppf(0.975, len(d) - 1) * reference_se(d, lag)
-    assert d.mean() + half >= -1e-12, f"{choice.chosen} is worse than {best} by more than noise"
+    assert d.mean() - half > -1e-12, f"{choice.chosen} does not beat {best} by more than noise"
 
 
 @settings(deadline=None)

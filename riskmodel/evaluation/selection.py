@@ -13,12 +13,15 @@ is within it. No correction is made for comparing several models.
 The rule (:func:`choose_champion`):
 
 1. the best baseline is the baseline with the best mean;
-2. a model is eligible unless it is worse than the best baseline by more than noise (its
-   difference to it has an interval wholly below 0): so a model worse than the best
-   baseline by more than noise is never chosen, on any data;
-3. among the eligible models, those within noise of the eligible leader (the best mean)
-   are the contenders, and the simplest contender is chosen (:data:`COMPLEXITY`; ties by
-   the better mean).
+2. a model other than it is eligible only if it beats it by more than noise (its
+   difference to the best baseline has an interval wholly above 0); when none does, the
+   best baseline is chosen. So the champion is never worse than the best baseline by more
+   than noise, on any data, and a learned model must earn its place;
+3. otherwise the eligible model with the best mean leads, the eligible models within
+   noise of it (their difference to it has an interval that holds 0) are the contenders,
+   and the simplest contender is chosen (:data:`COMPLEXITY`; ties by the better mean).
+
+Without baselines among the models (the case-escalation target), every model is eligible.
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ class Choice:
     leaderboard : DataFrame
         One row per model, best mean first: ``mean``, ``family``, ``complexity``, the
         difference to the best baseline (``vs_baseline`` with ``vs_baseline_low``/``_high``),
-        ``eligible`` and ``contender``.
+        ``eligible`` (the best baseline, or better than it by more than noise) and ``contender``.
     differences : DataFrame
         One row per fold: ``cutoff``, ``vs_runner_up`` and ``vs_best_baseline`` (the chosen
         model's metric minus theirs, positive = the chosen is better).
@@ -259,7 +262,7 @@ def choose_from_folds(
         board["vs_baseline"] = [vs[n]["mean"] for n in board.index]
         board["vs_baseline_low"] = [vs[n]["low"] for n in board.index]
         board["vs_baseline_high"] = [vs[n]["high"] for n in board.index]
-        board["eligible"] = [n == best_baseline or vs[n]["high"] >= 0 for n in board.index]
+        board["eligible"] = [n == best_baseline or vs[n]["low"] > 0 for n in board.index]
     else:
         board["eligible"] = True
     eligible = [n for n in board.index if board.loc[n, "eligible"]]
@@ -269,7 +272,7 @@ def choose_from_folds(
     chosen = str(contenders.index[0])
     others = [n for n in board.index if n != chosen]
     runner_up = others[0] if others else None
-    reason = _reason(chosen, leader, best_baseline, board, metric, confidence)
+    reason = _reason(chosen, leader, best_baseline, board, metric, confidence, means.index[0])
     differences = pd.DataFrame(
         {
             "cutoff": list(cutoffs) if cutoffs is not None else list(table.index),
@@ -289,22 +292,27 @@ def choose_from_folds(
     )
 
 
-def _reason(chosen, leader, best_baseline, board, metric, confidence) -> str:
-    level = f"{confidence:.0%}"
-    if chosen == leader:
-        why = f"{chosen} has the best mean {metric} ({board.loc[chosen, 'mean']:.4f})"
-        simpler = [n for n in board.index if board.loc[n, "complexity"] < board.loc[chosen, "complexity"]]
-        if simpler:
-            why += f" and every simpler model is worse by more than noise ({level} paired interval over folds)"
+def _reason(chosen, leader, best_baseline, board, metric, confidence, best) -> str:
+    level = f"{confidence:.0%} paired interval over folds"
+
+    def vs_baseline(name):
+        row = board.loc[name]
+        return f"{row['vs_baseline']:+.4f} [{row['vs_baseline_low']:+.4f}, {row['vs_baseline_high']:+.4f}]"
+
+    mean = f"{chosen} ({board.loc[chosen, 'mean']:.4f} mean {metric})"
+    if chosen == best_baseline and leader == best_baseline:
+        why = f"{mean}, the best baseline: no model beats it by more than noise"
+        if best != chosen:
+            why += f"; the best mean, {best} ({board.loc[best, 'mean']:.4f}), differs by {vs_baseline(best)} ({level})"
         return why + "."
-    why = (
-        f"{chosen} ({board.loc[chosen, 'mean']:.4f}) is within noise of the best eligible mean {metric} "
-        f"({leader}, {board.loc[leader, 'mean']:.4f}; {level} paired interval over folds) and simpler"
-    )
-    dropped = [n for n in board.index if not board.loc[n, "eligible"]]
-    if dropped:
-        why += f"; {', '.join(dropped[:3])} excluded as worse than the best baseline {best_baseline} by more than noise"
-    return why + "."
+    if best_baseline is None:
+        why = f"{mean} has the best mean" if chosen == leader else f"{mean} is"
+    else:
+        why = f"{mean} beats the best baseline {best_baseline} by more than noise ({vs_baseline(chosen)}, {level})"
+        why += " and has the best mean of those that do" if chosen == leader else " and is"
+    if chosen == leader:
+        return why + ("; no simpler model is within noise of it." if board["contender"].sum() == 1 else ".")
+    return f"{why} within noise of the best mean ({leader}, {board.loc[leader, 'mean']:.4f}) and simpler."
 
 
 def select_champion(
