@@ -92,3 +92,14 @@ def test_a_trained_ensemble_saves_and_loads(panel, tmp_path):
     assert loaded.score(rows)["expected_count"].to_numpy() == pytest.approx(
         trained.score(rows)["expected_count"].to_numpy()
     )
+
+
+def test_a_block_too_early_for_a_member_is_skipped(panel):
+    _, X, y = panel
+    times = X.index.get_level_values("cutoff")
+    eligible = times.unique()[times.unique() >= times.min() + pd.Timedelta(days=28)]
+    half = len(eligible) // 2
+    # The first block starts when one cutoff's labels have closed: too few for LogisticRisk's calibration.
+    model = EnsembleCount(members=["HistoricalRateBaseline", "LogisticRisk"], blocks=2, block_cutoffs=half).fit(X, y)
+    units = X.index.get_level_values(0).nunique()
+    assert model.validation_rows_ == (len(eligible) - half) * units

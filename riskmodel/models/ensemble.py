@@ -208,7 +208,10 @@ class EnsembleCount(RegressorMixin, RiskMixin, BaseEstimator):
             before = np.asarray(closes <= start)
             if len(np.unique(counts[before] >= 1)) < 2:
                 continue  # too early: the members cannot learn yet
-            fitted = [_fit(model, X[before], counts[before]) for model in models.values()]
+            try:
+                fitted = [_fit(model, X[before], counts[before]) for model in models.values()]
+            except ValueError:  # too few earlier rows for a member (one cutoff to calibrate on, one class)
+                continue
             rows = X[np.asarray(block)]
             predictions.append(np.column_stack([m.predict_expected(rows) for m in fitted]))
             observed.append(counts[np.asarray(block)])
