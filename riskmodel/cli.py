@@ -80,11 +80,13 @@ def demo(
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "riskmodel-demo",
 ) -> None:
     """The whole job on a simulated district: simulate, validate, backtest every family
-    against the oracle, log to MLflow, register the champions, print the leaderboards.
+    against the oracle, log to MLflow, register the champions (chosen by
+    :func:`riskmodel.evaluation.selection.choose_champion`), print the leaderboards.
 
     Example: riskmodel demo --preset small --seed 0
     """
     from .evaluation import backtest
+    from .evaluation.selection import choose_champion
     from .training import train
 
     started = time.perf_counter()
@@ -117,10 +119,12 @@ def demo(
             f"(MLflow run {result.run_id})"
         )
         _print_leaderboard(result.leaderboard)
+        choice = choose_champion(result)
+        typer.echo(_evidence_text(choice.to_dict()))
         champion = train(
-            district, model=models[result.best], horizon=horizon, target=kind, register=True, experiment=experiment
+            district, model=models[choice.chosen], horizon=horizon, target=kind, register=True, experiment=experiment
         )
-        typer.echo(f"Champion {result.best} registered as {champion.registered_name!r} (alias 'champion')\n")
+        typer.echo(f"Champion {choice.chosen} registered as {champion.registered_name!r} (alias 'champion')\n")
     from .tracking import tracking_uri
 
     typer.echo(
@@ -202,15 +206,24 @@ def features(
 @command()
 def train(
     config: Annotated[Path, typer.Option(help="A YAML run configuration (see configs/).")],
-    model: Annotated[str | None, typer.Option(help="Which configured model (default: the first).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="A configured model's name, or 'auto': chosen by a backtest of the configured models "
+            "(default: the configuration's training.model, itself 'auto' by default)."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder to save to (default models/<registered name>).")] = None,
     register: Annotated[bool, typer.Option(help="Register it as the champion in MLflow.")] = False,
     scheduler: Scheduler = None,
     partitions: Partitions = None,
 ) -> None:
     """Fit the final model of a configuration on all labelled history (first horizon),
-    save it, log it to MLflow, and with --register make it the champion. With
-    --scheduler, on a Dask cluster (GBMCount, the grid target).
+    save it, log it to MLflow, and with --register make it the champion. With 'auto'
+    the model is chosen first by a backtest of the configured models on the last folds
+    (the best by the headline metric unless a simpler one is within noise, never one
+    worse than the best baseline by more than noise), and the choice is printed. With
+    --scheduler, a named model on a Dask cluster (GBMCount, the grid target).
 
     Example: riskmodel train --config configs/grid_risk.yaml --model GBMCount --register
     """
@@ -218,12 +231,20 @@ def train(
 
     run = load_config(config)
     estimators = run.estimators()
-    name = model or next(iter(estimators))
-    if name not in estimators:
+    name = model or run.training.model
+    if name != "auto" and name not in estimators:
         raise typer.BadParameter(f"no model {name!r} in {config}; it has {list(estimators)}", param_hint="--model")
     _check_scheduler(scheduler, partitions)
+    if scheduler is not None and name == "auto":
+        raise typer.BadParameter(
+            "--scheduler trains a named model; choosing one (auto) backtests in memory: pass --model",
+            param_hint="--model",
+        )
     if scheduler is None:
-        trained = train_final(run, estimators[name], register=register)
+        trained = train_final(run, estimators.get(name, name), register=register)
+        if trained.evidence is not None:
+            name = trained.evidence["chosen"]
+            typer.echo(_evidence_text(trained.evidence))
     else:
         from .scaleout import train_final as train_on_dask
 
@@ -260,17 +281,19 @@ def report(
     run_id, top, best, sections = run_or_config, None, "", []
     if run_or_config.endswith((".yaml", ".yml")):
         from .config import run_backtest, train_final
+        from .evaluation.selection import choose_champion
         from .serving import predict
 
         run = load_config(run_or_config)
         dataset = run.dataset()
         result = run_backtest(run.model_copy(update={"horizons": run.horizons[:1]}), dataset)[0]
         run_id = result.run_id
-        best = f" Best: {result.best}."
+        champion = choose_champion(result)
+        best = f" Champion: {champion.chosen}. {champion.reason}"
         if run.kind.counts:  # a kind whose answer ranks units
-            final = train_final(run, run.estimators()[result.best], dataset, track=False)
+            final = train_final(run, run.estimators()[champion.chosen], dataset, track=False)
             top = predict(dataset, model=final, drivers=20).head(20)
-            best = f" Best: {result.best}, whose final model, trained on all labelled history, ranks the top units."
+            best += " Its final model, trained on all labelled history, ranks the top units."
             if run.prevention is not None and dataset.visits is not None and len(dataset.visits):
                 sections.append(("Prevention", _prevention_section(run, dataset, final)))
     leaderboard, config, figures = tracking.read_backtest(run_id)  # as logged, plots included
@@ -300,6 +323,25 @@ def _prevention_section(run, dataset, final) -> str:
         level=settings.by or "community",
         policies=POLICY_TABLE.read_text() if POLICY_TABLE.is_file() else None,
     )
+
+
+def _evidence_text(evidence: dict) -> str:
+    """The choice of ``model: auto`` in a few lines: the model, why, and its paired differences."""
+    lines = [f"Chose {evidence['chosen']}: {evidence['reason']}"]
+    for key, what in (("versus_runner_up", "runner-up"), ("versus_best_baseline", "best baseline")):
+        vs = evidence.get(key) or {}
+        if vs and "mean" not in vs:
+            lines.append(f"  {evidence['chosen']} is the {what}")
+        elif vs:
+            lines.append(f"  vs the {what} {vs['model']}: {_interval(vs)} ({evidence['metric']}, {vs['folds']} folds)")
+    return "\n".join(lines)
+
+
+def _interval(vs: dict) -> str:
+    def number(x):
+        return "inf" if x is None else f"{x:+.4f}"
+
+    return f"{number(vs['mean'])} [{number(vs['low'])}, {number(vs['high'])}]"
 
 
 def _check_scheduler(scheduler: str | None, partitions: int | None) -> None:

@@ -81,13 +81,29 @@ class Cutoffs(_Strict):
     frequency: str = "W-MON"
 
 
+class Selection(_Strict):
+    """How ``model: auto`` chooses the final model (:func:`riskmodel.evaluation.selection.select_champion`):
+    a backtest on the last ``folds`` training-frequency cutoffs, the models refitted every
+    ``refit_every`` folds, compared by ``metric`` (default: the target's headline) with
+    ``confidence`` intervals."""
+
+    folds: int = Field(12, ge=1)
+    refit_every: int = Field(4, ge=1)
+    metric: str | None = None
+    confidence: float = Field(0.95, gt=0, lt=1)
+
+
 class Training(_Strict):
     """Training cutoffs every ``frequency`` from ``start`` (default: 91 days after the
-    first case); the models are refitted every ``refit_every`` folds."""
+    first case); the models are refitted every ``refit_every`` folds. ``model`` is the
+    final model ``riskmodel train`` fits: ``auto`` (chosen by evidence among the
+    configured models, see ``selection``) or a configured model's name."""
 
     start: datetime.date | None = None
     frequency: str = "W-MON"
     refit_every: int = Field(1, ge=1)
+    model: str = "auto"
+    selection: Selection = Selection()
 
 
 class ModelSpec(_Strict):
@@ -352,7 +368,11 @@ def _check(config: RunConfig) -> None:
     options and the tier policy, each built once."""
     from .features import GridPanelBuilder
 
-    config.estimators()
+    estimators = config.estimators()
+    if config.training.model != "auto" and config.training.model not in estimators:
+        raise ConfigError(
+            f"training.model: {config.training.model!r} is neither 'auto' nor a configured model ({list(estimators)})"
+        )
     if config.features and not config.kind.panel:
         raise ConfigError(f"features: options of the grid panel; the target {config.target!r} takes none")
     try:
@@ -397,10 +417,11 @@ def run_backtest(
     ]
 
 
-def train_final(config: RunConfig, estimator, dataset: Dataset | None = None, **options):
+def train_final(config: RunConfig, estimator="auto", dataset: Dataset | None = None, **options):
     """The final model of ``config`` (first horizon, its tier policy) fitted on all
     labelled history by :func:`riskmodel.train`; ``options`` go to it (``track``,
-    ``register``)."""
+    ``register``). ``estimator="auto"`` chooses among the configured models with the
+    ``training.selection`` settings."""
     from .training import train
 
     if config.kind.registered_name is None:
@@ -408,6 +429,8 @@ def train_final(config: RunConfig, estimator, dataset: Dataset | None = None, **
             f"{config.name}: the {config.target} target has no final model to train: its detectors "
             "(SpikeDetector) learn nothing from labels"
         )
+    if isinstance(estimator, str) and estimator == "auto":
+        options = dict(candidates=config.estimators(), selection=config.training.selection.model_dump()) | options
     return train(
         config.dataset() if dataset is None else dataset,
         model=estimator,

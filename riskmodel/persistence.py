@@ -61,6 +61,7 @@ TRUSTED_TYPES = (
     "riskmodel.models.classifiers.GBMCount",
     "riskmodel.models.classifiers.GBMRisk",
     "riskmodel.models.classifiers.LogisticRisk",
+    "riskmodel.models.ensemble.EnsembleCount",
     "riskmodel.models.escalation.EscalationClassifier",
     "riskmodel.models.outliers.ProfileOutlier",
     "riskmodel.models.scorecard.Scorecard",
@@ -149,6 +150,10 @@ def _detach_boosters(obj, path=()):
         parts = [_detach_boosters(item, (*path, i)) for i, item in enumerate(obj)]
         found = [b for _, bs in parts for b in bs]
         return (type(obj)(p for p, _ in parts) if found else obj), found
+    if isinstance(obj, dict):  # an ensemble's members by name
+        parts = {k: _detach_boosters(v, (*path, k)) for k, v in obj.items()}
+        found = [b for _, bs in parts.values() for b in bs]
+        return ({k: p for k, (p, _) in parts.items()} if found else obj), found
     if type(obj).__module__.split(".")[0] in ("riskmodel", "sklearn") and hasattr(obj, "__dict__"):
         parts = {k: _detach_boosters(v, (*path, k)) for k, v in vars(obj).items()}
         found = [b for _, bs in parts.values() for b in bs]
@@ -264,7 +269,7 @@ def _load_estimator(blob: bytes, folder: Path):
 def _attach_booster(estimator, path: list, booster: lgb.Booster) -> None:
     holder = estimator
     for step in path:
-        holder = holder[step] if isinstance(step, int) else getattr(holder, step)
+        holder = holder[step] if isinstance(holder, (list, tuple, dict)) else getattr(holder, step)
     if not isinstance(holder, lgb.LGBMModel):
         raise ModelFileError(f"the booster path {path} does not lead to a LightGBM model")
     holder._Booster = booster

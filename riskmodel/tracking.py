@@ -31,6 +31,7 @@ from .training import TrainedModel  # noqa: E402
 __all__ = [
     "RiskPyfunc",
     "compare",
+    "evidence_tags",
     "fingerprint",
     "load_logged",
     "log_backtest",
@@ -274,7 +275,7 @@ def log_model(
         mlflow.start_run(
             experiment_id=experiment_id,
             run_name=f"train-{trained.kind}",
-            tags=_tags(schema_hash=trained.schema_hash) | {_ROLE: "train"},
+            tags=_tags(schema_hash=trained.schema_hash) | {_ROLE: "train"} | evidence_tags(trained.evidence),
         ) as run,
         tempfile.TemporaryDirectory() as tmp,
     ):
@@ -286,6 +287,8 @@ def log_model(
                 "features": len(trained.feature_names),
             }
         )
+        if trained.evidence is not None:
+            mlflow.log_artifacts(_evidence_files(trained.evidence, Path(tmp) / "evidence"), artifact_path="evidence")
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(Path(__file__).with_name("_pyfunc_model.py")),  # models from code
@@ -301,6 +304,42 @@ def log_model(
     trained.model_uri = info.model_uri
     trained.run_id = run.info.run_id
     return info.model_uri
+
+
+def evidence_tags(evidence: dict | None) -> dict[str, str]:
+    """The tags of a model chosen by evidence (:attr:`TrainedModel.evidence`): ``champion.chosen``,
+    ``champion.reason``, ``champion.metric`` and ``champion.vs_runner_up`` /
+    ``champion.vs_best_baseline`` (``<model>: <mean difference> [<low>, <high>] over <n> folds``).
+
+    Examples
+    --------
+    >>> vs = {"model": "B", "mean": 0.01, "low": -0.002, "high": 0.022, "folds": 12}
+    >>> evidence_tags({"chosen": "A", "reason": "r.", "metric": "m", "versus_runner_up": vs})["champion.vs_runner_up"]
+    'B: +0.0100 [-0.0020, +0.0220] over 12 folds'
+    """
+    if evidence is None:
+        return {}
+    tags = {f"champion.{k}": str(evidence[k])[:5000] for k in ("chosen", "reason", "metric")}
+    for key, tag in (("versus_runner_up", "vs_runner_up"), ("versus_best_baseline", "vs_best_baseline")):
+        vs = evidence.get(key) or {}
+        if vs and "mean" not in vs:
+            tags[f"champion.{tag}"] = f"{vs['model']}: the chosen model itself"
+        elif vs:
+            low, high = (
+                ("-inf" if vs["low"] is None else f"{vs['low']:+.4f}"),
+                ("inf" if vs["high"] is None else f"{vs['high']:+.4f}"),
+            )
+            tags[f"champion.{tag}"] = f"{vs['model']}: {vs['mean']:+.4f} [{low}, {high}] over {vs['folds']} folds"
+    return tags
+
+
+def _evidence_files(evidence: dict, folder: Path) -> str:
+    """The evidence as ``leaderboard.csv``, ``fold_differences.csv`` and ``evidence.json`` in ``folder``."""
+    folder.mkdir(parents=True)
+    pd.DataFrame(evidence["leaderboard"]).to_csv(folder / "leaderboard.csv", index=False)
+    pd.DataFrame(evidence["differences"]).to_csv(folder / "fold_differences.csv", index=False)
+    (folder / "evidence.json").write_text(json.dumps(evidence, indent=1))
+    return str(folder)
 
 
 def resolve(uri: str) -> str:

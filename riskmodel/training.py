@@ -14,6 +14,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from .contract import Dataset
+from .evaluation.selection import select_champion
 from .evaluation.targets import TARGETS, TargetKind, TrainingSet, target_kind
 from .models import TierPolicy
 from .models.distribution import NegativeBinomial
@@ -80,6 +81,11 @@ class TrainedModel:
         The last training cutoff (grid) or the last report time (cases).
     units : Index or None
         The units the grid model was trained on (others are cold starts).
+    evidence : dict or None
+        With ``model="auto"``: why the model was chosen
+        (:meth:`riskmodel.evaluation.selection.Choice.to_dict`: the leaderboard and the
+        fold-by-fold differences to the runner-up and to the best baseline), saved in
+        ``model.json``.
     inputs : dict
         The optional columns of each table the model was trained with, which the
         data to score must hold: ``{"cases": [...], "grid_history": [...]}``.
@@ -112,6 +118,7 @@ class TrainedModel:
         units=None,
         inputs=None,
         dispersion=0.0,
+        evidence=None,
     ):
         self.kind = kind
         self.estimator = estimator
@@ -124,6 +131,7 @@ class TrainedModel:
         self.units = units
         self.inputs = inputs or {}
         self.dispersion = float(dispersion or 0.0)
+        self.evidence = evidence
         self.model_uri = self.run_id = None
 
     @property
@@ -188,6 +196,7 @@ class TrainedModel:
             "registered_name": self.registered_name,
             "inputs": self.inputs,
             "dispersion": self.dispersion,
+            "evidence": self.evidence,
         }
         return write_parts(
             folder,
@@ -235,6 +244,7 @@ class TrainedModel:
             units=parts["units"],
             inputs=meta["inputs"],
             dispersion=meta.get("dispersion", 0.0),  # saved before the dispersion was kept: Poisson
+            evidence=meta.get("evidence"),
         )
         if trained.version != library_version():
             warnings.warn(
@@ -316,7 +326,9 @@ class InMemory:
 def train(
     dataset: Dataset,
     *,
-    model,
+    model="auto",
+    candidates: dict | None = None,
+    selection: dict | None = None,
     horizon=28,
     target=None,
     level: str = "grid",
@@ -348,6 +360,13 @@ def train(
     :class:`TrainedModel` are made here for both. Raw (not pseudonymised) party keys in the data give
     one warning.
 
+    With ``model="auto"`` (the default) the model is chosen by evidence first:
+    :func:`riskmodel.evaluation.selection.select_champion` backtests the ``candidates``
+    (default: the kind's roster) on the last folds of the data, with the options in
+    ``selection`` (``folds``, ``refit_every``, ``metric``, ``confidence``), and
+    :func:`~riskmodel.evaluation.selection.choose_champion` picks one; the chosen is
+    trained on all labelled history and carries the evidence (:attr:`TrainedModel.evidence`).
+
     Returns
     -------
     TrainedModel
@@ -366,6 +385,25 @@ def train(
         raise ValueError("register=True needs track=True: the registry holds logged models")
     kind, label = target_kind(target)
     executor = InMemory() if executor is None else executor
+    evidence = None
+    if isinstance(model, str):
+        if model != "auto":
+            raise ValueError(f"model must be an estimator or 'auto', got {model!r}")
+        pool = kind.roster() if candidates is None else candidates
+        choice, _ = select_champion(
+            dataset,
+            pool,
+            horizon=horizon,
+            target=target,
+            level=level,
+            train_start=train_start,
+            train_frequency=frequency,
+            features=features,
+            escalation_days=escalation_days,
+            **(selection or {}),
+        )
+        evidence = choice.to_dict()
+        model = pool[choice.chosen]
     rows = executor.training_set(
         kind,
         dataset,
@@ -390,6 +428,7 @@ def train(
         units=rows.units,
         inputs=inputs(rows.builder, dataset),
         dispersion=rows.dispersion,
+        evidence=evidence,
     )
     if track:
         (tracker or default()).log_model(trained, example=X, experiment=experiment, register=register)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -39,6 +41,9 @@ def test_demo_runs_the_whole_job(tmp_path, monkeypatch):
     ):
         assert line in result.output
     assert "oracle" in result.output and "GBMRisk" in result.output
+    # The registered champion is the one chosen by evidence, and the choice is printed.
+    grid = re.search(r"Chose (\w+): .*?Champion (\w+) registered as 'dispute-risk-grid'", result.output, re.S)
+    assert grid and grid.group(1) == grid.group(2), result.output
     board = runner.invoke(app, ["compare", "riskmodel-demo"])
     assert board.exit_code == 0 and "HistoricalRateBaseline" in board.output
 

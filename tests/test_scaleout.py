@@ -295,7 +295,9 @@ def test_command_line_trains_and_predicts_on_the_cluster(client, small, tmp_path
     )
     address = client.scheduler.address
     runner = CliRunner()
-    trained = runner.invoke(app, ["train", "--config", "run.yaml", "--scheduler", address, "--out", "model"])
+    trained = runner.invoke(
+        app, ["train", "--config", "run.yaml", "--model", "count", "--scheduler", address, "--out", "model"]
+    )
     assert trained.exit_code == 0, trained.output
     risk = runner.invoke(
         app,

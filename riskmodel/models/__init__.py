@@ -14,6 +14,7 @@ from .baselines import (
     TimeWeightedRateBaseline,
 )
 from .classifiers import GBMCount, GBMRisk, LogisticRisk
+from .ensemble import EnsembleCount
 from .escalation import EscalationClassifier
 from .explain import describe_driver, explain
 from .outliers import ProfileOutlier
@@ -25,6 +26,7 @@ from .uplift import UpliftRegressor
 
 __all__ = [
     "TIERS",
+    "EnsembleCount",
     "EscalationClassifier",
     "GBMCount",
     "GBMRisk",

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .baselines import Baseline
 from .classifiers import GBMCount, GBMRisk, LogisticRisk
+from .ensemble import EnsembleCount
 from .scorecard import Scorecard
 
 __all__ = ["explain", "describe_driver"]
@@ -65,6 +66,8 @@ def describe_driver(name: str, value: float) -> str:
 def _contributions(model, X) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Per-row contributions to the model's score, the values, and the feature names."""
     check_is_fitted(model)
+    if isinstance(model, EnsembleCount):  # the drivers of the member that adds most to the blend
+        return _contributions(model.dominant_member(X), X)
     if isinstance(model, Baseline):
         frame = model.panel_frame(X)
         driver = model.panel_columns()[0]
@@ -92,7 +95,8 @@ def explain(model, X, *, top: int = 3) -> pd.DataFrame:
     Contributions are LightGBM's per-row contributions (``pred_contrib``, in
     log-odds before calibration, or log-count for :class:`GBMCount`), the
     logistic coefficients times the standardised values, the scorecard's points,
-    or for a baseline its one input and its expected count.
+    or for a baseline its one input and its expected count; for
+    :class:`EnsembleCount`, those of the member that adds most to the blend on ``X``.
 
     Parameters
     ----------

@@ -10,6 +10,7 @@ from .baselines import (
     TimeWeightedRateBaseline,
 )
 from .classifiers import GBMCount, GBMRisk, LogisticRisk
+from .ensemble import EnsembleCount
 from .escalation import EscalationClassifier
 from .scorecard import Scorecard
 
@@ -26,7 +27,7 @@ def grid_models(**lightgbm) -> dict:
     >>> from riskmodel.models import grid_models
     >>> list(grid_models())  # doctest: +NORMALIZE_WHITESPACE
     ['LastPeriodBaseline', 'HistoricalRateBaseline', 'TimeWeightedRateBaseline', 'SmoothedRateBaseline',
-     'KDEBaseline', 'LogisticRisk', 'GBMRisk', 'GBMCount', 'Scorecard']
+     'KDEBaseline', 'LogisticRisk', 'GBMRisk', 'GBMCount', 'Scorecard', 'EnsembleCount']
     """
     return {
         "LastPeriodBaseline": LastPeriodBaseline(),
@@ -38,6 +39,7 @@ def grid_models(**lightgbm) -> dict:
         "GBMRisk": GBMRisk(**lightgbm),
         "GBMCount": GBMCount(**lightgbm),
         "Scorecard": Scorecard(),
+        "EnsembleCount": EnsembleCount(),
     }
 
 
