@@ -2,8 +2,8 @@
 
 LightGBM and the OpenMP and BLAS libraries start a thread per core of the machine unless
 told otherwise; on a machine where another process is busy they then wait on each other
-at every step (an OpenMP barrier waits for its slowest thread, and a thread that shares
-its core with a busy process is slow). The backtest and training run their models inside
+at every step (a barrier waits for its slowest thread, and a thread that shares its core
+with a busy process is slow). The backtest and training run their models inside
 :func:`limit_threads`, which limits the native thread pools (``threadpoolctl``) and tells
 the LightGBM models whose ``n_jobs`` is None how many threads to use.
 
@@ -82,7 +82,12 @@ def available_threads(n_jobs: int | None = None) -> int:
 @contextmanager
 def limit_threads(n_jobs: int | None = None) -> Iterator[int]:
     """Run the block with at most :func:`available_threads` ``(n_jobs)`` threads in the
-    native thread pools (OpenMP, BLAS) and in the LightGBM models whose ``n_jobs`` is None.
+    OpenMP pools and in the LightGBM models whose ``n_jobs`` is None, and one BLAS thread.
+
+    The models' BLAS work is products of a matrix of a few hundred columns with a vector
+    (the logistic regressions' gradients), which gain little from threads, and OpenBLAS's
+    threads spin while they wait: with another process busy on one of two cores, the
+    logistic fits took three times longer on two BLAS threads than on one.
 
     Yields
     ------
@@ -101,7 +106,7 @@ def limit_threads(n_jobs: int | None = None) -> Iterator[int]:
     threads = available_threads(n_jobs)
     token = _LIMIT.set(threads)
     try:
-        with threadpool_limits(limits=threads):
+        with threadpool_limits(limits=threads, user_api="openmp"), threadpool_limits(limits=1, user_api="blas"):
             yield threads
     finally:
         _LIMIT.reset(token)

@@ -36,5 +36,6 @@ def test_limit_threads_limits_openmp_and_lightgbm():
 
     with limit_threads(1):
         assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"} == {1}
+        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} <= {1}
         assert GBMCount().lightgbm_params()["n_jobs"] == 1
     assert GBMCount(n_jobs=2).lightgbm_params()["n_jobs"] == 2
