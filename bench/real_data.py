@@ -56,10 +56,10 @@ district = simulate_district("small", seed=0)
 last = (pd.Timestamp(district.end) - pd.Timedelta(days=28)).normalize()
 cutoffs = pd.date_range(end=last, periods=6, freq="4W-MON")
 tmp = tempfile.mkdtemp()
-os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{{tmp}}/mlflow.db"
+os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
 t0, cpu0 = time.perf_counter(), time.process_time()
 backtest(district, grid_models(), cutoffs=cutoffs, horizon=28, progress=False)
-facts = {{"cpu": time.process_time() - cpu0}}
+facts = {"cpu": time.process_time() - cpu0}
 """
 
 
