@@ -1,5 +1,12 @@
 """riskmodel: early warnings of community disputes."""
 
+import os
+
+# OpenMP's threads sleep while they wait, instead of spinning on a core another process
+# needs (read when LightGBM or scikit-learn first load OpenMP; see riskmodel.threads).
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+
 from . import datasets, evaluation, features, io, models, prevention, trackers
 from .config import load_config
 from .contract import Dataset

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -21,6 +22,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 import mlflow  # noqa: E402 - after switching telemetry off
 import pandas as pd  # noqa: E402
 from filelock import FileLock  # noqa: E402
+from mlflow.entities import Metric  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 from mlflow.pyfunc import PythonModel  # noqa: E402
 
@@ -169,13 +171,15 @@ def log_backtest(result, dataset, *, experiment: str = "riskmodel") -> str:
                 run_name=str(name),
                 nested=True,
                 tags=tags | {_ROLE: "model", "model": str(name)},
-            ):
+            ) as child:
                 model_config = result.config.get(f"model.{name}", "simulator truth")
                 mlflow.log_params({"model": str(name), "estimator": model_config[:6000]})
-                mlflow.log_metrics(_finite(row.to_dict()))
+                now = int(time.time() * 1000)
+                values = [Metric(k, v, now, 0) for k, v in _finite(row.to_dict()).items()]
                 for fold in result.folds[result.folds["model"] == name].itertuples(index=False):
-                    values = {f"{m}_by_fold": getattr(fold, m) for m in fold_metrics}
-                    mlflow.log_metrics(_finite(values), step=int(fold.fold))
+                    by_fold = _finite({f"{m}_by_fold": getattr(fold, m) for m in fold_metrics})
+                    values += [Metric(k, v, now, int(fold.fold)) for k, v in by_fold.items()]
+                mlflow.MlflowClient().log_batch(child.info.run_id, metrics=values)  # one write, not one a fold
     return parent.info.run_id
 
 

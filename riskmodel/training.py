@@ -20,6 +20,7 @@ from .models import TierPolicy
 from .models.distribution import NegativeBinomial
 from .persistence import LEGACY_FILE, MANIFEST, ModelFileError, read_parts, write_parts
 from .privacy import warn_raw_keys
+from .threads import limit_threads
 from .trackers import Tracker, default
 from .version import __version__
 
@@ -320,7 +321,8 @@ class InMemory:
         return kind.training_set(data, model, **options)
 
     def fit(self, model, rows: TrainingSet):
-        return clone(model).fit(rows.X, rows.y)
+        with limit_threads():  # the model's threads fit the cores given (riskmodel.threads)
+            return clone(model).fit(rows.X, rows.y)
 
 
 def train(

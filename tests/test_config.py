@@ -41,10 +41,11 @@ def test_the_shipped_configurations_load(name):
     assert config.name == name and len(config.estimators()) >= 1
 
 
-def test_chicago_asks_for_cells_weekly_over_two_years_at_two_horizons():
+def test_chicago_asks_for_cells_weekly_over_2019_at_two_horizons():
     config = load_config(ROOT / "configs" / "chicago.yaml")
     assert config.data.cell_m == 500 and config.horizons == [7, 28]
-    assert config.cutoffs.last_days == 728 and config.cutoffs.frequency == "W-MON"
+    assert str(config.cutoffs.start) == "2019-01-07" and config.cutoffs.frequency == "W-MON"
+    assert config.training.refit_every == 26
     assert {"KDEBaseline", "HistoricalRateBaseline"} <= set(config.estimators())
 
 

@@ -11,7 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from riskmodel.datasets import simulate_district
-from riskmodel.evaluation import backtest, plots
+from riskmodel.evaluation import backtest, metrics, plots
 from riskmodel.models import HistoricalRateBaseline, LastPeriodBaseline, LogisticRisk
 
 CUTOFFS = ["2023-10-02", "2023-10-30"]
@@ -57,6 +57,34 @@ def test_hit_rate_curve_matches_the_leaderboard(grid):
 def test_hit_rate_curve_custom_shares(grid):
     x, y = _lines(plots.hit_rate_curve(grid, shares=[0.05, 1.0]))["HistoricalRateBaseline"].get_data()
     assert list(x) == [0.05, 1.0] and y[1] == pytest.approx(1.0)
+
+
+def test_hit_rate_curve_equals_hit_rate_per_fold_with_ties():
+    """The curve ranks each fold once; every point is metrics.hit_rate's, ties shared alike,
+    and a fold without a case is skipped at every share but 0."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for fold in range(4):
+        y = rng.poisson(0.4, 200) * (fold != 3)  # the last fold has no case
+        score = rng.integers(0, 12, 200) / 12  # many ties at every boundary
+        rows.append(pd.DataFrame({"model": "m", "fold": fold, "probability": score, "y": y > 0, "y_count": y}))
+    predictions = pd.concat(rows, ignore_index=True)
+    result = type("Result", (), {"predictions": predictions, "leaderboard": pd.DataFrame(index=["m"])})()
+    result.kind = type("Kind", (), {"counts": True})()
+    shares = np.array([0.0, 0.013, 0.05, 0.3, 1.0])
+    _, y = _lines(plots.hit_rate_curve(result, shares=shares))["m"].get_data()
+    expected = [
+        np.mean(
+            [
+                metrics.hit_rate(f["y_count"], f["probability"], k=k) if k > 0 else 0.0
+                for _, f in predictions[predictions["fold"] < 3].groupby("fold")
+            ]
+        )
+        for k in shares
+    ]
+    np.testing.assert_allclose(y, expected, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"shares must lie in \[0, 1\], got \[1.5\]"):
+        plots.hit_rate_curve(result, shares=[0.1, 1.5])
 
 
 @pytest.mark.parametrize("which", ["grid", "escalation"])

@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..contract import Dataset
 from ..features.base import parse_horizon
+from ..threads import limit_threads
 from ..trackers import Tracker, default
 from . import metrics
 from .metrics import score_fold
@@ -220,21 +221,22 @@ def backtest(
     for name, model in models.items():
         config[f"model.{name}"] = repr(model)
     kind, label = target_kind(target)
-    folds, predictions = kind.run_folds(
-        dataset,
-        models,
-        test_cutoffs,
-        horizon=horizon,
-        target=label,
-        level=level,
-        train_start=train_start,
-        train_frequency=train_frequency,
-        refit_every=refit_every,
-        capacity=capacity,
-        features=features or {},
-        escalation_days=escalation_days,
-        progress=progress,
-    )
+    with limit_threads():  # the models' threads fit the cores given (riskmodel.threads)
+        folds, predictions = kind.run_folds(
+            dataset,
+            models,
+            test_cutoffs,
+            horizon=horizon,
+            target=label,
+            level=level,
+            train_start=train_start,
+            train_frequency=train_frequency,
+            refit_every=refit_every,
+            capacity=capacity,
+            features=features or {},
+            escalation_days=escalation_days,
+            progress=progress,
+        )
     result = BacktestResult(
         _leaderboard(folds, predictions, kind.headline), folds, predictions, config, kind.name, parse_horizon(horizon)
     )

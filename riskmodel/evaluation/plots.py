@@ -79,20 +79,34 @@ def hit_rate_curve(result, *, shares=None) -> Figure:
     """
     _grid_only(result, "the hit-rate curve")
     shares = np.arange(31) / 100 if shares is None else np.asarray(shares, dtype=float)
-
-    def curve(fold: pd.DataFrame) -> pd.Series:
-        return pd.Series(
-            [metrics.hit_rate(fold["y_count"], fold["probability"], k=k) if k > 0 else 0.0 for k in shares]
+    if ((shares < 0) | (shares > 1)).any():
+        raise ValueError(f"shares must lie in [0, 1], got {shares[(shares < 0) | (shares > 1)][:5].tolist()}")
+    folds: dict[str, list[np.ndarray]] = {}
+    for (name, _), fold in result.predictions.groupby(["model", "fold"], sort=False)[["y_count", "probability"]]:
+        folds.setdefault(name, []).append(
+            _hit_rates(fold["y_count"].to_numpy(), fold["probability"].to_numpy(), shares)
         )
-
-    columns = result.predictions.groupby(["model", "fold"])[["y_count", "probability"]]
-    rates = columns.apply(curve).groupby(level="model").mean()
+    means = {name: pd.DataFrame(rows).mean().to_numpy() for name, rows in folds.items()}  # folds without a case skipped
     figure, axes = _axes("share of units chosen", "hit rate (share of cases caught)", "Hit rate (mean over folds)")
     for name in result.leaderboard.index:
-        axes.plot(shares, rates.loc[name].to_numpy(), **_style(name))
+        axes.plot(shares, means[name], **_style(name))
     axes.plot([0, shares.max()], [0, shares.max()], ":", color="grey", label="random")
     axes.legend()
     return figure
+
+
+def _hit_rates(y: np.ndarray, score: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """:func:`~riskmodel.evaluation.metrics.hit_rate` of one fold at every share (0 at a
+    share of 0), ranking the units once: the ties at each boundary shared as there."""
+    y = np.asarray(y, dtype=float)
+    total = y.sum()
+    if total <= 0:
+        return np.where(shares > 0, np.nan, 0.0)
+    values, group = np.unique(-np.asarray(score, dtype=float), return_inverse=True)  # tied scores, highest first
+    size = np.bincount(group, minlength=len(values)).astype(float)
+    before = np.cumsum(size) - size
+    chosen = np.clip((shares[:, None] * len(y) - before) / size, 0.0, 1.0)
+    return np.where(shares > 0, chosen @ np.bincount(group, y, len(values)) / total, 0.0)
 
 
 def calibration_curve(result, *, bins: int = 10) -> Figure:

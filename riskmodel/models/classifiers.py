@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..threads import available_threads
 from .calibration import fit_calibrator, split_latest
 from .protocol import GridRiskModel, RiskMixin, binary_target, poisson_probability
 
@@ -176,7 +177,7 @@ def _lgb_params(model) -> dict:
         colsample_bytree=model.colsample_bytree,
         reg_lambda=model.reg_lambda,
         random_state=model.random_state,
-        n_jobs=model.n_jobs,
+        n_jobs=available_threads(model.n_jobs),
         deterministic=True,
         force_row_wise=True,
         verbose=-1,
@@ -192,8 +193,9 @@ class GBMRisk(_CalibratedRisk):
         LightGBM's parameters of the same names (``n_estimators`` is the most rounds).
     random_state : int
         Seed; the same seed gives the same model.
-    n_jobs : int
-        Threads.
+    n_jobs : int or None
+        Threads; None: the threads :func:`riskmodel.threads.available_threads` gives (the
+        cores this process is given, or less inside :func:`riskmodel.threads.limit_threads`).
     calibration : {"isotonic", "sigmoid"} or None
         See :class:`LogisticRisk`.
     calibration_fraction : float
@@ -247,7 +249,7 @@ class GBMRisk(_CalibratedRisk):
         colsample_bytree=0.8,
         reg_lambda=1.0,
         random_state=0,
-        n_jobs=2,
+        n_jobs=None,
         calibration="isotonic",
         calibration_fraction=0.2,
         early_stopping_rounds=50,
@@ -303,8 +305,9 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
         LightGBM's parameters of the same names.
     random_state : int
         Seed.
-    n_jobs : int
-        Threads.
+    n_jobs : int or None
+        Threads; None: the threads :func:`riskmodel.threads.available_threads` gives (the
+        cores this process is given, or less inside :func:`riskmodel.threads.limit_threads`).
     calibration : {"sigmoid", "isotonic"} or None
         How P(count >= 1) is calibrated; None keeps the Poisson law.
     calibration_fraction : float
@@ -349,7 +352,7 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
         colsample_bytree=0.8,
         reg_lambda=1.0,
         random_state=0,
-        n_jobs=2,
+        n_jobs=None,
         calibration="sigmoid",
         calibration_fraction=0.2,
     ):

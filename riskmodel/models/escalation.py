@@ -54,7 +54,7 @@ class EscalationClassifier(GBMRisk):
         colsample_bytree=0.8,
         reg_lambda=1.0,
         random_state=0,
-        n_jobs=2,
+        n_jobs=None,
         calibration="isotonic",
         calibration_fraction=0.2,
         early_stopping_rounds=50,
