@@ -419,9 +419,10 @@ def train(
         escalation_days=escalation_days,
     )
     X = rows.example
+    estimator = executor.fit(model, rows)
     trained = TrainedModel(
         kind=kind.name,
-        estimator=executor.fit(model, rows),
+        estimator=estimator,
         feature_names=X.columns,
         schema_hash=schema_hash(X),
         builder=rows.builder,
@@ -429,7 +430,7 @@ def train(
         trained_through=rows.trained_through,
         units=rows.units,
         inputs=inputs(rows.builder, dataset),
-        dispersion=rows.dispersion,
+        dispersion=rows.dispersion(model, estimator),
         evidence=evidence,
     )
     if track:

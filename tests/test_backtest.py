@@ -92,6 +92,16 @@ def test_refit_every_reuses_the_last_fit(tiny):
     assert len(FITS) == 2 * 2  # folds 0 and 2, each with its dispersion's fit
 
 
+def test_a_model_with_its_own_holdout_costs_no_extra_fit(tiny, monkeypatch):
+    calls = []
+    fit = GBMCount.fit
+    monkeypatch.setattr(GBMCount, "fit", lambda self, X, y: calls.append(len(X)) or fit(self, X, y))
+    result = _run(tiny, {"count": GBMCount(n_estimators=20, min_child_samples=5, n_jobs=1)}, refit_every=3)
+    assert len(calls) == 1  # the dispersion is fitted on the calibration slice's forecasts
+    dispersion = result.predictions.loc[result.predictions["model"] == "count", "dispersion"]
+    assert dispersion.nunique() == 1 and dispersion.iloc[0] >= 0
+
+
 def test_same_seed_same_result(tiny):
     models = {"logistic": LogisticRisk(), "hist": HistoricalRateBaseline()}
     a, b = _run(tiny, models), _run(tiny, models)

@@ -94,12 +94,16 @@ def test_a_trained_ensemble_saves_and_loads(panel, tmp_path):
     )
 
 
-def test_a_block_too_early_for_a_member_is_skipped(panel):
+def test_members_fit_uncalibrated_and_the_blocks_are_the_holdout(panel):
     _, X, y = panel
     times = X.index.get_level_values("cutoff")
     eligible = times.unique()[times.unique() >= times.min() + pd.Timedelta(days=28)]
     half = len(eligible) // 2
-    # The first block starts when one cutoff's labels have closed: too few for LogisticRisk's calibration.
+    # The first block starts once one cutoff's labels have closed: enough for an uncalibrated member.
     model = EnsembleCount(members=["HistoricalRateBaseline", "LogisticRisk"], blocks=2, block_cutoffs=half).fit(X, y)
-    units = X.index.get_level_values(0).nunique()
-    assert model.validation_rows_ == (len(eligible) - half) * units
+    assert model.members_["LogisticRisk"].calibration is None
+    assert model.validation_rows_ == int((times >= eligible[-2 * half]).sum())
+    positions, expected = model.holdout_
+    assert len(positions) == len(expected) == model.validation_rows_
+    assert times[positions].min() == eligible[-2 * half]
+    assert (expected >= 0).all() and expected.sum() > 0

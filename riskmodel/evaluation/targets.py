@@ -25,6 +25,7 @@ from ..contract import Dataset
 from ..features import CaseFeatureBuilder, GridPanelBuilder, build_case_features
 from ..features.base import Target, parse_horizon, parse_target, training_cutoffs
 from ..models import SpikeDetector, case_models, grid_models
+from ..models.baselines import Baseline
 from ..models.calibration import latest_start
 from ..models.distribution import fit_dispersion
 from ..models.protocol import poisson_probability
@@ -54,14 +55,22 @@ class TrainingSet:
     regressor), the fitted ``builder``, the last time they cover, the units seen, and an
     ``example`` of the feature rows (pandas, a few rows: the schema and MLflow's input
     example). ``X`` and ``y`` are what the executor that built them fits on (pandas in
-    memory; the Dask path keeps a Dask panel in ``X``). ``dispersion``: the NB2 dispersion
-    of a grid model's forecasts (:func:`holdout_dispersion`; 0, the Poisson law, where
-    none was fitted, as on the Dask path)."""
+    memory; the Dask path keeps a Dask panel in ``X``). ``counts``: a grid panel's counts
+    in memory, from which :meth:`dispersion` is fitted (None on the Dask path and for cases)."""
 
-    def __init__(self, *, X, y, builder, trained_through, units=None, example=None, dispersion=0.0):
-        self.X, self.y, self.builder, self.dispersion = X, y, builder, dispersion
+    def __init__(self, *, X, y, builder, trained_through, units=None, example=None, counts=None):
+        self.X, self.y, self.builder, self.counts = X, y, builder, counts
         self.trained_through, self.units = trained_through, units
         self.example = X.iloc[:5] if example is None else example
+
+    def dispersion(self, model, fitted) -> float:
+        """The NB2 dispersion of ``fitted`` (``model`` fitted on these rows), by
+        :func:`holdout_dispersion`; 0, the Poisson law, without counts in memory."""
+        if self.counts is None:
+            return 0.0
+        counts = np.asarray(self.counts, dtype=float)
+        horizon = parse_horizon(self.builder.horizon)
+        return holdout_dispersion(model, self.X, (counts >= 1).astype(float), counts, horizon, fitted=fitted)
 
 
 class TargetKind:
@@ -191,7 +200,7 @@ class GridRisk(TargetKind):
             y, y_count = panel.y[train], panel.y_count[train]
             fitted = _fits(models, fold, refit_every, fitted, panel.X[train], y, y_count)
             if fold % refit_every == 0 or not dispersion:  # with the models' refits
-                dispersion = _dispersions(models, oracle, panel.X[train], y, y_count, horizon)
+                dispersion = _dispersions(models, fitted, oracle, panel.X[train], y, y_count, horizon)
             X = panel.X[test]
             outputs = {name: (m.predict_proba(X)[:, 1], m.predict_expected(X)) for name, m in fitted.items()}
             latest = panel.X[np.asarray(cutoff == cutoff[train].max())]  # drift: the last training cutoff's scores
@@ -277,7 +286,7 @@ class GridRisk(TargetKind):
             builder=builder,
             trained_through=builder.cutoffs[-1],
             units=X.index.get_level_values(0).unique(),
-            dispersion=holdout_dispersion(model, X, panel.y[known], panel.y_count[known], builder.horizon),
+            counts=panel.y_count[known],
         )
 
     @staticmethod
@@ -309,36 +318,45 @@ class GridRisk(TargetKind):
 DISPERSION_SLICE = 0.2
 
 
-def holdout_dispersion(model, X: pd.DataFrame, y, y_count, horizon) -> float:
+def holdout_dispersion(model, X: pd.DataFrame, y, y_count, horizon, fitted=None) -> float:
     """The NB2 dispersion of ``model``'s forecasts, fitted out of sample inside the training rows.
 
-    The rows ``X`` (a panel: a ``cutoff`` index level) are split in time: the latest
-    :data:`DISPERSION_SLICE` of them, in whole cutoffs, are held out; a clone of the model
-    is fitted on the rows whose label window closed before the slice begins (the
-    backtest's embargo), and the dispersion is fitted by maximum likelihood
-    (:func:`~riskmodel.models.distribution.fit_dispersion`) on its expected counts
-    for the slice against the slice's counts ``y_count``. With no row before the slice
-    the dispersion is fitted on the whole-rows model's own slice forecasts.
+    Three ways, the cheapest that is out of sample:
+
+    - ``fitted`` (the model fitted on all of ``X``) exposes ``holdout_``: positions in ``X``
+      and its expected counts there from a fit that did not see them (the calibration slice
+      of :class:`~riskmodel.models.GBMCount`, :class:`~riskmodel.models.GBMRisk` and
+      :class:`~riskmodel.models.LogisticRisk`; the validation blocks of
+      :class:`~riskmodel.models.EnsembleCount`). No extra fit.
+    - ``fitted`` is a :class:`~riskmodel.models.Baseline`: it learns nothing from the
+      labels, so its forecasts of the latest :data:`DISPERSION_SLICE` of the rows are honest.
+    - Otherwise the latest :data:`DISPERSION_SLICE` of the rows, in whole cutoffs, are held
+      out, a clone of ``model`` is fitted on the rows whose label window closed before the
+      slice begins (the backtest's embargo), and the dispersion is fitted on its forecasts
+      for the slice (with no such row, on the whole-rows model's own slice forecasts).
+
+    The dispersion is fitted by maximum likelihood
+    (:func:`~riskmodel.models.distribution.fit_dispersion`) against the counts ``y_count``;
+    ``y`` are the 0/1 labels (a classifier is fitted on them, a regressor on ``y_count``).
 
     Why out of sample: a learned model's expected counts on its own training rows are
     closer to the counts than its forecasts will be (LightGBM's trees fit the noise of
     the training rows), so an in-sample dispersion is too small and the intervals too
-    narrow. A baseline learns nothing from the labels and would be honest in sample,
-    but the same rule for every family keeps the harness generic and costs a baseline
-    little. ``y`` are the 0/1 labels (a classifier is fitted on them, a regressor on
-    ``y_count``). The price is one more fit of each model per refit.
-
-    Measured on the ``district`` simulator (seed 0, 28 days, folds at 2025-06-02 and
-    2025-06-30): GBMCount's dispersion fitted in sample on the same slice was 0.41-0.44,
-    out of sample 0.52-0.57, and the 80% PIT coverage 0.802/0.796 against 0.808/0.802;
-    HistoricalRateBaseline and LogisticRisk were alike both ways. Out of sample, pooled over
-    four folds, the 50/80/90% coverages were 0.510/0.802/0.899 (GBMCount), 0.479/0.773/0.876
-    (LogisticRisk) and 0.489/0.781/0.880 (HistoricalRateBaseline), all within 3 points of
-    nominal, as on Chicago (7 and 28 days, four 2019 folds: 0.78-0.80 at 80%).
+    narrow. Measured on the ``district`` simulator (seed 0, 28 days, folds at 2025-06-02
+    and 2025-06-30): GBMCount's dispersion fitted in sample on the latest slice was
+    0.41-0.44, out of sample 0.52-0.57, and the 80% PIT coverage 0.802/0.796 against
+    0.808/0.802.
     """
+    y_count = np.asarray(y_count, dtype=float)
+    holdout = getattr(fitted, "holdout_", None)
+    if holdout is not None:
+        positions, expected = holdout
+        return fit_dispersion(expected, y_count[positions])
     cutoff = X.index.get_level_values("cutoff")
     start = latest_start(pd.Series(cutoff).value_counts(), DISPERSION_SLICE) if cutoff.nunique() > 1 else cutoff.min()
     slice_ = np.asarray(cutoff >= start)
+    if isinstance(fitted, Baseline):
+        return fit_dispersion(fitted.predict_expected(X[slice_]), y_count[slice_])
     early = np.asarray(cutoff + horizon <= start)
     if early.any():
         try:
@@ -347,12 +365,14 @@ def holdout_dispersion(model, X: pd.DataFrame, y, y_count, horizon) -> float:
             early = np.zeros(len(X), dtype=bool)
     if not early.any():
         model = clone(model).fit(X, y_count if is_regressor(model) else y)
-    return fit_dispersion(model.predict_expected(X[slice_]), np.asarray(y_count)[slice_])
+    return fit_dispersion(model.predict_expected(X[slice_]), y_count[slice_])
 
 
-def _dispersions(models: dict, oracle, X: pd.DataFrame, y, y_count, horizon) -> dict[str, float]:
+def _dispersions(models: dict, fitted: dict, oracle, X: pd.DataFrame, y, y_count, horizon) -> dict[str, float]:
     """Every model's :func:`holdout_dispersion`, and the oracle's when there is one."""
-    found = {name: holdout_dispersion(model, X, y, y_count, horizon) for name, model in models.items()}
+    found = {
+        name: holdout_dispersion(model, X, y, y_count, horizon, fitted=fitted[name]) for name, model in models.items()
+    }
     return found if oracle is None else found | {"oracle": _oracle_dispersion(oracle, X, y_count)}
 
 

@@ -67,10 +67,11 @@ class _CalibratedRisk(GridRiskModel):
             raise ValueError("the earlier training rows hold one class only; a risk model needs both")
         self.estimator_ = self._fit_estimator(values, target, fit_rows, calibrate_rows)
         self.n_iter_ = getattr(self.estimator_[-1], "n_iter_", None) if hasattr(self.estimator_, "steps") else None
-        self.calibrator_ = None
+        self.calibrator_ = self.holdout_ = None
         if calibrate_rows is not None:
             raw = self.estimator_.predict_proba(values[calibrate_rows])[:, 1]
             self.calibrator_ = fit_calibrator(self.calibration, raw, target[calibrate_rows])
+            self.holdout_ = (calibrate_rows, -np.log1p(-np.clip(self.calibrator_.transform(raw), 0, 1 - 1e-12)))
         return self
 
     def _probability(self, X) -> np.ndarray:
@@ -107,6 +108,11 @@ class LogisticRisk(_CalibratedRisk):
         The model, fitted on the rows before the calibration slice (all rows without one).
     calibrator_ : Calibrator or None
         Maps the model's probability to the calibrated one; None without calibration.
+    holdout_ : tuple of (ndarray, ndarray) or None
+        Positions of the calibration slice in the training ``X`` and the expected counts
+        there (``-log(1 - p)`` of the calibrated probability) from the fit on the earlier
+        rows: what the harness fits the forecast distribution's dispersion on (None
+        without calibration).
     n_iter_ : ndarray of shape (1,)
         Iterations the solver ran.
     n_features_in_ : int
@@ -212,6 +218,11 @@ class GBMRisk(_CalibratedRisk):
         The model, fitted on the rows before the calibration slice (all rows without one).
     calibrator_ : Calibrator or None
         Maps the model's probability to the calibrated one; None without calibration.
+    holdout_ : tuple of (ndarray, ndarray) or None
+        Positions of the calibration slice in the training ``X`` and the expected counts
+        there (``-log(1 - p)`` of the calibrated probability) from the fit on the earlier
+        rows: what the harness fits the forecast distribution's dispersion on (None
+        without calibration).
     n_iter_ : None
         Always None: the rounds LightGBM ran are ``estimator_.n_iter_``.
     n_features_in_ : int
@@ -321,6 +332,10 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
         The Poisson model fitted on all training rows.
     calibrator_ : Calibrator or None
         Maps the expected count's odds to P(count >= 1); None without calibration.
+    holdout_ : tuple of (ndarray, ndarray) or None
+        Positions of the calibration slice in the training ``X`` and the expected counts
+        there of the model fitted on the earlier rows: what the harness fits the forecast
+        distribution's dispersion on (None without calibration).
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -387,12 +402,14 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
             fit_rows, calibrate_rows = split_latest(X, self.calibration_fraction)
             early = self._make_estimator().fit(values[fit_rows], counts[fit_rows])
             scores, slice_counts = early.predict(values[calibrate_rows]), counts[calibrate_rows]
-        return self.fit_from_parts(
+        self.fit_from_parts(
             estimator=self._make_estimator().fit(values, counts),
             feature_names=getattr(self, "feature_names_in_", None),
             calibration_scores=scores,
             calibration_counts=slice_counts,
         )
+        self.holdout_ = None if scores is None else (calibrate_rows, scores)
+        return self
 
     def fit_from_parts(
         self,

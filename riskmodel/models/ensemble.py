@@ -87,7 +87,8 @@ class EnsembleCount(RegressorMixin, RiskMixin, BaseEstimator):
     ----------
     members : sequence of str, optional
         Names of :func:`~riskmodel.models.grid_models` families. Default: the roster's
-        baselines, LogisticRisk and GBMCount.
+        baselines, LogisticRisk and GBMCount. They are fitted without their probability
+        calibration (``calibration=None``): the blend reads their expected counts only.
     blocks : int
         Validation blocks: the last ``blocks * block_cutoffs`` training cutoffs, in
         consecutive groups of ``block_cutoffs``.
@@ -103,6 +104,10 @@ class EnsembleCount(RegressorMixin, RiskMixin, BaseEstimator):
     validation_rows_ : int
         The validation rows the weights were fitted on (0: no block had earlier rows with
         both classes, and the weights are equal).
+    holdout_ : tuple of (ndarray, ndarray) or None
+        Positions of the validation rows in the training ``X`` and the blend's expected
+        counts there, from members that did not see them: what the harness fits the
+        forecast distribution's dispersion on (None without validation rows).
     classes_ : ndarray of shape (2,)
         ``[0, 1]``.
 
@@ -154,7 +159,14 @@ class EnsembleCount(RegressorMixin, RiskMixin, BaseEstimator):
         unknown = [n for n in names if n not in roster]
         if unknown or not names:
             raise ValueError(f"members must name grid_models() families, got {unknown or names}; known: {list(roster)}")
-        return {name: roster[name] for name in names}
+        # The blend reads expected counts only: no member needs its probability calibration
+        # (GBMCount's expected counts are the same without it, at half the fits).
+        return {
+            name: roster[name].set_params(calibration=None)
+            if "calibration" in roster[name].get_params()
+            else roster[name]
+            for name in names
+        }
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -171,10 +183,12 @@ class EnsembleCount(RegressorMixin, RiskMixin, BaseEstimator):
         if (counts < 0).any() or np.isnan(counts).any():
             raise ValueError(f"counts must be >= 0, got {counts[~(counts >= 0)][:5].tolist()}")
         models = self.member_models()
-        predictions, observed = self._validation(X, counts, pd.DatetimeIndex(times), models)
+        predictions, observed, positions = self._validation(X, counts, pd.DatetimeIndex(times), models)
         self.validation_rows_ = len(observed)
+        self.holdout_ = None
         if len(observed):
             self.weights_ = poisson_blend(predictions, observed)
+            self.holdout_ = (positions, predictions @ self.weights_)
         else:
             warnings.warn(
                 "EnsembleCount: no validation block has earlier training rows with cases and without; "
@@ -196,28 +210,26 @@ class EnsembleCount(RegressorMixin, RiskMixin, BaseEstimator):
 
     def _validation(self, X, counts, times, models):
         """The members' predictions on each validation block (fitted on the rows whose
-        label window closed before it) and the blocks' counts."""
+        label window closed before it), the blocks' counts and their positions in ``X``."""
         closes = times + pd.to_timedelta(X["horizon_days"].to_numpy(), unit="D")
         cutoffs = times.unique().sort_values()
         cutoffs = cutoffs[cutoffs >= closes.min()]  # a block needs earlier rows whose labels closed
         starts = cutoffs[-self.blocks * self.block_cutoffs :: self.block_cutoffs]
-        predictions, observed = [], []
+        predictions, observed, positions = [], [], []
         for k, start in enumerate(starts):
             end = starts[k + 1] if k + 1 < len(starts) else None
             block = (times >= start) & ((times < end) if end is not None else True)
             before = np.asarray(closes <= start)
             if len(np.unique(counts[before] >= 1)) < 2:
                 continue  # too early: the members cannot learn yet
-            try:
-                fitted = [_fit(model, X[before], counts[before]) for model in models.values()]
-            except ValueError:  # too few earlier rows for a member (one cutoff to calibrate on, one class)
-                continue
+            fitted = [_fit(model, X[before], counts[before]) for model in models.values()]
             rows = X[np.asarray(block)]
             predictions.append(np.column_stack([m.predict_expected(rows) for m in fitted]))
             observed.append(counts[np.asarray(block)])
+            positions.append(np.flatnonzero(np.asarray(block)))
         if not observed:
-            return np.empty((0, len(models))), np.empty(0)
-        return np.vstack(predictions), np.concatenate(observed)
+            return np.empty((0, len(models))), np.empty(0), np.empty(0, dtype=int)
+        return np.vstack(predictions), np.concatenate(observed), np.concatenate(positions)
 
     def predict_expected(self, X) -> np.ndarray:
         """Expected number of target cases in the horizon: the weighted sum of the members'."""
