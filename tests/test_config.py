@@ -45,7 +45,7 @@ def test_chicago_asks_for_cells_weekly_over_2019_at_two_horizons():
     config = load_config(ROOT / "configs" / "chicago.yaml")
     assert config.data.cell_m == 500 and config.horizons == [7, 28]
     assert str(config.cutoffs.start) == "2019-01-07" and config.cutoffs.frequency == "W-MON"
-    assert config.training.refit_every == 26
+    assert config.training.refit_every == 52
     assert {"KDEBaseline", "HistoricalRateBaseline"} <= set(config.estimators())
 
 
