@@ -78,11 +78,22 @@ def observable_reference(district, cutoffs: pd.DatetimeIndex) -> tuple[pd.DataFr
     return pd.DataFrame(rows).set_index("fold"), pd.concat(predictions)
 
 
+#: Refit every this many weekly folds, as `configs/grid_risk.yaml` does: a fit is used for at
+#: most four weeks, which only lengthens the embargo.
+REFIT_EVERY = 4
+
+
 def _grid_part(preset: str, cutoffs: list[pd.Timestamp]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The folds and predictions of a backtest of every family at ``cutoffs``, on one thread."""
     with limit_threads(1):
         result = backtest(
-            simulate_district(preset, seed=0), grid_models(), cutoffs=cutoffs, horizon=HORIZON, track=False
+            simulate_district(preset, seed=0),
+            grid_models(),
+            cutoffs=cutoffs,
+            horizon=HORIZON,
+            refit_every=REFIT_EVERY,
+            track=False,
+            progress=False,
         )
     return result.folds, result.predictions[["model", "probability", "y"]]
 
@@ -90,13 +101,15 @@ def _grid_part(preset: str, cutoffs: list[pd.Timestamp]) -> tuple[pd.DataFrame, 
 def _grid_backtest(
     preset: str = "district", span: dict = LAST_YEAR, parts: int = 2
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Every family refitted at every fold, so that the folds are independent: ``parts``
-    processes of one thread each take every other fold (a process and a thread a core do
-    more than threads in one process, whose Python work runs one at a time). The
-    leaderboard's columns that the tables read, the folds and the predictions."""
+    """Every family refitted every :data:`REFIT_EVERY` folds: ``parts`` processes of one
+    thread each take a run of consecutive folds (a process and a thread a core do more than
+    threads in one process, whose Python work runs one at a time). The leaderboard's
+    columns that the tables read, the folds and the predictions."""
     cutoffs = list(pd.date_range(span["start"], span["end"], freq=span["frequency"]))
+    size = -(-len(cutoffs) // (parts * REFIT_EVERY)) * REFIT_EVERY  # whole refit periods a part
+    runs = [cutoffs[i * size : (i + 1) * size] for i in range(parts)]
     with ProcessPoolExecutor(parts, mp_context=multiprocessing.get_context("spawn")) as pool:
-        done = list(pool.map(_grid_part, [preset] * parts, [cutoffs[i::parts] for i in range(parts)]))
+        done = list(pool.map(_grid_part, [preset] * parts, runs))
     folds = pd.concat([f for f, _ in done], ignore_index=True)
     folds["fold"] = folds["cutoff"].rank(method="dense").astype(int) - 1
     predictions = pd.concat([p for _, p in done])
@@ -197,8 +210,10 @@ def main() -> None:
     print(f"small, 6 folds, tracked: {seconds:.1f} s")
     cases = case_quality()
     print(cases)
+    started = time.perf_counter()
     grid, summary = grid_quality()
-    print(grid, summary)
+    minutes = (time.perf_counter() - started) / 60
+    print(grid, summary, f"{minutes:.1f} min")
     grid_table = "\n".join(
         [
             "| model | ROC AUC | minus oracle | hit rate at 5% | / oracle | folds above HistoricalRateBaseline "
@@ -215,19 +230,25 @@ def main() -> None:
         "evaluation",
         "Evaluation benchmark",
         "Command: `make bench`. `district` preset, seed 0, weekly test cutoffs from 2024-12-02 to 2025-12-01 "
-        "(53 folds), 28-day horizon, every model refitted at every fold on the rows whose label closed before "
-        f"the fold (means over folds):\n\n{grid_table}\n\n{summary}\n\n"
+        f"(53 folds), 28-day horizon, every model refitted every {REFIT_EVERY} folds on the rows whose label "
+        f"closed before the fold (means over folds):\n\n{grid_table}\n\n{summary}\n\n"
         "Escalation within 30 days on `district`, 53 weekly folds from 2024-11-04 to 2025-11-03 (the cases "
         "reported in each week; the last week's windows close by the end of the data):\n\n"
         f"{case_table}",
         ["step", "measured", "target", "met"],
         [
             [
-                "backtest of the 7 grid families on `small`, 6 folds, logged to MLflow",
+                "backtest of the 10 grid families on `small`, 6 folds, logged to MLflow",
                 f"{seconds:.1f} s",
                 "<= 60 s",
                 "yes" if seconds <= 60 else "NO",
-            ]
+            ],
+            [
+                "the `district` grid evaluation above (53 folds, the reference included)",
+                f"{minutes:.1f} min",
+                "<= 13.5 min (half of the 27 min of every fold refitted, 7 families)",
+                "yes" if minutes <= 13.5 else "NO",
+            ],
         ],
     )
 
