@@ -33,30 +33,53 @@ __all__ = [
     "score_cases",
     "score_distribution",
     "score_fold",
+    "selection",
     "wave_detection",
 ]
 
 
 def _selection(score, k: float, area=None) -> np.ndarray:
-    """Weight in [0, 1] of each unit in the top ``k`` share (of units, or of area).
-
-    Units are taken from the highest score down until ``k`` of the units (or of the
-    total area) is reached; the units tied at the boundary score share the slots
-    left in proportion to their number (or area), so the result is the expected
-    selection under a random tie-break: it does not depend on the row order.
-    """
-    score = np.asarray(score, dtype=float)
+    """Weight in [0, 1] of each unit in the top ``k`` share (of units, or of area):
+    :func:`selection` at one share ``k`` in (0, 1]."""
     if not 0 < k <= 1:
         raise ValueError(f"k must be a share in (0, 1], got {k}")
-    if len(score) == 0:
+    if len(np.asarray(score)) == 0:
         raise ValueError("no units to rank")
+    return selection(score, np.array([k]), area)[0]
+
+
+def selection(score, shares, area=None) -> np.ndarray:
+    """Weight in [0, 1] of each unit in the top share of units (or of area), at every share.
+
+    Units are taken from the highest score down until the share of the units (or of the
+    total area) is reached; the units tied at the boundary score share the slots
+    left in proportion to their number (or area), so the result is the expected
+    selection under a random tie-break: it does not depend on the row order. The units
+    are ranked once for all the shares.
+
+    Parameters
+    ----------
+    score : array-like of shape (n,)
+    shares : array-like of shape (m,)
+        Shares in [0, 1]; at 0 no unit is chosen.
+    area : array-like of shape (n,), optional
+
+    Returns
+    -------
+    ndarray of shape (m, n)
+
+    Examples
+    --------
+    >>> selection([0.9, 0.5, 0.5, 0.1], [0.25, 0.5]).tolist()
+    [[1.0, 0.0, 0.0, 0.0], [1.0, 0.5, 0.5, 0.0]]
+    """
+    score = np.asarray(score, dtype=float)
     size = np.ones(len(score)) if area is None else np.asarray(area, dtype=float)
-    budget = k * size.sum()
+    budget = np.asarray(shares, dtype=float)[:, None] * size.sum()
     values, group = np.unique(-score, return_inverse=True)  # groups of tied scores, highest first
     group_size = np.bincount(group, size, len(values))
     before = np.cumsum(group_size) - group_size  # size of the groups above each one
-    share = np.clip((budget - before) / group_size, 0.0, 1.0)
-    return share[group]
+    return np.clip((budget - before) / group_size, 0.0, 1.0)[:, group]
 
 
 def hit_rate(y, score, *, k: float = 0.05, area=None) -> float:

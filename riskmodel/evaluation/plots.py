@@ -97,16 +97,12 @@ def hit_rate_curve(result, *, shares=None) -> Figure:
 
 def _hit_rates(y: np.ndarray, score: np.ndarray, shares: np.ndarray) -> np.ndarray:
     """:func:`~riskmodel.evaluation.metrics.hit_rate` of one fold at every share (0 at a
-    share of 0), ranking the units once: the ties at each boundary shared as there."""
+    share of 0), ranking the units once (:func:`~riskmodel.evaluation.metrics.selection`)."""
     y = np.asarray(y, dtype=float)
     total = y.sum()
     if total <= 0:
         return np.where(shares > 0, np.nan, 0.0)
-    values, group = np.unique(-np.asarray(score, dtype=float), return_inverse=True)  # tied scores, highest first
-    size = np.bincount(group, minlength=len(values)).astype(float)
-    before = np.cumsum(size) - size
-    chosen = np.clip((shares[:, None] * len(y) - before) / size, 0.0, 1.0)
-    return np.where(shares > 0, chosen @ np.bincount(group, y, len(values)) / total, 0.0)
+    return metrics.selection(score, shares) @ y / total
 
 
 def calibration_curve(result, *, bins: int = 10) -> Figure:
