@@ -363,8 +363,8 @@ def holdout_dispersion(model, X: pd.DataFrame, y, y_count, horizon, fitted=None)
             model = clone(model).fit(X[early], (y_count if is_regressor(model) else y)[early])
         except ValueError:  # the earlier rows cannot fit it (one class only): fit on all rows
             early = np.zeros(len(X), dtype=bool)
-    if not early.any():
-        model = clone(model).fit(X, y_count if is_regressor(model) else y)
+    if not early.any():  # the whole-rows model's own slice forecasts
+        model = fitted if fitted is not None else clone(model).fit(X, y_count if is_regressor(model) else y)
     return fit_dispersion(model.predict_expected(X[slice_]), y_count[slice_])
 
 
