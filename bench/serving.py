@@ -102,7 +102,7 @@ def main() -> None:
         "Serving benchmark",
         "Command: `make bench`. A fresh process reads the dataset folder (Parquet) and loads the saved "
         "GBMCount model, then calls `riskmodel.predict(data, model=model)` (as of the end of the data: "
-        "features, probability, expected count, tier and flags of every grid, drivers of the 200 riskiest); "
+        "features, probability, expected count, tier and alerts of every grid, drivers of the 200 riskiest); "
         "peak memory is that process's maximum resident set size.",
         ["step", "size", "measured", "peak GiB", "target", "met"],
         rows,

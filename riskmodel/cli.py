@@ -488,7 +488,7 @@ def predict_command(
             _write_table(risk, out)
             typer.echo(f"{len(risk)} rows written to {out}")
     key = "grid_id" if "expected_count" in risk else "case_id"
-    shown = [key, "probability", "score", "tier", "rank", "top_drivers", "flags"]
+    shown = [key, "probability", "score", "tier", "rank", "top_drivers", "alerts"]
     with pd.option_context("display.width", 250, "display.max_colwidth", 120):
         typer.echo(risk[shown].head(top).to_string(index=False, float_format="{:.3f}".format))
 

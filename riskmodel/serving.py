@@ -35,6 +35,7 @@ __all__ = [
     "latest_plausible",
     "model_for",
     "naive",
+    "riskiest_first",
     "score",
     "top_drivers",
 ]
@@ -156,21 +157,22 @@ def predict(
         ``expected_count``, ``low`` and ``high`` (the 80% interval of the count in
         the horizon, whole numbers, from the model's negative binomial distribution:
         see :attr:`TrainedModel.dispersion`), ``score`` (the probability on a 0-100 scale),
-        ``tier``, ``rank`` (1 = riskiest; ties by ``grid_id``), ``top_drivers``
-        (the three largest contributions, in words) and ``flags``. Case model:
+        ``tier``, ``rank`` (1 = riskiest: see :func:`riskiest_first`), ``top_drivers``
+        (the three largest contributions, in words, with their unit: see
+        :func:`~riskmodel.models.explain`) and ``alerts``. Case model:
         one row per case open at ``as_of``, with ``case_id``, ``grid_id`` and the
         same scores (``horizon_days`` is the escalation window; no expected count).
 
     Notes
     -----
-    ``flags`` joins, with ``;``: ``cold_start`` (the unit was not among the
+    ``alerts`` joins, with ``;``: ``cold_start`` (the unit was not among the
     training units: it is scored from its attributes, parents and neighbours, and
     its own short history), ``no_history`` (no case reported in the unit before
     ``as_of``), ``no_attributes`` (no attribute in force), and
     ``anomaly:<category>`` (the last week's count of that category is improbably
     high for the unit, by :class:`~riskmodel.models.SpikeDetector`). A case
-    model's rows carry no flags. Read the column as ``risk["flags"]``
-    (``risk.flags`` is pandas' own attribute).
+    model's rows carry no alerts. (The column was ``flags`` up to 0.1.0, which
+    ``risk.flags``, pandas' own attribute, hid.)
 
     Raises
     ------
@@ -225,11 +227,11 @@ def predict(
         out["high"] = scores["high"].to_numpy()
     out["score"] = score(p)
     out["tier"] = scores["tier"].astype(str).to_numpy()
-    order = np.lexsort((out.iloc[:, 0].to_numpy(), -p))  # riskiest first, ties by grid_id or case_id
+    order = riskiest_first(p, scores.get("expected_count"), out.iloc[:, 0])  # ties by grid_id or case_id
     out = out.iloc[order].reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
     out["top_drivers"] = top_drivers(trained, X, order, drivers)[order]
-    return out[[c for c in out.columns if c != "flags"] + ["flags"]]
+    return out[[c for c in out.columns if c != "alerts"] + ["alerts"]]
 
 
 def model_for(model, drivers: int | None) -> TrainedModel:
@@ -277,6 +279,28 @@ def check_schema(trained: TrainedModel, X: pd.DataFrame) -> None:
             f"the model was built for feature schema {trained.schema_hash} (riskmodel "
             f"{trained.version}); the features riskmodel {library_version()} builds have schema {found}"
         )
+
+
+def riskiest_first(probability, expected=None, ids=None) -> np.ndarray:
+    """The order of rows from the riskiest: by probability, then by expected count (when
+    the model gives one), then by id (``ids``, e.g. ``grid_id``; default: row order).
+
+    The expected count matters when probabilities tie, as they do when they saturate
+    at 1.0 (units with a case nearly every period): the unit expecting the most cases
+    comes first, not the first in the alphabet. :meth:`TrainedModel.score` tiers on the
+    same key, so that tiers never contradict ranks.
+
+    Examples
+    --------
+    >>> from riskmodel.serving import riskiest_first
+    >>> riskiest_first([1.0, 1.0, 0.4], expected=[55.4, 64.6, 0.5], ids=["G1", "G2", "G3"]).tolist()
+    [1, 0, 2]
+    """
+    p = np.asarray(probability, dtype=float)
+    keys = [np.arange(len(p)) if ids is None else np.asarray(ids)]
+    if expected is not None:
+        keys.append(-np.asarray(expected, dtype=float))
+    return np.lexsort([*keys, -p])
 
 
 def score(p: np.ndarray) -> np.ndarray:

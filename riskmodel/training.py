@@ -159,7 +159,12 @@ class TrainedModel:
 
     def score(self, X: pd.DataFrame) -> pd.DataFrame:
         """``probability`` (for grids also ``expected_count`` and the whole-number 80%
-        interval ``low``, ``high`` of the count in the horizon) and ``tier`` of every row of ``X``."""
+        interval ``low``, ``high`` of the count in the horizon) and ``tier`` of every row of ``X``.
+
+        Tiers follow the ranking of :func:`~riskmodel.serving.riskiest_first`: the tier
+        policy ranks by probability, then by expected count where probabilities tie
+        (saturated at 1.0, with a case nearly every period), so that the units expecting
+        most cases fill a capacity first (see :class:`~riskmodel.models.TierPolicy`)."""
         check_is_fitted(self.estimator)
         missing = [c for c in self.feature_names if c not in X.columns]
         extra = [c for c in X.columns if c not in self.feature_names]
@@ -176,7 +181,7 @@ class TrainedModel:
             out["low"], out["high"] = low, high
         # Units are tiered per cutoff; the open cases of one call are one group.
         dates = None if self.target.counts else np.zeros(len(out))
-        out["tier"] = self.tier_policy.assign(out["probability"], dates)
+        out["tier"] = self.tier_policy.assign(out["probability"], dates, tiebreak=out.get("expected_count"))
         return out
 
     def save(self, path=None) -> Path:

@@ -16,17 +16,17 @@ def panel(small_district):
 
 
 @pytest.mark.parametrize(
-    "model",
+    ("model", "unit", "text"),
     [
-        GBMRisk(n_estimators=40, n_jobs=1),
-        GBMCount(n_estimators=40, n_jobs=1),
-        LogisticRisk(),
-        Scorecard(),
-        HistoricalRateBaseline(),
+        (GBMRisk(n_estimators=40, n_jobs=1), "log-odds", r"\([+-]\d+\.\d log-odds\)"),
+        (GBMCount(n_estimators=40, n_jobs=1), "log expected cases", r"\(×\d+\.\d\d expected cases\)"),
+        (LogisticRisk(), "log-odds", r"\([+-]\d+\.\d log-odds\)"),
+        (Scorecard(), "points", r"\([+-]\d+\.\d points\)"),
+        (HistoricalRateBaseline(), "expected cases", r"\(\+\d+\.\d expected cases\)"),
     ],
-    ids=lambda m: type(m).__name__,
+    ids=lambda m: type(m).__name__ if not isinstance(m, str) else "",
 )
-def test_drivers_as_data_and_text(panel, model):
+def test_drivers_as_data_and_text(panel, model, unit, text):
     y = panel.y_count if isinstance(model, GBMCount) else panel.y
     model.fit(panel.X, y)
     top = 1 if isinstance(model, HistoricalRateBaseline) else 3
@@ -36,6 +36,10 @@ def test_drivers_as_data_and_text(panel, model):
     contributions = drivers[[f"contribution_{k}" for k in range(1, top + 1)]].to_numpy()
     assert (np.diff(contributions, axis=1) <= 0).all()  # strongest first
     assert drivers["text"].str.count(";").eq(top - 1).all()
+    assert (drivers["unit"] == unit).all() and drivers["text"].str.count(text).eq(top).all()  # each with its unit
+    if isinstance(model, GBMCount):  # the factor on the expected count is the exponential of the log contribution
+        first = drivers["text"].iloc[0].split("; ")[0]
+        assert first.endswith(f"(×{np.exp(drivers['contribution_1'].iloc[0]):.2f} expected cases)")
     # The busiest unit's first driver speaks of its cases.
     busiest = panel.X["count_364d"].to_numpy().argmax()
     assert "case" in drivers["text"].iloc[busiest]

@@ -255,8 +255,8 @@ def test_batch_prediction_scores_every_unit_as_predict_does(client, dask_model, 
         assert len(got) == len(units) and set(got["grid_id"]) == set(units)  # no unit lost, none twice
         expected = predict(small, model=dask_model, as_of=as_of)
         pd.testing.assert_frame_equal(got, expected, check_dtype=False)
-        assert got.loc[got["grid_id"] == "G-NEW", "flags"].item() == "cold_start;no_history;no_attributes"
-        alarms.append(got["flags"].str.contains("anomaly:").sum())
+        assert got.loc[got["grid_id"] == "G-NEW", "alerts"].item() == "cold_start;no_history;no_attributes"
+        alarms.append(got["alerts"].str.contains("anomaly:").sum())
         assert (got["top_drivers"] != "").sum() == 200
     assert alarms[-1] > 0  # the spike detector's seasonal factor is the whole data's, not a partition's
 

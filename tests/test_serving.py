@@ -3,6 +3,7 @@ determinism and the end-to-end no-leakage check (no MLflow here)."""
 
 from __future__ import annotations
 
+import copy
 import pickle
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator
 
 from riskmodel import load_model, predict, train
 from riskmodel.datasets import simulate_district
@@ -31,7 +33,7 @@ COLUMNS = [
     "tier",
     "rank",
     "top_drivers",
-    "flags",
+    "alerts",
 ]
 
 
@@ -74,14 +76,14 @@ def test_one_row_per_unit_riskiest_first(tiny, trained):
     assert (unstamped == tiny.cases["reported_at"].max().normalize() + pd.Timedelta(days=1)).all()
     assert (risk["horizon_days"] == 28).all() and (risk["level"] == "grid").all()
     assert risk["probability"].is_monotonic_decreasing and risk["rank"].tolist() == list(range(1, len(risk) + 1))
-    tied = risk.groupby("probability", sort=False)["grid_id"].apply(lambda ids: ids.is_monotonic_increasing)
-    assert tied.all()  # ties in grid_id order
+    by_key = risk.sort_values(["probability", "expected_count", "grid_id"], ascending=[False, False, True])
+    assert by_key.index.tolist() == list(range(len(risk)))  # ties by expected count, then grid_id
     np.testing.assert_array_equal(risk["score"], np.round(100 * risk["probability"], 1))
     assert risk["tier"].tolist() == ["red"] * 2 + ["orange"] * 3 + ["yellow"] * 5 + ["green"] * (len(risk) - 10)
     parents = tiny.grids.set_index("grid_id")["parent_id"]
     np.testing.assert_array_equal(risk["community_id"], parents.loc[risk["grid_id"]])
     np.testing.assert_array_equal(risk["street_id"], parents.loc[risk["community_id"]])
-    assert risk["top_drivers"].str.count(r"\(\+|\(-").eq(3).all()
+    assert risk["top_drivers"].str.count(r"\(×\d+\.\d\d expected cases\)").eq(3).all()  # GBMCount's unit
     few = predict(tiny, model=trained, drivers=5)
     assert (few["top_drivers"].iloc[:5] == risk["top_drivers"].iloc[:5]).all()
     assert (few["top_drivers"].iloc[5:] == "").all()
@@ -89,6 +91,39 @@ def test_one_row_per_unit_riskiest_first(tiny, trained):
     X = trained.features(tiny, risk["as_of"].iloc[0])
     expected = pd.Series(trained.estimator.predict_expected(X), index=X.index.get_level_values(0))
     np.testing.assert_allclose(risk["expected_count"], expected.loc[risk["grid_id"]])
+
+
+class Saturated(BaseEstimator):
+    """A count model whose probabilities saturate at 1.0 (a case every period), as on
+    monthly counts of busy units: only the expected counts tell the units apart."""
+
+    def __init__(self, inner=None):
+        self.inner = inner
+
+    def fit(self, X, y=None):
+        self.fitted_ = True
+        return self
+
+    def predict_expected(self, X):
+        return 50 * self.inner.predict_expected(X)
+
+    def predict_proba(self, X):
+        return np.column_stack([np.zeros(len(X)), np.ones(len(X))])
+
+
+def test_saturated_probabilities_rank_and_tier_by_expected_count(tiny, trained):
+    saturated = copy.copy(trained)
+    saturated.estimator = Saturated(trained.estimator).fit(None)
+    risk = predict(tiny, model=saturated, drivers=0)
+    assert (risk["probability"] == 1.0).all() and risk["expected_count"].nunique() > 10
+    assert risk["expected_count"].is_monotonic_decreasing  # not grid_id order
+    assert not risk["grid_id"].is_monotonic_increasing
+    assert risk["tier"].tolist() == ["red"] * 2 + ["orange"] * 3 + ["yellow"] * 5 + ["green"] * (len(risk) - 10)
+    tiers = saturated.score(trained.features(tiny, tiny.as_of)).sort_values("expected_count", ascending=False)
+    assert tiers["tier"].iloc[:2].eq("red").all() and tiers["tier"].iloc[2:5].eq("orange").all()
+    cut = copy.copy(saturated)
+    cut.tier_policy = TierPolicy()  # cut-points: tied probabilities share a tier
+    assert (predict(tiny, model=cut, drivers=0)["tier"] == "red").all()
 
 
 def test_same_inputs_same_outputs_and_no_peeking_past_as_of(tiny, trained):
@@ -186,13 +221,13 @@ def test_no_unit_is_lost(tiny, trained):
     )
     risk = predict(tiny.replace(grids=grids), model=trained).set_index("grid_id")
     assert len(risk) == (grids["level"] == "grid").sum()
-    assert risk.loc["G99", "flags"] == "cold_start;no_history;no_attributes"
+    assert risk.loc["G99", "alerts"] == "cold_start;no_history;no_attributes"
     assert risk.loc["G99", "community_id"] == "C1" and 0 <= risk.loc["G99", "probability"] <= 1
-    assert not risk.drop(index="G99")["flags"].str.contains("cold_start").any()
+    assert not risk.drop(index="G99")["alerts"].str.contains("cold_start").any()
     # Without attribute history every unit is still scored, each flagged.
     frames = {"cases": tiny.cases, "grids": tiny.grids}
     bare = predict(frames, model=trained)
-    assert len(bare) == len(risk) - 1 and bare["flags"].str.contains("no_attributes").all()
+    assert len(bare) == len(risk) - 1 and bare["alerts"].str.contains("no_attributes").all()
     assert bare["probability"].notna().all()
 
 
@@ -207,9 +242,9 @@ def test_a_burst_of_cases_is_flagged_as_an_anomaly(tiny, trained):
         }
     )
     risk = predict(tiny.replace(cases=pd.concat([tiny.cases, burst], ignore_index=True)), model=trained)
-    flags = risk.set_index("grid_id")["flags"]
-    assert "anomaly:neighbour_noise" in flags.loc["G07"]
-    assert not predict(tiny, model=trained).set_index("grid_id").loc["G07", "flags"].count("anomaly")
+    alerts = risk.set_index("grid_id")["alerts"]
+    assert "anomaly:neighbour_noise" in alerts.loc["G07"]
+    assert not predict(tiny, model=trained).set_index("grid_id").loc["G07", "alerts"].count("anomaly")
 
 
 def test_case_model_scores_the_open_cases(tiny):
@@ -226,7 +261,7 @@ def test_case_model_scores_the_open_cases(tiny):
         "tier",
         "rank",
         "top_drivers",
-        "flags",
+        "alerts",
     ]
     cases = tiny.cases.set_index("case_id").loc[risk["case_id"]]
     assert len(risk) > 0 and (cases["reported_at"] < as_of).all() and (risk["horizon_days"] == 30).all()

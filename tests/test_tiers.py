@@ -39,6 +39,28 @@ def test_capacity_and_share_per_forecast_date():
     assert TierPolicy(capacity=2).assign(scores).value_counts()["red"] == 4
 
 
+def test_saturated_scores_are_ranked_by_the_tiebreak():
+    """Probabilities saturated at 1.0 tie; the expected count orders them (not the row order)."""
+    scores = pd.Series([1.0, 1.0, 1.0, 1.0, 0.3], index=["A", "B", "C", "D", "E"])
+    expected = [55.4, 64.6, 55.2, 65.5, 0.4]
+    tiers = TierPolicy(capacity=(1, 1, 1)).assign(scores, tiebreak=expected)
+    assert tiers.to_dict() == {"A": "yellow", "B": "orange", "C": "green", "D": "red", "E": "green"}
+    assert TierPolicy(share=0.4).assign(scores, tiebreak=expected).to_dict() == {
+        "A": "green",
+        "B": "red",
+        "C": "green",
+        "D": "red",
+        "E": "green",
+    }
+    # Without ties the tiebreak changes nothing; cut-points give tied scores one tier.
+    distinct = _scores() + np.arange(8) * 1e-3
+    policy = TierPolicy(capacity=(1, 1, 1))
+    assert policy.assign(distinct, tiebreak=-np.arange(8.0)).equals(policy.assign(distinct))
+    assert (TierPolicy().assign(scores, tiebreak=expected) == ["red"] * 4 + ["orange"]).all()
+    with pytest.raises(ValueError, match="tiebreak must have one value per score"):
+        policy.assign(scores, tiebreak=[1.0, 2.0])
+
+
 def test_bad_policies():
     with pytest.raises(ValueError, match="three decreasing"):
         TierPolicy(cut_points=(0.1, 0.5, 0.9)).assign(_scores())

@@ -41,8 +41,8 @@ __all__ = [
     "TargetKind",
     "TrainingSet",
     "WaveDetection",
-    "anomaly_flags",
-    "flag_text",
+    "alert_text",
+    "anomaly_alerts",
     "holdout_dispersion",
     "open_cases",
     "target_kind",
@@ -132,7 +132,7 @@ class TargetKind:
 
     @staticmethod
     def rows(trained, dataset: Dataset, X: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-        """The identifying columns and ``flags`` of :func:`riskmodel.predict`'s answer, one row per row of ``X``."""
+        """The identifying columns and ``alerts`` of :func:`riskmodel.predict`'s answer, one row per row of ``X``."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -300,7 +300,7 @@ class GridRisk(TargetKind):
 
     @staticmethod
     def rows(trained, dataset: Dataset, X: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-        """The units of the feature rows ``X`` with their parents and flags; every unit of
+        """The units of the feature rows ``X`` with their parents and alerts; every unit of
         the level, or an error (a unit is never lost)."""
         out = unit_rows(trained, dataset, X, as_of)
         level = trained.builder.level
@@ -503,10 +503,10 @@ class CaseEscalation(TargetKind):
 
     @staticmethod
     def rows(trained, dataset: Dataset, X: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-        """The open cases of the feature rows ``X`` with their units (cases carry no flags)."""
+        """The open cases of the feature rows ``X`` with their units (cases carry no alerts)."""
         ids = X.index.get_level_values("case_id")
         grid = dataset.cases.set_index("case_id")["grid_id"].reindex(ids).to_numpy()
-        return pd.DataFrame({"case_id": ids, "grid_id": grid, "flags": ""})
+        return pd.DataFrame({"case_id": ids, "grid_id": grid, "alerts": ""})
 
 
 def open_cases(cases: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Index:
@@ -576,8 +576,8 @@ def unit_rows(
     anomalies: bool = True,
     levels: list[str] | None = None,
 ) -> pd.DataFrame:
-    """``grid_id``, ``level``, the parents' ids and the ``flags`` of the units of the
-    feature rows ``X`` (see :func:`predict`); the ``anomaly:`` flags only with ``anomalies``.
+    """``grid_id``, ``level``, the parents' ids and the ``alerts`` of the units of the
+    feature rows ``X`` (see :func:`predict`); the ``anomaly:`` alerts only with ``anomalies``.
     ``levels`` (default: the dataset's) name the parents' columns; a level the dataset
     lacks (a part of the data) gets missing ids."""
     level = trained.builder.level
@@ -587,21 +587,21 @@ def unit_rows(
     for parent in levels[: levels.index(level)]:
         ids = dataset.ancestors(parent) if parent in dataset.levels else pd.Series(dtype="str")
         out[f"{parent}_id"] = ids.reindex(units).astype("str").array
-    flags = {}
+    alerts = {}
     if trained.units is not None:
-        flags["cold_start"] = ~units.isin(trained.units)
+        alerts["cold_start"] = ~units.isin(trained.units)
     reported = pd.unique(dataset.cases.loc[dataset.cases["reported_at"] < as_of, "grid_id"])  # few, then mapped
-    flags["no_history"] = ~units.isin(dataset.ancestors(level).reindex(reported).dropna().unique())
+    alerts["no_history"] = ~units.isin(dataset.ancestors(level).reindex(reported).dropna().unique())
     attributes = [c for c in X.columns if c.startswith("attr_")]
     if attributes:
-        flags["no_attributes"] = X[attributes].isna().all(axis=1).to_numpy()
+        alerts["no_attributes"] = X[attributes].isna().all(axis=1).to_numpy()
     if anomalies:
-        flags |= anomaly_flags(X)
-    out["flags"] = flag_text(flags, len(units))
+        alerts |= anomaly_alerts(X)
+    out["alerts"] = alert_text(alerts, len(units))
     return out
 
 
-def anomaly_flags(X: pd.DataFrame, totals: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+def anomaly_alerts(X: pd.DataFrame, totals: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """``anomaly:<category>`` of every row of ``X`` by :class:`~riskmodel.models.SpikeDetector`
     (``totals``: its seasonal factor's sums over all units, when ``X`` holds some of them)."""
     try:
@@ -611,13 +611,13 @@ def anomaly_flags(X: pd.DataFrame, totals: pd.DataFrame | None = None) -> dict[s
     return {f"anomaly:{c}": alarms[c].to_numpy() for c in alarms.columns}
 
 
-def flag_text(flags: dict[str, np.ndarray], n: int) -> np.ndarray:
-    """The raised flags of each of ``n`` rows, joined by ``;``."""
+def alert_text(alerts: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """The raised alerts of each of ``n`` rows, joined by ``;``."""
     text = np.full(n, "", dtype=object)
-    if not flags:
+    if not alerts:
         return text
-    table = np.column_stack(list(flags.values()))
-    names = np.array(list(flags))
+    table = np.column_stack(list(alerts.values()))
+    names = np.array(list(alerts))
     raised = table.any(axis=1)
     text[raised] = [";".join(names[row]) for row in table[raised]]
     return text

@@ -63,40 +63,59 @@ def describe_driver(name: str, value: float) -> str:
     return f"{name.replace('_', ' ')} {value:g}"
 
 
-def _contributions(model, X) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Per-row contributions to the model's score, the values, and the feature names."""
+#: How each unit of :func:`explain`'s contributions reads in its text.
+UNITS: dict[str, Callable[[float], str]] = {
+    "log-odds": lambda c: f"{c:+.1f} log-odds",
+    "points": lambda c: f"{c:+.1f} points",
+    "log expected cases": lambda c: f"×{np.exp(c):.2f} expected cases",
+    "expected cases": lambda c: f"{c:+.1f} expected cases",
+}
+
+
+def _contributions(model, X) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """Per-row contributions to the model's score, the values, the feature names, and
+    the contributions' unit (a key of :data:`UNITS`)."""
     check_is_fitted(model)
     if isinstance(model, EnsembleCount):  # the drivers of the member that adds most to the blend
         return _contributions(model.dominant_member(X), X)
     if isinstance(model, Baseline):
         frame = model.panel_frame(X)
         driver = model.panel_columns()[0]
-        return model.predict_expected(frame)[:, None], frame[[driver]].to_numpy(float), [driver]
+        return model.predict_expected(frame)[:, None], frame[[driver]].to_numpy(float), [driver], "expected cases"
     values = validate_data(model, X, reset=False, ensure_all_finite="allow-nan", dtype="float64")
     names = [str(n) for n in getattr(model, "feature_names_in_", [f"x{j}" for j in range(values.shape[1])])]
     if isinstance(model, (GBMRisk, GBMCount)):  # LightGBM's own SHAP values, in log-odds or log-count
         contributions = model.estimator_.booster_.predict(values, pred_contrib=True)[:, :-1]
+        unit = "log expected cases" if isinstance(model, GBMCount) else "log-odds"
     elif isinstance(model, LogisticRisk):  # coefficient x standardised value
         *prepare, regression = model.estimator_.steps
         scaled = values
         for _, step in prepare:
             scaled = step.transform(scaled)
-        contributions = scaled * regression[1].coef_[0]
+        contributions, unit = scaled * regression[1].coef_[0], "log-odds"
     elif isinstance(model, Scorecard):
-        contributions = model.predict_points(X)[model.feature_names_].to_numpy()
+        contributions, unit = model.predict_points(X)[model.feature_names_].to_numpy(), "points"
     else:
         raise TypeError(f"explain does not know {type(model).__name__}")
-    return contributions, values, names
+    return contributions, values, names, unit
 
 
 def explain(model, X, *, top: int = 3) -> pd.DataFrame:
     """The features that raise each row's score most, as data and as text.
 
-    Contributions are LightGBM's per-row contributions (``pred_contrib``, in
-    log-odds before calibration, or log-count for :class:`GBMCount`), the
-    logistic coefficients times the standardised values, the scorecard's points,
-    or for a baseline its one input and its expected count; for
-    :class:`EnsembleCount`, those of the member that adds most to the blend on ``X``.
+    Contributions, and how the text states them (the ``unit`` column):
+
+    - :class:`GBMRisk`: LightGBM's per-row contributions (``pred_contrib``, SHAP
+      values) to the log-odds before calibration: "(+0.9 log-odds)".
+    - :class:`GBMCount`: the same on the log of the expected count; the text gives
+      the factor they multiply the expected count by, "(×1.6 expected cases)" (the
+      ``contribution_k`` columns keep the logarithm).
+    - :class:`LogisticRisk`: coefficient times standardised value, the log-odds
+      added to those of a unit at the training mean: "(+0.9 log-odds)".
+    - :class:`Scorecard`: the feature's points ("(+14.5 points)"; every ``pdo``
+      points double the odds).
+    - A baseline: its one input, and its expected count: "(+1.2 expected cases)".
+    - :class:`EnsembleCount`: those of the member that adds most to the blend on ``X``.
 
     Parameters
     ----------
@@ -110,7 +129,9 @@ def explain(model, X, *, top: int = 3) -> pd.DataFrame:
     -------
     DataFrame
         Indexed like ``X``: ``driver_1``, ``value_1``, ``contribution_1``, ...,
-        and ``text``, e.g. "14 neighbour noise cases in 28 days (+0.9); ...".
+        ``unit`` (of the contributions: ``"log-odds"``, ``"log expected cases"``,
+        ``"points"`` or ``"expected cases"``) and ``text``, e.g. "14 neighbour
+        noise cases in 28 days (+0.9 log-odds); ...".
 
     Examples
     --------
@@ -121,11 +142,11 @@ def explain(model, X, *, top: int = 3) -> pd.DataFrame:
     ...                   "backlog": rng.poisson(1, 500).astype(float)})
     >>> y = (rng.random(500) < 0.1 * X["count_28d_neighbour_noise"]).astype(int)
     >>> explain(Scorecard(n_bins=3).fit(X, y), X.iloc[[int(X.iloc[:, 0].argmax())]], top=1)["text"].iloc[0]
-    '9 neighbour noise cases in 28 days (+14.5)'
+    '9 neighbour noise cases in 28 days (+14.5 points)'
     """
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}")
-    contributions, values, names = _contributions(model, X)
+    contributions, values, names, unit = _contributions(model, X)
     top = min(top, contributions.shape[1])
     order = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
     rows = np.arange(len(contributions))[:, None]
@@ -135,8 +156,10 @@ def explain(model, X, *, top: int = 3) -> pd.DataFrame:
         out[f"driver_{k + 1}"] = chosen[:, k]
         out[f"value_{k + 1}"] = value[:, k]
         out[f"contribution_{k + 1}"] = amount[:, k]
+    out["unit"] = unit
+    words = UNITS[unit]
     out["text"] = [
-        "; ".join(f"{describe_driver(n, v)} ({c:+.1f})" for n, v, c in zip(ns, vs, cs, strict=True))
+        "; ".join(f"{describe_driver(n, v)} ({words(c)})" for n, v, c in zip(ns, vs, cs, strict=True))
         for ns, vs, cs in zip(chosen, value, amount, strict=True)
     ]
     return pd.DataFrame(out, index=getattr(X, "index", None))

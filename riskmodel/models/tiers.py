@@ -37,9 +37,15 @@ class TierPolicy(BaseEstimator):
     Notes
     -----
     The policy learns nothing: it has no ``fit`` and no fitted attributes, and
-    :meth:`assign` validates the parameters. With capacity or share, units are ranked by score, highest first; ties keep
+    :meth:`assign` validates the parameters. With capacity or share, units are
+    ranked by score, highest first, then by ``tiebreak`` when given (for a grid
+    model, :meth:`~riskmodel.TrainedModel.score` passes the expected count: when
+    probabilities saturate at 1.0, the units expecting most cases are red), then in
     the order of the rows (for a panel: by ``grid_id``), so the same input always
-    gives the same tiers.
+    gives the same tiers. With cut-points, units whose scores tie share a tier
+    whatever their ``tiebreak`` (all saturated probabilities are red): give a
+    capacity or share to split them by expected count. Either way a unit ranked above
+    another by (score, tiebreak) is never in a lower tier.
 
     Examples
     --------
@@ -50,6 +56,9 @@ class TierPolicy(BaseEstimator):
     ['red', 'orange', 'yellow', 'green']
     >>> TierPolicy(capacity=1).assign(scores).tolist()
     ['red', 'green', 'green', 'green']
+    >>> saturated = pd.Series([1.0, 1.0, 1.0])
+    >>> TierPolicy(capacity=1).assign(saturated, tiebreak=[55.2, 64.6, 5.0]).tolist()
+    ['green', 'red', 'green']
     """
 
     # What the constraints cannot say (three decreasing cut-points, up to three sizes,
@@ -65,7 +74,7 @@ class TierPolicy(BaseEstimator):
         self.capacity = capacity
         self.share = share
 
-    def assign(self, scores, dates=None) -> pd.Series:
+    def assign(self, scores, dates=None, *, tiebreak=None) -> pd.Series:
         """Tier of every score (an ordered categorical, green < yellow < orange < red).
 
         Parameters
@@ -75,6 +84,9 @@ class TierPolicy(BaseEstimator):
         dates : array-like, optional
             Forecast date of every score; default: the ``cutoff`` index level of
             ``scores``, else one date for all.
+        tiebreak : array-like, optional
+            A second key for ranking with capacity or share, higher = riskier,
+            used where scores tie (e.g. the expected count); default: row order.
 
         Raises
         ------
@@ -89,6 +101,9 @@ class TierPolicy(BaseEstimator):
         values = np.asarray(scores, dtype=float)
         if np.isnan(values).any():
             raise ValueError(f"{int(np.isnan(values).sum())} scores are missing; every unit needs a score")
+        second = np.zeros(len(values)) if tiebreak is None else np.asarray(tiebreak, dtype=float)
+        if second.shape != values.shape:
+            raise ValueError(f"tiebreak must have one value per score ({len(values)}), got shape {second.shape}")
         if dates is None:
             dates = row_times(scores) if isinstance(scores, pd.Series) else None
         groups = np.zeros(len(values), dtype=int) if dates is None else pd.factorize(np.asarray(dates))[0]
@@ -109,7 +124,7 @@ class TierPolicy(BaseEstimator):
             for g in np.unique(groups):
                 rows = np.flatnonzero(groups == g)
                 rank = np.empty(len(rows), dtype=int)
-                rank[np.argsort(-values[rows], kind="stable")] = np.arange(len(rows))
+                rank[np.lexsort((-second[rows], -values[rows]))] = np.arange(len(rows))  # stable: then row order
                 limits = bounds if self.capacity is not None else np.round(bounds * len(rows))
                 level[rows] = np.searchsorted(limits, rank, side="right")
         tiers = pd.Categorical(np.array(TIERS)[np.minimum(level, 3)], categories=TIERS[::-1], ordered=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import serving
-from ..evaluation.targets import GridRisk, anomaly_flags, flag_text, unit_rows
+from ..evaluation.targets import GridRisk, alert_text, anomaly_alerts, unit_rows
 from ..features.base import parse_horizon
 from ..features.grid_panel import level_units
 from ..models import SpikeDetector
@@ -34,10 +34,10 @@ def predict_partitioned(
     """Score every unit on a Dask cluster and write one Parquet file per partition.
 
     The rows are those of :func:`riskmodel.predict` on the same data in memory, with
-    the same values: the features, probabilities and flags are computed per
+    the same values: the features, probabilities and alerts are computed per
     partition; the ranks, the tiers (a capacity is the whole data's) and which
-    rows get ``top_drivers`` are decided over all units on the client, from two
-    columns of every unit (about 40 bytes a unit).
+    rows get ``top_drivers`` are decided over all units on the client, from three
+    columns of every unit (about 50 bytes a unit).
 
     Parameters
     ----------
@@ -83,7 +83,9 @@ def predict_partitioned(
             for task in tasks
         ]
     )
-    light = client.gather([client.submit(lambda f: (f[0][["grid_id", "probability"]], f[2]), f) for f in scored])
+    light = client.gather(
+        [client.submit(lambda f: (f[0][["grid_id", "probability", "expected_count"]], f[2]), f) for f in scored]
+    )
     ranks, tiers = _rank(trained, [frame for frame, _ in light], data.shape.grids)
     sums = [totals for _, totals in light if totals is not None]
     totals = pd.concat(sums).groupby(level=0).sum() if sums else None  # the spike detector's, over all units
@@ -102,7 +104,7 @@ def predict_partitioned(
 
 def _score_part(cases, history, part, settings, trained: TrainedModel, as_of, horizon_days, drivers, levels, weights):
     """A partition's rows of :func:`riskmodel.predict` without ``rank``, ``tier`` and the
-    ``anomaly:`` flags (they need all units), with its own ``drivers`` riskiest units'
+    ``anomaly:`` alerts (they need all units), with its own ``drivers`` riskiest units'
     ``top_drivers`` (the riskiest of all are among them); the spike detector's counts
     and its sums over the partition's units."""
     data = part_data(cases, history, part, settings["as_of"])
@@ -119,10 +121,11 @@ def _score_part(cases, history, part, settings, trained: TrainedModel, as_of, ho
         high=scores["high"].to_numpy(),
         score=serving.score(p),
     )
-    text = serving.top_drivers(trained, X, np.lexsort((out["grid_id"].to_numpy(), -p)), drivers)
+    order = serving.riskiest_first(p, out["expected_count"], out["grid_id"])
+    text = serving.top_drivers(trained, X, order, drivers)
     try:
         detector = SpikeDetector().fit(X)
-    except ValueError:  # no per-category windows: no anomaly flags, as in riskmodel.predict
+    except ValueError:  # no per-category windows: no anomaly alerts, as in riskmodel.predict
         return out.assign(top_drivers=text), None, None
     counts = X[
         [f"count_{w}d_{c}" for c in detector.categories_ for w in (detector.window, detector.baseline, detector.long)]
@@ -131,7 +134,7 @@ def _score_part(cases, history, part, settings, trained: TrainedModel, as_of, ho
 
 
 def _rank(trained: TrainedModel, light: list[pd.DataFrame], grids: pd.DataFrame):
-    """Every unit's rank (1 = riskiest, ties by ``grid_id``) and tier, per partition."""
+    """Every unit's rank (1 = riskiest, by :func:`riskmodel.serving.riskiest_first`) and tier, per partition."""
     units = pd.concat(light, ignore_index=True)
     level = trained.builder.level
     expected = level_units(grids, level)  # sorted: a unit's position orders ties by grid_id
@@ -140,11 +143,12 @@ def _rank(trained: TrainedModel, light: list[pd.DataFrame], grids: pd.DataFrame)
     if len(units) != len(expected) or (position < 0).any() or not once.all():
         raise RuntimeError(f"scored {len(units)} rows for the {len(expected)} units at level {level!r}")
     p = units["probability"].to_numpy()
-    order = np.lexsort((position, -p))
+    expected_count = units["expected_count"].to_numpy()
+    order = serving.riskiest_first(p, expected_count, position)
     rank = np.empty(len(p), dtype=np.int64)
     rank[order] = np.arange(1, len(p) + 1)
     tier = np.empty(len(p), dtype=object)
-    tier[order] = trained.tier_policy.assign(p[order]).astype(str).to_numpy()
+    tier[order] = trained.tier_policy.assign(p[order], tiebreak=expected_count[order]).astype(str).to_numpy()
     bounds = np.cumsum([0] + [len(f) for f in light])
     return (
         [rank[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
@@ -156,13 +160,13 @@ def _write_part(scored, rank: np.ndarray, tier: np.ndarray, totals, drivers, pat
     frame, counts, _ = scored
     frame = frame.assign(tier=tier, rank=rank)
     if counts is not None:
-        anomalies = flag_text(anomaly_flags(counts, totals), len(frame))
-        flags = frame["flags"].to_numpy(object)
-        both = (flags != "") & (anomalies != "")
-        frame["flags"] = np.where(both, flags + ";" + anomalies, flags + anomalies)
+        anomalies = alert_text(anomaly_alerts(counts, totals), len(frame))
+        alerts = frame["alerts"].to_numpy(object)
+        both = (alerts != "") & (anomalies != "")
+        frame["alerts"] = np.where(both, alerts + ";" + anomalies, alerts + anomalies)
     if drivers is not None:
         frame.loc[frame["rank"] > drivers, "top_drivers"] = ""
-    columns = [c for c in frame.columns if c not in ("rank", "top_drivers", "flags")]
-    frame = frame.sort_values("rank")[columns + ["rank", "top_drivers", "flags"]].reset_index(drop=True)
+    columns = [c for c in frame.columns if c not in ("rank", "top_drivers", "alerts")]
+    frame = frame.sort_values("rank")[columns + ["rank", "top_drivers", "alerts"]].reset_index(drop=True)
     frame.to_parquet(path, index=False)
     return len(frame)
