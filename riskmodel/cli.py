@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import time
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from typing import Annotated, Literal, cast
 
 import pandas as pd
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from .config import load_config
 from .datasets import PRESETS, simulate_district
@@ -21,7 +23,67 @@ from .io import read_dataset, write_dataset
 from .privacy import SALT_VARIABLE, hash_keys, salt_key
 from .validation import validate
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Early warnings of community disputes.")
+#: The commands as ``riskmodel --help`` lists them: the whole job, then its steps in the order of the work.
+WORKFLOW = ("demo", "simulate", "validate", "features", "backtest", "train", "predict", "plan", "report", "compare")
+
+
+def _flags_untyped(params: list) -> list:
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""  # typer shows the metavar, else "<bool>", after a flag
+    return params
+
+
+class _Group(TyperGroup):
+    """Typer's group with the commands in :data:`WORKFLOW` order and flags shown without ``<bool>``."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted(self.commands, key=lambda name: WORKFLOW.index(name) if name in WORKFLOW else len(WORKFLOW))
+
+    def get_params(self, ctx) -> list:
+        return _flags_untyped(super().get_params(ctx))
+
+
+class _Command(TyperCommand):
+    """Typer's command with flags shown without ``<bool>`` and arguments in the usage line
+    as ``OUT`` (``[OUT]`` when optional), not ``{out}``."""
+
+    def get_params(self, ctx) -> list:
+        return _flags_untyped(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = (param.metavar or param.name or "").upper()
+                pieces.append(name if param.required else f"[{name}]")
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Early warnings of community disputes.", cls=_Group)
+
+
+def horizon_words(window: pd.Timedelta | pd.DateOffset) -> str:
+    """A forecast window in words.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> horizon_words(pd.Timedelta(days=28)), horizon_words(pd.DateOffset(months=1))
+    ('28 days', '1 month')
+    >>> horizon_words(pd.DateOffset(weeks=2, days=1)), horizon_words(pd.Timedelta(hours=36))
+    ('2 weeks and 1 day', '1.5 days')
+    """
+    kind = ""
+    if isinstance(window, pd.Timedelta):
+        parts = {"days": window / pd.Timedelta(days=1)}
+    elif window.kwds:
+        parts = window.kwds
+    else:  # an offset such as MonthBegin: n periods of its kind
+        parts, kind = {"periods": window.n}, f" ({window.freqstr})"
+    return " and ".join(f"{n:g} {unit.removesuffix('s') if n == 1 else unit}" for unit, n in parts.items()) + kind
 
 
 def _show_version(value: bool) -> None:
@@ -41,12 +103,31 @@ def main(
     """Early warnings of community disputes."""
 
 
+def reflow(docstring: str) -> str:
+    """A docstring as help text: each paragraph on one line, for the terminal to wrap.
+
+    Examples
+    --------
+    >>> print(reflow('''Score every unit,
+    ...     riskiest first.
+    ...
+    ...     Example: riskmodel predict'''))
+    Score every unit, riskiest first.
+    <BLANKLINE>
+    Example: riskmodel predict
+    """
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in inspect.cleandoc(docstring).split("\n\n"))
+
+
 def command(name: str | None = None):
     """``app.command``, with bad input (a ``ValueError`` such as a ValidationError or a
     ConfigError, or a missing file) reported as its message and exit code 1, no traceback.
-    Usage errors keep typer's exit code 2."""
+    Usage errors keep typer's exit code 2. The docstring is the help, reflowed (see
+    :func:`reflow`); its first paragraph is the line of ``riskmodel --help``."""
 
     def register(function):
+        text = reflow(function.__doc__ or "")
+
         @functools.wraps(function)
         def run(*args, **kwargs):
             try:
@@ -55,7 +136,7 @@ def command(name: str | None = None):
                 typer.echo(str(error), err=True)
                 raise typer.Exit(1) from None
 
-        return app.command(name)(run)
+        return app.command(name, cls=_Command, help=text, short_help=text.split("\n\n")[0])(run)
 
     return register
 
@@ -71,6 +152,49 @@ Partitions = Annotated[int | None, typer.Option(help="With --scheduler: groups o
 Seed = Annotated[int, typer.Option(help="Random seed; the same seed gives the same district.")]
 
 
+#: The demo's time on this project's 2-core machine (2026-11-30, 6 folds): 'small' (256 grids,
+#: 2 years) 105 s with both cores free, the grid backtest 93 s of it; 'tiny' (25 grids, 1 year)
+#: 33 s with other jobs running. :func:`demo_estimate` fits seconds = fixed + folds x (per fold
+#: + per grid-year x grids x years) to them.
+DEMO_SECONDS = {"fixed": 9.0, "per_fold": 4.0, "per_fold_grid_year": 0.0226}
+
+
+def demo_estimate(preset: str, folds: int) -> str:
+    """What ``riskmodel demo`` will do and about how long it takes, from :data:`DEMO_SECONDS`.
+
+    Examples
+    --------
+    >>> print(demo_estimate("small", 6))  # doctest: +NORMALIZE_WHITESPACE
+    Simulate the 'small' district (256 grids, 2 years), backtest 10 grid models and 2
+    escalation models (each against the oracle) on 6 folds, choose and register the
+    champions: about 2 minutes on 2 free cores (measured with 6 folds: 'small' 105 s,
+    'tiny' 33 s; other sizes scaled by grid-years); longer if other jobs share them.
+    """
+    from .datasets.presets import make_config
+
+    config = make_config(preset, {})
+    per_fold = DEMO_SECONDS["per_fold"] + DEMO_SECONDS["per_fold_grid_year"] * config.n_grids * config.years
+    seconds = DEMO_SECONDS["fixed"] + folds * per_fold
+    if seconds < 90:
+        about = f"{max(10, round(seconds, -1)):.0f} seconds"
+    else:
+        about = f"{seconds / 60:.0f} minutes" if seconds < 90 * 60 else f"{seconds / 3600:.0f} hours"
+    grids, escalation = len(TARGETS["grid"].roster()), len(TARGETS["escalation"].roster())
+    years = f"{config.years:g} year" + ("" if config.years == 1 else "s")
+    return (
+        f"Simulate the {preset!r} district ({config.n_grids:,} grids, {years}), backtest "
+        f"{grids} grid models and {escalation} escalation models (each against the oracle) on {folds} folds, "
+        f"choose and register the champions: about {about} on 2 free cores (measured with 6 folds: 'small' 105 s, "
+        "'tiny' 33 s; other sizes scaled by grid-years); longer if other jobs share them."
+    )
+
+
+def _clock(started: float) -> str:
+    """Time since ``started`` as m:ss."""
+    seconds = round(time.perf_counter() - started)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 @command()
 def demo(
     preset: Preset = "small",
@@ -79,9 +203,12 @@ def demo(
     folds: Annotated[int, typer.Option(help="Test cutoffs, four weeks apart, ending at the last closed label.")] = 6,
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "riskmodel-demo",
 ) -> None:
-    """The whole job on a simulated district: simulate, validate, backtest every family
-    against the oracle, log to MLflow, register the champions (chosen by
-    :func:`riskmodel.evaluation.selection.choose_champion`), print the leaderboards.
+    """The whole job on a simulated district, from data to registered champions.
+
+    It simulates a district, validates and writes it, backtests every model family
+    against the oracle (the simulator's true rates), logs the backtests to MLflow, chooses
+    a champion for grid risk and one for case escalation by the evidence of the folds,
+    registers them, and prints the leaderboards. It says first how long it will take.
 
     Example: riskmodel demo --preset small --seed 0
     """
@@ -89,13 +216,14 @@ def demo(
     from .evaluation.selection import choose_champion
     from .training import train
 
+    typer.echo(demo_estimate(preset, folds) + "\n")
     started = time.perf_counter()
     district = simulate_district(preset, seed=seed)
     report = validate(district)
     folder = write_dataset(report.dataset, out / preset)
     typer.echo(
-        f"Simulated the {preset!r} district (seed {seed}); validated {int(report.counts['input'].sum())} "
-        f"rows, none rejected; written to {folder}\n"
+        f"[{_clock(started)}] Simulated the {preset!r} district (seed {seed}); validated "
+        f"{int(report.counts['input'].sum())} rows, none rejected; written to {folder}\n"
     )
     horizon, escalation_days = 28, 30
     for kind, name, closed in (
@@ -115,8 +243,8 @@ def demo(
             experiment=experiment,
         )
         typer.echo(
-            f"Backtest of {name}: {folds} folds from {cutoffs[0].date()} to {cutoffs[-1].date()} "
-            f"(MLflow run {result.run_id})"
+            f"[{_clock(started)}] Backtest of {name}: {folds} folds from {cutoffs[0].date()} to "
+            f"{cutoffs[-1].date()} (MLflow run {result.run_id})"
         )
         _print_leaderboard(result.leaderboard)
         choice = choose_champion(result)
@@ -124,7 +252,10 @@ def demo(
         champion = train(
             district, model=models[choice.chosen], horizon=horizon, target=kind, register=True, experiment=experiment
         )
-        typer.echo(f"Champion {choice.chosen} registered as {champion.registered_name!r} (alias 'champion')\n")
+        typer.echo(
+            f"[{_clock(started)}] Champion {choice.chosen} registered as {champion.registered_name!r} "
+            "(alias 'champion')\n"
+        )
     from .tracking import tracking_uri
 
     typer.echo(
@@ -162,9 +293,7 @@ def backtest_command(
     results = run_backtest(run, track=track)
     for result in results:
         cutoffs = result.config["cutoffs"]
-        horizon = result.horizon
-        horizon = f"{horizon.days} days" if isinstance(horizon, pd.Timedelta) else horizon.kwds
-        what = f"horizon {horizon}" if result.kind.horizons else f"target {result.target}"
+        what = f"horizon {horizon_words(result.horizon)}" if result.kind.horizons else f"target {result.target}"
         typer.echo(
             f"{run.name}: {what}, {len(cutoffs)} folds from {cutoffs[0]} to "
             f"{cutoffs[-1]}" + (f" (MLflow run {result.run_id})" if result.run_id else "")
@@ -178,8 +307,10 @@ def features(
     config: Annotated[Path, typer.Option(help="A YAML run configuration (see configs/).")],
     out: Annotated[Path, typer.Option(help="The panel to write: .parquet or .csv.")] = Path("panel.parquet"),
 ) -> None:
-    """Build the configured grid panel (features and labels at the training and test
-    cutoffs, first horizon) and write it.
+    """Build the configured grid panel and write it.
+
+    The panel holds the features and labels of every unit at the training and test
+    cutoffs, for the first horizon.
 
     Example: riskmodel features --config configs/grid_risk.yaml --out panel.parquet
     """
@@ -218,8 +349,9 @@ def train(
     scheduler: Scheduler = None,
     partitions: Partitions = None,
 ) -> None:
-    """Fit the final model of a configuration on all labelled history (first horizon),
-    save it, log it to MLflow, and with --register make it the champion. With 'auto'
+    """Fit the final model of a configuration, save it, log it, and with --register make it the champion.
+
+    The model is fitted on all labelled history (first horizon). With 'auto'
     the model is chosen first by a backtest of the configured models on the last folds
     (the best by the headline metric unless a simpler one is within noise, never one
     worse than the best baseline by more than noise), and the choice is printed. With
@@ -456,11 +588,15 @@ def predict_command(
     partitions: Partitions = None,
 ) -> None:
     """Score every unit (or open case) as of a time, print the riskiest with their drivers.
-    With --scheduler, every unit on a Dask cluster, one Parquet file per partition.
+
+    It prints the forecast time (given, or the end of the data) and the horizon first.
+    The alerts column flags cold starts, units without history or attributes, and
+    anomalies. With --scheduler, every unit is scored on a Dask cluster, one Parquet file
+    per partition.
 
     Example: riskmodel predict --data data/simulated/small --as-of 2024-12-01 --out risk.csv
     """
-    from .serving import predict
+    from .serving import model_for, predict
 
     _check_scheduler(scheduler, partitions)
     if scheduler is not None:
@@ -468,12 +604,14 @@ def predict_command(
             raise typer.BadParameter("with --scheduler, give the folder to write to", param_hint="--out")
         from .scaleout import open_dataset, predict_partitioned
 
+        parts = open_dataset(data, partitions=partitions)
+        trained = model_for(model, None)  # loaded once, for its horizon too
         with _cluster(scheduler) as client:
             folder = predict_partitioned(
-                open_dataset(data, partitions=partitions),
+                parts,
                 out,
                 as_of=as_of,
-                model=model,
+                model=trained,
                 partitions=partitions,
                 client=client,
             )
@@ -483,12 +621,21 @@ def predict_command(
     else:
         if out is not None:
             _table_format(out)
-        risk = predict(read_dataset(data), as_of=as_of, model=model)
+        dataset = read_dataset(data)
+        trained = model_for(model, None)
+        risk = predict(dataset, as_of=as_of, model=trained)
         if out is not None:
             _write_table(risk, out)
             typer.echo(f"{len(risk)} rows written to {out}")
     key = "grid_id" if "expected_count" in risk else "case_id"
     shown = [key, "probability", "score", "tier", "rank", "top_drivers", "alerts"]
+    if len(risk):
+        when = "given" if as_of is not None else "the end of the data"
+        window = trained.target.window(trained.builder)
+        typer.echo(
+            f"As of {risk['as_of'].iloc[0]} ({when}), {trained.kind} model over the next {horizon_words(window)}: "
+            f"the {min(top, len(risk))} riskiest of {len(risk)} {'units' if key == 'grid_id' else 'open cases'}"
+        )
     with pd.option_context("display.width", 250, "display.max_colwidth", 120):
         typer.echo(risk[shown].head(top).to_string(index=False, float_format="{:.3f}".format))
 
@@ -509,11 +656,13 @@ def plan_command(
     ] = "community",
     explore: Annotated[float, typer.Option(help="Share of visits drawn at random at the capacity margin.")] = 0.1,
     as_of: Annotated[str | None, typer.Option(help="Forecast time (default: the end of the data).")] = None,
-    seed: Seed = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the draws at the margin: same seed, same plan.")] = 0,
 ) -> None:
-    """Plan the week's visits from the forecast: the riskiest units of each group within its
-    capacity, a share drawn at random at the margin. A plan from a registry model is logged
-    to MLflow (experiment riskmodel-plans) with its plan id.
+    """Plan the week's visits from the forecast.
+
+    Each group gets its riskiest units within its capacity, a share drawn at random at
+    the margin. A plan from a registry model is logged to MLflow (experiment
+    riskmodel-plans) with its plan id.
 
     Example: riskmodel plan --data data/simulated/small --capacity 2 --out plan.csv
     """

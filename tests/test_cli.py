@@ -4,11 +4,12 @@ import re
 
 import pandas as pd
 import pytest
+import typer
 from typer.testing import CliRunner
 
 import riskmodel
 from riskmodel import train
-from riskmodel.cli import app
+from riskmodel.cli import WORKFLOW, app
 from riskmodel.datasets import simulate_district
 from riskmodel.io import write_dataset
 from riskmodel.models import HistoricalRateBaseline
@@ -30,6 +31,10 @@ def test_demo_runs_the_whole_job(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     result = runner.invoke(app, ["demo", "--preset", "tiny", "--folds", "2", "--out", str(tmp_path / "data")])
     assert result.exit_code == 0, result.output
+    # What it will do and how long that takes, before it starts; then each stage with its time.
+    assert result.output.startswith("Simulate the 'tiny' district (25 grids, 1 year), backtest 10 grid models")
+    assert "on 2 folds, choose and register the champions: about " in result.output.splitlines()[0]
+    assert re.search(r"^\[\d+:\d\d\] Backtest of grid risk", result.output, re.M)
     assert (tmp_path / "data" / "tiny" / "dataset.json").is_file()
     for line in (
         "Backtest of grid risk, 28 days: 2 folds",
@@ -127,6 +132,13 @@ def test_predict_writes_every_unit_and_prints_the_top(tmp_path):
         assert f"{len(risk)} rows written to {out}" in result.output
         top = risk.iloc[0]
         assert top["grid_id"] in result.output and top["top_drivers"][:40] in result.output
+        assert result.output.splitlines()[1].startswith(
+            f"As of 2023-12-01 00:00:00 (given), grid model over the next 28 days: the 3 riskiest of {len(risk)} units"
+        )
+    latest = runner.invoke(app, ["predict", "--data", str(data), "--model", str(model), "--top", "2"])
+    assert latest.exit_code == 0, latest.output
+    assert latest.output.startswith(f"As of {tiny.as_of} (the end of the data), grid model over the next 28 days")
+    assert "alerts" in latest.output.splitlines()[1]  # the table's header
     missing = runner.invoke(app, ["predict", "--data", str(data), "--model", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1 and "no saved model at" in missing.output and "Traceback" not in missing.output
     wrong = runner.invoke(app, ["predict", "--data", str(data), "--model", str(model), "--out", "risk.xlsx"])
@@ -157,3 +169,20 @@ def test_a_corrupted_dataset_folder_is_a_message_and_exit_code_1(tmp_path, datas
         result = runner.invoke(app, args)
         assert result.exit_code == 1 and "cases.csv was changed or cut short" in result.output, args
         assert "Traceback" not in result.output and "p-alpha" not in result.output
+
+
+def test_help_lists_the_workflow_and_reads_as_prose():
+    group = typer.main.get_command(app)
+    assert sorted(group.commands) == sorted(WORKFLOW)  # every command has its place in the order
+    listing = runner.invoke(app, ["--help"], terminal_width=100).output
+    positions = [listing.index(f"│ {name} ") for name in WORKFLOW]
+    assert positions == sorted(positions), listing  # demo first, then the steps of the work
+    assert "<bool>" not in listing and ":func:" not in listing
+    for name, command in group.commands.items():
+        paragraphs = command.help.split("\n\n")
+        assert "\n" not in command.short_help and all("\n" not in p for p in paragraphs), name  # reflowed
+        assert command.short_help == paragraphs[0] and len(command.short_help) <= 110, name
+        result = runner.invoke(app, [name, "--help"], terminal_width=100)
+        assert result.exit_code == 0 and "<bool>" not in result.output and "{" not in result.output, name
+    usage = runner.invoke(app, ["simulate", "--help"], prog_name="riskmodel", terminal_width=100).output
+    assert "Usage: riskmodel simulate [OPTIONS] OUT" in usage
