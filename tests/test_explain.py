@@ -19,7 +19,7 @@ def panel(small_district):
     ("model", "unit", "text"),
     [
         (GBMRisk(n_estimators=40, n_jobs=1), "log-odds", r"\([+-]\d+\.\d log-odds\)"),
-        (GBMCount(n_estimators=40, n_jobs=1), "log expected cases", r"\(×\d+\.\d\d expected cases\)"),
+        (GBMCount(n_estimators=40, n_jobs=1), "log expected cases", r"\(expected cases ×\d+\.\d\d\)"),
         (LogisticRisk(), "log-odds", r"\([+-]\d+\.\d log-odds\)"),
         (Scorecard(), "points", r"\([+-]\d+\.\d points\)"),
         (HistoricalRateBaseline(), "expected cases", r"\(\+\d+\.\d expected cases\)"),
@@ -39,7 +39,7 @@ def test_drivers_as_data_and_text(panel, model, unit, text):
     assert (drivers["unit"] == unit).all() and drivers["text"].str.count(text).eq(top).all()  # each with its unit
     if isinstance(model, GBMCount):  # the factor on the expected count is the exponential of the log contribution
         first = drivers["text"].iloc[0].split("; ")[0]
-        assert first.endswith(f"(×{np.exp(drivers['contribution_1'].iloc[0]):.2f} expected cases)")
+        assert first.endswith(f"(expected cases ×{np.exp(drivers['contribution_1'].iloc[0]):.2f})")
     # The busiest unit's first driver speaks of its cases.
     busiest = panel.X["count_364d"].to_numpy().argmax()
     assert "case" in drivers["text"].iloc[busiest]

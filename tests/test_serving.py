@@ -83,7 +83,7 @@ def test_one_row_per_unit_riskiest_first(tiny, trained):
     parents = tiny.grids.set_index("grid_id")["parent_id"]
     np.testing.assert_array_equal(risk["community_id"], parents.loc[risk["grid_id"]])
     np.testing.assert_array_equal(risk["street_id"], parents.loc[risk["community_id"]])
-    assert risk["top_drivers"].str.count(r"\(×\d+\.\d\d expected cases\)").eq(3).all()  # GBMCount's unit
+    assert risk["top_drivers"].str.count(r"\(expected cases ×\d+\.\d\d\)").eq(3).all()  # GBMCount's unit
     few = predict(tiny, model=trained, drivers=5)
     assert (few["top_drivers"].iloc[:5] == risk["top_drivers"].iloc[:5]).all()
     assert (few["top_drivers"].iloc[5:] == "").all()

@@ -67,7 +67,7 @@ def describe_driver(name: str, value: float) -> str:
 UNITS: dict[str, Callable[[float], str]] = {
     "log-odds": lambda c: f"{c:+.1f} log-odds",
     "points": lambda c: f"{c:+.1f} points",
-    "log expected cases": lambda c: f"×{np.exp(c):.2f} expected cases",
+    "log expected cases": lambda c: f"expected cases ×{np.exp(c):.2f}",
     "expected cases": lambda c: f"{c:+.1f} expected cases",
 }
 
@@ -108,7 +108,7 @@ def explain(model, X, *, top: int = 3) -> pd.DataFrame:
     - :class:`GBMRisk`: LightGBM's per-row contributions (``pred_contrib``, SHAP
       values) to the log-odds before calibration: "(+0.9 log-odds)".
     - :class:`GBMCount`: the same on the log of the expected count; the text gives
-      the factor they multiply the expected count by, "(×1.6 expected cases)" (the
+      the factor they multiply the expected count by, "(expected cases ×1.60)" (the
       ``contribution_k`` columns keep the logarithm).
     - :class:`LogisticRisk`: coefficient times standardised value, the log-odds
       added to those of a unit at the training mean: "(+0.9 log-odds)".
