@@ -399,6 +399,7 @@ def load_logged(uri: str) -> TrainedModel:
 
 #: What says which backtest a row of :func:`compare` comes from, before its metrics.
 RUN_COLUMNS = ["target", "model", "data", "horizon", "folds", "first_cutoff", "last_cutoff", "date", "run", "backtest"]
+_UNITS = ("years", "months", "weeks", "days", "hours", "minutes")  # of an offset, in words from the largest
 _SHORT = 8  # characters of a run id or a data fingerprint shown
 
 
@@ -434,7 +435,8 @@ def horizon_words(horizon) -> str:
     elif isinstance(horizon, int) and not isinstance(horizon, bool):
         horizon = pd.Timedelta(days=horizon)
     if isinstance(horizon, pd.DateOffset):
-        return " ".join(_plural(n, unit.removesuffix("s")) for unit, n in horizon.kwds.items())
+        units = sorted(horizon.kwds, key=lambda u: _UNITS.index(u) if u in _UNITS else len(_UNITS))
+        return " ".join(_plural(horizon.kwds[unit], unit.removesuffix("s")) for unit in units)
     if isinstance(horizon, pd.Timedelta) and not pd.isna(horizon):
         return _plural(horizon.days, "day") if horizon == horizon.floor("D") else str(horizon)
     return ""
@@ -485,8 +487,8 @@ def _existing(backtests: pd.DataFrame, column: str) -> str:
     if column == "date":
         first, last = backtests["date"].min(), backtests["date"].max()
         return f"its backtests ran from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}"
-    counts = backtests[column].fillna("(none)").value_counts(sort=False)
-    return "it has " + ", ".join(f"{value} ({_plural(n, 'backtest')})" for value, n in counts.items())
+    counts = backtests[column].fillna("(none)").value_counts().sort_index()
+    return "it has: " + ", ".join(f"{value} ({_plural(n, 'backtest')})" for value, n in counts.items())
 
 
 def _select(backtests: pd.DataFrame, experiment: str, *, target=None, data=None, since=None) -> pd.DataFrame:
@@ -507,11 +509,17 @@ def _select(backtests: pd.DataFrame, experiment: str, *, target=None, data=None,
             raise ValueError(f"since must be a date such as 2024-06-01, got {since!r}") from None
         when = when.tz_localize("UTC") if when.tzinfo is None else when
         checks.append((backtests["date"] >= when, f"since {since}", "date"))
-    for keep, what, column in checks:
-        if len(backtests) and not keep.any():
+    keep = pd.Series(True, index=backtests.index)
+    for mask, what, column in checks:
+        if len(backtests) and not mask.any():
             raise ValueError(f"no backtest {what} in the experiment {experiment!r}; {_existing(backtests, column)}")
-        backtests = backtests[keep]
-    return backtests
+        keep &= mask
+    if len(backtests) and not keep.any():
+        together = " and ".join(what for _, what, _ in checks)
+        raise ValueError(
+            f"no backtest {together} in the experiment {experiment!r}, though each filter alone finds some"
+        )
+    return backtests[keep]
 
 
 def _data_prefix(data) -> str:
