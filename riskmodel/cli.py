@@ -142,12 +142,15 @@ def compare(
         str | None,
         typer.Option(help="Only backtests on this data: a fingerprint prefix, or a dataset folder (fingerprinted)."),
     ] = None,
-    since: Annotated[str | None, typer.Option(help="Only backtests run on or after this date (2024-06-01).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only backtests run on or after this date (2024-06-01, UTC).")
+    ] = None,
     runs: Annotated[
         tuple[str, str] | None,
         typer.Option(
+            metavar="A B",
             help="Two backtests A B (run ids or unambiguous prefixes): one model's metric fold by fold in both, "
-            "B - A, and whether B is really better than A."
+            "B - A, and whether B is really better than A.",
         ),
     ] = None,
     model: Annotated[
