@@ -266,15 +266,93 @@ def demo(
 
 
 @command()
-def compare(experiment: Annotated[str, typer.Argument(help="MLflow experiment to read.")]) -> None:
-    """Print the leaderboard of an experiment's model runs, read back from MLflow.
+def compare(
+    experiment: Annotated[str, typer.Argument(help="MLflow experiment to read.")],
+    target: Annotated[str | None, typer.Option(help=f"Only backtests of this target: {', '.join(TARGETS)}.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="Only backtests on this data: a fingerprint prefix, or a dataset folder (fingerprinted)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only backtests run on or after this date (2024-06-01, UTC).")
+    ] = None,
+    runs: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            metavar="A B",
+            help="Two backtests A B (run ids or unambiguous prefixes): one model's metric fold by fold in both, "
+            "B - A, and whether B is really better than A.",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="With --runs: the model (default: the one model both runs share).")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="With --runs: a per-fold metric (default: the target's headline metric).")
+    ] = None,
+) -> None:
+    """Compare an experiment's backtests, read back from MLflow: one table per target, with
+    each model's data fingerprint, horizon, folds, date, run and headline metrics; or, with
+    --runs, two backtests fold by fold with the mean difference and its 95% interval.
 
-    Example: riskmodel compare riskmodel-demo
+    Example: riskmodel compare riskmodel-demo --target grid --since 2024-06-01
+
+    Example: riskmodel compare riskmodel-demo --runs 1a2b3c4d 5e6f7a8b --metric hit_rate_at_5pct
     """
-    from .tracking import compare as read_back
+    from . import tracking
 
-    board = read_back(experiment)
-    _print_leaderboard(board.set_index("model"), first=["backtest"])
+    if runs is None:
+        if model is not None or metric is not None:
+            raise typer.BadParameter("--model and --metric choose what --runs compares", param_hint="--runs")
+        _print_tables(tracking.compare(experiment, target=target, data=data, since=since), experiment)
+        return
+    if target is not None or data is not None or since is not None:
+        raise typer.BadParameter(
+            "--target, --data and --since filter the tables; --runs compares the two runs named", param_hint="--runs"
+        )
+    _print_comparison(tracking.compare_runs(experiment, *runs, model=model, metric=metric))
+
+
+def _print_tables(board: pd.DataFrame, experiment: str) -> None:
+    """One titled table per target: who, on what, when, and the headline metrics it has."""
+    if board.empty:
+        typer.echo(f"no backtest has been logged in the experiment {experiment!r}")
+        return
+    for target, rows in board.groupby("target", sort=False, dropna=False):
+        rows = rows.dropna(axis=1, how="all")
+        folds = [
+            f"{n} ({first:%Y-%m-%d} to {last:%Y-%m-%d})"
+            for n, first, last in zip(rows["folds"], rows["first_cutoff"], rows["last_cutoff"], strict=True)
+        ]
+        shown = rows.assign(folds=folds, date=rows["date"].dt.strftime("%Y-%m-%d %H:%M"))
+        columns = ["model", "data", "horizon", "folds", "date", "run", *(c for c in HEADLINE if c in rows)]
+        backtests = rows["backtest"].nunique()
+        typer.echo(f"Target {target}: {backtests} backtest{'s' * (backtests != 1)}, {len(rows)} model runs")
+        with pd.option_context("display.width", 250, "display.max_columns", 30):
+            typer.echo(shown[columns].to_string(index=False, float_format="{:.3f}".format) + "\n")
+
+
+def _print_comparison(comparison) -> None:
+    """The two runs, any warning, the folds side by side, the mean difference and the verdict."""
+    for name, run in comparison.runs.iterrows():
+        typer.echo(
+            f"Run {name}: {run['run']} ({run['target']}, data {run['data']}, {run['horizon']}, {run['folds']} folds "
+            f"from {run['first_cutoff']:%Y-%m-%d} to {run['last_cutoff']:%Y-%m-%d}, run {run['date']:%Y-%m-%d %H:%M})"
+        )
+    for warning in comparison.warnings:
+        typer.echo(f"Warning: {warning}")
+    a, b = (f"{name} {comparison.runs.loc[name, 'run']}" for name in ("A", "B"))
+    folds = comparison.folds.rename(columns={"a": a, "b": b, "difference": "B - A"})
+    folds["cutoff"] = folds["cutoff"].dt.strftime("%Y-%m-%d")
+    typer.echo(f"\n{comparison.model}, {comparison.metric} by fold:")
+    typer.echo(
+        folds.to_string(index=False, formatters={a: "{:.4f}".format, b: "{:.4f}".format, "B - A": "{:+.4f}".format})
+    )
+    summary = comparison.summary
+    typer.echo(
+        f"mean B - A {summary['mean']:+.4f}, 95% interval [{summary['low']:+.4f}, {summary['high']:+.4f}] "
+        f"({summary['folds']} folds, Newey-West lag {summary['lag']})\n{comparison.sentence}"
+    )
 
 
 @command("backtest")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -26,15 +28,21 @@ from mlflow.entities import Metric  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 from mlflow.pyfunc import PythonModel  # noqa: E402
 
+from .evaluation.report import HEADLINE  # noqa: E402
+from .evaluation.selection import overlap_lag, paired_difference  # noqa: E402
 from .evaluation.targets import TARGETS  # noqa: E402
 from .privacy import warn_raw_keys  # noqa: E402
 from .training import TrainedModel  # noqa: E402
 
 __all__ = [
+    "RUN_COLUMNS",
     "RiskPyfunc",
+    "RunComparison",
     "compare",
+    "compare_runs",
     "evidence_tags",
     "fingerprint",
+    "horizon_words",
     "load_logged",
     "log_backtest",
     "log_model",
@@ -389,33 +397,389 @@ def load_logged(uri: str) -> TrainedModel:
         return TrainedModel.load(folder)
 
 
-def compare(experiment: str = "riskmodel") -> pd.DataFrame:
-    """Leaderboard of every model run of ``experiment``, read back from MLflow.
+#: What says which backtest a row of :func:`compare` comes from, before its metrics.
+RUN_COLUMNS = ["target", "model", "data", "horizon", "folds", "first_cutoff", "last_cutoff", "date", "run", "backtest"]
+_UNITS = ("years", "months", "weeks", "days", "hours", "minutes")  # of an offset, in words from the largest
+_SHORT = 8  # characters of a run id or a data fingerprint shown
 
-    One row per model run (newest backtest first, then by ``hit_rate_at_5pct``, or
-    ``roc_auc`` or ``wave_detection_rate`` where the backtest's target has no hit rate):
-    ``model``, ``backtest`` (the parent run), ``started`` and every metric.
+
+def _horizon(text) -> pd.Timedelta | pd.DateOffset | None:
+    """A logged horizon (``28``, ``28D``, ``28 days 00:00:00``, ``<DateOffset: months=1>``) read back."""
+    text = str(text)
+    offset = re.findall(r"(\w+)=(-?\d+)", text)
+    if offset:
+        return pd.DateOffset(**{unit: int(n) for unit, n in offset})
+    try:
+        delta = pd.Timedelta(days=int(text)) if text.isdigit() else pd.Timedelta(text)
+    except ValueError:
+        return None
+    return None if pd.isna(delta) else delta
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def horizon_words(horizon) -> str:
+    """A horizon in words: days (a number), a Timedelta, a pandas offset, or a horizon as a
+    backtest logs it (``"28"``, ``"28D"``, ``"<DateOffset: months=1>"``); "" for none.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> horizon_words(28), horizon_words("<DateOffset: months=1>"), horizon_words(pd.DateOffset(weeks=2))
+    ('28 days', '1 month', '2 weeks')
+    """
+    if isinstance(horizon, str):
+        horizon = _horizon(horizon)
+    elif isinstance(horizon, int) and not isinstance(horizon, bool):
+        horizon = pd.Timedelta(days=horizon)
+    if isinstance(horizon, pd.DateOffset):
+        units = sorted(horizon.kwds, key=lambda u: _UNITS.index(u) if u in _UNITS else len(_UNITS))
+        return " ".join(_plural(horizon.kwds[unit], unit.removesuffix("s")) for unit in units)
+    if isinstance(horizon, pd.Timedelta) and not pd.isna(horizon):
+        return _plural(horizon.days, "day") if horizon == horizon.floor("D") else str(horizon)
+    return ""
+
+
+def _window(target, horizon, escalation_days) -> str:
+    """The label window in words: the horizon of a kind with horizons, the escalation window of cases."""
+    kind = TARGETS.get(target)
+    if kind is not None and kind.horizons:
+        return horizon_words(str(horizon))
+    if target == "escalation" and str(escalation_days).isdigit():
+        return _plural(int(escalation_days), "day")
+    return ""
+
+
+def _backtests(experiment: str) -> pd.DataFrame:
+    """One row per backtest run of ``experiment``: :data:`RUN_COLUMNS` but ``model``, with the
+    full ``fingerprint`` and the logged ``horizon_text``; newest first."""
+    runs = mlflow.search_runs(experiment_names=[experiment], filter_string=f"tags.`{_ROLE}` = 'backtest'")
+    columns = [c for c in RUN_COLUMNS if c != "model"] + ["fingerprint", "horizon_text"]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+
+    def logged(name):
+        return runs[name] if name in runs else pd.Series(None, index=runs.index, dtype=object)
+
+    target, horizon, days = logged("tags.target"), logged("params.horizon"), logged("params.escalation_days")
+    frame = pd.DataFrame(
+        {
+            "target": target,
+            "data": logged("tags.dataset_fingerprint").str[:_SHORT],
+            "horizon": [_window(*row) for row in zip(target, horizon, days, strict=True)],
+            "folds": pd.to_numeric(logged("params.folds")).astype("Int64"),
+            "first_cutoff": pd.to_datetime(logged("params.first_cutoff")),
+            "last_cutoff": pd.to_datetime(logged("params.last_cutoff")),
+            "date": runs["start_time"],
+            "run": runs["run_id"].str[:_SHORT],
+            "backtest": runs["run_id"],
+            "fingerprint": logged("tags.dataset_fingerprint"),
+            "horizon_text": horizon,
+        }
+    )
+    return frame.sort_values("date", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _existing(backtests: pd.DataFrame, column: str) -> str:
+    """What the backtests hold in ``column``, for an error that found nothing."""
+    if column == "date":
+        first, last = backtests["date"].min(), backtests["date"].max()
+        return f"its backtests ran from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}"
+    counts = backtests[column].fillna("(none)").value_counts().sort_index()
+    return "it has: " + ", ".join(f"{value} ({_plural(n, 'backtest')})" for value, n in counts.items())
+
+
+def _select(backtests: pd.DataFrame, experiment: str, *, target=None, data=None, since=None) -> pd.DataFrame:
+    """The backtests that pass the filters of :func:`compare`; a ValueError naming what
+    exists when a filter leaves none."""
+    if target is not None and target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; the kinds are {', '.join(TARGETS)}")
+    checks = []
+    if target is not None:
+        checks.append((backtests["target"] == target, f"of target {target!r}", "target"))
+    if data is not None:
+        prefix = _data_prefix(data)
+        checks.append((backtests["fingerprint"].str.startswith(prefix, na=False), f"on data {prefix!r}", "data"))
+    if since is not None:
+        try:
+            when = pd.Timestamp(since)
+        except (ValueError, TypeError):
+            raise ValueError(f"since must be a date such as 2024-06-01, got {since!r}") from None
+        when = when.tz_localize("UTC") if when.tzinfo is None else when
+        checks.append((backtests["date"] >= when, f"since {since}", "date"))
+    keep = pd.Series(True, index=backtests.index)
+    for mask, what, column in checks:
+        if len(backtests) and not mask.any():
+            raise ValueError(f"no backtest {what} in the experiment {experiment!r}; {_existing(backtests, column)}")
+        keep &= mask
+    if len(backtests) and not keep.any():
+        together = " and ".join(what for _, what, _ in checks)
+        raise ValueError(
+            f"no backtest {together} in the experiment {experiment!r}, though each filter alone finds some"
+        )
+    return backtests[keep]
+
+
+def _data_prefix(data) -> str:
+    """A fingerprint prefix as given, or the fingerprint of a dataset folder."""
+    if Path(data).is_dir():
+        from .io import read_dataset
+
+        return fingerprint(read_dataset(data))
+    if not re.fullmatch(r"[0-9a-f]+", str(data)):
+        raise ValueError(
+            f"data must be a fingerprint prefix (hex digits, such as a1b70e72) or a dataset folder; "
+            f"{str(data)!r} is neither"
+        )
+    return str(data)
+
+
+def compare(experiment: str = "riskmodel", *, target=None, data=None, since=None) -> pd.DataFrame:
+    """Every model run of ``experiment``'s backtests, read back from MLflow: one tidy frame.
+
+    Parameters
+    ----------
+    experiment : str
+    target : str, optional
+        Only backtests of this kind of target (a key of
+        :data:`~riskmodel.evaluation.targets.TARGETS`: ``grid``, ``escalation``, ``waves``).
+    data : str or path, optional
+        Only backtests on this data: a prefix of the dataset fingerprint
+        (:func:`fingerprint`), or a dataset folder, whose fingerprint is computed.
+    since : date, optional
+        Only backtests started on or after it (UTC when no zone is given).
+
+    Returns
+    -------
+    DataFrame
+        One row per model run: :data:`RUN_COLUMNS` (``data``: the fingerprint's first 8
+        characters; ``horizon``: the label window in words, ``"28 days"``, ``"1 month"``,
+        the escalation window for cases; ``folds``, ``first_cutoff``, ``last_cutoff``;
+        ``date``: when the backtest started; ``run``: the backtest's run id shortened,
+        ``backtest`` in full), then the metrics' means over folds, the headline ones
+        (:data:`~riskmodel.evaluation.report.HEADLINE`) first. Targets in the order of
+        ``TARGETS``, newest backtest first, best by the kind's headline metric first. A
+        metric of another kind is NaN: group by ``target`` and drop the all-NaN columns
+        for one table per kind (as ``riskmodel compare`` prints them).
+
+    Raises
+    ------
+    ValueError
+        For an unknown experiment or target, and when a filter leaves no backtest
+        (naming what the experiment has).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.evaluation import backtest
+    >>> from riskmodel.models import HistoricalRateBaseline
+    >>> os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tempfile.mkdtemp()}/mlflow.db"
+    >>> _ = backtest(simulate_district("tiny", seed=0), [HistoricalRateBaseline()], cutoffs=["2023-09-04",
+    ...              "2023-10-02"], horizon=28, experiment="doc", progress=False)
+    >>> board = compare("doc", target="grid")
+    >>> board[["target", "model", "horizon", "folds", "first_cutoff"]].astype(str).to_numpy().tolist()
+    [['grid', 'oracle', '28 days', '2', '2023-09-04'], ['grid', 'HistoricalRateBaseline', '28 days', '2', '2023-09-04']]
+    >>> for target, table in board.groupby("target"):
+    ...     table = table.dropna(axis=1, how="all")  # one table per kind, its own metrics
+    >>> del os.environ["MLFLOW_TRACKING_URI"]
     """
     uri = _connect()
     if mlflow.get_experiment_by_name(experiment) is None:
         raise ValueError(f"no MLflow experiment named {experiment!r} in {uri}")
+    backtests = _select(_backtests(experiment), experiment, target=target, data=data, since=since)
     runs = mlflow.search_runs(experiment_names=[experiment], filter_string=f"tags.`{_ROLE}` = 'model'")
-    if runs.empty:
-        return pd.DataFrame(columns=["model", "backtest", "started"])
-    metrics = {
-        c: c.removeprefix("metrics.") for c in runs.columns if c.startswith("metrics.") and not c.endswith("_by_fold")
-    }
-    board = runs.rename(
-        columns={"tags.model": "model", "tags.mlflow.parentRunId": "backtest", "start_time": "started"} | metrics
-    )
-    board = board[["model", "backtest", "started", *metrics.values()]]
-    # Newest backtest first; within one, by its headline metric (whichever its target has).
-    headline = [k for k in dict.fromkeys(kind.headline for kind in TARGETS.values()) if k in board]
-    key = board[headline].bfill(axis=1).iloc[:, 0] if headline else board["started"]
-    newest = board.groupby("backtest")["started"].transform("max")
+    if backtests.empty or runs.empty:
+        return pd.DataFrame(columns=RUN_COLUMNS)
+    names = [c.removeprefix("metrics.") for c in runs.columns if c.startswith("metrics.")]
+    names = [c for c in names if not c.endswith("_by_fold") and c != "folds"]  # folds: a backtest's column
+    metrics = [c for c in HEADLINE if c in names] + sorted(set(names) - set(HEADLINE))
+    board = runs.rename(columns={"tags.model": "model", "tags.mlflow.parentRunId": "backtest"})
+    board = board.rename(columns=lambda c: c.removeprefix("metrics."))[["model", "backtest", *metrics]]
+    board = board.merge(backtests.drop(columns=["fingerprint", "horizon_text"]), on="backtest")
+    headline = pd.Series(float("nan"), index=board.index)
+    for name, kind in TARGETS.items():
+        if kind.headline in board:
+            rows = board["target"] == name
+            headline[rows] = board.loc[rows, kind.headline]
+    order = board["target"].map({name: i for i, name in enumerate(TARGETS)}).fillna(len(TARGETS))
     return (
-        board.assign(_newest=newest, _key=key)
-        .sort_values(["_newest", "_key"], ascending=False)
-        .drop(columns=["_newest", "_key"])
+        board.assign(_order=order, _headline=headline)
+        .sort_values(["_order", "date", "backtest", "_headline"], ascending=[True, False, True, False])
+        .loc[:, RUN_COLUMNS + metrics]
         .reset_index(drop=True)
     )
+
+
+@dataclass
+class RunComparison:
+    """Two backtests' folds side by side (:func:`compare_runs`).
+
+    Attributes
+    ----------
+    runs : DataFrame
+        The two backtests, rows ``A`` and ``B``: :data:`RUN_COLUMNS` but ``model``.
+    model, metric : str
+    folds : DataFrame
+        One row per shared fold cutoff: ``cutoff``, ``a``, ``b`` (the model's metric in
+        each run) and ``difference`` (``b - a``).
+    summary : dict
+        ``mean``, ``se``, ``low``, ``high``, ``folds``, ``lag`` and ``verdict`` (``better``,
+        ``worse`` or ``within noise``: B than A), from
+        :func:`~riskmodel.evaluation.selection.paired_difference`.
+    sentence : str
+        Whether run B is really better than run A, in one sentence.
+    warnings : list of str
+        What makes the difference more than the models' (different data, horizons).
+    """
+
+    runs: pd.DataFrame
+    model: str
+    metric: str
+    folds: pd.DataFrame
+    summary: dict
+    sentence: str
+    warnings: list[str]
+
+
+def _find_run(backtests: pd.DataFrame, run: str, experiment: str) -> pd.Series:
+    """The backtest whose run id is or starts with ``run``."""
+    found = backtests[backtests["backtest"].str.startswith(run)]
+    if len(found) == 1:
+        return found.iloc[0]
+    listed = ", ".join(f"{r.run} ({r.target}, {r.date:%Y-%m-%d %H:%M})" for r in backtests.head(10).itertuples())
+    if found.empty:
+        raise ValueError(f"no backtest run {run!r} in the experiment {experiment!r}; its newest backtests: {listed}")
+    raise ValueError(f"{run!r} names {len(found)} backtests ({', '.join(found['run'])}): give more of the run id")
+
+
+def _folds(run_id: str) -> pd.DataFrame:
+    """A logged backtest's ``folds.csv``: one row per model and fold with every metric."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="folds.csv", dst_path=tmp)
+        folds = pd.read_csv(path)
+    return folds.assign(cutoff=pd.to_datetime(folds["cutoff"]))
+
+
+def _pick(choices, chosen, what: str, option: str) -> str:
+    """``chosen`` if both runs have it; else the only choice; else a ValueError naming them."""
+    if chosen is not None and chosen not in choices:
+        raise ValueError(f"the two runs do not both have the {what} {chosen!r}; they share {sorted(choices)}")
+    if chosen is None and len(choices) != 1:
+        raise ValueError(f"the two runs share the {what}s {sorted(choices)}: choose one with {option}")
+    return chosen if chosen is not None else next(iter(choices))
+
+
+def compare_runs(
+    experiment: str, a: str, b: str, *, model: str | None = None, metric: str | None = None, confidence: float = 0.95
+) -> RunComparison:
+    """Is backtest ``b`` really better than backtest ``a``? One model's metric fold by fold in both.
+
+    The two runs are paired on the fold cutoffs they share; the mean difference ``b - a``
+    has a ``confidence`` interval as :func:`~riskmodel.evaluation.selection.choose_champion`
+    computes it (Newey-West with the folds' overlap as the lag, the longer of the two
+    horizons', and a Student t quantile). The folds are read from each run's ``folds.csv``.
+
+    Parameters
+    ----------
+    experiment : str
+    a, b : str
+        Backtest run ids, or prefixes that name one backtest of ``experiment``.
+    model : str, optional
+        A model both runs backtested (default: the one model, other than the oracle, they share).
+    metric : str, optional
+        A per-fold metric (default: the kind's headline, ``hit_rate_at_5pct`` for grids).
+    confidence : float
+
+    Returns
+    -------
+    RunComparison
+
+    Raises
+    ------
+    ValueError
+        When a run is unknown or ambiguous, the two are of different targets, share fewer
+        than two fold cutoffs, or lack the model or the metric (naming what they have).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.evaluation import backtest
+    >>> from riskmodel.models import HistoricalRateBaseline, LastPeriodBaseline
+    >>> os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tempfile.mkdtemp()}/mlflow.db"
+    >>> district, cutoffs = simulate_district("tiny", seed=0), ["2023-09-04", "2023-10-02", "2023-10-30"]
+    >>> a, b = (backtest(district, {"rate": model}, cutoffs=cutoffs, experiment="doc", progress=False).run_id
+    ...         for model in (HistoricalRateBaseline(), LastPeriodBaseline()))
+    >>> comparison = compare_runs("doc", a[:8], b[:8])
+    >>> len(comparison.folds), comparison.summary["verdict"] in ("better", "worse", "within noise")
+    (3, True)
+    >>> del os.environ["MLFLOW_TRACKING_URI"]
+    """
+    uri = _connect()
+    if mlflow.get_experiment_by_name(experiment) is None:
+        raise ValueError(f"no MLflow experiment named {experiment!r} in {uri}")
+    backtests = _backtests(experiment)
+    runs = pd.DataFrame({"A": _find_run(backtests, a, experiment), "B": _find_run(backtests, b, experiment)}).T
+    first, second = runs.loc["A"], runs.loc["B"]
+    if first["target"] != second["target"]:
+        raise ValueError(
+            f"run A ({first['run']}) backtests the target {first['target']!r} and run B ({second['run']}) "
+            f"the target {second['target']!r}: runs compare only on the same target"
+        )
+    folds_a, folds_b = _folds(first["backtest"]), _folds(second["backtest"])
+    shared_models = set(folds_a["model"]) & set(folds_b["model"])
+    choices = shared_models if model is not None else shared_models - {"oracle"}
+    model = _pick(choices, model, "model", "model= (--model)")
+    metric = metric or TARGETS[first["target"]].headline
+    per_fold = set(folds_a.columns[4:]) & set(folds_b.columns[4:])
+    metric = _pick(per_fold, metric, "per-fold metric", "metric= (--metric)")
+    series = [f[f["model"] == model].set_index("cutoff")[metric] for f in (folds_a, folds_b)]
+    shared = series[0].index.intersection(series[1].index)
+    if len(shared) < 2:
+        raise ValueError(
+            f"runs A ({first['run']}: {_span(first)}) and B ({second['run']}: {_span(second)}) share "
+            f"{_plural(len(shared), 'fold cutoff')}; a paired comparison needs at least 2"
+        )
+    horizons = [h for h in (_horizon(first["horizon_text"]), _horizon(second["horizon_text"])) if h is not None]
+    lag = max((overlap_lag(shared, h) for h in horizons), default=0)
+    table, summary = paired_difference(*series, metric=metric, lag=lag, confidence=confidence)
+    return RunComparison(
+        runs=runs.drop(columns=["fingerprint", "horizon_text"]),
+        model=model,
+        metric=metric,
+        folds=table.rename_axis("cutoff").reset_index(),
+        summary=summary,
+        sentence=_verdict(summary, runs, model, metric, confidence),
+        warnings=_caveats(first, second),
+    )
+
+
+def _span(run: pd.Series) -> str:
+    return f"{run['folds']} folds from {run['first_cutoff']:%Y-%m-%d} to {run['last_cutoff']:%Y-%m-%d}"
+
+
+def _verdict(summary: dict, runs: pd.DataFrame, model: str, metric: str, confidence: float) -> str:
+    a, b = runs.loc["A", "run"], runs.loc["B", "run"]
+    what = (
+        f"the mean difference B - A in {model}'s {metric} is {summary['mean']:+.4f} "
+        f"[{summary['low']:+.4f}, {summary['high']:+.4f}] ({confidence:.0%} interval over "
+        f"{summary['folds']} shared folds, Newey-West lag {summary['lag']})"
+    )
+    if summary["verdict"] == "within noise":
+        return f"Run B ({b}) is neither better nor worse than run A ({a}) by more than noise: {what}, which holds 0."
+    return f"Run B ({b}) is {summary['verdict']} than run A ({a}) by more than noise: {what}."
+
+
+def _caveats(first: pd.Series, second: pd.Series) -> list[str]:
+    caveats = []
+    if first["fingerprint"] != second["fingerprint"]:
+        caveats.append(
+            f"the runs used different data (A: {first['data']}, B: {second['data']}): the difference is the "
+            "data's as well as the models'"
+        )
+    if first["horizon"] != second["horizon"]:
+        caveats.append(f"the runs forecast different horizons (A: {first['horizon']}, B: {second['horizon']})")
+    return caveats

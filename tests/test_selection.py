@@ -11,7 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from riskmodel.evaluation.selection import choose_from_folds, complexity, newey_west_se, overlap_lag, paired
+from riskmodel.evaluation.selection import (
+    choose_from_folds,
+    complexity,
+    newey_west_se,
+    overlap_lag,
+    paired,
+    paired_difference,
+)
 
 
 def reference_se(d, lag):
@@ -193,3 +200,22 @@ def test_the_choice_is_at_least_as_simple_as_the_leader_and_within_its_noise(dra
     leader = board.index[board["eligible"].to_numpy()][0]
     assert board.loc[choice.chosen, "complexity"] <= board.loc[leader, "complexity"]
     assert choice.chosen == leader or board.loc[choice.chosen, "contender"]
+
+
+def test_paired_difference_pairs_on_the_shared_cutoffs_and_reads_the_metric_s_direction():
+    cutoffs = pd.date_range("2024-01-01", periods=6, freq="7D")
+    a = pd.Series([0.20, 0.22, 0.21, 0.25, 0.24, np.nan], index=cutoffs)
+    b = pd.Series([0.23, 0.21, 0.26, 0.27, 0.25, 0.30], index=cutoffs).drop(cutoffs[0])
+    folds, summary = paired_difference(a, b, metric="hit_rate_at_5pct", lag=2)
+    d = np.array([-0.01, 0.05, 0.02, 0.01])  # cutoffs 1-4: the first lacks b, the last a
+    assert list(folds.index) == list(cutoffs[1:5])
+    np.testing.assert_allclose(folds["difference"], d)
+    half = stats.t.ppf(0.975, 3) * reference_se(d, 2)
+    assert summary["mean"] == pytest.approx(d.mean()) and summary["folds"] == 4 and summary["lag"] == 2
+    assert (summary["low"], summary["high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert summary["verdict"] == "within noise"
+    steady = pd.Series([0.10, 0.11, 0.12, 0.13], index=cutoffs[:4])
+    assert paired_difference(steady, steady + [0.02, 0.03, 0.02, 0.03], metric="roc_auc")[1]["verdict"] == "better"
+    assert paired_difference(steady, steady + [0.02, 0.03, 0.02, 0.03], metric="brier")[1]["verdict"] == "worse"
+    with pytest.raises(ValueError, match="share 1 fold"):
+        paired_difference(a, b.iloc[:1], metric="roc_auc")

@@ -46,6 +46,7 @@ __all__ = [
     "newey_west_se",
     "overlap_lag",
     "paired",
+    "paired_difference",
     "select_champion",
 ]
 
@@ -118,6 +119,62 @@ def paired(d, lag: int, confidence: float = 0.95) -> dict:
     if half != half:  # 0 * inf with identical differences
         half = 0.0
     return {"mean": mean, "se": se, "low": mean - half, "high": mean + half, "folds": len(d)}
+
+
+def paired_difference(
+    a: pd.Series, b: pd.Series, *, metric: str, lag: int = 0, confidence: float = 0.95
+) -> tuple[pd.DataFrame, dict]:
+    """``b - a`` fold by fold on the folds both have, and its mean with a paired interval.
+
+    The interval is :func:`paired`'s (Newey-West standard error with ``lag``, Student t),
+    as :func:`choose_champion` uses it; the verdict reads it in ``metric``'s direction.
+
+    Parameters
+    ----------
+    a, b : Series
+        One metric per fold, indexed by the fold's cutoff (a NaN is a fold it lacks).
+    metric : str
+        The metric's name (lower is better for those in ``LOWER_IS_BETTER``).
+    lag : int
+        Newey-West lag (:func:`overlap_lag` of the shared cutoffs and the horizon).
+    confidence : float
+
+    Returns
+    -------
+    folds : DataFrame
+        One row per shared fold, by cutoff: ``a``, ``b`` and ``difference`` (``b - a``).
+    summary : dict
+        ``mean``, ``se``, ``low``, ``high``, ``folds`` and ``lag`` of the differences, and
+        ``verdict``: ``"better"`` or ``"worse"`` (``b`` than ``a``, by more than noise: the
+        interval excludes 0) or ``"within noise"``.
+
+    Raises
+    ------
+    ValueError
+        When fewer than two folds are shared (no estimate of noise).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cutoffs = pd.to_datetime(["2024-01-01", "2024-01-29", "2024-02-26", "2024-03-25"])
+    >>> a = pd.Series([0.20, 0.22, 0.21, 0.25], index=cutoffs)
+    >>> b = pd.Series([0.23, 0.24, 0.24, 0.27], index=cutoffs)
+    >>> folds, summary = paired_difference(a, b, metric="hit_rate_at_5pct")
+    >>> folds["difference"].round(2).tolist(), round(summary["mean"], 3), summary["verdict"]
+    ([0.03, 0.02, 0.03, 0.02], 0.025, 'better')
+    """
+    folds = pd.DataFrame({"a": a, "b": b}).dropna().sort_index()
+    if len(folds) < 2:
+        raise ValueError(
+            f"the two share {len(folds)} fold(s) with a value of {metric}; a paired comparison "
+            "needs at least 2 (the same cutoffs in both)"
+        )
+    folds["difference"] = folds["b"] - folds["a"]
+    summary = paired(folds["difference"].to_numpy(), lag, confidence) | {"lag": lag}
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    low, high = sorted((sign * summary["low"], sign * summary["high"]))
+    summary["verdict"] = "better" if low > 0 else "worse" if high < 0 else "within noise"
+    return folds, summary
 
 
 @dataclass
