@@ -266,10 +266,9 @@ def _draw_units(axes, units: pd.DataFrame, values, **style):
         axes.add_collection(shapes)
         axes.autoscale_view()
         return shapes
-    size = max(6.0, 5000 / len(units))
-    return axes.scatter(
-        units["lon"], units["lat"], c=values, marker="s", s=size, edgecolors="grey", linewidths=0.2, **style
-    )
+    size = float(np.clip(30000 / len(units), 6, 400))  # dense maps: bigger marks, no edges to grey them
+    edges = {"edgecolors": "grey", "linewidths": 0.2} if len(units) <= 300 else {"edgecolors": "none"}
+    return axes.scatter(units["lon"], units["lat"], c=values, marker="s", s=size, **edges, **style)
 
 
 def risk_map(

@@ -28,7 +28,7 @@ h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; vertical-align: top; }
 th { background: #f6f6f6; }
-th:first-child, td:first-child, td.text { text-align: left; }
+th:first-child, td:first-child, td.text, th.text { text-align: left; }
 td.text { max-width: 36em; white-space: normal; }
 figure { margin: 1em 0; }
 figure img { width: 100%; height: auto; }
@@ -84,7 +84,9 @@ def _table(frame: pd.DataFrame, *, wrap: bool = False) -> str:
     ``wrap`` its cells hold text that wraps, left-aligned."""
     frame = frame.reset_index().rename(columns={"model": "Model"})
     body = frame.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="", border=0, escape=True)
-    return f"<div class='scroll'>{body.replace('<td>', '<td class=text>') if wrap else body}</div>"
+    if wrap:
+        body = body.replace("<td>", "<td class=text>").replace("<th>", "<th class=text>")
+    return f"<div class='scroll'>{body}</div>"
 
 
 def _glossary(columns: Sequence[str]) -> str:

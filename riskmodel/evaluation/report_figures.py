@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,15 +24,16 @@ from .report_words import headline_sentence, horizon_words, metric_label
 __all__ = ["backtest_report", "describe_run"]
 
 
-def _frequency_words(frequency: str) -> str:
-    match = re.fullmatch(r"(\d*)(W|D|MS|ME|M)(-\w+)?", frequency)
-    if not match:
-        return f"{frequency!r}"
-    n, unit = int(match.group(1) or 1), {"W": "week", "D": "day"}.get(match.group(2), "month")
-    return (
-        {"week": "weekly", "day": "daily", "month": "monthly"}[unit]
-        if n == 1
-        else f"{n}-{unit}ly".replace("dayly", "daily")
+def _spacing_words(cutoffs: list[pd.Timestamp]) -> str:
+    """How far apart the test cutoffs are, in words (from the cutoffs themselves)."""
+    pairs = list(zip(cutoffs, cutoffs[1:], strict=False))
+    if all(b.day == a.day and (b.year - a.year) * 12 + b.month - a.month == 1 for a, b in pairs):
+        return "monthly"
+    days = sorted({(b - a).days for a, b in pairs})
+    if len(days) != 1:
+        return "irregularly spaced"
+    return {1: "daily", 7: "weekly"}.get(days[0]) or (
+        f"every {days[0] // 7} weeks" if days[0] % 7 == 0 else f"every {days[0]} days"
     )
 
 
@@ -44,12 +44,12 @@ def describe_run(config: dict, *, name: str = "", data: str = "") -> tuple[str, 
     Examples
     --------
     >>> from riskmodel.evaluation.report_figures import describe_run
-    >>> config = {"cutoffs": ["2022-07-01", "2022-11-01"], "frequency": "MS", "horizon": "<DateOffset: months=1>",
+    >>> config = {"cutoffs": ["2022-07-01", "2022-08-01", "2022-09-01"], "horizon": "<DateOffset: months=1>",
     ...           "target": "None", "level": "grid"}
     >>> describe_run(config, name="lancashire", data="lancashire_asb.tsv.gz")[0]
     'lancashire: risk by grid unit, 1 month ahead'
     >>> describe_run(config)[1]
-    'Backtest of 2 test cutoffs, monthly, from 01 Jul 2022 to 01 Nov 2022, counting all cases.'
+    'Backtest of 3 test cutoffs, monthly, from 01 Jul 2022 to 01 Sep 2022, counting all cases.'
     """
     cutoffs = [pd.Timestamp(c) for c in config["cutoffs"]]
     target = str(config.get("target"))
@@ -61,7 +61,8 @@ def describe_run(config: dict, *, name: str = "", data: str = "") -> tuple[str, 
     counting = "all cases" if target in ("None", "grid", "") or target.endswith("()") else target.replace("_", " ")
     subtitle = (
         (f"{data}. " if data else "")
-        + f"Backtest of {len(cutoffs)} test cutoffs, {_frequency_words(str(config.get('frequency', '')))}, "
+        + f"Backtest of {len(cutoffs)} test cutoffs"
+        + (f", {_spacing_words(cutoffs)}, " if len(cutoffs) > 1 else " ")
         + f"from {cutoffs[0]:%d %b %Y} to {cutoffs[-1]:%d %b %Y}, counting {counting}."
     )
     return title, subtitle
@@ -158,7 +159,12 @@ def _top_units(forecast: pd.DataFrame, *, by_count: bool, top: int, k: int, micr
 def _notes(level: str, drawn: str | None, micro: str | None, *, k: int, sensitive, by_count: bool) -> list[str]:
     rule = f"at the {micro} level" + (f" or of {', '.join(sensitive)} cases" if sensitive else "")
     note = f"Disclosure control: counts of fewer than {k} cases {rule} are shown as \u201c< {k}\u201d"
-    note += f"; the map of the {level} units is drawn at the {drawn} level." if drawn and drawn != level else "."
+    if drawn and drawn != level:
+        note += f"; the map of the {level} units is drawn at the {drawn} level."
+    elif drawn and level == micro:
+        note += "; the level above has no coordinates, so the map keeps the units and shows no case at its place."
+    else:
+        note += "."
     notes = [note]
     if by_count:
         notes.append(
