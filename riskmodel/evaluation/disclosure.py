@@ -66,13 +66,14 @@ def suppress_small_counts(frame: pd.DataFrame, columns: Sequence[str], *, k: int
     return out
 
 
-_COUNT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?= ([a-z][\w ]*?)?cases?\b)")
+_COUNT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?= ([a-z][\w ]*?)?cases?\b(?! a day))")  # counts, not rates
 
 
 def suppress_small_counts_in_text(
     text: str, *, k: int = 3, everything: bool = True, sensitive: Sequence[str] = SENSITIVE
 ) -> str:
-    """``text`` with every count of cases below ``k`` (a number before "case(s)") read ``"< k"``.
+    """``text`` with every count of cases below ``k`` (a number before "case(s)", not a
+    rate "cases a day") read ``"< k"``.
 
     With ``everything=False`` only counts of a sensitive category ("2 family cases")
     are hidden: the rule for units above the micro-grid level.

@@ -173,20 +173,25 @@ def _positions(dataset, level: str) -> pd.DataFrame:
     return grids.loc[grids["level"] == level].set_index("grid_id")[["lon", "lat"]].astype(float).dropna()
 
 
-def probability_saturated(probability) -> bool:
+def probability_saturated(probability, *, base_rate: float | None = None) -> bool:
     """Whether a probability of at least one case says little: most units (the median)
-    are at 0.99 or more, or the mean is 0.9 or more, as when nearly every unit has a
-    case each period. Then the expected count ranks and colours the units instead.
+    are at 0.99 or more, the mean is 0.8 or more, or the share of units with a case in
+    a period (``base_rate``, e.g. of a backtest's labels) is 0.8 or more, as when
+    nearly every unit has a case each period. Then the expected count ranks and
+    colours the units instead.
 
     Examples
     --------
     >>> from riskmodel.evaluation.plots import probability_saturated
     >>> probability_saturated([0.999, 1.0, 0.995, 0.4]), probability_saturated([0.2, 0.05, 0.6])
     (True, False)
+    >>> probability_saturated([0.2, 0.05, 0.6], base_rate=0.87)
+    True
     """
     p = np.asarray(probability, dtype=float)
     p = p[np.isfinite(p)]
-    return bool(len(p)) and bool(np.median(p) >= 0.99 or p.mean() >= 0.9)
+    high = bool(len(p)) and bool(np.median(p) >= 0.99 or p.mean() >= 0.8)
+    return high or (base_rate is not None and base_rate >= 0.8)
 
 
 def _forecast_rows(result, model: str, fold: int, forecast) -> tuple[pd.DataFrame, pd.Timestamp, bool]:
@@ -301,7 +306,7 @@ def risk_map(
     """
     units = risk_map_frame(result, dataset, model=model, fold=fold, forecast=forecast, aggregate=aggregate)
     info = units.attrs
-    by_count = probability_saturated(units["probability"])
+    by_count = probability_saturated(units["probability"], base_rate=result.predictions["y"].mean())
     value, label = (
         ("expected_count", "expected cases") if by_count else ("probability", "probability of at least one case")
     )

@@ -168,8 +168,9 @@ def _notes(level: str, drawn: str | None, micro: str | None, *, k: int, sensitiv
     notes = [note]
     if by_count:
         notes.append(
-            "Nearly every unit has a case each period (most probabilities of at least one case are 0.99 or more): "
-            "that probability says little, so the map and the top units use the expected number of cases."
+            "Nearly every unit has a case each period (in most periods 80% of units or more, or most probabilities "
+            "of at least one case are 0.99 or more): that probability says little, so the map and the top units "
+            "use the expected number of cases."
         )
     return notes
 
@@ -232,7 +233,7 @@ def backtest_report(
     if forecast is not None:
         subtitle += f" The final model's forecast is as of {pd.Timestamp(forecast['as_of'].iloc[0]):%d %b %Y}."
     scores = forecast["probability"] if forecast is not None else (units["probability"] if units is not None else [])
-    by_count = result.kind.counts and plots.probability_saturated(scores)
+    by_count = result.kind.counts and plots.probability_saturated(scores, base_rate=result.predictions["y"].mean())
     horizon = horizon_words(result.horizon) if result.kind.horizons else ""
     interactive = [
         ("Leaderboard at a glance", _plotly(_leaderboard_chart(result.leaderboard, result.kind.headline), True))
