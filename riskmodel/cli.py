@@ -332,10 +332,19 @@ def _report_of_config(run, *, k: int | None, aggregate: bool | None) -> tuple[st
         k=settings.k if k is None else k,
         sensitive=settings.sensitive,
         aggregate=settings.aggregate_map if aggregate is None else aggregate,
-        notes=[f"Champion: {champion.chosen}. {champion.reason} MLflow run {result.run_id}."],
+        notes=[f"Final model: {champion.chosen}. {_in_words(champion.reason)} MLflow run {result.run_id}."],
         sections=sections,
     )
     return result.run_id, page
+
+
+def _in_words(text: str) -> str:
+    """``text`` with the metrics' column names (``hit_rate_at_5pct``) in words."""
+    import re
+
+    from .evaluation.report_words import metric_label
+
+    return re.sub(r"\b[a-z]+(?:_[a-z0-9]+)+\b", lambda match: metric_label(match.group()), text)
 
 
 def _data_words(run) -> str:

@@ -54,11 +54,11 @@ def browser():
         chromium.close()
 
 
-def _report(tmp_path, monkeypatch, config: str) -> Path:
+def _report(tmp_path, monkeypatch, config: str, name: str) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    (tmp_path / "run.yaml").write_text(config)
-    written = CliRunner().invoke(app, ["report", "run.yaml", "--out", "report.html"])
+    (tmp_path / f"{name}.yaml").write_text(config)
+    written = CliRunner().invoke(app, ["report", f"{name}.yaml", "--out", "report.html"])
     assert written.exit_code == 0, written.output
     return tmp_path / "report.html"
 
@@ -93,11 +93,13 @@ def _look(browser, path: Path, screenshot: Path) -> str:
 
 
 def test_simulated_report_in_chromium(browser, tmp_path, monkeypatch):
-    path = _report(tmp_path, monkeypatch, SIMULATED)
+    path = _report(tmp_path, monkeypatch, SIMULATED, "simulated_district")
     update = os.environ.get("RISKMODEL_UPDATE_SCREENSHOTS") == "1"
     screenshot = ROOT / "docs" / "images" / "report.png" if update else tmp_path / "report.png"
     text = _look(browser, path, screenshot)
     assert "None" not in text and "<DateOffset" not in text
+    assert "simulated_district: risk by grid unit, 28 days ahead" in text and "Hit rate at 5%" in text
+    assert "hit_rate" not in text  # metric names in words, the champion's reason too
     assert "risk by grid unit, 28 days ahead" in text and "of the next 28 days' cases in 5% of the grid units" in text
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -112,7 +114,7 @@ def test_lancashire_report_in_chromium(browser, tmp_path, monkeypatch):
         "models:\n  rate: {family: TimeWeightedRateBaseline}\n"
         "  count: {family: GBMCount, params: {n_estimators: 40, n_jobs: 1}}",
     )
-    text = _look(browser, _report(tmp_path, monkeypatch, config), tmp_path / "lancashire.png")
+    text = _look(browser, _report(tmp_path, monkeypatch, config, "lancashire"), tmp_path / "lancashire.png")
     assert "None" not in text and "<DateOffset" not in text
     assert "1 month ahead" in text and "next month's cases" in text
     assert "that probability says little" in text  # nearly every LSOA has a case each month
