@@ -144,7 +144,7 @@ def test_risk_map_frame_aggregates_a_micro_level(tiny):
     assert units.loc[one, "probability"] == pytest.approx(1 - np.prod(1 - p))
     kept = plots.risk_map_frame(micro, tiny, aggregate=False)
     assert kept.attrs["level"] == "microgrid" and len(kept) == (tiny.grids["level"] == "microgrid").sum()
-    # at the micro level, counts of 1 and 2 are hidden (greyed, hatched), never drawn as numbers
+    # at the micro level, counts of 1 and 2 are hidden (light grey), never drawn as numbers
     seen = plots.risk_map(micro, tiny, aggregate=False, k=3).axes[1]
     shown, hidden = seen.collections
     values = shown.get_array()

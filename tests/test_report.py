@@ -132,3 +132,37 @@ def test_render_report_from_a_logged_leaderboard():
         "best first by ROC AUC" in page and "Calibration error" in page and "<figcaption>by fold</figcaption>" in page
     )
     assert "Top units" not in page and "<script" not in page
+
+
+def test_report_settings_in_the_configuration(tmp_path):
+    from riskmodel.config import ConfigError, load_config
+
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "data: {kind: simulator, preset: tiny}\nreport: {k: 5, sensitive: [family, consumer], aggregate_map: false}\n"
+    )
+    settings = load_config(path).report
+    assert (settings.k, settings.sensitive, settings.aggregate_map) == (5, ["family", "consumer"], False)
+    path.write_text("data: {kind: simulator, preset: tiny}\n")
+    assert load_config(path).report.k == 3 and load_config(path).report.sensitive == ["family"]
+    path.write_text("data: {kind: simulator, preset: tiny}\nreport: {k: 0}\n")
+    with pytest.raises(ConfigError, match="report.k"):
+        load_config(path)
+
+
+def test_report_command_disclosure_options(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from riskmodel.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (tmp_path / "tiny.yaml").write_text(
+        "data: {kind: simulator, preset: tiny, seed: 0}\nhorizons: [28]\n"
+        "cutoffs: {start: 2023-10-02, end: 2023-10-30, frequency: 4W-MON}\n"
+        "models: {hist: {family: HistoricalRateBaseline}}\nreport: {k: 4, sensitive: [family, consumer]}\n"
+    )
+    asked = CliRunner().invoke(app, ["report", "tiny.yaml", "--out", "asked.html", "--k", "2", "--no-aggregate-map"])
+    assert asked.exit_code == 0, asked.output
+    page = html.unescape((tmp_path / "asked.html").read_text())
+    assert "fewer than 2 cases at the microgrid level or of family, consumer cases" in page  # --k over report.k

@@ -321,9 +321,9 @@ def risk_map(
     seen.set(title=f"cases reported {info['start']:%d %b %Y} to {last:%d %b %Y}", xlabel="longitude (°)")
     figure.colorbar(_draw_units(seen, units, shown, cmap="Blues"), ax=seen, label="cases", shrink=0.8)
     if hidden.any():
-        _draw_units(seen, units[hidden], None, facecolor="lightgrey", hatch="////")
+        _draw_units(seen, units[hidden], None, facecolor="#dddddd")
         seen.legend(
-            handles=[Patch(facecolor="lightgrey", hatch="////", label=f"1 to {k - 1} cases (hidden)")],
+            handles=[Patch(facecolor="#dddddd", label=f"1 to {k - 1} cases (hidden)")],
             loc="upper left",
             bbox_to_anchor=(0, -0.12),
         )
