@@ -276,6 +276,16 @@ def _draw_units(axes, units: pd.DataFrame, values, **style):
     return axes.scatter(units["lon"], units["lat"], c=values, marker="s", s=size, **edges, **style)
 
 
+def _panel(figure, axes, units: pd.DataFrame, values: pd.Series, *, cmap: str, label: str) -> None:
+    """The units coloured from 0 to the 95th percentile of ``values`` (the few highest
+    clipped, so that the many low ones still differ), with a colour bar."""
+    shapes = _draw_units(axes, units, values, cmap=cmap)
+    top, most = float(np.nanmax(values, initial=0)), float(np.nan_to_num(np.nanquantile(values, 0.95)))
+    clipped = 0 < most < top
+    shapes.set_clim(0, most if clipped else max(top, 1e-9))
+    figure.colorbar(shapes, ax=axes, label=label, shrink=0.8, extend="max" if clipped else "neither")
+
+
 def risk_map(
     result, dataset, *, model=None, fold: int = -1, forecast=None, aggregate: bool = True, k: int = 3
 ) -> Figure:
@@ -315,15 +325,15 @@ def risk_map(
     last = info["end"] - pd.Timedelta(days=1)
     what = "forecast" if info["final"] else "forecast at the cutoff"
     risk.set(title=f"{info['model']} {what}: {label}", xlabel="longitude (°)", ylabel="latitude (°)")
-    figure.colorbar(_draw_units(risk, units, units[value], cmap="YlOrRd"), ax=risk, label=label, shrink=0.8)
+    _panel(figure, risk, units, units[value], cmap="YlOrRd", label=label)
     hidden = (units["cases"] > 0) & (units["cases"] < k) & (info["level"] == dataset.levels[-1])
     shown = units["cases"].where(~hidden, np.nan).astype(float)
     seen.set(title=f"cases reported {info['start']:%d %b %Y} to {last:%d %b %Y}", xlabel="longitude (°)")
-    figure.colorbar(_draw_units(seen, units, shown, cmap="Blues"), ax=seen, label="cases", shrink=0.8)
+    _panel(figure, seen, units, shown, cmap="Blues", label="cases")
     if hidden.any():
-        _draw_units(seen, units[hidden], None, facecolor="#dddddd")
+        _draw_units(seen, units[hidden], None, facecolor="#e4e4e4", zorder=0.5)  # under the shown counts
         seen.legend(
-            handles=[Patch(facecolor="#dddddd", label=f"1 to {k - 1} cases (hidden)")],
+            handles=[Patch(facecolor="#e4e4e4", label=f"1 to {k - 1} cases (hidden)")],
             loc="upper left",
             bbox_to_anchor=(0, -0.12),
         )
