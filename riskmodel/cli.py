@@ -295,8 +295,9 @@ def report(
     else:
         run_id = run_or_config
         leaderboard, config, figures = tracking.read_backtest(run_id)  # as logged, plots included
-        title, subtitle = describe_run(config)
-        horizon = "" if config.get("horizon") in (None, "None") else horizon_words(config["horizon"])
+        kind = next((name for name, kind in TARGETS.items() if kind.headline in leaderboard), "grid")
+        title, subtitle = describe_run(config, kind=kind)
+        horizon = horizon_words(config["horizon"]) if kind == "grid" else ""
         headline = headline_sentence(leaderboard, horizon=horizon, unit=config.get("level", "grid"))
         page = render_report(
             title, leaderboard, subtitle=f"{subtitle} MLflow run {run_id}.", headlines=[headline], figures=figures

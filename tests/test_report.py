@@ -119,7 +119,7 @@ def test_describe_run_monthly_and_other_targets():
     )
     weekly = describe_run({"cutoffs": ["2023-10-02", "2023-10-30"], "horizon": "28", "target": "family"})[1]
     assert "every 4 weeks" in weekly and "counting family" in weekly
-    assert describe_run(config | {"horizon": "None", "target": "escalation"})[0] == "Backtest: escalation of open cases"
+    assert describe_run(config | {"horizon": "28"}, kind="escalation")[0] == "Backtest: escalation of open cases"
 
 
 def test_render_report_from_a_logged_leaderboard():
@@ -166,3 +166,13 @@ def test_report_command_disclosure_options(tmp_path, monkeypatch):
     assert asked.exit_code == 0, asked.output
     page = html.unescape((tmp_path / "asked.html").read_text())
     assert "fewer than 2 cases at the microgrid level or of family, consumer cases" in page  # --k over report.k
+
+
+def test_escalation_report(tiny):
+    from riskmodel.models import LogisticRisk
+
+    escalation = backtest(tiny, [LogisticRisk()], cutoffs=CUTOFFS, target="escalation", track=False, progress=False)
+    text = _text(backtest_report(escalation, tiny, name="tiny"))
+    assert "tiny: escalation of open cases" in text and "None" not in text
+    assert "ranks a case that escalates above one that does not" in text and "best first by ROC AUC" in text
+    assert "Top units" not in text and "Risk map" not in text

@@ -37,9 +37,9 @@ def _spacing_words(cutoffs: list[pd.Timestamp]) -> str:
     )
 
 
-def describe_run(config: dict, *, name: str = "", data: str = "") -> tuple[str, str]:
+def describe_run(config: dict, *, name: str = "", data: str = "", kind: str = "grid") -> tuple[str, str]:
     """A title and a subtitle in words from a backtest's configuration (``result.config``
-    or its logged ``config.json``).
+    or its logged ``config.json``) and its kind of target (``result.target``).
 
     Examples
     --------
@@ -54,8 +54,8 @@ def describe_run(config: dict, *, name: str = "", data: str = "") -> tuple[str, 
     cutoffs = [pd.Timestamp(c) for c in config["cutoffs"]]
     target = str(config.get("target"))
     horizon = config.get("horizon")
-    if horizon in (None, "None"):  # the escalation and waves targets have no horizon
-        title = f"{name or 'Backtest'}: {'escalation of open cases' if 'escalation' in target else 'waves'}"
+    if kind != "grid":  # the escalation and waves targets have no horizon
+        title = f"{name or 'Backtest'}: {'escalation of open cases' if kind == 'escalation' else 'waves of cases'}"
     else:
         title = f"{name or 'Backtest'}: risk by {config.get('level', 'grid')} unit, {horizon_words(horizon)} ahead"
     counting = "all cases" if target in ("None", "grid", "") or target.endswith("()") else target.replace("_", " ")
@@ -132,6 +132,8 @@ def _map_chart(units: pd.DataFrame, value: str, label: str, k: int, hide: bool):
             "colorbar": {"title": label},
             "symbol": "square",
             "size": float(np.clip(300 / len(units) ** 0.5, 4, 24)),
+            "cmin": 0,
+            "cmax": float(units[value].quantile(0.95)) or None,  # as the figure: the few highest clipped
         },
         text=text,
         hoverinfo="text",
@@ -223,7 +225,7 @@ def backtest_report(
     >>> "risk by grid unit, 28 days ahead" in page and "Hit rate at 5%" in page
     True
     """
-    title, subtitle = describe_run(result.config, name=name, data=data)
+    title, subtitle = describe_run(result.config, name=name, data=data, kind=result.target)
     model = str(forecast["model"].iloc[0]) if forecast is not None and "model" in forecast else None
     level, micro = result.config.get("level", "grid"), (dataset.levels[-1] if dataset is not None else None)
     units = None
