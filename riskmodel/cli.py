@@ -476,46 +476,93 @@ def train(
 def report(
     run_or_config: Annotated[str, typer.Argument(help="A backtest's MLflow run id, or a YAML configuration.")],
     out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+    k: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Smallest count shown at the micro-grid level (default: the configuration's report.k, 3)."
+        ),
+    ] = None,
+    aggregate_map: Annotated[
+        bool | None,
+        typer.Option(help="Map a micro-grid level at the level above (default: the configuration's, on)."),
+    ] = None,
 ) -> None:
     """Write a self-contained HTML report of a backtest and log it to its MLflow run.
 
     From a configuration it runs the backtest (first horizon), trains its best model and
-    adds the top units with their drivers; from a run id it reads the logged leaderboard
-    and figures.
+    maps and ranks the final model's forecast; from a run id it reads the logged
+    leaderboard and figures. Small counts are hidden (disclosure control).
 
     Example: riskmodel report configs/lancashire.yaml --out lancashire.html
     """
     from . import tracking
-    from .evaluation.report import write_report
+    from .evaluation.report import render_report
+    from .evaluation.report_figures import describe_run
+    from .evaluation.report_words import headline_sentence, horizon_words
 
-    run_id, top, best, sections = run_or_config, None, "", []
     if run_or_config.endswith((".yaml", ".yml")):
-        from .config import run_backtest, train_final
-        from .evaluation.selection import choose_champion
-        from .serving import predict
+        run_id, page = _report_of_config(load_config(run_or_config), k=k, aggregate=aggregate_map)
+    else:
+        run_id = run_or_config
+        leaderboard, config, figures = tracking.read_backtest(run_id)  # as logged, plots included
+        kind = next((name for name, kind in TARGETS.items() if kind.headline in leaderboard), "grid")
+        title, subtitle = describe_run(config, kind=kind)
+        horizon = horizon_words(config["horizon"]) if kind == "grid" else ""
+        headline = headline_sentence(leaderboard, horizon=horizon, unit=config.get("level", "grid"))
+        page = render_report(
+            title, leaderboard, subtitle=f"{subtitle} MLflow run {run_id}.", headlines=[headline], figures=figures
+        )
+    out.write_text(page, encoding="utf-8")
+    tracking.log_report(run_id, out)
+    typer.echo(f"written to {out} and logged to MLflow run {run_id}")
 
-        run = load_config(run_or_config)
-        dataset = run.dataset()
-        result = run_backtest(run.model_copy(update={"horizons": run.horizons[:1]}), dataset)[0]
-        run_id = result.run_id
-        champion = choose_champion(result)
-        best = f" Champion: {champion.chosen}. {champion.reason}"
-        if run.kind.counts:  # a kind whose answer ranks units
-            final = train_final(run, run.estimators()[champion.chosen], dataset, track=False)
-            top = predict(dataset, model=final, drivers=20).head(20)
-            best += " Its final model, trained on all labelled history, ranks the top units."
-            if run.prevention is not None and dataset.visits is not None and len(dataset.visits):
-                sections.append(("Prevention", _prevention_section(run, dataset, final)))
-    leaderboard, config, figures = tracking.read_backtest(run_id)  # as logged, plots included
-    notes = [
-        f"MLflow run {run_id}: {len(config['cutoffs'])} folds from {config['cutoffs'][0]} to "
-        f"{config['cutoffs'][-1]}, horizon {config['horizon']}, target {config['target']}.{best}"
-    ]
-    path = write_report(
-        out, f"Backtest report {run_id}", leaderboard, figures=figures, top_units=top, notes=notes, sections=sections
+
+def _report_of_config(run, *, k: int | None, aggregate: bool | None) -> tuple[str, str]:
+    """Backtest ``run`` (first horizon), train its champion and write the report's HTML."""
+    from .config import run_backtest, train_final
+    from .evaluation.report_figures import backtest_report
+    from .evaluation.selection import choose_champion
+    from .serving import predict
+
+    dataset = run.dataset()
+    result = run_backtest(run.model_copy(update={"horizons": run.horizons[:1]}), dataset)[0]
+    champion = choose_champion(result)
+    forecast, sections = None, []
+    if run.kind.counts:  # a kind whose answer ranks units
+        final = train_final(run, run.estimators()[champion.chosen], dataset, track=False)
+        forecast = predict(dataset, model=final, drivers=200).assign(model=champion.chosen)
+        if run.prevention is not None and dataset.visits is not None and len(dataset.visits):
+            sections.append(("Prevention", _prevention_section(run, dataset, final)))
+    settings = run.report
+    page = backtest_report(
+        result,
+        dataset,
+        forecast=forecast,
+        name=run.name,
+        data=_data_words(run),
+        k=settings.k if k is None else k,
+        sensitive=settings.sensitive,
+        aggregate=settings.aggregate_map if aggregate is None else aggregate,
+        notes=[f"Final model: {champion.chosen}. {_in_words(champion.reason)} MLflow run {result.run_id}."],
+        sections=sections,
     )
-    tracking.log_report(run_id, path)
-    typer.echo(f"written to {path} and logged to MLflow run {run_id}")
+    return result.run_id, page
+
+
+def _in_words(text: str) -> str:
+    """``text`` with the metrics' column names (``hit_rate_at_5pct``) in words."""
+    import re
+
+    from .evaluation.report_words import metric_label
+
+    return re.sub(r"\b[a-z]+(?:_[a-z0-9]+)+\b", lambda match: metric_label(match.group()), text)
+
+
+def _data_words(run) -> str:
+    data = run.data
+    if data.kind == "simulator":
+        return f"Simulated {data.preset!r} district (seed {data.seed})"
+    return f"Data: {Path(data.path).name}"
 
 
 #: The committed policy comparison of the prevention benchmark, shown by the report.

@@ -134,6 +134,16 @@ class Prevention(_Strict):
     effect_horizon: int = Field(28, gt=0)  # days after a visit whose cases it is judged on
 
 
+class Report(_Strict):
+    """Disclosure control of the report (:mod:`riskmodel.evaluation.disclosure`): counts
+    below ``k`` at the micro-grid level or of a ``sensitive`` category read "< k", and
+    with ``aggregate_map`` a micro-grid level is mapped at the level above."""
+
+    k: int = Field(3, ge=1)
+    sensitive: list[str] = ["family"]
+    aggregate_map: bool = True
+
+
 Horizon = PositiveInt | Annotated[dict[Literal["months", "weeks", "days"], PositiveInt], Field(min_length=1)]
 
 
@@ -154,6 +164,7 @@ class RunConfig(_Strict):
     experiment: str = "riskmodel"
     earliest: datetime.date = datetime.date(1990, 1, 1)  # case times before it are refused (validate's bound)
     prevention: Prevention | None = None
+    report: Report = Report()
 
     @model_validator(mode="after")
     def _policy_has_settings(self):

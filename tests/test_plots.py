@@ -107,12 +107,12 @@ def test_calibration_curve_both_targets(which, grid, escalation):
         plots.calibration_curve(grid, bins=0)
 
 
-def test_risk_map_colours_the_units_and_draws_the_cases(grid, tiny):
+def test_risk_map_colours_the_units_and_counts_the_cases(grid, tiny):
     figure = plots.risk_map(grid, tiny)
-    axes = figure.axes[0]
-    assert len(figure.axes) == 2 and figure.axes[1].get_ylabel() == "predicted probability"  # the colour bar
-    assert (axes.get_xlabel(), axes.get_ylabel()) == ("longitude", "latitude")
-    units, cases = axes.collections
+    risk, seen = figure.axes[:2]
+    assert figure.axes[2].get_ylabel() == "probability of at least one case" and figure.axes[3].get_ylabel() == "cases"
+    assert (risk.get_xlabel(), risk.get_ylabel()) == ("longitude (°)", "latitude (°)")
+    (units,), (counts,) = risk.collections, seen.collections  # no dot per case: counts per unit
     rows = grid.predictions[
         (grid.predictions["model"] == grid.best)
         & (grid.predictions.index.get_level_values("cutoff") == pd.Timestamp(CUTOFFS[-1]))
@@ -120,21 +120,59 @@ def test_risk_map_colours_the_units_and_draws_the_cases(grid, tiny):
     assert np.allclose(units.get_array(), rows["probability"])
     reported = tiny.cases["reported_at"]
     window = (reported >= CUTOFFS[-1]) & (reported < pd.Timestamp(CUTOFFS[-1]) + pd.Timedelta(days=28))
-    assert np.allclose(cases.get_offsets(), tiny.cases.loc[window, ["lon", "lat"]])
-    assert grid.best in axes.get_title() and "28 days" in axes.get_title()
+    per_grid = tiny.cases.loc[window, "grid_id"].map(tiny.ancestors("grid")).value_counts()
+    assert np.nansum(counts.get_array()) == per_grid.sum()  # the grid level is not the micro level: nothing hidden
+    assert grid.best in risk.get_title() and "30 Oct 2023 to 26 Nov 2023" in seen.get_title()
+
+
+def test_risk_map_frame_aggregates_a_micro_level(tiny):
+    micro = backtest(
+        tiny, [HistoricalRateBaseline()], cutoffs=CUTOFFS, horizon=28, level="microgrid", track=False, progress=False
+    )
+    units = plots.risk_map_frame(micro, tiny)
+    assert units.attrs["level"] == "grid" and set(units.index) <= set(
+        tiny.grids.loc[tiny.grids["level"] == "grid", "grid_id"]
+    )
+    rows = micro.predictions[
+        (micro.predictions["model"] == micro.best)
+        & (micro.predictions.index.get_level_values("cutoff") == pd.Timestamp(CUTOFFS[-1]))
+    ]
+    assert units["expected_count"].sum() == pytest.approx(rows["expected"].sum())  # expected counts add up
+    owner = tiny.ancestors("grid").reindex(rows.index.get_level_values(0))
+    one = owner.iloc[0]
+    p = rows["probability"].to_numpy()[(owner == one).to_numpy()]
+    assert units.loc[one, "probability"] == pytest.approx(1 - np.prod(1 - p))
+    kept = plots.risk_map_frame(micro, tiny, aggregate=False)
+    assert kept.attrs["level"] == "microgrid" and len(kept) == (tiny.grids["level"] == "microgrid").sum()
+    # at the micro level, counts of 1 and 2 are hidden (light grey), never drawn as numbers
+    seen = plots.risk_map(micro, tiny, aggregate=False, k=3).axes[1]
+    shown, hidden = seen.collections
+    values = shown.get_array()
+    assert not np.any((values > 0) & (values < 3)) and "hidden" in seen.get_legend().get_texts()[0].get_text()
+    assert len(hidden.get_paths()) == ((kept["cases"] > 0) & (kept["cases"] < 3)).sum() > 0
+
+
+def test_risk_map_of_the_final_forecast_and_saturated_probabilities(grid, tiny):
+    forecast = pd.DataFrame(
+        {"grid_id": tiny.grids.loc[tiny.grids["level"] == "grid", "grid_id"], "as_of": pd.Timestamp("2023-12-01")}
+    )
+    forecast["probability"] = np.linspace(0.995, 1.0, len(forecast))
+    forecast["expected_count"] = np.arange(len(forecast), dtype=float)
+    assert plots.probability_saturated(forecast["probability"])
+    figure = plots.risk_map(grid, tiny, forecast=forecast.assign(model="final"))
+    risk, seen = figure.axes[:2]
+    assert risk.get_title() == "final forecast: expected cases" and figure.axes[2].get_ylabel() == "expected cases"
+    assert np.allclose(risk.collections[0].get_array(), forecast["expected_count"])
+    assert "03 Nov 2023 to 30 Nov 2023" in seen.get_title()  # the cases of the horizon before as_of
 
 
 def test_risk_map_options_and_fallbacks(grid, tiny):
-    first = plots.risk_map(grid, tiny, model="oracle", fold=0).axes[0]
-    assert first.get_title().startswith("oracle: risk at 2023-10-02")
-    # without areas the units are square markers; cases without coordinates sit at their grid's position
+    first = plots.risk_map(grid, tiny, model="oracle", fold=0).axes[1]
+    assert first.get_title().startswith("cases reported 02 Oct 2023")
+    # without areas the units are square markers
     data = tiny.replace(grids=tiny.grids.drop(columns="area_km2"), cases=tiny.cases.drop(columns=["lon", "lat"]))
-    units, cases = plots.risk_map(grid, data).axes[0].collections
-    grids = tiny.grids.set_index("grid_id")
+    (units,) = plots.risk_map(grid, data).axes[0].collections
     assert len(units.get_offsets()) == (tiny.grids["level"] == "grid").sum()
-    assert {tuple(p) for p in np.round(cases.get_offsets(), 9)} <= {
-        tuple(p) for p in np.round(grids.loc[grids["level"] == "grid", ["lon", "lat"]].to_numpy(), 9)
-    }
 
 
 @pytest.mark.parametrize(
@@ -164,7 +202,9 @@ def test_units_without_coordinates(grid, tiny, tmp_path):
 def test_metrics_by_fold(grid, escalation):
     figure = plots.metrics_by_fold(grid)
     lines = _lines(figure)
-    assert set(lines) == MODELS and figure.axes[0].get_ylabel() == "hit_rate_at_5pct"
+    assert set(lines) == MODELS and figure.axes[0].get_ylabel() == "Hit rate at 5%"
+    legend = figure.axes[0].get_legend()
+    assert legend.get_bbox_to_anchor().x0 > figure.axes[0].get_window_extent().x1 - 1  # outside the axes
     assert figure.axes[0].get_xlabel() == "test cutoff"
     folds = grid.folds[grid.folds["model"] == "oracle"]
     assert np.allclose(lines["oracle"].get_ydata(), folds["hit_rate_at_5pct"])

@@ -20,8 +20,8 @@ Examples
 (4, 3)
 >>> len(plots.pit_histogram(result).axes[0].patches)  # a stairs per model and the oracle
 3
->>> len(plots.risk_map(result, district).axes[0].collections)  # the units and the cases
-2
+>>> [len(axes.collections) for axes in plots.risk_map(result, district).axes[:2]]  # the forecast; the cases
+[1, 1]
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from ..models.distribution import NegativeBinomial
 from . import metrics
+from .report_words import metric_label
 
 __all__ = [
     "calibration_curve",
@@ -42,16 +44,23 @@ __all__ = [
     "hit_rate_curve",
     "metrics_by_fold",
     "pit_histogram",
+    "probability_saturated",
     "risk_map",
+    "risk_map_frame",
     "save_figures",
 ]
 
 
 def _axes(xlabel: str, ylabel: str, title: str):
-    figure = Figure(figsize=(7, 5), layout="constrained")
+    figure = Figure(figsize=(10, 4.5), layout="constrained")
     axes = figure.add_subplot()
     axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
     return figure, axes
+
+
+def _legend(axes) -> None:
+    """The legend outside the axes, on the right: it never covers the data."""
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, frameon=False)
 
 
 def _style(name: str) -> dict:
@@ -91,7 +100,7 @@ def hit_rate_curve(result, *, shares=None) -> Figure:
     for name in result.leaderboard.index:
         axes.plot(shares, means[name], **_style(name))
     axes.plot([0, shares.max()], [0, shares.max()], ":", color="grey", label="random")
-    axes.legend()
+    _legend(axes)
     return figure
 
 
@@ -125,7 +134,7 @@ def calibration_curve(result, *, bins: int = 10) -> Figure:
         axes.plot(points["p"], points["y"], marker="o", **_style(name))
         top = max(top, points["p"].max(), points["y"].max())
     axes.plot([0, top], [0, top], ":", color="grey", label="perfect")
-    axes.legend()
+    _legend(axes)
     return figure
 
 
@@ -152,7 +161,7 @@ def pit_histogram(result, *, bins: int = 10) -> Figure:
         style = _style(name)
         axes.stairs(mass / len(rows) * bins, edges, linewidth=1.5, **style)
     axes.axhline(1.0, linestyle=":", color="grey", label="calibrated")
-    axes.legend()
+    _legend(axes)
     return figure
 
 
@@ -164,12 +173,130 @@ def _positions(dataset, level: str) -> pd.DataFrame:
     return grids.loc[grids["level"] == level].set_index("grid_id")[["lon", "lat"]].astype(float).dropna()
 
 
-def risk_map(result, dataset, *, model: str | None = None, fold: int = -1) -> Figure:
-    """The units at their lon/lat coloured by a model's probability at a fold's cutoff, with that fold's cases.
+def probability_saturated(probability, *, base_rate: float | None = None) -> bool:
+    """Whether a probability of at least one case says little: most units (the median)
+    are at 0.99 or more, the mean is 0.8 or more, or the share of units with a case in
+    a period (``base_rate``, e.g. of a backtest's labels) is 0.8 or more, as when
+    nearly every unit has a case each period. Then the expected count ranks and
+    colours the units instead.
 
-    The cases reported in ``[cutoff, cutoff + horizon)`` (all of them, whatever
-    the backtest's target counts) are drawn as black dots at their own lon/lat,
-    or at their unit's when they have none. Grid target only.
+    Examples
+    --------
+    >>> from riskmodel.evaluation.plots import probability_saturated
+    >>> probability_saturated([0.999, 1.0, 0.995, 0.4]), probability_saturated([0.2, 0.05, 0.6])
+    (True, False)
+    >>> probability_saturated([0.2, 0.05, 0.6], base_rate=0.87)
+    True
+    """
+    p = np.asarray(probability, dtype=float)
+    p = p[np.isfinite(p)]
+    high = bool(len(p)) and bool(np.median(p) >= 0.99 or p.mean() >= 0.8)
+    return high or (base_rate is not None and base_rate >= 0.8)
+
+
+def _forecast_rows(result, model: str, fold: int, forecast) -> tuple[pd.DataFrame, pd.Timestamp, bool]:
+    """probability and expected_count by unit of a fold's cutoff, or of the final forecast."""
+    if forecast is not None:
+        rows = forecast.set_index("grid_id")[["probability", "expected_count"]]
+        return rows, pd.Timestamp(forecast["as_of"].iloc[0]), True
+    if model not in result.leaderboard.index:
+        raise ValueError(f"unknown model {model!r}; the result has {list(result.leaderboard.index)}")
+    cutoffs = result.folds.drop_duplicates("fold").sort_values("fold")["cutoff"]
+    if not -len(cutoffs) <= fold < len(cutoffs):
+        raise ValueError(f"fold {fold} is out of range: the result has {len(cutoffs)} folds")
+    cutoff = cutoffs.iloc[fold]
+    rows = result.predictions[
+        (result.predictions["model"] == model) & (result.predictions.index.get_level_values("cutoff") == cutoff)
+    ]
+    rows = rows.set_axis(rows.index.get_level_values(0)).rename(columns={"expected": "expected_count"})
+    return rows[["probability", "expected_count"]], cutoff, False
+
+
+def risk_map_frame(result, dataset, *, model=None, fold: int = -1, forecast=None, aggregate: bool = True):
+    """The units a risk map draws: ``lon``, ``lat``, ``probability``, ``expected_count``
+    and ``cases`` (reported in the period shown), indexed by ``grid_id``.
+
+    The forecast is the final model's (``forecast``, a :func:`riskmodel.predict`
+    answer: its cases are those of the horizon before ``as_of``) or a fold's (its
+    cases those of the horizon after the cutoff). A micro-grid level is drawn at the
+    level above (:func:`~riskmodel.evaluation.disclosure.map_level`; ``aggregate=False``
+    keeps it): expected counts add up, probabilities combine as ``1 - prod(1 - p)``.
+    ``frame.attrs`` holds ``model``, ``level``, ``start``, ``end`` (the cases' period) and ``final``.
+    """
+    from .disclosure import map_level
+
+    _grid_only(result, "the risk map")
+    model = (
+        (forecast["model"].iloc[0] if forecast is not None and "model" in forecast else result.best)
+        if model is None
+        else model
+    )
+    rows, at, final = _forecast_rows(result, model, fold, forecast)
+    level = result.config.get("level", "grid")
+    drawn = map_level(dataset, level, aggregate=aggregate)
+    owner = dataset.ancestors(drawn).reindex(rows.index)
+    rows = (
+        rows.assign(miss=1 - rows["probability"])
+        .groupby(owner.to_numpy())
+        .agg(miss=("miss", "prod"), expected_count=("expected_count", "sum"))
+    )
+    rows = rows.assign(probability=1 - rows.pop("miss")).rename_axis("grid_id")
+    units = rows.join(_positions(dataset, drawn), how="inner")
+    if units.empty:
+        raise ValueError(f"the {drawn} units have no coordinates: a risk map needs columns lon, lat in dataset.grids")
+    start, end = (at - result.horizon, at) if final else (at, at + result.horizon)
+    reported = pd.to_datetime(dataset.cases["reported_at"])
+    cases = dataset.cases.loc[(reported >= start) & (reported < end), "grid_id"]
+    counts = cases.map(dataset.ancestors(drawn)).value_counts()
+    units["cases"] = counts.reindex(units.index, fill_value=0).astype(int)
+    if "area_km2" in dataset.grids.columns:
+        units["area_km2"] = dataset.grids.set_index("grid_id")["area_km2"].reindex(units.index)
+    units.attrs = {"model": str(model), "level": drawn, "start": start, "end": end, "final": final}
+    return units
+
+
+def _draw_units(axes, units: pd.DataFrame, values, **style):
+    """The units as squares of their area (or square markers), coloured by ``values``."""
+    if "area_km2" in units and units["area_km2"].notna().all():  # 1 degree of latitude ~ 111.32 km
+        half = units["area_km2"].to_numpy() ** 0.5 / 2 / 111.32
+        corners = (
+            np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])[None]
+            * np.stack([half / np.cos(np.radians(units["lat"].to_numpy())), half], axis=1)[:, None]
+        )
+        shapes = PolyCollection(
+            corners + units[["lon", "lat"]].to_numpy()[:, None], edgecolors="grey", linewidths=0.3, **style
+        )
+        if values is not None:
+            shapes.set_array(np.asarray(values, dtype=float))
+        axes.add_collection(shapes)
+        axes.autoscale_view()
+        return shapes
+    size = float(np.clip(30000 / len(units), 6, 400))  # dense maps: bigger marks, no edges to grey them
+    edges = {"edgecolors": "grey", "linewidths": 0.2} if len(units) <= 300 else {"edgecolors": "none"}
+    return axes.scatter(units["lon"], units["lat"], c=values, marker="s", s=size, **edges, **style)
+
+
+def _panel(figure, axes, units: pd.DataFrame, values: pd.Series, *, cmap: str, label: str) -> None:
+    """The units coloured from 0 to the 95th percentile of ``values`` (the few highest
+    clipped, so that the many low ones still differ), with a colour bar."""
+    shapes = _draw_units(axes, units, values, cmap=cmap)
+    top, most = float(np.nanmax(values, initial=0)), float(np.nan_to_num(np.nanquantile(values, 0.95)))
+    clipped = 0 < most < top
+    shapes.set_clim(0, most if clipped else max(top, 1e-9))
+    figure.colorbar(shapes, ax=axes, label=label, shrink=0.8, extend="max" if clipped else "neither")
+
+
+def risk_map(
+    result, dataset, *, model=None, fold: int = -1, forecast=None, aggregate: bool = True, k: int = 3
+) -> Figure:
+    """Two panels over the units' lon/lat: the forecast, and the cases of its period.
+
+    The left panel colours :func:`risk_map_frame`'s units by the probability of at
+    least one case, or by the expected count when that probability says little
+    (:func:`probability_saturated`). The right one colours them by their cases;
+    at the micro-grid level counts below ``k`` are greyed as hidden (disclosure
+    control), and no case is drawn at its own place. Axes are labelled in degrees.
+    Grid target only.
 
     Parameters
     ----------
@@ -177,60 +304,42 @@ def risk_map(result, dataset, *, model: str | None = None, fold: int = -1) -> Fi
     dataset : Dataset
         The backtest's data; ``grids`` must give the units ``lon`` and ``lat``.
     model : str, optional
-        Default: ``result.best``.
+        Default: the forecast's model, else ``result.best``.
     fold : int
-        Position of the fold (0 the first, -1 the last).
+        Position of the fold (0 the first, -1 the last) when there is no ``forecast``.
+    forecast : DataFrame, optional
+        The final model's forecast (a :func:`riskmodel.predict` answer).
+    aggregate : bool
+        Draw a micro-grid level at the level above.
+    k : int
+        The smallest count shown at the micro-grid level.
     """
-    _grid_only(result, "the risk map")
-    model = result.best if model is None else model
-    if model not in result.leaderboard.index:
-        raise ValueError(f"unknown model {model!r}; the result has {list(result.leaderboard.index)}")
-    cutoffs = result.folds.drop_duplicates("fold").sort_values("fold")["cutoff"]
-    if not -len(cutoffs) <= fold < len(cutoffs):
-        raise ValueError(f"fold {fold} is out of range: the result has {len(cutoffs)} folds")
-    cutoff, horizon, level = cutoffs.iloc[fold], result.horizon, result.config.get("level", "grid")
-    positions = _positions(dataset, level)
-    rows = result.predictions[
-        (result.predictions["model"] == model) & (result.predictions.index.get_level_values("cutoff") == cutoff)
-    ]
-    units = rows.set_axis(rows.index.get_level_values(0)).join(positions, how="inner")
-    if units.empty:
-        raise ValueError(f"the {level} units have no coordinates: a risk map needs columns lon, lat in dataset.grids")
-    cases = dataset.cases
-    reported = pd.to_datetime(cases["reported_at"])
-    cases = cases[(reported >= cutoff) & (reported < cutoff + horizon)]
-    at = positions.reindex(cases["grid_id"].map(dataset.ancestors(level))).set_axis(cases.index)
-    if {"lon", "lat"} <= set(cases.columns):
-        at = cases[["lon", "lat"]].astype(float).fillna(at)
-    at = at.dropna()
-    span = f"{horizon / pd.Timedelta(days=1):g} days" if isinstance(horizon, pd.Timedelta) else str(horizon)
-    figure, axes = _axes("longitude", "latitude", f"{model}: risk at {cutoff:%Y-%m-%d}, {len(at)} cases in {span}")
-    if "area_km2" in dataset.grids.columns:  # squares of the unit's area (1 degree of latitude ~ 111.32 km)
-        half = dataset.grids.set_index("grid_id")["area_km2"].reindex(units.index).to_numpy() ** 0.5 / 2 / 111.32
-        corners = (
-            np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])[None]
-            * np.stack([half / np.cos(np.radians(units["lat"].to_numpy())), half], axis=1)[:, None]
+    units = risk_map_frame(result, dataset, model=model, fold=fold, forecast=forecast, aggregate=aggregate)
+    info = units.attrs
+    by_count = probability_saturated(units["probability"], base_rate=result.predictions["y"].mean())
+    value, label = (
+        ("expected_count", "expected cases") if by_count else ("probability", "probability of at least one case")
+    )
+    figure = Figure(figsize=(12, 5.5), layout="constrained")
+    risk, seen = figure.subplots(1, 2, sharex=True, sharey=True)
+    last = info["end"] - pd.Timedelta(days=1)
+    what = "forecast" if info["final"] else "forecast at the cutoff"
+    risk.set(title=f"{info['model']} {what}: {label}", xlabel="longitude (°)", ylabel="latitude (°)")
+    _panel(figure, risk, units, units[value], cmap="YlOrRd", label=label)
+    hidden = (units["cases"] > 0) & (units["cases"] < k) & (info["level"] == dataset.levels[-1])
+    shown = units["cases"].where(~hidden, np.nan).astype(float)
+    seen.set(title=f"cases reported {info['start']:%d %b %Y} to {last:%d %b %Y}", xlabel="longitude (°)")
+    _panel(figure, seen, units, shown, cmap="Blues", label="cases")
+    if hidden.any():
+        _draw_units(seen, units[hidden], None, facecolor="#e4e4e4", zorder=0.5)  # under the shown counts
+        seen.legend(
+            handles=[Patch(facecolor="#e4e4e4", label=f"1 to {k - 1} cases (hidden)")],
+            loc="upper left",
+            bbox_to_anchor=(0, -0.12),
         )
-        dots = PolyCollection(
-            corners + units[["lon", "lat"]].to_numpy()[:, None], cmap="YlOrRd", edgecolors="grey", linewidths=0.3
-        )
-        dots.set_array(units["probability"].to_numpy())
-        axes.add_collection(dots)
-        axes.autoscale_view()
-    else:
-        dots = axes.scatter(
-            units["lon"],
-            units["lat"],
-            c=units["probability"],
-            cmap="YlOrRd",
-            marker="s",
-            s=max(10.0, 6000 / len(units)),
-            edgecolors="grey",
-            linewidths=0.3,
-        )
-    axes.scatter(at["lon"], at["lat"], s=6, color="black")
-    axes.set_aspect(1 / np.cos(np.radians(units["lat"].mean())))
-    figure.colorbar(dots, ax=axes, label="predicted probability")
+    for axes in (risk, seen):
+        axes.set_aspect(1 / np.cos(np.radians(units["lat"].mean())))
+    figure.suptitle(f"{len(units)} {info['level']} units")
     return figure
 
 
@@ -243,12 +352,13 @@ def metrics_by_fold(result, metric: str = "hit_rate_at_5pct") -> Figure:
     known = [c for c in result.folds.columns if c not in ("model", "fold", "cutoff", "train_rows")]
     if metric not in known:
         raise ValueError(f"unknown metric {metric!r}; the folds have: {', '.join(known)}")
-    figure, axes = _axes("test cutoff", metric, f"{metric} by fold")
+    label = metric_label(metric)
+    figure, axes = _axes("test cutoff", label, f"{label} by fold")
     for name in result.leaderboard.index:
         rows = result.folds[result.folds["model"] == name].sort_values("cutoff")
         axes.plot(rows["cutoff"], rows[metric], marker="o", **_style(name))
     axes.tick_params(axis="x", labelrotation=30)
-    axes.legend()
+    _legend(axes)
     return figure
 
 

@@ -1,7 +1,8 @@
-"""A backtest as one self-contained HTML page: leaderboard, spread, figures, top units.
+"""A backtest as one self-contained HTML page: headlines, leaderboard, figures, top units.
 
-The page holds everything it shows (figures as inline PNG, styles inline): it opens
-without a network connection and can be mailed or kept as an MLflow artifact.
+The page holds everything it shows (figures as inline PNG, Plotly's script and styles
+inline): it opens without a network connection and can be mailed or kept as an
+MLflow artifact. It fits a 1280-pixel window: wide tables scroll in their own box.
 """
 
 from __future__ import annotations
@@ -13,19 +14,32 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["HEADLINE", "render_report", "write_report"]
+from .report_words import GLOSSARY, metric_label
+
+__all__ = ["HEADLINE", "MAIN", "render_report", "write_report"]
 
 _STYLE = """
-body { font-family: sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-img { max-width: 48%; margin: 0.5em 1%; }
-h3 { font-size: 1em; margin-top: 1.5em; }
-.note { color: #555; font-size: 0.9em; }
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1180px; padding: 0 1em; color: #222;
+       line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+.subtitle { color: #444; margin-top: 0; }
+.headline { font-size: 1.1em; background: #f4f7fb; border-left: 4px solid #3a6ea5; padding: 0.4em 0.8em; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; vertical-align: top; }
+th { background: #f6f6f6; }
+th:first-child, td:first-child, td.text, th.text { text-align: left; }
+td.text { max-width: 36em; white-space: normal; }
+figure { margin: 1em 0; }
+figure img { width: 100%; height: auto; }
+figcaption, .note, dl.glossary { color: #555; font-size: 0.9em; }
+dl.glossary dt { font-weight: 600; float: left; clear: left; margin-right: 0.4em; }
+dl.glossary dd { margin: 0 0 0.2em 0; }
+details { margin: 1em 0; }
+summary { cursor: pointer; font-weight: 600; }
 """
-#: The leaderboard columns worth a first look (those a result has), shown by the
-#: report and printed by the command line.
+#: The leaderboard columns worth a first look (those a result has), printed by the command line;
+#: the report shows the first :data:`MAIN` of them in its table and the others folded.
 HEADLINE = [
     "roc_auc",
     "roc_auc_oracle_ratio",
@@ -42,37 +56,118 @@ HEADLINE = [
     "wave_median_delay_days",
     "false_alarms_per_1000_unit_weeks",
 ]
+#: The leaderboard's first columns in the report, by target (those a result has).
+MAIN = [
+    "hit_rate_at_5pct",
+    "hit_rate_at_5pct_oracle_ratio",
+    "hit_rate_at_1pct",
+    "wave_detection_rate",
+    "wave_median_delay_days",
+    "false_alarms_per_1000_unit_weeks",
+    "roc_auc",
+    "ece",
+]
+_UNITS = {
+    "grid_id": "Unit",
+    "case_id": "Case",
+    "probability": "Probability of ≥ 1 case",
+    "expected_count": "Expected cases",
+    "interval": "80% interval",
+    "tier": "Tier",
+    "top_drivers": "Why (largest drivers)",
+    "alerts": "Alerts",
+}
 
 
-def _headline(board: pd.DataFrame) -> list[str]:
-    return [c for c in HEADLINE if c in board]
+def _table(frame: pd.DataFrame, *, wrap: bool = False) -> str:
+    """A table that scrolls inside its own box rather than widening the page; with
+    ``wrap`` its cells hold text that wraps, left-aligned."""
+    frame = frame.reset_index().rename(columns={"model": "Model"})
+    body = frame.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="", border=0, escape=True)
+    if wrap:
+        body = body.replace("<td>", "<td class=text>").replace("<th>", "<th class=text>")
+    return f"<div class='scroll'>{body}</div>"
 
 
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(float_format=lambda v: f"{v:.3f}", na_rep="", border=0, escape=True)
+def _glossary(columns: Sequence[str]) -> str:
+    rows = [
+        f"<dt>{html.escape(GLOSSARY[c][0])}:</dt><dd>{html.escape(GLOSSARY[c][1])}</dd>"
+        for c in columns
+        if c in GLOSSARY
+    ]
+    return f"<dl class='glossary'>{''.join(rows)}</dl>" if rows else ""
+
+
+def _leaderboard(board: pd.DataFrame) -> list[str]:
+    main = [c for c in MAIN if c in board][:5] or list(board.columns[:5])
+    more = [c for c in HEADLINE if c in board and c not in main]
+    spread = [c for c in board.columns if c.endswith(("_fold_std", "_street_std")) and c not in more]
+    sort = next((c for c in ("hit_rate_at_5pct", "wave_detection_rate", "roc_auc") if c in board), main[0])
+    parts = [
+        "<h2>Leaderboard</h2>",
+        f"<p class='note'>Means over the test folds, best first by {html.escape(metric_label(sort))}"
+        + (" (the oracle is the simulator's true risk: the best possible)." if "oracle" in board.index else ".")
+        + "</p>",
+        _table(board[main].rename(columns=metric_label)),
+        _glossary(main),
+    ]
+    if more or spread:
+        parts += [
+            "<details><summary>More metrics, and their spread over folds and streets</summary>",
+            _table(board[more].rename(columns=metric_label)) if more else "",
+            _glossary(more),
+            "<p class='note'>Spread: the standard deviation of each metric over the folds and, where the data "
+            "has streets, over the streets of a fold (mean over folds).</p>"
+            if spread
+            else "",
+            _table(board[spread].rename(columns=metric_label)) if spread else "",
+            "</details>",
+        ]
+    return parts
+
+
+def _top_units(top: pd.DataFrame, note: str) -> list[str]:
+    top = top.rename(columns={"flags": "alerts"})
+    if {"low", "high"} <= set(top.columns):
+        top = top.assign(interval=[f"{lo:g} to {hi:g}" for lo, hi in zip(top["low"], top["high"], strict=True)])
+    shown = [c for c in _UNITS if c in top]
+    table = _table(top[shown].rename(columns=_UNITS).set_index(_UNITS[shown[0]]), wrap=True)
+    return ["<h2>Top units</h2>", f"<p class='note'>{html.escape(note)}</p>" if note else "", table]
 
 
 def render_report(
     title: str,
     leaderboard: pd.DataFrame,
     *,
+    subtitle: str = "",
+    headlines: Sequence[str] = (),
     figures: dict[str, bytes] | None = None,
+    interactive: Sequence[tuple[str, str]] = (),
     top_units: pd.DataFrame | None = None,
+    top_note: str = "",
     notes: Sequence[str] = (),
     sections: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The HTML of a report.
+    """The HTML of a report: title, headline sentences, leaderboard, figures, top units.
 
     Parameters
     ----------
-    title : str
+    title, subtitle : str
     leaderboard : DataFrame
-        A backtest's leaderboard (one row per model).
-    figures : dict of name to PNG bytes, optional
+        A backtest's leaderboard (one row per model, best first).
+    headlines : list of str
+        Sentences of what the best model does, shown first.
+    figures : dict of caption to PNG bytes, optional
+        Drawn at the page's full width.
+    interactive : list of (title, html) pairs
+        Plotly figures as HTML (their script inline: see :mod:`~riskmodel.evaluation.report_figures`).
     top_units : DataFrame, optional
-        The riskiest units with their drivers (a :func:`riskmodel.predict` answer).
+        The riskiest units with their drivers (a :func:`riskmodel.predict` answer, its
+        counts already made safe to show); ``flags`` is shown as ``alerts``.
+    top_note : str
+        A line above the top units (what ranks them).
     notes : list of str
-        Lines of context (data, folds, horizon), shown under the title.
+        Lines of context under the headlines (e.g. disclosure control).
     sections : list of (title, html) pairs
         Further sections, each under its title at the end (the HTML as it is, for
         example :func:`~riskmodel.evaluation.prevention_report.prevention_section`).
@@ -81,44 +176,35 @@ def render_report(
     --------
     >>> import pandas as pd
     >>> from riskmodel.evaluation.report import render_report
-    >>> page = render_report("Demo", pd.DataFrame({"roc_auc": [0.7]}, index=pd.Index(["m"], name="model")))
-    >>> "<table" in page and "http" not in page
+    >>> board = pd.DataFrame({"roc_auc": [0.7]}, index=pd.Index(["m"], name="model"))
+    >>> page = render_report("Demo", board)
+    >>> "<table" in page and "http" not in page and "ROC AUC" in page
     True
     """
-    headline = _headline(leaderboard)
-    spread = [c for c in leaderboard.columns if c.endswith(("_fold_std", "_street_std"))]
-    parts = [f"<h1>{html.escape(title)}</h1>"] + [f"<p class='note'>{html.escape(n)}</p>" for n in notes]
-    parts += [
-        "<h2>Leaderboard</h2>",
-        "<p class='note'>Means over folds; the best model first.</p>",
-        _table(leaderboard[headline or list(leaderboard.columns)]),
-    ]
-    if spread:
-        parts += [
-            "<h2>Spread</h2>",
-            "<p class='note'>Standard deviation of each metric over the folds and, "
-            "where the data has streets, over the streets of a fold (mean over folds).</p>",
-            _table(leaderboard[spread]),
-        ]
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    parts += [f"<p class='subtitle'>{html.escape(subtitle)}</p>"] if subtitle else []
+    parts += [f"<p class='headline'>{html.escape(h)}</p>" for h in headlines]
+    parts += [f"<p class='note'>{html.escape(n)}</p>" for n in notes]
+    parts += _leaderboard(leaderboard)
+    for heading, body in interactive:
+        parts += [f"<h2>{html.escape(heading)}</h2>", body]
     if figures:
         parts.append("<h2>Figures</h2>")
         parts += [
-            f"<img alt='{html.escape(name)}' title='{html.escape(name)}' "
-            f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+            f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+            f"<figcaption>{html.escape(name)}</figcaption></figure>"
             for name, png in figures.items()
         ]
     if top_units is not None:
-        shown = [
-            c
-            for c in ("case_id", "grid_id", "probability", "expected_count", "tier", "top_drivers", "flags")
-            if c in top_units
-        ]
-        parts += ["<h2>Top units</h2>", _table(top_units[shown].set_index(shown[0]))]
+        parts += _top_units(top_units, top_note)
     for heading, body in sections:
         parts += [f"<h2>{html.escape(heading)}</h2>", body]
     return (
-        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
     )
 
 
