@@ -19,6 +19,7 @@ from .config import load_config
 from .datasets import PRESETS, simulate_district
 from .evaluation.report import HEADLINE
 from .evaluation.targets import TARGETS
+from .features.base import horizon_words
 from .io import read_dataset, write_dataset
 from .privacy import SALT_VARIABLE, hash_keys, salt_key
 from .validation import validate
@@ -63,27 +64,6 @@ class _Command(TyperCommand):
 
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Early warnings of community disputes.", cls=_Group)
-
-
-def horizon_words(window: pd.Timedelta | pd.DateOffset) -> str:
-    """A forecast window in words.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> horizon_words(pd.Timedelta(days=28)), horizon_words(pd.DateOffset(months=1))
-    ('28 days', '1 month')
-    >>> horizon_words(pd.DateOffset(weeks=2, days=1)), horizon_words(pd.Timedelta(hours=36))
-    ('2 weeks and 1 day', '1.5 days')
-    """
-    kind = ""
-    if isinstance(window, pd.Timedelta):
-        parts = {"days": window / pd.Timedelta(days=1)}
-    elif window.kwds:
-        parts = window.kwds
-    else:  # an offset such as MonthBegin: n periods of its kind
-        parts, kind = {"periods": window.n}, f" ({window.freqstr})"
-    return " and ".join(f"{n:g} {unit.removesuffix('s') if n == 1 else unit}" for unit, n in parts.items()) + kind
 
 
 def _show_version(value: bool) -> None:
@@ -291,9 +271,11 @@ def compare(
         str | None, typer.Option(help="With --runs: a per-fold metric (default: the target's headline metric).")
     ] = None,
 ) -> None:
-    """Compare an experiment's backtests, read back from MLflow: one table per target, with
-    each model's data fingerprint, horizon, folds, date, run and headline metrics; or, with
-    --runs, two backtests fold by fold with the mean difference and its 95% interval.
+    """Compare an experiment's backtests: one table per target, or two runs fold by fold.
+
+    Read back from MLflow: one table per target, with each model's data fingerprint, horizon,
+    folds, date, run and headline metrics; or, with --runs, two backtests fold by fold with the
+    mean difference and its 95% interval.
 
     Example: riskmodel compare riskmodel-demo --target grid --since 2024-06-01
 
@@ -498,7 +480,7 @@ def report(
     from . import tracking
     from .evaluation.report import render_report
     from .evaluation.report_figures import describe_run
-    from .evaluation.report_words import headline_sentence, horizon_words
+    from .evaluation.report_words import headline_sentence
 
     if run_or_config.endswith((".yaml", ".yml")):
         run_id, page = _report_of_config(load_config(run_or_config), k=k, aggregate=aggregate_map)

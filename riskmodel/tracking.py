@@ -31,6 +31,7 @@ from mlflow.pyfunc import PythonModel  # noqa: E402
 from .evaluation.report import HEADLINE  # noqa: E402
 from .evaluation.selection import overlap_lag, paired_difference  # noqa: E402
 from .evaluation.targets import TARGETS  # noqa: E402
+from .features.base import horizon_words, logged_horizon  # noqa: E402
 from .privacy import warn_raw_keys  # noqa: E402
 from .training import TrainedModel  # noqa: E402
 
@@ -42,7 +43,6 @@ __all__ = [
     "compare_runs",
     "evidence_tags",
     "fingerprint",
-    "horizon_words",
     "load_logged",
     "log_backtest",
     "log_model",
@@ -399,47 +399,11 @@ def load_logged(uri: str) -> TrainedModel:
 
 #: What says which backtest a row of :func:`compare` comes from, before its metrics.
 RUN_COLUMNS = ["target", "model", "data", "horizon", "folds", "first_cutoff", "last_cutoff", "date", "run", "backtest"]
-_UNITS = ("years", "months", "weeks", "days", "hours", "minutes")  # of an offset, in words from the largest
 _SHORT = 8  # characters of a run id or a data fingerprint shown
-
-
-def _horizon(text) -> pd.Timedelta | pd.DateOffset | None:
-    """A logged horizon (``28``, ``28D``, ``28 days 00:00:00``, ``<DateOffset: months=1>``) read back."""
-    text = str(text)
-    offset = re.findall(r"(\w+)=(-?\d+)", text)
-    if offset:
-        return pd.DateOffset(**{unit: int(n) for unit, n in offset})
-    try:
-        delta = pd.Timedelta(days=int(text)) if text.isdigit() else pd.Timedelta(text)
-    except ValueError:
-        return None
-    return None if pd.isna(delta) else delta
 
 
 def _plural(n: int, unit: str) -> str:
     return f"{n} {unit}{'' if n == 1 else 's'}"
-
-
-def horizon_words(horizon) -> str:
-    """A horizon in words: days (a number), a Timedelta, a pandas offset, or a horizon as a
-    backtest logs it (``"28"``, ``"28D"``, ``"<DateOffset: months=1>"``); "" for none.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> horizon_words(28), horizon_words("<DateOffset: months=1>"), horizon_words(pd.DateOffset(weeks=2))
-    ('28 days', '1 month', '2 weeks')
-    """
-    if isinstance(horizon, str):
-        horizon = _horizon(horizon)
-    elif isinstance(horizon, int) and not isinstance(horizon, bool):
-        horizon = pd.Timedelta(days=horizon)
-    if isinstance(horizon, pd.DateOffset):
-        units = sorted(horizon.kwds, key=lambda u: _UNITS.index(u) if u in _UNITS else len(_UNITS))
-        return " ".join(_plural(horizon.kwds[unit], unit.removesuffix("s")) for unit in units)
-    if isinstance(horizon, pd.Timedelta) and not pd.isna(horizon):
-        return _plural(horizon.days, "day") if horizon == horizon.floor("D") else str(horizon)
-    return ""
 
 
 def _window(target, horizon, escalation_days) -> str:
@@ -743,7 +707,9 @@ def compare_runs(
             f"runs A ({first['run']}: {_span(first)}) and B ({second['run']}: {_span(second)}) share "
             f"{_plural(len(shared), 'fold cutoff')}; a paired comparison needs at least 2"
         )
-    horizons = [h for h in (_horizon(first["horizon_text"]), _horizon(second["horizon_text"])) if h is not None]
+    horizons = [
+        h for h in (logged_horizon(first["horizon_text"]), logged_horizon(second["horizon_text"])) if h is not None
+    ]
     lag = max((overlap_lag(shared, h) for h in horizons), default=0)
     table, summary = paired_difference(*series, metric=metric, lag=lag, confidence=confidence)
     return RunComparison(

@@ -122,7 +122,16 @@ def test_saturated_probabilities_rank_and_tier_by_expected_count(tiny, trained):
     tiers = saturated.score(trained.features(tiny, tiny.as_of)).sort_values("expected_count", ascending=False)
     assert tiers["tier"].iloc[:2].eq("red").all() and tiers["tier"].iloc[2:5].eq("orange").all()
     cut = copy.copy(saturated)
-    cut.tier_policy = TierPolicy()  # cut-points: tied probabilities share a tier
+    cut.tier_policy = TierPolicy()  # cut-points on saturated probabilities: shares of the expected count
+    tiers = predict(tiny, model=cut, drivers=0)["tier"].value_counts()
+    n = len(risk)
+    assert tiers.to_dict() == {
+        "red": round(0.05 * n),
+        "orange": round(0.15 * n) - round(0.05 * n),
+        "yellow": round(0.35 * n) - round(0.15 * n),
+        "green": n - round(0.35 * n),
+    }
+    cut.tier_policy = TierPolicy(saturated_share=None)  # the cut-points alone: every tied unit red
     assert (predict(tiny, model=cut, drivers=0)["tier"] == "red").all()
 
 

@@ -56,7 +56,13 @@ def test_saturated_scores_are_ranked_by_the_tiebreak():
     distinct = _scores() + np.arange(8) * 1e-3
     policy = TierPolicy(capacity=(1, 1, 1))
     assert policy.assign(distinct, tiebreak=-np.arange(8.0)).equals(policy.assign(distinct))
-    assert (TierPolicy().assign(scores, tiebreak=expected) == ["red"] * 4 + ["orange"]).all()
+    # Cut-points on saturated probabilities would make nearly every unit red: the
+    # expected count tiers them by saturated_share instead (None keeps the cut-points).
+    by_count = TierPolicy(saturated_share=(0.2, 0.2, 0.2)).assign(scores, tiebreak=expected)
+    assert by_count.to_dict() == {"A": "yellow", "B": "orange", "C": "green", "D": "red", "E": "green"}
+    kept = TierPolicy(saturated_share=None).assign(scores, tiebreak=expected)
+    assert (kept == ["red"] * 4 + ["orange"]).all()
+    assert (TierPolicy().assign(scores) == ["red"] * 4 + ["orange"]).all()  # no tiebreak, nothing to rank by
     with pytest.raises(ValueError, match="tiebreak must have one value per score"):
         policy.assign(scores, tiebreak=[1.0, 2.0])
 

@@ -21,6 +21,7 @@ from riskmodel import load_model, predict, train
 from riskmodel.cli import app
 from riskmodel.datasets import simulate_district
 from riskmodel.evaluation import backtest
+from riskmodel.features.base import horizon_words
 from riskmodel.io import write_dataset
 from riskmodel.models import GBMRisk, HistoricalRateBaseline, LastPeriodBaseline, LogisticRisk, SpikeDetector
 
@@ -313,11 +314,11 @@ def test_two_runs_on_other_data_or_targets_are_flagged_or_refused(cmp):
 
 
 def test_horizons_read_in_words():
-    assert tracking.horizon_words("28") == "28 days" and tracking.horizon_words("1") == "1 day"
-    assert tracking.horizon_words(str(pd.Timedelta(days=7))) == "7 days" and tracking.horizon_words("14D") == "14 days"
-    assert tracking.horizon_words(str(pd.DateOffset(months=1))) == "1 month"
-    assert tracking.horizon_words(pd.DateOffset(months=3, days=2)) == "3 months 2 days"
-    assert tracking.horizon_words("None") == tracking.horizon_words(None) == ""
+    assert horizon_words("28") == "28 days" and horizon_words("1") == "1 day"
+    assert horizon_words(str(pd.Timedelta(days=7))) == "7 days" and horizon_words("14D") == "14 days"
+    assert horizon_words(str(pd.DateOffset(months=1))) == "1 month"
+    assert horizon_words(pd.DateOffset(months=3, days=2)) == "3 months 2 days"
+    assert horizon_words("None") == horizon_words(None) == ""
 
 
 def _post(url: str, body: dict) -> tuple[int, dict]:

@@ -35,6 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..models.distribution import NegativeBinomial
+from ..models.tiers import probability_saturated as saturated
 from . import metrics
 from .report_words import metric_label
 
@@ -174,24 +175,18 @@ def _positions(dataset, level: str) -> pd.DataFrame:
 
 
 def probability_saturated(probability, *, base_rate: float | None = None) -> bool:
-    """Whether a probability of at least one case says little: most units (the median)
-    are at 0.99 or more, the mean is 0.8 or more, or the share of units with a case in
-    a period (``base_rate``, e.g. of a backtest's labels) is 0.8 or more, as when
-    nearly every unit has a case each period. Then the expected count ranks and
-    colours the units instead.
+    """Whether a probability of at least one case says little: by the probabilities
+    (:func:`riskmodel.models.probability_saturated`), or because the share of units with
+    a case in a period (``base_rate``, e.g. of a backtest's labels) is 0.8 or more. Then
+    the expected count ranks and colours the units instead.
 
     Examples
     --------
     >>> from riskmodel.evaluation.plots import probability_saturated
-    >>> probability_saturated([0.999, 1.0, 0.995, 0.4]), probability_saturated([0.2, 0.05, 0.6])
-    (True, False)
-    >>> probability_saturated([0.2, 0.05, 0.6], base_rate=0.87)
-    True
+    >>> probability_saturated([0.2, 0.05, 0.6]), probability_saturated([0.2, 0.05, 0.6], base_rate=0.87)
+    (False, True)
     """
-    p = np.asarray(probability, dtype=float)
-    p = p[np.isfinite(p)]
-    high = bool(len(p)) and bool(np.median(p) >= 0.99 or p.mean() >= 0.8)
-    return high or (base_rate is not None and base_rate >= 0.8)
+    return saturated(probability) or (base_rate is not None and base_rate >= 0.8)
 
 
 def _forecast_rows(result, model: str, fold: int, forecast) -> tuple[pd.DataFrame, pd.Timestamp, bool]:

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..features.base import horizon_words
 from . import plots
 from .disclosure import SENSITIVE, suppress_small_counts, suppress_small_counts_in_text
 from .report import render_report
-from .report_words import headline_sentence, horizon_words, metric_label
+from .report_words import headline_sentence, metric_label
 
 __all__ = ["backtest_report", "describe_run"]
 

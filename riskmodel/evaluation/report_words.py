@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 import re
 
 import pandas as pd
 
-__all__ = ["GLOSSARY", "headline_sentence", "horizon_words", "metric_label"]
+__all__ = ["GLOSSARY", "headline_sentence", "metric_label"]
 
 #: Each metric's name for a reader and what it means (higher is better unless said).
 GLOSSARY: dict[str, tuple[str, str]] = {
@@ -57,39 +56,6 @@ def metric_label(column: str) -> str:
             return metric_label(column[: -len(suffix)]) + words
     words = re.sub(r"_at_(\d+)pct", r" at \1%", column).replace("_", " ")
     return words[:1].upper() + words[1:]
-
-
-def _offset_words(kwds: dict) -> str:
-    parts = [f"{n} {unit.rstrip('s') if n == 1 else unit}" for unit, n in kwds.items() if n]
-    return " ".join(parts) or "0 days"
-
-
-def horizon_words(horizon) -> str:
-    """A horizon in words: days, a Timedelta, a pandas offset or their logged text.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from riskmodel.evaluation.report_words import horizon_words
-    >>> horizon_words(28), horizon_words("28 days 00:00:00"), horizon_words(pd.DateOffset(months=1))
-    ('28 days', '28 days', '1 month')
-    >>> horizon_words("<DateOffset: months=1>"), horizon_words({"months": 3})
-    ('1 month', '3 months')
-    """
-    if isinstance(horizon, str):
-        match = re.fullmatch(r"<DateOffset: (.*)>", horizon.strip())
-        if match:
-            horizon = {k.strip(): int(v) for k, v in (part.split("=") for part in match.group(1).split(","))}
-        elif horizon.strip().startswith("{"):
-            horizon = ast.literal_eval(horizon)
-        elif re.fullmatch(r"\d+(\.\d+)?", horizon.strip()):
-            horizon = float(horizon)
-    if isinstance(horizon, dict):
-        return _offset_words(horizon)
-    if isinstance(horizon, pd.DateOffset):
-        return _offset_words(horizon.kwds)
-    days = horizon if isinstance(horizon, (int, float)) else pd.Timedelta(horizon) / pd.Timedelta(days=1)
-    return f"{days:g} day" + ("" if days == 1 else "s")
 
 
 def _best(board: pd.DataFrame) -> str:

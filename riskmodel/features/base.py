@@ -4,6 +4,7 @@ vocabularies) and the scikit-learn protocol."""
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -15,7 +16,16 @@ from sklearn.utils.validation import check_is_fitted
 from ..contract import Dataset
 from ..validation import validate
 
-__all__ = ["Target", "parse_cutoffs", "parse_horizon", "parse_target", "training_cutoffs", "vocabulary"]
+__all__ = [
+    "Target",
+    "horizon_words",
+    "logged_horizon",
+    "parse_cutoffs",
+    "parse_horizon",
+    "parse_target",
+    "training_cutoffs",
+    "vocabulary",
+]
 
 
 class Builder(TransformerMixin, BaseEstimator):
@@ -158,6 +168,66 @@ def parse_horizon(horizon) -> pd.Timedelta | pd.DateOffset:
     if delta <= pd.Timedelta(0):
         raise ValueError(f"horizon must be positive, got {horizon!r}")
     return delta
+
+
+#: The units of an offset in words, from the largest.
+_OFFSET_UNITS = ("years", "months", "weeks", "days", "hours", "minutes")
+
+
+def logged_horizon(text) -> pd.Timedelta | pd.DateOffset | None:
+    """A horizon read back from its text as a backtest logs it (``"28"``, ``"28D"``,
+    ``"28 days 00:00:00"``, ``"<DateOffset: months=1>"``, ``"{'months': 1}"``); None for
+    text that is no horizon (``"None"``).
+
+    Examples
+    --------
+    >>> from riskmodel.features.base import logged_horizon
+    >>> logged_horizon("28"), logged_horizon("<DateOffset: months=1>"), logged_horizon("None")
+    (Timedelta('28 days 00:00:00'), <DateOffset: months=1>, None)
+    """
+    text = str(text).strip()
+    offset = re.findall(r"(years|months|weeks|days|hours|minutes)\W*[=:]\s*(-?\d+)", text)
+    if offset:
+        return pd.DateOffset(**{unit: int(n) for unit, n in offset})
+    try:
+        delta = pd.Timedelta(days=float(text)) if re.fullmatch(r"\d+(\.\d+)?", text) else pd.Timedelta(text)
+    except ValueError:
+        return None
+    return None if pd.isna(delta) else delta
+
+
+def horizon_words(horizon) -> str:
+    """A horizon in words: days (a number), a Timedelta, a pandas offset, a mapping such as
+    ``{"months": 1}``, or a horizon's logged text (see :func:`logged_horizon`); "" for none.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from riskmodel.features.base import horizon_words
+    >>> horizon_words(28), horizon_words("28 days 00:00:00"), horizon_words(pd.DateOffset(months=1))
+    ('28 days', '28 days', '1 month')
+    >>> horizon_words("<DateOffset: months=1>"), horizon_words("{'months': 3}"), horizon_words({"weeks": 2, "days": 1})
+    ('1 month', '3 months', '2 weeks 1 day')
+    >>> horizon_words(pd.Timedelta(hours=36)), horizon_words(pd.offsets.MonthBegin()), horizon_words(None)
+    ('1.5 days', '1 MS period', '')
+    """
+    if isinstance(horizon, str):
+        horizon = logged_horizon(horizon)
+    if horizon is None:
+        return ""
+    if isinstance(horizon, Mapping):
+        horizon = pd.DateOffset(**horizon)
+    if isinstance(horizon, pd.offsets.BaseOffset) and horizon.kwds:
+        units = sorted(horizon.kwds, key=lambda u: _OFFSET_UNITS.index(u) if u in _OFFSET_UNITS else len(_OFFSET_UNITS))
+        return " ".join(_plural(horizon.kwds[unit], unit.removesuffix("s")) for unit in units if horizon.kwds[unit])
+    if isinstance(horizon, pd.offsets.BaseOffset):  # an offset such as MonthBegin: n periods of its kind
+        return _plural(horizon.n, f"{horizon.freqstr.lstrip('0123456789')} period")
+    days = horizon if isinstance(horizon, (int, float)) else pd.Timedelta(horizon) / pd.Timedelta(days=1)
+    return _plural(days, "day")
+
+
+def _plural(n: float, unit: str) -> str:
+    return f"{n:g} {unit}{'' if n == 1 else 's'}"
 
 
 def _time(value) -> pd.Timestamp:

@@ -21,7 +21,7 @@ from .outliers import ProfileOutlier
 from .roster import case_models, grid_models
 from .scorecard import Scorecard
 from .spikes import SpikeDetector
-from .tiers import TIERS, TierPolicy
+from .tiers import TIERS, TierPolicy, probability_saturated
 from .uplift import UpliftRegressor
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "SmoothedRateBaseline",
     "SpikeDetector",
     "TierPolicy",
+    "probability_saturated",
     "TimeWeightedRateBaseline",
     "UpliftRegressor",
     "case_models",
