@@ -164,7 +164,8 @@ class TrainedModel:
         Tiers follow the ranking of :func:`~riskmodel.serving.riskiest_first`: the tier
         policy ranks by probability, then by expected count where probabilities tie
         (saturated at 1.0, with a case nearly every period), so that the units expecting
-        most cases fill a capacity first (see :class:`~riskmodel.models.TierPolicy`)."""
+        most cases fill a capacity first, and saturated probabilities are tiered by the
+        expected count (see :class:`~riskmodel.models.TierPolicy`)."""
         check_is_fitted(self.estimator)
         missing = [c for c in self.feature_names if c not in X.columns]
         extra = [c for c in X.columns if c not in self.feature_names]
