@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # document the checkout being built, not another installed copy
+# Document and run the checkout being built, not another installed copy (the notebooks' kernels too).
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 import riskmodel  # noqa: E402
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
@@ -60,10 +62,11 @@ nb_execution_raise_on_error = True
 nb_execution_timeout = 600
 nb_execution_show_tb = True
 nb_merge_streams = True
+# Warnings a cell prints (tqdm's missing widgets, a library's deprecations) are for whoever runs the
+# notebook, not for the site's reader.
+nb_output_stderr = "remove"
 nb_execution_excludepatterns = [] if REAL_DATA.is_dir() else ["*05_real_data_chicago*"]
-# The notebooks log to MLflow: into the build folder, never the reader's store.
-os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{ROOT / 'docs' / '_build' / 'mlflow.db'}"
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # a kernel's LightGBM threads wait without spinning
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"riskmodel {version}"
@@ -74,3 +77,12 @@ html_theme_options = {
 }
 html_static_path: list[str] = []
 html_last_updated_fmt = None
+
+
+def _tracking_store(app) -> None:
+    """The notebooks log to MLflow: into the build's folder, never the reader's own store."""
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(app.doctreedir).resolve() / 'mlflow.db'}"
+
+
+def setup(app):
+    app.connect("builder-inited", _tracking_store)
