@@ -138,6 +138,7 @@ figure
 
 # %% [markdown]
 # Each square is a grid, coloured by the forecast's probability; the outlined ones are the
-# ten riskiest. Risk clusters: the simulator's hidden rate factor is smooth in space, and
-# neighbouring grids share it, so a team covering a cluster covers much of the risk. Next:
-# compare every model family (notebook 02), or read the user guide (`docs/guide/`).
+# ten riskiest, the first a team would visit. Where risky grids sit together one team can
+# cover several; where they are spread over the district, as the top ten often are, plans
+# share the visits out by community (notebook 06, the prevention loop). Next: compare every
+# model family (notebook 02), or read the user guide (`docs/guide/`).

@@ -58,15 +58,19 @@ forecast = predict(before, model=model, as_of=start, drivers=3)
 plan = plan_visits(forecast, capacity=2, by="community", explore=0.2, seed=0)
 plan[["group", "grid_id", "priority", "assignment", "explore_probability", "expected_count", "reason"]].head(8)
 
-# %%
-plan["assignment"].value_counts()
-
 # %% [markdown]
 # Each row of the plan is a unit with its `assignment`: `rank` (visited because it is among the
 # riskiest of its community), `explore` (drawn at random from the margin just below the cut,
 # with the `explore_probability` it had of being drawn), or `control` (in that margin, left
-# unvisited). `reason` says it in words for the team. Only the explore and control rows are
-# used to measure what visits prevent: they were decided by a coin, not by the forecast.
+# unvisited). `reason` says it in words for the team.
+
+# %%
+plan["assignment"].value_counts()
+
+# %% [markdown]
+# About a fifth of the visits are explore draws, each with control units beside it from the same
+# pool. Only the explore and control rows are used to measure what visits prevent: they were
+# decided by a coin, not by the forecast.
 
 # %% [markdown]
 # ## A quarter of the loop
