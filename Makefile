@@ -1,10 +1,10 @@
-# The two commands of the README, the inner loop (test-fast), and the benchmarks. Each sets up .venv itself.
+# The two commands of the README, the inner loop (test-fast), the documentation site and the benchmarks. Each sets up .venv itself.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: demo lint test test-fast bench clean
+.PHONY: demo lint test test-fast docs bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "riskmodel needs Python >= 3.11"'
@@ -26,6 +26,7 @@ lint: $(BIN)/.installed
 
 # Two test workers share two cores: OpenMP threads (LightGBM's) must sleep, not spin, while they wait.
 # loadgroup: the Dask tests share one LocalCluster on one test worker.
+# The suite builds the docs too (tests/test_docs.py: sphinx-build -W, which runs every notebook once).
 test: lint
 	OMP_WAIT_POLICY=passive $(BIN)/python -m pytest -n 2 --dist loadgroup
 
@@ -34,6 +35,11 @@ test: lint
 test-fast: lint
 	OMP_WAIT_POLICY=passive $(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
 
+# The site (user guide, API reference, the notebooks executed) into docs/_build/html, offline.
+docs: $(BIN)/.installed
+	OMP_WAIT_POLICY=passive $(BIN)/python -m sphinx -W --keep-going -q -b html -d docs/_build/doctrees docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
+
 bench: $(BIN)/.installed
 	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python features.py && ../$(BIN)/python models.py \
 		&& ../$(BIN)/python evaluation.py && ../$(BIN)/python serving.py && ../$(BIN)/python real_data.py && ../$(BIN)/python ablation.py \
@@ -41,4 +47,4 @@ bench: $(BIN)/.installed
 		&& for task in coverage "policies 2" "equal 2" "audit 2" ranking speed; do ../$(BIN)/python prevention.py $$task || exit 1; done
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .hypothesis .mypy_cache
+	rm -rf $(VENV) data .pytest_cache .hypothesis .mypy_cache docs/_build docs/generated

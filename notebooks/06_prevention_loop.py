@@ -8,6 +8,10 @@
 #       format_name: percent
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -40,6 +44,9 @@ model = train(before, model=GBMCount(n_jobs=2), horizon=28, track=False)  # no v
 start.date(), model
 
 # %% [markdown]
+# The Monday the loop starts, and the risk model trained on everything recorded before it:
+# no visits have happened yet, so every case so far was reported by a resident.
+#
 # ## One week's plan
 #
 # `plan_visits` turns the forecast into the week's visits: two per community, the riskiest
@@ -51,8 +58,19 @@ forecast = predict(before, model=model, as_of=start, drivers=3)
 plan = plan_visits(forecast, capacity=2, by="community", explore=0.2, seed=0)
 plan[["group", "grid_id", "priority", "assignment", "explore_probability", "expected_count", "reason"]].head(8)
 
+# %% [markdown]
+# Each row of the plan is a unit with its `assignment`: `rank` (visited because it is among the
+# riskiest of its community), `explore` (drawn at random from the margin just below the cut,
+# with the `explore_probability` it had of being drawn), or `control` (in that margin, left
+# unvisited). `reason` says it in words for the team.
+
 # %%
 plan["assignment"].value_counts()
+
+# %% [markdown]
+# About a fifth of the visits are explore draws, each with control units beside it from the same
+# pool. Only the explore and control rows are used to measure what visits prevent: they were
+# decided by a coin, not by the forecast.
 
 # %% [markdown]
 # ## A quarter of the loop
@@ -69,6 +87,12 @@ looped = simulate_district(PRESET, seed=0, policy=policy, policy_start=start)
 looped.visits["assignment"].value_counts(), looped.cases["origin"].value_counts()
 
 # %% [markdown]
+# The quarter's visits by how they were chosen, and the cases by who reported them. The
+# `patrol` cases are disputes the visiting workers found: they are real, but they exist
+# because of the visits, which is why the policy's models count only resident reports
+# (`RESIDENT` above), or the forecast would chase its own visits.
+
+# %% [markdown]
 # ## What did the visits prevent?
 #
 # `visit_effect` compares the units drawn for a visit with the pool's units left unvisited,
@@ -81,6 +105,13 @@ looped.visits["assignment"].value_counts(), looped.cases["origin"].value_counts(
 effect = visit_effect(looped, horizon=28, by="kind")
 effect[["by", "value", "design", "n_treated", "n_control", "effect", "ci_low", "ci_high", "relative"]]
 
+# %% [markdown]
+# `effect` is the resident-reported cases prevented per ordered visit in the 28 days after its
+# week, with a 90% interval (`ci_low` to `ci_high`), and `relative` the same as a share of the
+# control units' cases. With one quarter of a small district the interval is wide and usually
+# includes zero: a visit changes a unit's 28-day count by about a tenth of a case, against a
+# spread of about one. The benchmarks run a year on larger districts for that reason.
+
 # %%
 truth = looped.truth.visit_effect(28, per="visit", window="week")
 truth = truth.merge(looped.visits[["visit_id", "plan_id"]], on="visit_id")
@@ -91,6 +122,11 @@ true_effect = drawn["prevented"].sum() / len(closed)
 low, high = effect.loc[0, ["ci_low", "ci_high"]]
 estimate = effect.loc[0, "effect"]
 f"true effect {true_effect:.3f} per ordered visit; estimate {estimate:.3f}, 90% interval {low:.3f} to {high:.3f}"
+
+# %% [markdown]
+# The check only a simulator allows: the effect the drawn visits really had, against the
+# estimate from the data. What matters is that the interval covers the truth; over many seeds
+# it does in about 90% of runs (`bench/results/prevention_coverage.md`).
 
 # %% [markdown]
 # ## Where would a visit prevent most?
@@ -119,6 +155,11 @@ pd.Series(
 ).round(2)
 
 # %% [markdown]
+# Cases the same number of visits would truly prevent, planned four ways. Ranking by risk
+# usually beats the uplift model learnt from one quarter's margin, and both beat random visits;
+# the oracle shows how much a perfect ranking by effect would add. `UpliftVisits` therefore
+# ranks by uplift only when a cross-fitted check shows the uplift ranking doing better.
+#
 # ## Communities judged against their own risk
 #
 # `assess` compares each community's resident-reported disputes in the quarter with what
@@ -129,5 +170,16 @@ pd.Series(
 table = assess(looped, model, (start, looped.end), level="community")
 table[["grid_id", "observed", "expected", "ratio", "flag"]].head()
 
+# %% [markdown]
+# Each community's observed cases against what the model expected of it, with a `flag` when the
+# ratio lies outside the 95% or 99.8% limits of chance (`above_998`: far more than expected, a
+# community to ask about; `below_95`: fewer). A flag is a question for the district, not a
+# verdict: the limits assume the model is right for every community.
+
 # %%
 plots.funnel_plot(table)
+
+# %% [markdown]
+# Each dot is a community: its expected count across, its ratio of observed to expected up. The
+# funnel's limits narrow as the expected count grows, since a large count varies less in
+# relative terms; dots outside the funnel are the flagged communities.

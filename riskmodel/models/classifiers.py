@@ -117,7 +117,7 @@ class LogisticRisk(_CalibratedRisk):
         Iterations the solver ran.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``, when ``X`` has string column names.
 
     Examples
@@ -227,7 +227,7 @@ class GBMRisk(_CalibratedRisk):
         Always None: the rounds LightGBM ran are ``estimator_.n_iter_``.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``, when ``X`` has string column names.
 
     Examples
@@ -338,7 +338,7 @@ class GBMCount(RegressorMixin, RiskMixin, BaseEstimator):
         distribution's dispersion on (None without calibration).
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``, when ``X`` has string column names.
 
     Examples

@@ -27,7 +27,7 @@ class EscalationClassifier(GBMRisk):
         Always None: the rounds LightGBM ran are ``estimator_.n_iter_``.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``, when ``X`` has string column names.
 
     Examples

@@ -37,7 +37,7 @@ class ProfileOutlier(OutlierMixin, BaseEstimator):
         The forest's threshold: ``decision_function = score_samples - offset_``.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``, when ``X`` has string column names.
 
     Examples

@@ -87,7 +87,7 @@ class Scorecard(GridRiskModel):
         Points at log-odds zero, ``base_score - factor_ * ln(base_odds)``.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``, when ``X`` has string column names.
 
     Examples

@@ -59,7 +59,7 @@ class UpliftRegressor(RegressorMixin, BaseEstimator):
         The (weighted) share of visited rows in the training set.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``, when ``X`` has string column names.
 
     Examples
