@@ -50,9 +50,6 @@ numpydoc_class_members_toctree = False
 numpydoc_validation_checks = {"GL06", "GL07", "SS01"}
 numpydoc_validation_exclude = {
     r"\.[A-Z][A-Z_]+$",  # constants (CATEGORIES, PRESETS, TIERS, ...): no docstring of their own
-    # Its Raises section follows Notes (GL07); the same lines change with the column's rename to
-    # `alerts`, so the sections move with that change.
-    r"^riskmodel\.predict$",
 }
 
 # The gallery: each notebook runs once per build (on the small district by default; the test

@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from .config import load_config
+from .contract import level_column
 from .datasets import PRESETS, simulate_district
 from .evaluation.report import HEADLINE
 from .evaluation.targets import TARGETS
@@ -780,7 +781,7 @@ def plan_command(
     try:
         limit: object = float(capacity)
     except ValueError:
-        limit = pd.read_csv(capacity, dtype={f"{by}_id": "str"})
+        limit = pd.read_csv(capacity, dtype={level_column(by): "str"})
     forecast = predict(read_dataset(data), as_of=as_of, model=model, drivers=None)
     group = None if by == "none" else by
     plan = plan_visits(forecast, capacity=limit, by=group, explore=explore, seed=seed)

@@ -18,6 +18,7 @@ __all__ = [
     "ASSIGNMENTS",
     "PLAN_ASSIGNMENTS",
     "empty_history",
+    "level_column",
     "unit_depths",
 ]
 
@@ -46,6 +47,20 @@ ASSIGNMENTS = ("rank", "explore", "ad_hoc")
 #: random at the capacity margin), or a ``control``: a unit of the explore draw's pool left
 #: unvisited, kept so that the visits' effect can be estimated by a randomised comparison.
 PLAN_ASSIGNMENTS = ("rank", "explore", "control")
+
+
+def level_column(level: str) -> str:
+    """The column of a forecast that holds each unit's parent at ``level``: ``<level>_id``,
+    but ``parent_grid_id`` for a level named ``grid``, whose ``grid_id`` would be the
+    unit's own id (a forecast of micro-grids has a ``grid`` level above it).
+
+    Examples
+    --------
+    >>> from riskmodel.contract import level_column
+    >>> level_column("community"), level_column("grid")
+    ('community_id', 'parent_grid_id')
+    """
+    return "parent_grid_id" if level == "grid" else f"{level}_id"
 
 
 def empty_history() -> pd.DataFrame:

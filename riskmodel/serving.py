@@ -152,7 +152,8 @@ def predict(
     -------
     DataFrame
         Grid model: one row per unit of the model's level, with ``grid_id``,
-        ``level``, one ``<level>_id`` column per level above it, ``as_of``,
+        ``level``, one ``<level>_id`` column per level above it (``parent_grid_id`` for a
+        level named ``grid``: see :func:`~riskmodel.contract.level_column`), ``as_of``,
         ``horizon_days``, ``probability`` (of at least one case in the horizon),
         ``expected_count``, ``low`` and ``high`` (the 80% interval of the count in
         the horizon, whole numbers, from the model's negative binomial distribution:
@@ -162,6 +163,12 @@ def predict(
         :func:`~riskmodel.models.explain`) and ``alerts``. Case model:
         one row per case open at ``as_of``, with ``case_id``, ``grid_id`` and the
         same scores (``horizon_days`` is the escalation window; no expected count).
+
+    Raises
+    ------
+    ValueError
+        When the data breaks the contract, lacks a column the model was trained
+        with, or builds features of another schema than the model's.
 
     Notes
     -----
@@ -173,12 +180,6 @@ def predict(
     high for the unit, by :class:`~riskmodel.models.SpikeDetector`). A case
     model's rows carry no alerts. (The column was ``flags`` up to 0.1.0, which
     ``risk.flags``, pandas' own attribute, hid.)
-
-    Raises
-    ------
-    ValueError
-        When the data breaks the contract, lacks a column the model was trained
-        with, or builds features of another schema than the model's.
 
     Examples
     --------

@@ -227,6 +227,7 @@ BAD_VALUES = {
     "cut_points": 0.5,
     "capacity": -1,
     "share": 1.5,
+    "saturated_share": 0.5,
     "learner": "s",
 }
 

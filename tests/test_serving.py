@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator
 
 from riskmodel import load_model, predict, train
 from riskmodel.datasets import simulate_district
-from riskmodel.models import GBMCount, LogisticRisk, TierPolicy
+from riskmodel.models import GBMCount, HistoricalRateBaseline, LogisticRisk, TierPolicy
 
 FAST = dict(n_estimators=20, min_child_samples=5, n_jobs=1)
 COLUMNS = [
@@ -183,7 +183,6 @@ def test_visits_change_nothing_for_a_model_trained_without_them(tiny, trained):
 
 def test_a_model_trained_with_visits_and_origins_needs_them_and_keeps_its_options(tmp_path, tiny):
     from riskmodel import load_model
-    from riskmodel.models import HistoricalRateBaseline
 
     units = tiny.grids["grid_id"].iloc[::3].tolist()
     visits = pd.DataFrame(
@@ -329,3 +328,15 @@ def test_without_a_model_it_looks_in_the_registry_then_in_models(tmp_path, monke
     assert not (tmp_path / "mlflow.db").exists()  # looking does not create a store
     trained.save()  # to models/dispute-risk-grid
     pd.testing.assert_frame_equal(predict(tiny), predict(tiny, model=trained))
+
+
+def test_a_micro_grid_model_keeps_its_own_ids_and_names_the_grid_above():
+    """Below a level named ``grid``, the answer's ``grid_id`` is the unit's own id and the
+    grid above it is ``parent_grid_id`` (it once overwrote the unit's id)."""
+    district = simulate_district("tiny", seed=0)
+    trained = train(district, model=HistoricalRateBaseline(), horizon=28, track=False, level="microgrid")
+    risk = predict(district, model=trained, drivers=0)
+    micro = district.grids.loc[district.grids["level"] == "microgrid", "grid_id"]
+    assert sorted(risk["grid_id"]) == sorted(micro)
+    assert (risk["parent_grid_id"] == risk["grid_id"].map(district.ancestors("grid"))).all()
+    assert {"street_id", "community_id"} <= set(risk.columns)

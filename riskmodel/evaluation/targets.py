@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.base import clone, is_regressor
 from tqdm.auto import tqdm
 
-from ..contract import Dataset
+from ..contract import Dataset, level_column
 from ..features import CaseFeatureBuilder, GridPanelBuilder, build_case_features
 from ..features.base import Target, parse_horizon, parse_target, training_cutoffs
 from ..models import SpikeDetector, case_models, grid_models
@@ -586,7 +586,7 @@ def unit_rows(
     levels = dataset.levels if levels is None else levels
     for parent in levels[: levels.index(level)]:
         ids = dataset.ancestors(parent) if parent in dataset.levels else pd.Series(dtype="str")
-        out[f"{parent}_id"] = ids.reindex(units).astype("str").array
+        out[level_column(parent)] = ids.reindex(units).astype("str").array
     alerts = {}
     if trained.units is not None:
         alerts["cold_start"] = ~units.isin(trained.units)

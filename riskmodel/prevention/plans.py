@@ -8,6 +8,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from ..contract import level_column
+
 __all__ = ["plan_visits"]
 
 _ALL = "all"
@@ -156,9 +158,11 @@ def _check_forecast(forecast: pd.DataFrame, by: str | None, rank_by: str) -> str
         raise ValueError(f"the forecast mixes as_of times {sorted(forecast['as_of'].unique())[:3]}; plan one at a time")
     if by is None:
         return None
-    column = f"{by}_id"
+    column = level_column(by)
     if column not in forecast:
-        levels = [c[: -len("_id")] for c in forecast.columns if c.endswith("_id") and c != "grid_id"]
+        levels = [
+            c.removeprefix("parent_")[: -len("_id")] for c in forecast.columns if c.endswith("_id") and c != "grid_id"
+        ]
         level = forecast["level"].iloc[0] if "level" in forecast and len(forecast) else "unknown"
         raise ValueError(
             f"cannot group by {by!r}: the forecast (units of level {level!r}) has no column {column!r}; "
@@ -175,7 +179,7 @@ def _check_forecast(forecast: pd.DataFrame, by: str | None, rank_by: str) -> str
 def _capacity(capacity, groups: pd.Series, by: str | None) -> pd.Series:
     """Visits per group, checked: whole numbers >= 0, for groups that have units."""
     if isinstance(capacity, pd.DataFrame):
-        column = f"{by}_id" if by else "group"
+        column = level_column(by) if by else "group"
         if column not in capacity or "capacity" not in capacity:
             raise ValueError(
                 f"a capacity table needs columns {column!r} and 'capacity'; it has {list(capacity.columns)}"

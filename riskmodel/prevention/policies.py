@@ -10,7 +10,7 @@ from typing import Literal
 import pandas as pd
 from sklearn.base import clone
 
-from ..contract import Dataset
+from ..contract import Dataset, level_column
 from ..models import GBMCount, UpliftRegressor
 from ..training import TrainedModel, train
 from .plans import plan_visits
@@ -27,7 +27,7 @@ def capacity_per_group(capacity: float, forecast: pd.DataFrame, by: str | None) 
         return capacity
     if by is None:
         return int(round(capacity * len(forecast)))
-    return (forecast.groupby(f"{by}_id").size() * capacity).round().astype(int)
+    return (forecast.groupby(level_column(by)).size() * capacity).round().astype(int)
 
 
 class _Planner:
@@ -61,7 +61,7 @@ class _Planner:
             recent = observed.plans["week"] > week - pd.Timedelta(days=self.cooldown_days)
             forecast = forecast[~forecast["grid_id"].isin(observed.plans.loc[recent, "grid_id"])]
         if isinstance(capacity, pd.Series):  # groups whose every unit is cooling down get none
-            capacity = capacity[capacity.index.isin(forecast[f"{self.by}_id"])]
+            capacity = capacity[capacity.index.isin(forecast[level_column(self.by)])]
         return plan_visits(
             forecast,
             capacity=capacity,
