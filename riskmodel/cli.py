@@ -515,7 +515,8 @@ def _report_of_config(run, *, k: int | None, aggregate: bool | None) -> tuple[st
         final = train_final(run, run.estimators()[champion.chosen], dataset, track=False)
         forecast = predict(dataset, model=final, drivers=200).assign(model=champion.chosen)
         if run.prevention is not None and dataset.visits is not None and len(dataset.visits):
-            sections.append(("Prevention", _prevention_section(run, dataset, final)))
+            smallest = run.report.k if k is None else k
+            sections.append(("Prevention", _prevention_section(run, dataset, final, smallest)))
     settings = run.report
     page = backtest_report(
         result,
@@ -552,7 +553,7 @@ def _data_words(run) -> str:
 POLICY_TABLE = Path(__file__).parents[1] / "bench" / "results" / "prevention_policies.md"
 
 
-def _prevention_section(run, dataset, final) -> str:
+def _prevention_section(run, dataset, final, k: int) -> str:
     from .evaluation.prevention_report import prevention_section
 
     settings = run.prevention
@@ -562,6 +563,7 @@ def _prevention_section(run, dataset, final) -> str:
         horizon=settings.effect_horizon,
         level=settings.by or "community",
         policies=POLICY_TABLE.read_text() if POLICY_TABLE.is_file() else None,
+        k=k,
     )
 
 

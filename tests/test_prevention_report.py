@@ -103,3 +103,16 @@ def test_the_report_command_adds_the_section_for_a_prevention_configuration(tmp_
     plain = runner.invoke(app, ["report", "plain.yaml", "--out", "plain.html"])  # no visits: no section
     assert plain.exit_code == 0, plain.output
     assert "Prevention" not in (tmp_path / "plain.html").read_text()
+
+
+def test_micro_grid_counts_under_k_are_hidden_with_their_ratios(looped):
+    district, _ = looped
+    micro = train(district, model=HistoricalRateBaseline(), horizon=28, track=False, level="microgrid")
+    page = prevention_section(district, micro, level="microgrid", k=10**6)
+    section = page.split("Assessment of each microgrid")[1]
+    rows = [re.findall(r"<td>(.*?)</td>", row) for row in section.split("<tr>")[2:]]  # grid, observed, ..., ratio
+    hidden = [row for row in rows if row[1] == "&lt; 1000000"]
+    assert hidden and all(row[3] == "" for row in hidden)  # the ratio would tell the count
+    assert all(row[3] != "" for row in rows if row[1] == "0")
+    shown = prevention_section(district, micro, level="microgrid", k=1)  # k=1 hides nothing
+    assert "&lt; 1" not in shown and "< 1" not in shown

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..contract import Dataset
 from .assessment import assess
+from .disclosure import suppress_small_counts
 from .effects import visit_effect
 
 __all__ = ["markdown_table", "prevention_section"]
@@ -76,6 +77,7 @@ def prevention_section(
     level: str = "community",
     policies: str | None = None,
     weeks: int = 12,
+    k: int = 3,
 ) -> str:
     """The HTML of the report's prevention section.
 
@@ -100,6 +102,10 @@ def prevention_section(
         The text of ``bench/results/prevention_policies.md``.
     weeks : int
         Weeks before the end of the data that the assessment covers.
+    k : int
+        The smallest count of cases shown for a unit of the lowest (micro-grid)
+        level (see :mod:`~riskmodel.evaluation.disclosure`): smaller counts read
+        "< k" and their ratios are left out.
 
     Returns
     -------
@@ -188,6 +194,9 @@ def prevention_section(
     encoded = base64.b64encode(png.getvalue()).decode()
     parts.append(f"<img alt='funnel plot' title='funnel plot' src='data:image/png;base64,{encoded}'>")
     if len(outside):
-        shown = ["grid_id", "observed", "expected", "ratio", "flag"]
-        parts.append(_table(outside[shown].head(10), index=False))
+        shown = outside[["grid_id", "observed", "expected", "ratio", "flag"]].head(10)
+        if level == dataset.levels[-1]:  # the micro-grid level: small counts, and their ratios, hidden
+            small = shown["observed"].between(1, k - 1)
+            shown = suppress_small_counts(shown.assign(ratio=shown["ratio"].mask(small)), ["observed"], k=k)
+        parts.append(_table(shown, index=False))
     return "\n".join(parts)
