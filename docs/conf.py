@@ -77,8 +77,15 @@ html_last_updated_fmt = None
 
 
 def _tracking_store(app) -> None:
-    """The notebooks log to MLflow: into the build's folder, never the reader's own store."""
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(app.doctreedir).resolve() / 'mlflow.db'}"
+    """The notebooks log to MLflow: into the build's folder, never the reader's own store.
+    Their kernels run on this machine's loopback, whose lack of encryption ipykernel warns of
+    at every start: its profile, in the build's folder too, keeps its log to errors."""
+    build = Path(app.doctreedir).resolve()
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{build / 'mlflow.db'}"
+    profile = build / "ipython" / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text('c.IPKernelApp.log_level = "ERROR"\n')
+    os.environ["IPYTHONDIR"] = str(build / "ipython")
 
 
 def setup(app):

@@ -53,15 +53,16 @@ class _Planner:
 
     def plan(self, observed: Dataset, week: pd.Timestamp, oracle) -> pd.DataFrame:
         forecast = self.forecast(observed, week, oracle)
+        column = "" if self.by is None else level_column(self.by)
         if self.by is not None:
             group = observed.ancestors(self.by).reindex(forecast["grid_id"]).to_numpy()
-            forecast = forecast.assign(**{f"{self.by}_id": group})
+            forecast = forecast.assign(**{column: group})
         capacity = capacity_per_group(self.capacity, forecast, self.by)
         if observed.plans is not None and len(observed.plans):
             recent = observed.plans["week"] > week - pd.Timedelta(days=self.cooldown_days)
             forecast = forecast[~forecast["grid_id"].isin(observed.plans.loc[recent, "grid_id"])]
         if isinstance(capacity, pd.Series):  # groups whose every unit is cooling down get none
-            capacity = capacity[capacity.index.isin(forecast[level_column(self.by)])]
+            capacity = capacity[capacity.index.isin(forecast[column])]
         return plan_visits(
             forecast,
             capacity=capacity,
