@@ -461,13 +461,13 @@ def report(
     out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
     k: Annotated[
         int | None,
-        typer.Option(
-            min=1, help="Smallest count shown at the micro-grid level (default: the configuration's report.k, 3)."
-        ),
+        typer.Option(min=1, metavar="K", help="Smallest case count shown for a micro-grid (default: report.k, 3)."),
     ] = None,
     aggregate_map: Annotated[
         bool | None,
-        typer.Option(help="Map a micro-grid level at the level above (default: the configuration's, on)."),
+        typer.Option(
+            "--aggregate/--no-aggregate", help="Map micro-grids at the level above (default: report.aggregate_map, on)."
+        ),
     ] = None,
 ) -> None:
     """Write a self-contained HTML report of a backtest and log it to its MLflow run.

@@ -162,7 +162,7 @@ def test_report_command_disclosure_options(tmp_path, monkeypatch):
         "cutoffs: {start: 2023-10-02, end: 2023-10-30, frequency: 4W-MON}\n"
         "models: {hist: {family: HistoricalRateBaseline}}\nreport: {k: 4, sensitive: [family, consumer]}\n"
     )
-    asked = CliRunner().invoke(app, ["report", "tiny.yaml", "--out", "asked.html", "--k", "2", "--no-aggregate-map"])
+    asked = CliRunner().invoke(app, ["report", "tiny.yaml", "--out", "asked.html", "--k", "2", "--no-aggregate"])
     assert asked.exit_code == 0, asked.output
     page = html.unescape((tmp_path / "asked.html").read_text())
     assert "fewer than 2 cases at the microgrid level or of family, consumer cases" in page  # --k over report.k
