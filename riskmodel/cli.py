@@ -7,7 +7,6 @@ import functools
 import inspect
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
@@ -569,13 +568,15 @@ def _prevention_section(run, dataset, final, k: int) -> str:
 
 def _evidence_text(evidence: dict) -> str:
     """The choice of ``model: auto`` in a few lines: the model, why, and its paired differences."""
-    lines = [f"Chose {evidence['chosen']}: {evidence['reason']}"]
+    lines = [f"Chose {evidence['chosen']}: {_in_words(evidence['reason'])}"]
     for key, what in (("versus_runner_up", "runner-up"), ("versus_best_baseline", "best baseline")):
         vs = evidence.get(key) or {}
         if vs and "mean" not in vs:
             lines.append(f"  {evidence['chosen']} is the {what}")
         elif vs:
-            lines.append(f"  vs the {what} {vs['model']}: {_interval(vs)} ({evidence['metric']}, {vs['folds']} folds)")
+            lines.append(
+                f"  vs the {what} {vs['model']}: {_interval(vs)} ({_in_words(evidence['metric'])}, {vs['folds']} folds)"
+            )
     return "\n".join(lines)
 
 
@@ -617,10 +618,16 @@ def _write_table(frame: pd.DataFrame, out: Path) -> None:
         frame.to_parquet(out, index=False)
 
 
-def _print_leaderboard(board: pd.DataFrame, first: Sequence[str] = ()) -> None:
-    columns = [*first, *(c for c in HEADLINE if c in board)]
+def _print_leaderboard(board: pd.DataFrame) -> None:
+    """The report's main columns of a leaderboard, headed in words, and the sort named (the
+    other metrics are in MLflow and the report)."""
+    from .evaluation.report import MAIN
+    from .evaluation.report_words import metric_label
+
+    columns = [c for c in MAIN if c in board][:5] or list(board.columns[:5])
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        typer.echo(board[columns].to_string(float_format="{:.3f}".format) + "\n")
+        table = board[columns].rename(columns=metric_label).to_string(float_format="{:.3f}".format)
+    typer.echo(f"{table}\nBest first by {metric_label(columns[0])}; every metric is in MLflow and the report.\n")
 
 
 @command()

@@ -41,7 +41,8 @@ def test_demo_runs_the_whole_job(tmp_path, monkeypatch):
         "Backtest of case escalation, 30 days: 2 folds",
         "registered as 'dispute-risk-grid'",
         "registered as 'dispute-escalation-case'",
-        "hit_rate_at_5pct_oracle_ratio",
+        "Hit rate at 5%, of best possible",
+        "Best first by Hit rate at 5%",
         "mlflow ui --backend-store-uri sqlite:///",
     ):
         assert line in result.output
