@@ -1,4 +1,4 @@
-"""The final model: trained on all labelled history, saved, loaded, and asked for tomorrow's risk."""
+"""The final model: trained on all labelled history, saved, loaded, and asked for the risk of the coming horizon."""
 
 from __future__ import annotations
 
