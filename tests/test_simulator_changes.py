@@ -168,6 +168,8 @@ def test_bad_changes_are_refused_naming_the_field(change, message):
         simulate_district("tiny", seed=0, changes=[change])
 
 
-def test_changes_and_a_policy_are_not_combined():
+def test_changes_are_a_list_and_not_combined_with_a_policy():
+    with pytest.raises(ValueError, match="changes must be a list of changes, got a single NewPlatform"):
+        simulate_district("tiny", changes=NewPlatform(start=JUNE, factor=2))
     with pytest.raises(ValueError, match="changes and policy cannot be combined"):
         simulate_district("tiny", changes=[NewPlatform(start="2023-06-05", factor=2)], policy=RandomVisits(capacity=1))

@@ -118,6 +118,8 @@ def resolve(changes, config: SimulationConfig, layout: Layout) -> list[_Resolved
     """The changes with their day numbers, grids and categories, or a ValueError naming the field."""
     start = pd.Timestamp(config.start)
     end = start + pd.Timedelta(days=config.days)
+    if isinstance(changes, (NewPlatform, CategorySurge)):
+        raise ValueError(f"changes must be a list of changes, got a single {type(changes).__name__}: pass [change]")
     out = []
     for i, change in enumerate(changes):
         if not isinstance(change, (NewPlatform, CategorySurge)):
