@@ -1,5 +1,6 @@
 """Simulated districts whose truth is known."""
 
+from .changes import CategorySurge, NewPlatform
 from .policies import NoVisits, Oracle, Policy, RandomVisits
 from .presets import CATEGORIES, PRESETS, SOURCES, SimulationConfig
 from .simulate import SimulatedDistrict, simulate_district
@@ -8,6 +9,8 @@ from .visits import PREVENTABLE
 
 __all__ = [
     "CATEGORIES",
+    "CategorySurge",
+    "NewPlatform",
     "PREVENTABLE",
     "PRESETS",
     "NoVisits",

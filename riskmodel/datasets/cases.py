@@ -72,6 +72,8 @@ def build_cases(
     patrol_second: np.ndarray | None = None,
     pseudonyms: dict | None = None,
     probabilities: bool = True,
+    source_of_cell: np.ndarray | None = None,
+    id_width: int | None = None,
 ):
     """The ``cases`` table, each case's true escalation probability, and the cells
     (day, grid, category, patrol) of the cases in their order.
@@ -82,7 +84,9 @@ def build_cases(
     one entry per cell: the second of the day a patrol found it, or -1 for a resident
     case; the table then has an ``origin`` column, and patrol cases keep their time and
     come from ``grid_worker``. ``pseudonyms``, when given, caches the party keys'
-    pseudonyms across calls (it is filled in).
+    pseudonyms across calls (it is filled in). ``source_of_cell``, when given, has one
+    entry per cell: the ``source`` of its cases, or "" for one drawn as usual. Case ids
+    have at least ``id_width`` digits (default: those of the number of cases).
     """
     pick = np.repeat(np.arange(len(count)), count)
     day, grid, category = day[pick], grid[pick], category[pick]
@@ -102,7 +106,10 @@ def build_cases(
     day, grid, category, micro, at, patrol = (a[order] for a in (day, grid, category, micro, at, patrol))
 
     severity = _draw(rng, SEVERITY_P, category) + 1
-    source = np.where(patrol, SOURCES.index("grid_worker"), _draw(rng, _SOURCE_P, severity - 1))
+    source = np.array(SOURCES)[np.where(patrol, SOURCES.index("grid_worker"), _draw(rng, _SOURCE_P, severity - 1))]
+    if source_of_cell is not None:
+        named = np.asarray(source_of_cell)[pick][order]
+        source = np.where(named != "", named, source)
 
     # Parties: households of the building, the first few far more often (density ~ 1/rank).
     size = np.maximum(households[grid, quarter_of_day[day]] * layout.micro_share[micro], 1)
@@ -148,12 +155,12 @@ def build_cases(
     micro_ids = layout.micro_ids.to_numpy()
     cases = pd.DataFrame(
         {
-            "case_id": pd.Series(np.arange(1, n + 1)).astype("str").str.zfill(len(str(n))).radd("K"),
+            "case_id": pd.Series(np.arange(1, n + 1)).astype("str").str.zfill(id_width or len(str(n))).radd("K"),
             "reported_at": as_time(at),
             "grid_id": pd.Series(micro_ids[micro], dtype="str"),
             "category": pd.Series(np.array(CATEGORIES)[category], dtype="str"),
             "severity": severity.astype(np.int64),
-            "source": pd.Series(np.array(SOURCES)[source], dtype="str"),
+            "source": pd.Series(source, dtype="str"),
             # Pseudonyms, as a district would hold them (the key is public: the households are invented).
             "party_key": pd.Series(_party_keys(parties, pseudonyms)[party], dtype="str"),
             "resolved_at": pd.Series(as_time(resolved)).where(resolved_seen),

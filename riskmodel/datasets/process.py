@@ -8,7 +8,8 @@ Per grid g, category c and day t the number of cases is Poisson with intensity
 
 with the discrete exponential kernel k(d) = (1 - r) r**(d - 1), r = 2**(-1/half-life),
 which sums to one, so a case triggers ``a_self`` follow-ups in its grid and
-``a_nbr`` in its neighbours. The kernel is carried as two states updated once a
+``a_nbr`` in its neighbours. A category surge (:mod:`riskmodel.datasets.changes`)
+multiplies a category's base rate in some grids from a day on. The kernel is carried as two states updated once a
 day. The process is linear in past counts, so the expected count of a window
 given the history is the same recursion run with counts replaced by intensities:
 :meth:`Process.expected` is exact, not an approximation. Visits (:mod:`riskmodel.datasets.visits`) scale the
@@ -17,7 +18,7 @@ background rate and the memory, which keeps the process linear.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -143,6 +144,8 @@ class Process:
     a_nbr: float
     decay: float
     effects: VisitEffects | None = None
+    # (first day, grid numbers, category, factor) of each category surge (:mod:`riskmodel.datasets.changes`).
+    surges: list[tuple[int, np.ndarray, int, float]] = field(default_factory=list)
 
     @classmethod
     def build(cls, config: SimulationConfig, base_rate, quarter_starts, waves, neighbours, horizon_days: int):
@@ -165,10 +168,18 @@ class Process:
         """(G, C) intensity of day ``day`` without excitation: the base rate and season,
         lowered by the screenings of the visits made before day ``before`` (default
         ``day``), plus the waves (a visit does not stop a wave)."""
-        rate = self.base_rate[:, :, self.quarter_of_day[day]] * self.season[:, day]
+        rate = self.baseline(day)
         if self.effects is not None:
             self.effects.screen(rate, day, day if before is None else before)
         return self.waves.apply(rate, day)
+
+    def baseline(self, day: int) -> np.ndarray:
+        """(G, C) base rate and season of day ``day``, with the category surges under way."""
+        rate = self.base_rate[:, :, self.quarter_of_day[day]] * self.season[:, day]
+        for first, grids, category, factor in self.surges:
+            if day >= first:
+                rate[grids, category] *= factor
+        return rate
 
     def advance(self, memory: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Excitation memory of the next day given this day's memory and counts."""
@@ -232,7 +243,7 @@ class Process:
         for t in range(day, day + horizon):
             fewer = self.a_self * diff
             if t < day + effects.screening_days:
-                screened = self.base_rate[:, :, self.quarter_of_day[t]] * self.season[:, t]
+                screened = self.baseline(t)
                 effects.screen(screened, t, before)
                 fewer += screened * PREVENTABLE_MASK * effects.screening[:, None]
             total += fewer.sum(axis=1)

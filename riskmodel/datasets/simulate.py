@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 from ..contract import Dataset
 from .attributes import build_attributes
 from .cases import build_cases
+from .changes import WorldChange, changes_table, resolve, simulate_changed
 from .layout import build_layout
 from .policies import Policy
 from .presets import make_config
@@ -34,6 +36,7 @@ def simulate_district(
     *,
     policy: Policy | None = None,
     policy_start=None,
+    changes: Sequence[WorldChange] | None = None,
     **overrides,
 ) -> SimulatedDistrict:
     """Simulate a district: units, attribute history, cases, and the truth.
@@ -101,12 +104,15 @@ def simulate_district(
     'grid_id'
     """
     config = make_config(preset, overrides)
-    seeds = np.random.SeedSequence(seed).spawn(8)
-    layout_rng, attribute_rng, wave_rng, process_rng, case_rng, effect_rng, visit_rng, patrol_rng = (
+    seeds = np.random.SeedSequence(seed).spawn(9)
+    layout_rng, attribute_rng, wave_rng, process_rng, case_rng, effect_rng, visit_rng, patrol_rng, change_rng = (
         np.random.default_rng(s) for s in seeds
     )
+    if changes and policy is not None:
+        raise ValueError("changes and policy cannot be combined yet: simulate one or the other")
     mondays = [] if policy is None else policy_mondays(config, policy_start)
     layout = build_layout(config, layout_rng)
+    resolved = resolve(changes or [], config, layout)
     attributes = build_attributes(config, layout.grid_ids, layout.neighbours, attribute_rng)
     waves = draw_waves(config, layout, attributes.base_rate, wave_rng)
     process = Process.build(
@@ -114,13 +120,16 @@ def simulate_district(
     )
     process.effects = VisitEffects.draw(config, attributes.base_rate, effect_rng)
     start = pd.Timestamp(config.start).as_unit("us")
-    if policy is None:
+    households = attributes.true["households"]
+    visits = plans = None
+    if resolved:
+        rngs = (process_rng, case_rng, change_rng)
+        cases, probability, disputes = simulate_changed(resolved, config, layout, households, process, rngs)
+    elif policy is None:
         (day, grid, category, count), _ = process.simulate(config.days, process_rng)
-        households = attributes.true["households"]
         cases, probability, cells = build_cases(
             config, layout, households, process.quarter_of_day, day, grid, category, count, case_rng
         )
-        visits = plans = None
     else:
         rounds = WeeklyRounds(
             config,
@@ -134,18 +143,20 @@ def simulate_district(
         rounds.run(mondays)
         cases, probability, cells = rounds.build_cases(config.days, case_rng)
         visits, plans = rounds.visits_table(), rounds.plans_table()
-    resident = ~cells[3]
+    if not resolved:
+        disputes = tuple(cell[~cells[3]] for cell in cells[:3])
     truth = Truth(
         process=process,
         layout=layout,
         start=start,
         n_days=config.days,
-        case_day=cells[0][resident],
-        case_grid=cells[1][resident],
-        case_category=cells[2][resident],
+        case_day=disputes[0],
+        case_grid=disputes[1],
+        case_category=disputes[2],
         escalation_probability=pd.Series(probability, index=pd.Index(cases["case_id"]), name="escalation_probability"),
         latent=attributes.latent,
         visits=visits,
+        changes=changes_table(resolved, start),
     )
     return SimulatedDistrict(
         cases=cases,

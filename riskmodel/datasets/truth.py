@@ -30,6 +30,10 @@ class Truth:
         Per grid: ``latent`` (the log-rate factor no attribute reveals) and
         ``base_rate`` (expected cases per year in the first quarter, before
         season, waves and excitation).
+    changes : DataFrame
+        The world's changes (:mod:`riskmodel.datasets.changes`): ``change``
+        (``NewPlatform`` or ``CategorySurge``), ``start``, ``factor``, ``source``
+        (a platform's), ``category`` and ``street`` (a surge's); empty without any.
     """
 
     def __init__(
@@ -45,6 +49,7 @@ class Truth:
         escalation_probability: pd.Series,
         latent: np.ndarray,
         visits: pd.DataFrame | None = None,
+        changes: pd.DataFrame | None = None,
     ):
         self._process = process
         self._layout = layout
@@ -53,6 +58,7 @@ class Truth:
         self._cases = (case_day, case_grid, case_category)
         self.escalation_probability = escalation_probability
         self._visits = visits
+        self.changes = changes
         self.waves = process.waves.table
         self.grid_effects = pd.DataFrame(
             {"latent": latent, "base_rate": process.base_rate[:, :, 0].sum(axis=1) * 365.25},
@@ -77,7 +83,10 @@ class Truth:
         exact). It is the best any forecaster could do on this data. In a
         simulation with visits it counts resident-reported cases (the process's;
         patrol finds depend on visits not yet made), with the effects of the
-        visits made before the cutoff and no further visit.
+        visits made before the cutoff and no further visit. It counts the
+        disputes that happen: a :class:`~riskmodel.datasets.CategorySurge` is in
+        it, a :class:`~riskmodel.datasets.NewPlatform` is not (from its start the
+        cases recorded are ``factor`` times these, on average).
 
         Parameters
         ----------
