@@ -45,6 +45,8 @@ __all__ = [
     "ModelFileError",
     "TrainedModel",
     "Dataset",
+    "ForecastNotRecorded",
+    "ForecastStore",
     "ValidationError",
     "datasets",
     "evaluation",
@@ -53,6 +55,7 @@ __all__ = [
     "load_config",
     "load_model",
     "models",
+    "open_store",
     "plan_visits",
     "predict",
     "prevention",
@@ -70,4 +73,8 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(".tracking", __name__)
+    if name in ("ForecastNotRecorded", "ForecastStore", "open_store"):  # SQLAlchemy is imported only to record
+        from . import forecast_store
+
+        return getattr(forecast_store, name)
     raise AttributeError(f"module 'riskmodel' has no attribute {name!r}")
