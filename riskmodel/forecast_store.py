@@ -47,6 +47,8 @@ __all__ = [
     "ForecastStore",
     "StoreSchemaError",
     "default_store",
+    "forecast_rows",
+    "horizon_text",
     "model_identity",
     "open_store",
     "record_safely",
@@ -135,7 +137,17 @@ def model_identity(trained: TrainedModel) -> tuple[str, str]:
 
 
 def horizon_text(window: pd.Timedelta | pd.DateOffset) -> str:
-    """A forecast window as text: ``"28D"`` for days, the offset's name (``"<MonthEnd>"``) for months."""
+    """A forecast window as the store keeps it: ``"28D"`` for days, the offset's name for
+    months (``"ME"``, read back by ``pandas.tseries.frequencies.to_offset``, or
+    ``"<DateOffset: months=1>"``, read back by :func:`riskmodel.features.base.logged_horizon`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from riskmodel.forecast_store import horizon_text
+    >>> horizon_text(pd.Timedelta(days=28)), horizon_text(pd.offsets.MonthEnd()), horizon_text(pd.DateOffset(months=1))
+    ('28D', 'ME', '<DateOffset: months=1>')
+    """
     if isinstance(window, pd.Timedelta):
         return f"{window.days}D" if window == pd.Timedelta(days=window.days) else window.isoformat()
     return window.freqstr
@@ -145,10 +157,27 @@ def horizon_text(window: pd.Timedelta | pd.DateOffset) -> str:
 def forecast_rows(frame: pd.DataFrame, trained: TrainedModel) -> pd.DataFrame:
     """The store's rows (:data:`COLUMNS`) of :func:`riskmodel.predict`'s answer by ``trained``.
 
+    ``forecast_id`` is 32 hex digits of the SHA-256 of the model's name and version, the
+    kind of unit, ``as_of`` and the unit: the same forecast has the same id in every store.
+    ``window_end`` is ``as_of`` plus the model's horizon (a calendar offset for a monthly
+    horizon); ``recorded_at`` is the time of the call, in UTC.
+
     Raises
     ------
     ValueError
         Naming the column and the rule, with examples, when ``frame`` is not a forecast.
+
+    Examples
+    --------
+    >>> from riskmodel import predict, train
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.forecast_store import forecast_rows
+    >>> from riskmodel.models import HistoricalRateBaseline
+    >>> district = simulate_district("tiny", seed=0)
+    >>> trained = train(district, model=HistoricalRateBaseline(), track=False)
+    >>> rows = forecast_rows(predict(district, model=trained), trained)
+    >>> rows.loc[0, ["unit", "as_of", "window_end", "horizon"]].tolist()
+    ['G18', Timestamp('2024-01-01 00:00:00'), Timestamp('2024-01-29 00:00:00'), '28D']
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"a forecast to record must be a DataFrame (predict's answer), got {type(frame).__name__}")
@@ -184,7 +213,7 @@ def forecast_rows(frame: pd.DataFrame, trained: TrainedModel) -> pd.DataFrame:
     keys = zip(_texts(out["as_of"], "%Y-%m-%dT%H:%M:%S.%f"), out["unit"].tolist(), strict=True)
     prefix = f"{name}\x1f{version}\x1f{unit_kind}\x1f"
     out.insert(0, "forecast_id", [hashlib.sha256(f"{prefix}{t}\x1f{u}".encode()).hexdigest()[:32] for t, u in keys])
-    return typed(out)
+    return _typed(out)
 
 
 def _check(frame: pd.DataFrame, unit_kind: str) -> None:
@@ -212,7 +241,7 @@ def _times(values: pd.Series, errors="raise") -> pd.Series:
     return pd.to_datetime(values, errors=errors, format="ISO8601")
 
 
-def typed(frame: pd.DataFrame) -> pd.DataFrame:
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with the store's columns in order and of their dtypes (absent optional ones empty)."""
     frame = frame.reindex(columns=list(COLUMNS))
     out = {}
@@ -313,7 +342,7 @@ class ForecastStore:
         since = None if since is None else pd.Timestamp(since)
         until = None if until is None else pd.Timestamp(until)
         frame = self._backend.read(name, version or None, since, until)
-        return typed(frame).sort_values(["model_name", "model_version", "as_of", "rank"], ignore_index=True)
+        return _typed(frame).sort_values(["model_name", "model_version", "as_of", "rank"], ignore_index=True)
 
 
 def _is_folder(url) -> bool:
@@ -358,41 +387,7 @@ class _Sql:
 
     def record(self, rows: pd.DataFrame) -> int:
         engine = self.engine
-        if engine.dialect.name == "sqlite":  # the driver's executemany: SQLAlchemy's per-row work takes longer
-            names = ", ".join(f'"{c}"' for c in COLUMNS)
-            sql = f"INSERT INTO forecasts ({names}) VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT DO NOTHING"
-            values = list(zip(*_values(rows, _SQLITE_TIME).values(), strict=True))
-
-            def write_sqlite() -> int:
-                with engine.begin() as connection:
-                    return connection.exec_driver_sql(sql, values).rowcount
-
-            return _retry(write_sqlite)
-        records = _records(rows)
-        if engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-
-            statement = insert(_FORECASTS).on_conflict_do_nothing()
-
-            def write() -> int:
-                with engine.begin() as connection:
-                    return connection.execute(statement, records).rowcount
-
-            return _retry(write)
-
-        def write_new() -> int:  # any other database: the ids there are read in the transaction
-            with engine.begin() as connection:
-                there: set[str] = set()
-                for start in range(0, len(records), 500):
-                    ids = [r["forecast_id"] for r in records[start : start + 500]]
-                    found = sa.select(_FORECASTS.c.forecast_id).where(_FORECASTS.c.forecast_id.in_(ids))
-                    there.update(connection.execute(found).scalars())
-                new = [r for r in records if r["forecast_id"] not in there]
-                if new:
-                    connection.execute(sa.insert(_FORECASTS), new)
-                return len(new)
-
-        return _retry(write_new)
+        return _INSERTS.get(engine.dialect.name, _insert_checked)(engine, rows)
 
     def read(self, name, version, since, until) -> pd.DataFrame:
         c = _FORECASTS.c
@@ -402,6 +397,54 @@ class _Sql:
         conditions += [] if until is None else [c.as_of <= until.to_pydatetime()]
         with self.engine.connect() as connection:
             return pd.read_sql(sa.select(_FORECASTS).where(*conditions), connection)
+
+
+def _insert_sqlite(engine: sa.Engine, rows: pd.DataFrame) -> int:
+    """Through the driver's executemany: SQLAlchemy's per-row work would take longer than the insert."""
+    names = ", ".join(f'"{c}"' for c in COLUMNS)
+    sql = f"INSERT INTO forecasts ({names}) VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT DO NOTHING"
+    values = list(zip(*_values(rows, _SQLITE_TIME).values(), strict=True))
+
+    def write() -> int:
+        with engine.begin() as connection:
+            return connection.exec_driver_sql(sql, values).rowcount
+
+    return _retry(write)
+
+
+def _insert_postgresql(engine: sa.Engine, rows: pd.DataFrame) -> int:
+    from sqlalchemy.dialects.postgresql import insert
+
+    statement, records = insert(_FORECASTS).on_conflict_do_nothing(), _records(rows)
+
+    def write() -> int:
+        with engine.begin() as connection:
+            return connection.execute(statement, records).rowcount
+
+    return _retry(write)
+
+
+def _insert_checked(engine: sa.Engine, rows: pd.DataFrame) -> int:
+    """Any other database: the ids already there are read, the others inserted, in one transaction;
+    a unique key broken by a writer in between retries the whole."""
+    records = _records(rows)
+
+    def write() -> int:
+        with engine.begin() as connection:
+            there: set[str] = set()
+            for start in range(0, len(records), 500):
+                ids = [r["forecast_id"] for r in records[start : start + 500]]
+                found = sa.select(_FORECASTS.c.forecast_id).where(_FORECASTS.c.forecast_id.in_(ids))
+                there.update(connection.execute(found).scalars())
+            new = [r for r in records if r["forecast_id"] not in there]
+            if new:
+                connection.execute(sa.insert(_FORECASTS), new)
+            return len(new)
+
+    return _retry(write, also=(sa.exc.IntegrityError,))
+
+
+_INSERTS = {"sqlite": _insert_sqlite, "postgresql": _insert_postgresql}
 
 
 def _engine(url: str) -> sa.Engine:
@@ -476,13 +519,17 @@ def _records(rows: pd.DataFrame) -> list[dict]:
     return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
-def _retry(work):
+def _retry(work, also: tuple[type[Exception], ...] = ()):
+    """``work()``, again after a pause when the database was busy beyond its timeout, a table was
+    made by another process meanwhile, or (``also``) another error the caller can retry."""
+    caught: tuple[type[Exception], ...] = (sa.exc.OperationalError, *also)
     for attempt in range(_ATTEMPTS):
         try:
             return work()
-        except sa.exc.OperationalError as error:  # busy beyond the timeout, or a table made by another process
-            text = str(error.orig).lower()
-            if attempt == _ATTEMPTS - 1 or not ("locked" in text or "busy" in text or "already exists" in text):
+        except caught as error:
+            text = str(getattr(error, "orig", error)).lower()
+            busy = "locked" in text or "busy" in text or "already exists" in text
+            if attempt == _ATTEMPTS - 1 or not (busy or isinstance(error, also)):
                 raise
             time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))
     raise AssertionError("unreachable")
@@ -540,7 +587,7 @@ class _Parquet:
             if (first is None or folder.name[6:] >= first) and (last is None or folder.name[6:] <= last)
             for f in sorted(folder.glob("part-*.parquet"))
         ]
-        frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else typed(pd.DataFrame())
+        frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else _typed(pd.DataFrame())
         keep = np.ones(len(frame), dtype=bool)
         for column, value in (("model_name", name), ("model_version", version)):
             if value is not None:

@@ -251,3 +251,13 @@ def test_the_command_records_and_says_how_many(tmp_path, tiny, trained):
     assert first.exit_code == 0 and f"25 forecast(s) recorded in sqlite:///{tmp_path}/f.db" in first.output
     assert second.exit_code == 0 and "0 forecast(s) recorded" in second.output
     assert len(ForecastStore(tmp_path / "f.db").read()) == 25
+
+
+def test_a_database_without_insert_or_ignore_keeps_each_forecast_once(tmp_path, monkeypatch, trained, risk):
+    from riskmodel import forecast_store
+
+    monkeypatch.setitem(forecast_store._INSERTS, "sqlite", forecast_store._insert_checked)  # the generic path
+    store = ForecastStore(tmp_path / "f.db")
+    with ThreadPoolExecutor(4) as pool:
+        written = list(pool.map(lambda i: store.record(shifted(risk, i % 2), model=trained), range(8)))
+    assert sum(written) == 50 and len(store.read()) == 50
