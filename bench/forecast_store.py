@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from riskmodel import train
 from riskmodel.datasets import simulate_district
-from riskmodel.forecast_store import ForecastStore
+from riskmodel.store import ForecastStore
 from riskmodel.models import HistoricalRateBaseline
 trained = train(simulate_district("tiny", seed=0), model=HistoricalRateBaseline(), track=False)
 rng = np.random.default_rng(0)

@@ -74,7 +74,7 @@ def __getattr__(name):
 
         return importlib.import_module(".tracking", __name__)
     if name in ("ForecastNotRecorded", "ForecastStore", "open_store"):  # SQLAlchemy is imported only to record
-        from . import forecast_store
+        from . import store
 
-        return getattr(forecast_store, name)
+        return getattr(store, name)
     raise AttributeError(f"module 'riskmodel' has no attribute {name!r}")

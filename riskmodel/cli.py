@@ -720,7 +720,7 @@ def predict_command(
     _check_scheduler(scheduler, partitions)
     store = None
     if record is not None:
-        from .forecast_store import open_store
+        from .store import open_store
 
         store = open_store(None if record == "default" else record)
     if scheduler is not None:
@@ -752,7 +752,7 @@ def predict_command(
             _write_table(risk, out)
             typer.echo(f"{len(risk)} rows written to {out}")
     if store is not None:
-        from .forecast_store import record_safely
+        from .store import record_safely
 
         written = record_safely(store, pd.read_parquet(folder) if scheduler is not None else risk, trained)
         if written is not None:

@@ -156,10 +156,10 @@ def predict(
         the rows out with one warning that counts them (a rejected unit is then not
         scored).
     record : ForecastStore, str, path or True, optional
-        Append the answer to this forecast store (see :mod:`riskmodel.forecast_store`:
+        Append the answer to this forecast store (see :mod:`riskmodel.store`:
         a SQLAlchemy URL, a SQLite file, a folder for Parquet; True: the default store,
         ``forecasts.db`` beside ``mlflow.db``). A forecast already there is not written
-        again; a failure to record is a :class:`~riskmodel.forecast_store.ForecastNotRecorded`
+        again; a failure to record is a :class:`~riskmodel.store.ForecastNotRecorded`
         warning, and the answer is returned all the same.
 
     Returns
@@ -249,14 +249,14 @@ def predict(
     out["top_drivers"] = top_drivers(trained, X, order, drivers)[order]
     out = out[[c for c in out.columns if c != "alerts"] + ["alerts"]]
     if store is not None:
-        from .forecast_store import record_safely
+        from .store import record_safely
 
         record_safely(store, out, trained)
     return out
 
 
 def _store(record):
-    from .forecast_store import open_store  # SQLAlchemy is imported only to record
+    from .store import open_store  # SQLAlchemy is imported only to record
 
     return open_store(record)
 

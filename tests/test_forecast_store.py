@@ -20,7 +20,9 @@ from typer.testing import CliRunner
 from riskmodel import TrainedModel, predict, train
 from riskmodel.cli import app
 from riskmodel.datasets import simulate_district
-from riskmodel.forecast_store import (
+from riskmodel.io import write_dataset
+from riskmodel.models import HistoricalRateBaseline, LogisticRisk
+from riskmodel.store import (
     COLUMNS,
     ForecastNotRecorded,
     ForecastStore,
@@ -29,8 +31,6 @@ from riskmodel.forecast_store import (
     model_identity,
     open_store,
 )
-from riskmodel.io import write_dataset
-from riskmodel.models import HistoricalRateBaseline, LogisticRisk
 
 ROOT = Path(__file__).parents[1]
 
@@ -133,7 +133,7 @@ PROCESS = """
 import json, sys, time
 import pandas as pd
 from riskmodel import TrainedModel
-from riskmodel.forecast_store import ForecastStore
+from riskmodel.store import ForecastStore
 folder, frames, stores, me, start = sys.argv[1:]
 stores, me, start = json.loads(stores), int(me), float(start)
 trained = TrainedModel.load(folder)
@@ -254,9 +254,9 @@ def test_the_command_records_and_says_how_many(tmp_path, tiny, trained):
 
 
 def test_a_database_without_insert_or_ignore_keeps_each_forecast_once(tmp_path, monkeypatch, trained, risk):
-    from riskmodel import forecast_store
+    from riskmodel.store import sql
 
-    monkeypatch.setitem(forecast_store._INSERTS, "sqlite", forecast_store._insert_checked)  # the generic path
+    monkeypatch.setitem(sql._INSERTS, "sqlite", sql._insert_checked)  # the generic path
     store = ForecastStore(tmp_path / "f.db")
     with ThreadPoolExecutor(4) as pool:
         written = list(pool.map(lambda i: store.record(shifted(risk, i % 2), model=trained), range(8)))
