@@ -58,6 +58,7 @@ facts = {{"median": float(np.median(times)), "worst": max(times), "rows": writte
 
 
 def main() -> None:
+    load = os.getloadavg()[0]
     rows = []
     for kind in ("sqlite", "parquet"):
         for what, again, read, target in (
@@ -79,7 +80,11 @@ def main() -> None:
                 ]
             )
             print(" | ".join(rows[-1]), flush=True)
-    shared = os.environ.get("BENCH_SHARED_NOTE", "")
+    load = max(load, os.getloadavg()[0])
+    cores = os.cpu_count() or 1
+    shared = f"Load average up to {load:.1f} on {cores} cores" + (
+        ": other jobs shared the machine, so the times are longer than on an idle one." if load > cores - 0.5 else "."
+    )
     write_results(
         "forecast_store",
         "Forecast store benchmark",
