@@ -261,3 +261,16 @@ def test_a_database_without_insert_or_ignore_keeps_each_forecast_once(tmp_path, 
     with ThreadPoolExecutor(4) as pool:
         written = list(pool.map(lambda i: store.record(shifted(risk, i % 2), model=trained), range(8)))
     assert sum(written) == 50 and len(store.read()) == 50
+
+
+def test_a_registry_model_is_recorded_by_its_version_in_the_default_store(tmp_path, monkeypatch, tiny):
+    pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("RISKMODEL_FORECAST_STORE", raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    train(tiny, model=HistoricalRateBaseline(), horizon=28, register=True, experiment="exp")
+    answer = predict(tiny, model="models:/dispute-risk-grid@champion", record=True)
+    kept = ForecastStore(tmp_path / "forecasts.db").read()  # beside mlflow.db
+    assert (tmp_path / "mlflow.db").is_file() and len(kept) == len(answer) == 25
+    assert set(kept["model_version"]) == {"1"} and set(kept["model_name"]) == {"dispute-risk-grid"}
