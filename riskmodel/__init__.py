@@ -45,8 +45,6 @@ __all__ = [
     "ModelFileError",
     "TrainedModel",
     "Dataset",
-    "ForecastNotRecorded",
-    "ForecastStore",
     "ValidationError",
     "datasets",
     "evaluation",
@@ -55,7 +53,6 @@ __all__ = [
     "load_config",
     "load_model",
     "models",
-    "open_store",
     "plan_visits",
     "predict",
     "prevention",
@@ -73,7 +70,8 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(".tracking", __name__)
-    if name in ("ForecastNotRecorded", "ForecastStore", "open_store"):  # SQLAlchemy is imported only to record
+    # riskmodel.store's names, with SQLAlchemy imported only to record (in __all__ once docs/api.rst lists them)
+    if name in ("ForecastNotRecorded", "ForecastStore", "open_store"):
         from . import store
 
         return getattr(store, name)

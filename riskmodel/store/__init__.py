@@ -125,6 +125,16 @@ class ForecastStore:
         """Append :func:`riskmodel.predict`'s answer by ``model``; returns the rows written
         (the forecasts already there are left as they are and not counted).
 
+        Parameters
+        ----------
+        frame : DataFrame
+            :func:`riskmodel.predict`'s answer (or :func:`riskmodel.scaleout.predict_partitioned`'s
+            files read back): ``grid_id`` (grid model) or ``case_id`` (case model), ``as_of``,
+            ``probability``, ``tier``, ``rank``, and where the model gives them ``level``,
+            ``expected_count``, ``low`` and ``high``. One transaction: all rows or none.
+        model : TrainedModel
+            The model that made it: its name and version (:func:`model_identity`) and its horizon.
+
         Raises
         ------
         ValueError
