@@ -131,7 +131,8 @@ class ForecastStore:
             :func:`riskmodel.predict`'s answer (or :func:`riskmodel.scaleout.predict_partitioned`'s
             files read back): ``grid_id`` (grid model) or ``case_id`` (case model), ``as_of``,
             ``probability``, ``tier``, ``rank``, and where the model gives them ``level``,
-            ``expected_count``, ``low`` and ``high``. One transaction: all rows or none.
+            ``expected_count``, ``low`` and ``high``. A database writes them in one transaction;
+            Parquet, one new file per month, each whole or not at all.
         model : TrainedModel
             The model that made it: its name and version (:func:`model_identity`) and its horizon.
 
