@@ -70,4 +70,9 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(".tracking", __name__)
+    # riskmodel.store's names, with SQLAlchemy imported only to record (in __all__ once docs/api.rst lists them)
+    if name in ("ForecastNotRecorded", "ForecastStore", "open_store"):
+        from . import store
+
+        return getattr(store, name)
     raise AttributeError(f"module 'riskmodel' has no attribute {name!r}")

@@ -703,19 +703,33 @@ def predict_command(
     top: Annotated[int, typer.Option(help="Rows to print.")] = 10,
     scheduler: Scheduler = None,
     partitions: Partitions = None,
+    record: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep the forecast in this store: a SQLite file, a SQLAlchemy URL, a folder (Parquet), "
+            "or 'default' ($RISKMODEL_FORECAST_STORE, else forecasts.db beside mlflow.db).",
+            metavar="STORE",
+        ),
+    ] = None,
 ) -> None:
     """Score every unit (or open case) as of a time, print the riskiest with their drivers.
 
     It prints the forecast time (given, or the end of the data) and the horizon first.
     The alerts column flags cold starts, units without history or attributes, and
     anomalies. With --scheduler, every unit is scored on a Dask cluster, one Parquet file
-    per partition.
+    per partition. With --record, the forecast is kept for later scoring (once per model,
+    time and unit; a store that cannot be written is a warning, not a lost forecast).
 
     Example: riskmodel predict --data data/simulated/small --as-of 2024-12-01 --out risk.csv
     """
     from .serving import model_for, predict
 
     _check_scheduler(scheduler, partitions)
+    store = None
+    if record is not None:
+        from .store import open_store
+
+        store = open_store(None if record == "default" else record)
     if scheduler is not None:
         if out is None:
             raise typer.BadParameter("with --scheduler, give the folder to write to", param_hint="--out")
@@ -744,6 +758,12 @@ def predict_command(
         if out is not None:
             _write_table(risk, out)
             typer.echo(f"{len(risk)} rows written to {out}")
+    if store is not None:
+        from .store import record_safely
+
+        written = record_safely(store, pd.read_parquet(folder) if scheduler is not None else risk, trained)
+        if written is not None:
+            typer.echo(f"{written} forecast(s) recorded in {store.url} (the others were there already)")
     key = "grid_id" if "expected_count" in risk else "case_id"
     shown = [key, "probability", "score", "tier", "rank", "top_drivers", "alerts"]
     if len(risk):

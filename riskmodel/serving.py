@@ -95,7 +95,9 @@ def read_model(path_or_uri) -> TrainedModel:
     if _is_uri(path_or_uri):
         from .tracking import load_logged
 
-        return load_logged(path_or_uri)
+        trained = load_logged(path_or_uri)
+        trained.model_uri = path_or_uri  # models:/name/version: the version a forecast store records
+        return trained
     return TrainedModel.load(path_or_uri)
 
 
@@ -119,7 +121,13 @@ def _default_model() -> str:
 
 
 def predict(
-    data, *, as_of=None, model=None, drivers: int | None = 200, errors: Literal["raise", "quarantine"] = "raise"
+    data,
+    *,
+    as_of=None,
+    model=None,
+    drivers: int | None = 200,
+    errors: Literal["raise", "quarantine"] = "raise",
+    record=None,
 ) -> pd.DataFrame:
     """Risk of every unit (grid model) or escalation risk of every open case (case
     model) as of a time, riskiest first.
@@ -147,6 +155,12 @@ def predict(
         rules): ``"raise"`` refuses it naming the rows; ``"quarantine"`` leaves
         the rows out with one warning that counts them (a rejected unit is then not
         scored).
+    record : ForecastStore, str, path or True, optional
+        Append the answer to this forecast store (see :mod:`riskmodel.store`:
+        a SQLAlchemy URL, a SQLite file, a folder for Parquet; True: the default store,
+        ``forecasts.db`` beside ``mlflow.db``). A forecast already there is not written
+        again; a failure to record is a :class:`~riskmodel.store.ForecastNotRecorded`
+        warning, and the answer is returned all the same.
 
     Returns
     -------
@@ -195,6 +209,7 @@ def predict(
     if errors not in ("raise", "quarantine"):
         raise ValueError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
     trained = model_for(model, drivers)
+    store = None if record is None or record is False else _store(record)
     dataset = _dataset(data)
     check_inputs(trained, dataset)  # before validation, which fills in an absent severity
     as_of = None if as_of is None else naive(as_of)
@@ -232,7 +247,18 @@ def predict(
     out = out.iloc[order].reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
     out["top_drivers"] = top_drivers(trained, X, order, drivers)[order]
-    return out[[c for c in out.columns if c != "alerts"] + ["alerts"]]
+    out = out[[c for c in out.columns if c != "alerts"] + ["alerts"]]
+    if store is not None:
+        from .store import record_safely
+
+        record_safely(store, out, trained)
+    return out
+
+
+def _store(record):
+    from .store import open_store  # SQLAlchemy is imported only to record
+
+    return open_store(record)
 
 
 def model_for(model, drivers: int | None) -> TrainedModel:
