@@ -42,6 +42,8 @@ trackers.plug(_MlflowTracker())
 
 __all__ = [
     "DataReport",
+    "ForecastNotRecorded",
+    "ForecastStore",
     "ModelFileError",
     "TrainedModel",
     "Dataset",
@@ -53,6 +55,7 @@ __all__ = [
     "load_config",
     "load_model",
     "models",
+    "open_store",
     "plan_visits",
     "predict",
     "prevention",
@@ -70,7 +73,7 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(".tracking", __name__)
-    # riskmodel.store's names, with SQLAlchemy imported only to record (in __all__ once docs/api.rst lists them)
+    # riskmodel.store's names, with SQLAlchemy imported only to record
     if name in ("ForecastNotRecorded", "ForecastStore", "open_store"):
         from . import store
 

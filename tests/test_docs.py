@@ -31,6 +31,7 @@ PACKAGES = [
     "riskmodel.evaluation",
     "riskmodel.prevention",
     "riskmodel.tracking",
+    "riskmodel.store",
     "riskmodel.scaleout",
 ]
 
