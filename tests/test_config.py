@@ -147,7 +147,7 @@ def test_backtest_command(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["backtest", "--config", str(_write(tmp_path, TINY))])
     assert result.exit_code == 0, result.output
     assert "run: horizon 28 days, 2 folds from 2023-10-02" in result.output and "MLflow run" in result.output
-    assert "hit_rate_at_1pct" in result.output and "pei_star_at_5pct" in result.output
+    assert "Hit rate at 1%" in result.output and "Best first by Hit rate at 5%" in result.output
     bad = CliRunner().invoke(app, ["backtest", "--config", str(_write(tmp_path, TINY + "colour: blue\n"))])
     assert bad.exit_code == 1 and "colour" in bad.output and "Traceback" not in bad.output
     assert CliRunner().invoke(app, ["backtest"]).exit_code == 2
