@@ -3,17 +3,24 @@
 from . import metrics
 from .assessment import assess
 from .backtest import BacktestResult, backtest
+from .drift import feature_drift, input_drift_alarms, psi
 from .effects import visit_effect
 from .metrics import wave_detection
+from .monitoring import MonitorSettings, score_served
 from .selection import Choice, choose_champion
 
 __all__ = [
     "BacktestResult",
     "Choice",
+    "MonitorSettings",
     "assess",
     "backtest",
     "choose_champion",
+    "feature_drift",
+    "input_drift_alarms",
     "metrics",
+    "psi",
+    "score_served",
     "visit_effect",
     "wave_detection",
 ]
