@@ -179,6 +179,7 @@ def input_drift_alarms(
                 "model": model,
                 "version": version,
                 "week": pd.Timestamp(as_of),
+                "known_at": pd.Timestamp(as_of),
                 "kind": "input_drift",
                 "value": float(high.iloc[0]),
                 "threshold": settings.psi_threshold,

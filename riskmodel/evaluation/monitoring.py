@@ -41,6 +41,7 @@ __all__ = [
     "hit_rate_alarms",
     "observed_counts",
     "score_served",
+    "served_alarms",
 ]
 
 #: The columns :func:`score_served` needs in the served forecasts.
@@ -58,8 +59,9 @@ FORECAST_COLUMNS = (
     "rank",
     "alerts",
 )
-#: The columns of every alarm table.
-ALARM_COLUMNS = ["model", "version", "week", "kind", "value", "threshold", "message"]
+#: The columns of every alarm table: ``week`` is the forecasts' ``as_of``, ``known_at`` the
+#: first time the alarm could be raised (the week's window end for a score, else ``as_of``).
+ALARM_COLUMNS = ["model", "version", "week", "known_at", "kind", "value", "threshold", "message"]
 KEYS = ["model", "version", "as_of"]
 
 
@@ -389,6 +391,7 @@ def _alarm(row: pd.Series, kind: str, value: float, threshold: float, message: s
         "model": row["model"],
         "version": row["version"],
         "week": row["as_of"],
+        "known_at": row.get("window_end", row["as_of"]),
         "kind": kind,
         "value": float(value),
         "threshold": float(threshold),
@@ -563,3 +566,33 @@ def cold_start_alarms(forecasts: pd.DataFrame, settings: MonitorSettings | None 
         for _, week in weeks[weeks["mean"] > settings.cold_start_share].iterrows()
     ]
     return _alarms(rows)
+
+
+def served_alarms(
+    scores: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    *,
+    bands: Mapping | None = None,
+    settings: MonitorSettings | None = None,
+) -> pd.DataFrame:
+    """Every alarm of the served forecasts but input drift (which needs the features:
+    :func:`~riskmodel.evaluation.drift.input_drift_alarms`): :func:`calibration_alarms`,
+    :func:`hit_rate_alarms` (with ``bands``) and :func:`cold_start_alarms`, by ``known_at``.
+
+    Examples
+    --------
+    >>> forecasts = pd.DataFrame({"model": "m", "version": "1", "as_of": pd.Timestamp("2024-01-01"),
+    ...     "alerts": ["cold_start", "cold_start", ""]})
+    >>> scores = pd.DataFrame({"model": ["m"], "version": "1", "as_of": pd.Timestamp("2024-01-01"),
+    ...     "horizon_days": 28.0, "observed": 10.0, "expected": 10.0, "hit_rate_at_5pct": 0.3})
+    >>> served_alarms(scores, forecasts, bands={"m": (0.2, 0.4)})["kind"].tolist()
+    ['cold_start']
+    """
+    settings = settings or MonitorSettings()
+    found = [calibration_alarms(scores, settings), cold_start_alarms(forecasts, settings)]
+    if bands:
+        found.append(hit_rate_alarms(scores, bands, settings))
+    found = [table for table in found if len(table)]
+    if not found:
+        return _alarms([])
+    return pd.concat(found, ignore_index=True).sort_values(["known_at", "model", "version", "kind"], ignore_index=True)
