@@ -115,6 +115,32 @@ class MonitorSettings:
     cold_start_share: float = 0.2
     band_sigmas: float = 2.0
 
+    @classmethod
+    def from_dict(cls, options: Mapping | None) -> MonitorSettings:
+        """Settings from a mapping (a configuration's ``monitoring`` section), the
+        defaults for what it leaves out.
+
+        Raises
+        ------
+        ValueError
+            Naming unknown options and the known ones.
+
+        Examples
+        --------
+        >>> MonitorSettings.from_dict({"weeks": 3}).weeks
+        3
+        >>> MonitorSettings.from_dict({"week": 3})
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown monitoring option(s) ['week']; the options are ['capacity', 'weeks', ...
+        """
+        options = dict(options or {})
+        known = list(cls.__dataclass_fields__)
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ValueError(f"unknown monitoring option(s) {unknown}; the options are {known}")
+        return cls(**options)
+
     def __post_init__(self) -> None:
         positive = {
             "weeks": self.weeks,
