@@ -9,16 +9,23 @@ import pytest
 
 from riskmodel import predict, train
 from riskmodel.datasets import simulate_district
-from riskmodel.evaluation import MonitorSettings, feature_drift, input_drift_alarms, psi, score_served
-from riskmodel.evaluation.drift import drift_features
-from riskmodel.evaluation.monitoring import (
+from riskmodel.evaluation import (
+    MonitorSettings,
+    feature_drift,
+    input_drift_alarms,
+    psi,
+    score_served,
+    served_alarms,
+)
+from riskmodel.evaluation.alarms import (
     ALARM_COLUMNS,
     backtest_band,
     calibration_alarms,
     cold_start_alarms,
     hit_rate_alarms,
-    observed_counts,
 )
+from riskmodel.evaluation.drift import drift_features
+from riskmodel.evaluation.monitoring import observed_counts
 from riskmodel.features import build_grid_panel
 from riskmodel.models import HistoricalRateBaseline
 
@@ -77,7 +84,7 @@ def test_data_that_ends_before_every_window_closes_scores_nothing_and_says_so(da
     served = served_frame([["rate", "1", "2024-02-26", 28.0, g, 0.5, 0.5, 0.0, 1.0] for g in ("G1", "G2")])
     with pytest.warns(UserWarning, match=r"2 forecast\(s\) whose window had not closed"):
         scores, unscored = score_served(served, dataset.replace(as_of=pd.Timestamp("2024-03-01")))
-    assert scores.empty and "oe_ratio" not in scores.columns or scores.empty
+    assert scores.empty and list(scores.columns[:4]) == ["model", "version", "as_of", "window_end"]
     assert unscored[["reason", "forecasts"]].values.tolist() == [["window_open", 2]]
 
 
@@ -158,6 +165,14 @@ def test_the_cusum_fires_within_four_weeks_of_more_cases_and_is_silent_without(u
     assert cusum["message"].str.startswith("more cases than forecast").all()
     later = changed.set_index("as_of").loc[CHANGE:, "oe_ratio"]
     assert (later > unchanged.set_index("as_of").loc[CHANGE:, "oe_ratio"] * 1.3).all()  # the change is there
+
+
+def test_served_alarms_gathers_them_in_the_order_they_could_be_known(changed):
+    forecasts = pd.DataFrame({"model": "rate", "version": "1", "as_of": WEEKS[-1], "alerts": ["cold_start", ""]})
+    band = {"rate": (changed["hit_rate_at_5pct"].max() + 0.01, 1.0)}
+    alarms = served_alarms(changed, forecasts, bands=band, settings=MonitorSettings(weeks=2))
+    assert {"calibration_cusum", "hit_rate", "cold_start"} <= set(alarms["kind"])
+    assert alarms["known_at"].is_monotonic_increasing and alarms["message"].str.len().gt(40).all()
 
 
 def test_the_cusum_also_fires_on_fewer_cases(unchanged):

@@ -1,9 +1,10 @@
 """Evaluation: metrics and the backtest that decide which model is better (pure, no MLflow)."""
 
 from . import metrics
+from .alarms import backtest_band, served_alarms
 from .assessment import assess
 from .backtest import BacktestResult, backtest
-from .drift import feature_drift, input_drift_alarms, psi
+from .drift import drift_features, feature_drift, input_drift_alarms, psi
 from .effects import visit_effect
 from .metrics import wave_detection
 from .monitoring import MonitorSettings, score_served
@@ -15,12 +16,15 @@ __all__ = [
     "MonitorSettings",
     "assess",
     "backtest",
+    "backtest_band",
     "choose_champion",
+    "drift_features",
     "feature_drift",
     "input_drift_alarms",
     "metrics",
     "psi",
     "score_served",
+    "served_alarms",
     "visit_effect",
     "wave_detection",
 ]

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ..contract import Dataset
-from .monitoring import ALARM_COLUMNS, MonitorSettings
+from .alarms import ALARM_COLUMNS
+from .monitoring import MonitorSettings
 
 __all__ = ["drift_features", "feature_drift", "input_drift_alarms", "psi"]
 
@@ -155,7 +156,7 @@ def input_drift_alarms(
     Returns
     -------
     alarms : DataFrame
-        At most one row (:data:`~riskmodel.evaluation.monitoring.ALARM_COLUMNS`, kind
+        At most one row (:data:`~riskmodel.evaluation.alarms.ALARM_COLUMNS`, kind
         ``input_drift``, value the largest PSI).
     drift : DataFrame
         Every feature's ``psi``, ``usual`` and ``drifted`` (:func:`feature_drift`).
