@@ -154,7 +154,7 @@ def calibration_alarms(scores: pd.DataFrame, settings: MonitorSettings | None = 
                         week,
                         "calibration_limits",
                         ratio.iloc[i],
-                        1 + width.iloc[i],
+                        1 + np.sign(ratio.iloc[i] - 1) * width.iloc[i],
                         f"observed over expected counts outside its control limits for {settings.weeks} weeks "
                         f"in a row (O/E {ratio.iloc[i]:.2f} this week; limits 1 +- {width.iloc[i]:.2f})",
                     )
