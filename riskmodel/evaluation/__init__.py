@@ -1,19 +1,30 @@
 """Evaluation: metrics and the backtest that decide which model is better (pure, no MLflow)."""
 
 from . import metrics
+from .alarms import backtest_band, served_alarms
 from .assessment import assess
 from .backtest import BacktestResult, backtest
+from .drift import drift_features, feature_drift, input_drift_alarms, psi
 from .effects import visit_effect
 from .metrics import wave_detection
+from .monitoring import MonitorSettings, score_served
 from .selection import Choice, choose_champion
 
 __all__ = [
     "BacktestResult",
     "Choice",
+    "MonitorSettings",
     "assess",
     "backtest",
+    "backtest_band",
     "choose_champion",
+    "drift_features",
+    "feature_drift",
+    "input_drift_alarms",
     "metrics",
+    "psi",
+    "score_served",
+    "served_alarms",
     "visit_effect",
     "wave_detection",
 ]
