@@ -272,6 +272,11 @@ def log_model(
     experiment_id = _experiment(experiment)
     example = example.reset_index(drop=True)
     output = _served(trained, example)
+    with warnings.catch_warnings():
+        # The features are floats; only the output's interval (low, high) is whole numbers, which
+        # MLflow's hint on integer columns that cannot hold missing values does not concern.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
+        signature = infer_signature(example, output)
     import lightgbm
     import numpy
     import sklearn
@@ -305,7 +310,7 @@ def log_model(
             name="model",
             python_model=str(Path(__file__).with_name("_pyfunc_model.py")),  # models from code
             artifacts={"model": str(trained.save(Path(tmp) / "model"))},
-            signature=infer_signature(example, output),
+            signature=signature,
             input_example=example,
             pip_requirements=requirements,
             registered_model_name=trained.registered_name if register else None,
