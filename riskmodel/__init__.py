@@ -10,6 +10,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 from . import datasets, evaluation, features, io, models, prevention, trackers
 from .config import load_config
 from .contract import Dataset
+from .monitor import MonitorReport, monitor
 from .persistence import ModelFileError
 from .prevention import plan_visits
 from .privacy import pseudonymize
@@ -45,6 +46,7 @@ __all__ = [
     "ForecastNotRecorded",
     "ForecastStore",
     "ModelFileError",
+    "MonitorReport",
     "TrainedModel",
     "Dataset",
     "ValidationError",
@@ -55,6 +57,7 @@ __all__ = [
     "load_config",
     "load_model",
     "models",
+    "monitor",
     "open_store",
     "plan_visits",
     "predict",

@@ -25,7 +25,19 @@ from .privacy import SALT_VARIABLE, hash_keys, salt_key
 from .validation import validate
 
 #: The commands as ``riskmodel --help`` lists them: the whole job, then its steps in the order of the work.
-WORKFLOW = ("demo", "simulate", "validate", "features", "backtest", "train", "predict", "plan", "report", "compare")
+WORKFLOW = (
+    "demo",
+    "simulate",
+    "validate",
+    "features",
+    "backtest",
+    "train",
+    "predict",
+    "plan",
+    "monitor",
+    "report",
+    "compare",
+)
 
 
 def _flags_untyped(params: list) -> list:
@@ -775,6 +787,56 @@ def predict_command(
         )
     with pd.option_context("display.width", 250, "display.max_colwidth", 120):
         typer.echo(risk[shown].head(top).to_string(index=False, float_format="{:.3f}".format))
+
+
+@command("monitor")
+def monitor_command(
+    store: Annotated[
+        str, typer.Option(help="The forecast store: a SQLite file, a SQLAlchemy URL or a Parquet folder.")
+    ],
+    data: Annotated[Path, typer.Option(help="Dataset folder with the cases that happened.")],
+    config: Annotated[Path | None, typer.Option(help="Alarm thresholds (YAML), e.g. configs/monitoring.yaml.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="The served model (registry URI or folder): its backtest gives the hit rate's band."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the weekly scores here: .csv or .parquet.")] = None,
+) -> None:
+    """Score the stored forecasts whose windows closed; exit 3 on an alarm.
+
+    Each model version's week of forecasts is scored against the cases that happened
+    (observed over expected, hit rate, Brier, coverage), and each alarm is printed with
+    its reason. The exit code is 0 when healthy and 3 on any alarm, for a scheduler.
+
+    Example: riskmodel monitor --store forecasts.db --data data/district --config configs/monitoring.yaml
+    """
+    import yaml
+
+    from .evaluation import MonitorSettings
+    from .monitor import monitor
+
+    if out is not None:
+        _table_format(out)
+    settings = MonitorSettings.from_dict(yaml.safe_load(config.read_text()) if config is not None else None)
+    report = monitor(store, read_dataset(data), settings=settings, model=model)
+    if out is not None:
+        _write_table(report.scores, out)
+        typer.echo(f"{len(report.scores)} weekly score(s) written to {out}")
+    shown = ["model", "version", "as_of", "units", "observed", "expected", "oe_ratio", "hit_rate_at_5pct", "brier"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        typer.echo(
+            report.scores[[c for c in shown if c in report.scores]].to_string(index=False, float_format="{:.3f}".format)
+        )
+    if len(report.unscored):
+        counts = report.unscored.groupby("reason")["forecasts"].sum()
+        typer.echo("Unscored: " + ", ".join(f"{n} forecast(s) {reason}" for reason, n in counts.items()))
+    for alarm in report.alarms.itertuples():
+        typer.echo(
+            f"ALARM {alarm.kind} ({alarm.model} {alarm.version}, week of {alarm.week:%Y-%m-%d}): {alarm.message}"
+        )
+    if not report.healthy:
+        raise typer.Exit(3)
+    typer.echo("Healthy: no alarm.")
 
 
 @command("plan")
