@@ -25,6 +25,8 @@ import pandas as pd
 from ..contract import Dataset
 from ..features import Target
 from ..features.base import parse_target
+from ..features.events import us
+from ..features.grid_panel import label_stream
 from ..features.visits import select_origins
 from . import metrics
 
@@ -212,23 +214,13 @@ def observed_counts(
     """
     parsed: Target = parse_target(target)
     cases = select_origins(dataset.cases, origins)
-    times = cases["escalated_at"] if parsed.escalations else cases["reported_at"]
-    counted = times.notna().to_numpy().copy()
-    if "severity" in cases:
-        counted &= (cases["severity"] >= parsed.min_severity).to_numpy()
-    if parsed.categories is not None:
-        counted &= cases["category"].isin(parsed.categories).to_numpy()
     units = pd.Index(dataset.grids.loc[dataset.grids["level"] == level, "grid_id"].unique())
-    unit_of = units.get_indexer(cases["grid_id"].map(dataset.ancestors(level)))
-    counted &= unit_of >= 0
-    stamps = pd.to_datetime(times[counted]).to_numpy()
-    order = np.argsort(stamps, kind="stable")
-    stamps, unit_of = stamps[order], unit_of[counted][order]
+    stamps, unit_of = label_stream(cases, units.get_indexer(cases["grid_id"].map(dataset.ancestors(level))), parsed)
     dates = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(as_of)))
     horizon = pd.Timedelta(days=float(horizon_days))
     blocks = []
     for date in dates:
-        lo, hi = np.searchsorted(stamps, [date.to_datetime64(), (date + horizon).to_datetime64()])
+        lo, hi = np.searchsorted(stamps, us([date, date + horizon]))
         blocks.append(np.bincount(unit_of[lo:hi], minlength=len(units)).astype(float))
     return pd.DataFrame(
         {

@@ -480,10 +480,16 @@ def _unit_only(cases: _Cases, n: int, c: int, first: float, builder) -> dict[str
     return out
 
 
-def _label_stream(cases: pd.DataFrame, unit_of: np.ndarray, target: Target) -> tuple[np.ndarray, np.ndarray]:
-    """The times (sorted) and units of the cases the label counts."""
+def label_stream(cases: pd.DataFrame, unit_of: np.ndarray, target: Target) -> tuple[np.ndarray, np.ndarray]:
+    """The times (microseconds, sorted) and units of the cases the label counts: those of a
+    unit (``unit_of`` >= 0) whose time (``escalated_at`` for escalations, else
+    ``reported_at``) is known, of at least the target's severity (cases without a
+    ``severity`` column all count) and of its categories. The backtest's label and the
+    monitor's observed counts (:func:`riskmodel.evaluation.monitoring.observed_counts`)."""
     label_times = cases["escalated_at"] if target.escalations else cases["reported_at"]
-    counted = (unit_of >= 0) & label_times.notna().to_numpy() & (cases["severity"] >= target.min_severity).to_numpy()
+    counted = (unit_of >= 0) & label_times.notna().to_numpy()
+    if "severity" in cases:
+        counted &= (cases["severity"] >= target.min_severity).to_numpy()
     if target.categories is not None:
         counted &= cases["category"].isin(target.categories).to_numpy()
     label_us = us(label_times[counted])
@@ -774,7 +780,7 @@ def build_block(
     attributes = in_force(
         data, units, builder.attributes_, np.tile(np.arange(n), len(cutoffs)), np.repeat(us(cutoffs), n)
     ).reshape(len(cutoffs), n, len(builder.attributes_))
-    label_stream = _label_stream(cases, unit_of, target)
+    labels = label_stream(cases, unit_of, target)
     visits = VisitEvents(data, units, builder.level) if builder.visit_features_ else None
     patrol = _patrol_stream(cases, unit_of) if builder.patrol_features_ else None
 
@@ -813,7 +819,7 @@ def build_block(
         blocks.append(
             np.column_stack([np.broadcast_to(np.asarray(values[name], dtype=np.float32), n) for name in names])
         )
-        counts.append(_in(label_stream, c, int(us([window_end])[0]), n))
+        counts.append(_in(labels, c, int(us([window_end])[0]), n))
 
     index = pd.MultiIndex.from_arrays(
         [np.tile(units.to_numpy(), len(cutoffs)), np.repeat(cutoffs.to_numpy(), n)], names=["grid_id", "cutoff"]
