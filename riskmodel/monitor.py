@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,8 @@ __all__ = ["MonitorReport", "monitor"]
 
 #: The store's columns renamed to those :func:`~riskmodel.evaluation.monitoring.score_served` reads.
 RENAMED = {"model_name": "model", "model_version": "version", "unit": "grid_id"}
+#: The columns of :attr:`MonitorReport.drift`.
+DRIFT_COLUMNS = ["model", "version", "as_of", "feature", "psi", "usual", "drifted"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,20 @@ class MonitorReport:
     unscored : DataFrame
         The forecasts left unscored, counted per model version, week and ``reason``
         (``window_open``, ``unknown_unit``).
+    drift : DataFrame
+        The input drift of each model version checked (given ``model``), at its latest
+        ``as_of``: ``model``, ``version``, ``as_of``, ``feature``, ``psi``, ``usual`` and
+        ``drifted`` (:func:`~riskmodel.evaluation.drift.feature_drift`); empty otherwise.
+    bands : dict
+        ``(model, version)`` to the ``(low, high)`` band of the hit rate at 5% in the
+        model's backtest (:func:`~riskmodel.evaluation.alarms.backtest_band`).
     """
 
     scores: pd.DataFrame
     alarms: pd.DataFrame
     unscored: pd.DataFrame
+    drift: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DRIFT_COLUMNS))
+    bands: dict = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -120,7 +131,7 @@ def monitor(store, dataset, *, settings: MonitorSettings | None = None, model=No
             bands[model_identity(trained)] = band
     scores, unscored = score_served(forecasts, data, capacity=settings.capacity)
     alarms = served_alarms(scores, forecasts, bands=bands, settings=settings) if len(scores) else _no_alarms()
-    return MonitorReport(scores=scores, alarms=alarms, unscored=unscored)
+    return MonitorReport(scores=scores, alarms=alarms, unscored=unscored, bands=bands)
 
 
 def _existing(store) -> ForecastStore:
