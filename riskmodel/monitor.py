@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .contract import Dataset
-from .evaluation.alarms import ALARM_COLUMNS, backtest_band, served_alarms
-from .evaluation.monitoring import MonitorSettings, score_served
+from .evaluation.alarms import ALARM_COLUMNS, backtest_band, hit_rate_alarms, served_alarms
+from .evaluation.drift import drift_features, input_drift_alarms
+from .evaluation.monitoring import MonitorSettings, first_weeks, score_served
 from .io import read_dataset
 from .serving import model_for
 
@@ -40,6 +41,11 @@ class MonitorReport:
     scores : DataFrame
         One row per model version and week (``as_of``) whose windows closed: the
         backtest's metrics (:func:`~riskmodel.evaluation.monitoring.score_served`).
+    weeks : DataFrame
+        The cases of each forecast's first week against its expected share of them, for
+        every forecast whose first week closed
+        (:func:`~riskmodel.evaluation.monitoring.first_weeks`): what the calibration
+        alarms read.
     alarms : DataFrame
         One row per alarm (:data:`~riskmodel.evaluation.alarms.ALARM_COLUMNS`), each with
         a ``message`` saying why.
@@ -56,6 +62,7 @@ class MonitorReport:
     """
 
     scores: pd.DataFrame
+    weeks: pd.DataFrame
     alarms: pd.DataFrame
     unscored: pd.DataFrame
     drift: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DRIFT_COLUMNS))
@@ -73,10 +80,13 @@ def monitor(store, dataset, *, settings: MonitorSettings | None = None, model=No
     The store's forecasts (recorded by ``predict(..., record=store)``) are scored per
     model version and week against the cases of ``dataset``
     (:func:`~riskmodel.evaluation.monitoring.score_served`), then read for calibration
-    drift, a hit rate below its backtest band and cold starts
-    (:func:`~riskmodel.evaluation.alarms.served_alarms`). The store keeps no ``alerts``
-    column, so the cold-start alarm, which counts the ``cold_start`` alerts, never fires
-    here; input drift needs the features and is not checked.
+    drift on each forecast's first week
+    (:func:`~riskmodel.evaluation.monitoring.first_weeks`) and cold starts
+    (:func:`~riskmodel.evaluation.alarms.served_alarms`). Given the served ``model``, its
+    forecasts are also checked for a hit rate below its backtest band and, at the latest
+    ``as_of`` it served, for input drift against its last training cutoffs
+    (:func:`~riskmodel.evaluation.drift.input_drift_alarms`), and the cases are counted as
+    its label counts them (its target's categories and severity).
 
     Parameters
     ----------
@@ -89,8 +99,9 @@ def monitor(store, dataset, *, settings: MonitorSettings | None = None, model=No
         The alarms' thresholds (default: :class:`MonitorSettings`'s).
     model : TrainedModel, str or path, optional
         The served model (a folder or registry URI is loaded): its backtest evidence
-        gives the hit rate's band for its version. Without it, or without evidence, the
-        hit rate is not checked.
+        gives the hit rate's band for its version (not checked without evidence: a
+        model trained on a given estimator) and its feature builder the input drift.
+        Without it, neither is checked and every case counts.
 
     Returns
     -------
@@ -101,7 +112,7 @@ def monitor(store, dataset, *, settings: MonitorSettings | None = None, model=No
     FileNotFoundError
         When ``store`` is a path or SQLite URL with no file or folder there.
     ValueError
-        When the store holds no forecast, or none of grid units.
+        When the store holds no forecast, or none of grid units, or none of ``model``.
 
     Examples
     --------
@@ -121,17 +132,47 @@ def monitor(store, dataset, *, settings: MonitorSettings | None = None, model=No
     settings = settings or MonitorSettings()
     data = dataset if isinstance(dataset, Dataset) else read_dataset(dataset)
     forecasts = _grid_forecasts(_existing(store))
-    bands = {}
-    if model is not None:
-        from .store import model_identity
-
-        trained = model_for(model, None)
+    trained = None if model is None else model_for(model, None)
+    if trained is not None and trained.kind != "grid":
+        raise ValueError(f"monitoring scores grid models' forecasts; the model given is a {trained.kind} model")
+    # What the model's label counts (its categories, severity and origins); without it, every case.
+    target = {} if trained is None else {"target": trained.builder.target, "origins": trained.builder.origins}
+    scores, unscored = score_served(forecasts, data, capacity=settings.capacity, **target)
+    weeks = first_weeks(forecasts, data, days=settings.calibration_days, **target)
+    found = [served_alarms(scores, weeks, forecasts, settings=settings)]
+    bands: dict = {}
+    drift = pd.DataFrame(columns=DRIFT_COLUMNS)
+    if trained is not None:
+        key, latest = _served_by(trained, forecasts)
         band = backtest_band(trained.evidence, sigmas=settings.band_sigmas)
         if band is not None:
-            bands[model_identity(trained)] = band
-    scores, unscored = score_served(forecasts, data, capacity=settings.capacity)
-    alarms = served_alarms(scores, forecasts, bands=bands, settings=settings) if len(scores) else _no_alarms()
-    return MonitorReport(scores=scores, alarms=alarms, unscored=unscored, bands=bands)
+            bands[key] = band
+            found.append(hit_rate_alarms(scores, bands, settings) if len(scores) else _no_alarms())
+        reference, current = drift_features(trained.builder, data, latest, last=settings.psi_reference)
+        named = {"model": key[0], "version": key[1], "as_of": latest}
+        alarm, table = input_drift_alarms(reference, current, **named, settings=settings)
+        drift = table.rename_axis("feature").reset_index().assign(**named)
+        found.append(alarm)
+    alarms = pd.concat([t for t in found if len(t)] or [_no_alarms()], ignore_index=True)
+    alarms = alarms.sort_values(["known_at", "model", "version", "kind"], ignore_index=True)
+    return MonitorReport(
+        scores=scores, weeks=weeks, alarms=alarms, unscored=unscored, drift=drift[DRIFT_COLUMNS], bands=bands
+    )
+
+
+def _served_by(trained, forecasts: pd.DataFrame) -> tuple[tuple[str, str], pd.Timestamp]:
+    """The model's ``(name, version)`` and the latest ``as_of`` it served, refusing a model the store lacks."""
+    from .store import model_identity
+
+    key = model_identity(trained)
+    mine = forecasts[(forecasts["model"] == key[0]) & (forecasts["version"] == key[1])]
+    if mine.empty:
+        served = forecasts[["model", "version"]].drop_duplicates().head(5).to_records(index=False).tolist()
+        raise ValueError(
+            f"the model given ({key[0]} version {key[1]}) served no forecast in the store, which holds "
+            f"{served}: give the model that made them"
+        )
+    return key, mine["as_of"].max()
 
 
 def _existing(store) -> ForecastStore:
@@ -157,8 +198,7 @@ def _grid_forecasts(store: ForecastStore) -> pd.DataFrame:
             f"the forecast store {store.url} holds no grid forecast (only unit kinds {kinds}); "
             "monitoring scores the forecasts of grid models"
         )
-    # The store keeps no alerts: "" (the cold-start alarm then has nothing to count).
-    forecasts = grid.rename(columns=RENAMED).assign(alerts="")
+    forecasts = grid.rename(columns=RENAMED)
     if forecasts["level"].isna().all():
         forecasts = forecasts.drop(columns="level")  # each unit's level is then the data's
     return forecasts

@@ -1,8 +1,10 @@
 """The alarms of served forecasts, each a row of :data:`ALARM_COLUMNS` with a sentence saying
 why: calibration drift (a Poisson CUSUM and control limits on observed over expected counts),
 a hit rate below its backtest band, and a share of cold starts; input drift is in
-:mod:`riskmodel.evaluation.drift`. They read :func:`~riskmodel.evaluation.monitoring.score_served`'s
-weekly scores (or the served forecasts) and :class:`~riskmodel.evaluation.monitoring.MonitorSettings`."""
+:mod:`riskmodel.evaluation.drift`. They read the forecasts' first weeks
+(:func:`~riskmodel.evaluation.monitoring.first_weeks`), the weekly scores of whole windows
+(:func:`~riskmodel.evaluation.monitoring.score_served`) or the served forecasts, and
+:class:`~riskmodel.evaluation.monitoring.MonitorSettings`."""
 
 from __future__ import annotations
 
@@ -85,53 +87,51 @@ def _runs(flags: np.ndarray) -> np.ndarray:
     return out
 
 
-def calibration_alarms(scores: pd.DataFrame, settings: MonitorSettings | None = None) -> pd.DataFrame:
-    """Calibration drift: a two-sided Poisson CUSUM on the weekly observed and expected
-    totals, and O/E outside its control limits for ``settings.weeks`` weeks in a row.
+def calibration_alarms(weeks: pd.DataFrame, settings: MonitorSettings | None = None) -> pd.DataFrame:
+    """Calibration drift: a two-sided Poisson CUSUM on the observed and expected counts of
+    the forecasts' first weeks, and O/E outside its control limits for ``settings.weeks``
+    weeks in a row.
 
-    For each model version, weeks in order, with ``O_t`` and ``E_t`` the week's observed
-    and expected totals and ``r`` = ``settings.cusum_shift``, the upper and lower sums are
+    ``weeks`` is :func:`~riskmodel.evaluation.monitoring.first_weeks`'s table: each
+    forecast's first ``days`` days, which forecasts served weekly make disjoint, so one
+    case counts once and a week is known a week after its forecast. For each model
+    version, weeks in order, with ``O_t`` and ``E_t`` the week's observed and expected
+    counts and ``r`` = ``settings.cusum_shift``, the upper and lower sums are
 
     ``S+_t = max(0, S+_{t-1} + (O_t ln r - E_t (r - 1)) / s)`` and
     ``S-_t = max(0, S-_{t-1} + (-O_t ln r - E_t (1/r - 1)) / s)``,
 
     the log-likelihood ratio of a rate ``r`` (or ``1/r``) times the forecast against the
-    forecast (Lucas 1985), divided by ``s = phi m``: ``phi`` =
-    ``settings.overdispersion`` (the counts' variance over the Poisson one) and ``m`` the
-    number of weekly windows one case falls in (``horizon_days`` over the weeks' spacing,
-    at least 1), since overlapping windows count each case ``m`` times. A sum above
+    forecast (Lucas 1985), divided by ``s = phi m``: ``phi`` = ``settings.overdispersion``
+    (the counts' variance over the Poisson one) and ``m`` the slices one case falls in
+    (``days`` over the forecasts' spacing, at least 1: 1 when served weekly). A sum above
     ``settings.cusum_h`` raises an alarm and restarts at 0. The control limits of O/E are
     ``1 +- limit_z sqrt(s / E_t)``.
 
-    Run lengths with the defaults (``r`` = 1.5, ``h`` = 5), by Monte Carlo (2,000 runs of
-    Poisson weekly cases, weeks summed into windows): with 28-day windows served weekly
-    (``m`` = 4, ``phi`` = 2) and 250 expected cases a window, no false signal in 3,000
-    weeks, and a 1.5-fold rise signalled after 2.1 weeks on average (8.7 weeks with 50
-    expected cases); with ``s`` = 1 and 50 expected a week, the two-sided in-control
-    average run length is about 430 weeks. The target is an in-control run length of
-    several model-years from noise alone, so that an alarm is about the model, not chance
-    (on the ``small`` simulator a historical-rate baseline, blind to the season, sees O/E
-    fall to 0.6 in September, and the sum rightly signals it).
+    With weekly slices of the simulator's exact expected counts, ``phi`` measured 0.7 to
+    1.7 over five seeds of the ``small`` district, with no correlation from one week to
+    the next; the default 2 leaves room for a model's own errors. The false alarms per
+    model-year and the delays to a change are measured in ``bench/monitoring.py``.
 
     Examples
     --------
-    >>> scores = pd.DataFrame({"model": "m", "version": "1", "horizon_days": 7.0,
+    >>> weeks = pd.DataFrame({"model": "m", "version": "1", "days": 7.0,
     ...     "as_of": pd.date_range("2024-01-01", periods=6, freq="W-MON"),
     ...     "observed": [50, 52, 48, 70, 75, 80], "expected": 50.0})
-    >>> calibration_alarms(scores)[["week", "kind"]].astype(str).values.tolist()
+    >>> calibration_alarms(weeks)[["week", "kind"]].astype(str).values.tolist()
     [['2024-02-05', 'calibration_cusum']]
     """
     settings = settings or MonitorSettings()
     r = settings.cusum_shift
     rows = []
-    for _, weeks in scores.sort_values(KEYS).groupby(["model", "version"], sort=False):
-        spacing = weeks["as_of"].diff().median() / pd.Timedelta(days=1) if len(weeks) > 1 else 7.0
-        s = settings.overdispersion * max(1.0, float(weeks["horizon_days"].iloc[0]) / (spacing or 7.0))
+    for _, version in weeks.sort_values(KEYS).groupby(["model", "version"], sort=False):
+        spacing = version["as_of"].diff().median() / pd.Timedelta(days=1) if len(version) > 1 else 7.0
+        s = settings.overdispersion * max(1.0, float(version["days"].iloc[0]) / (spacing or 7.0))
         up = down = 0.0
-        ratio = weeks["observed"] / weeks["expected"]
-        width = settings.limit_z * np.sqrt(s / weeks["expected"])
+        ratio = version["observed"] / version["expected"]
+        width = settings.limit_z * np.sqrt(s / version["expected"])
         outside = _runs(((ratio - 1).abs() > width).to_numpy())
-        for i, (_, week) in enumerate(weeks.iterrows()):
+        for i, (_, week) in enumerate(version.iterrows()):
             o, e = float(week["observed"]), float(week["expected"])
             up = max(0.0, up + (o * math.log(r) - e * (r - 1)) / s)
             down = max(0.0, down + (-o * math.log(r) - e * (1 / r - 1)) / s)
@@ -244,27 +244,31 @@ def cold_start_alarms(forecasts: pd.DataFrame, settings: MonitorSettings | None 
 
 def served_alarms(
     scores: pd.DataFrame,
+    weeks: pd.DataFrame,
     forecasts: pd.DataFrame,
     *,
     bands: Mapping | None = None,
     settings: MonitorSettings | None = None,
 ) -> pd.DataFrame:
     """Every alarm of the served forecasts but input drift (which needs the features:
-    :func:`~riskmodel.evaluation.drift.input_drift_alarms`): :func:`calibration_alarms`,
-    :func:`hit_rate_alarms` (with ``bands``) and :func:`cold_start_alarms`, by ``known_at``.
+    :func:`~riskmodel.evaluation.drift.input_drift_alarms`): :func:`calibration_alarms` on
+    the first ``weeks`` (:func:`~riskmodel.evaluation.monitoring.first_weeks`),
+    :func:`hit_rate_alarms` on the ``scores`` (with ``bands``) and
+    :func:`cold_start_alarms` on the ``forecasts``, by ``known_at``.
 
     Examples
     --------
     >>> forecasts = pd.DataFrame({"model": "m", "version": "1", "as_of": pd.Timestamp("2024-01-01"),
     ...     "alerts": ["cold_start", "cold_start", ""]})
-    >>> scores = pd.DataFrame({"model": ["m"], "version": "1", "as_of": pd.Timestamp("2024-01-01"),
-    ...     "horizon_days": 28.0, "observed": 10.0, "expected": 10.0, "hit_rate_at_5pct": 0.3})
-    >>> served_alarms(scores, forecasts, bands={"m": (0.2, 0.4)})["kind"].tolist()
+    >>> weeks = pd.DataFrame({"model": ["m"], "version": "1", "as_of": pd.Timestamp("2024-01-01"),
+    ...     "days": 7.0, "observed": 10.0, "expected": 10.0})
+    >>> scores = weeks.assign(hit_rate_at_5pct=0.3)
+    >>> served_alarms(scores, weeks, forecasts, bands={"m": (0.2, 0.4)})["kind"].tolist()
     ['cold_start']
     """
     settings = settings or MonitorSettings()
-    found = [calibration_alarms(scores, settings), cold_start_alarms(forecasts, settings)]
-    if bands:
+    found = [calibration_alarms(weeks, settings), cold_start_alarms(forecasts, settings)]
+    if bands and len(scores):
         found.append(hit_rate_alarms(scores, bands, settings))
     found = [table for table in found if len(table)]
     if not found:

@@ -34,6 +34,7 @@ __all__ = [
     "FORECAST_COLUMNS",
     "MonitorSettings",
     "check_forecasts",
+    "first_weeks",
     "observed_counts",
     "score_served",
 ]
@@ -66,11 +67,15 @@ class MonitorSettings:
     capacity : int or None
         Units a district can visit in a window: the hit rate and PAI at that number of
         units are scored beside those at 5% (None: only at 5%).
+    calibration_days : float
+        The calibration alarms read the cases of each forecast's first
+        ``calibration_days`` days against its expected count's share of them
+        (:func:`first_weeks`). With forecasts served weekly and the default 7, these
+        slices are disjoint, so each case counts once and a week's calibration is known a
+        week after its forecast rather than a whole window after.
     weeks : int
         The ``k`` of "k weeks in a row": O/E outside its control limits, or a hit rate
-        below its band, for this many consecutive weeks raises an alarm. With 28-day
-        windows served weekly, one week's cases fall in four windows, so fewer than
-        four weeks in a row says little.
+        below its band, for this many consecutive weeks raises an alarm.
     limit_z : float
         Half-width of O/E's control limits in standard errors: ``1 +- z sqrt(phi m / E)``
         (see ``overdispersion``; ``m`` the windows a case falls in, ``E`` the week's
@@ -89,6 +94,12 @@ class MonitorSettings:
         Quantile bins of the reference in the PSI.
     psi_top : int
         How many drifting features the input-drift sentence names.
+    psi_reference : int or None
+        The model's last training cutoffs whose feature rows are the input drift's
+        reference (None: all of them). Fewer miss the season's spread and the spread of
+        features with few distinct values (a parent's counts): on the ``small``
+        simulator, the last 12, 26 or 52 weekly cutoffs flagged 7 to 13 features of an
+        unchanged world as drifted, all of them none.
     cold_start_share : float
         Share of cold-start units in a week's forecast above which the model is stale.
     band_sigmas : float
@@ -96,6 +107,7 @@ class MonitorSettings:
     """
 
     capacity: int | None = None
+    calibration_days: float = 7.0
     weeks: int = 4
     limit_z: float = 3.0
     cusum_shift: float = 1.5
@@ -104,6 +116,7 @@ class MonitorSettings:
     psi_threshold: float = 0.25
     psi_bins: int = 10
     psi_top: int = 3
+    psi_reference: int | None = None
     cold_start_share: float = 0.2
     band_sigmas: float = 2.0
 
@@ -124,7 +137,7 @@ class MonitorSettings:
         >>> MonitorSettings.from_dict({"week": 3})
         Traceback (most recent call last):
         ...
-        ValueError: unknown monitoring option(s) ['week']; the options are ['capacity', 'weeks', ...
+        ValueError: unknown monitoring option(s) ['week']; the options are ['capacity', 'calibration_days', ...
         """
         options = dict(options or {})
         known = list(cls.__dataclass_fields__)
@@ -136,6 +149,7 @@ class MonitorSettings:
     def __post_init__(self) -> None:
         positive = {
             "weeks": self.weeks,
+            "calibration_days": self.calibration_days,
             "limit_z": self.limit_z,
             "cusum_h": self.cusum_h,
             "overdispersion": self.overdispersion,
@@ -148,6 +162,8 @@ class MonitorSettings:
             raise ValueError(f"monitor settings {sorted(bad)} must be > 0, got {bad}")
         if not self.cusum_shift > 1:
             raise ValueError(f"cusum_shift must be a ratio > 1 (e.g. 1.5), got {self.cusum_shift}")
+        if self.psi_reference is not None and self.psi_reference < 2:
+            raise ValueError(f"psi_reference must be None (every training cutoff) or >= 2, got {self.psi_reference}")
         if self.psi_bins < 2 or (self.capacity is not None and self.capacity < 1):
             raise ValueError(f"psi_bins must be >= 2 and capacity None or >= 1, got {self.psi_bins}, {self.capacity}")
         if not 0 < self.cold_start_share < 1:
@@ -292,10 +308,8 @@ def score_served(
     >>> unscored[["as_of", "reason", "forecasts"]].astype(str).values.tolist()
     [['2023-12-18', 'window_open', '25']]
     """
-    served = check_forecasts(forecasts)
-    if "level" not in served:
-        served["level"] = served["grid_id"].map(dataset.grids.drop_duplicates("grid_id").set_index("grid_id")["level"])
-    known = served["level"].notna() & served["level"].isin(dataset.levels)
+    served = _with_levels(check_forecasts(forecasts), dataset)
+    known = served["level"].notna()
     keys = ["level", "horizon_days", "grid_id", "as_of"]
     counts = [
         observed_counts(dataset, group["as_of"].unique(), horizon, level=level, target=target, origins=origins).assign(
@@ -318,6 +332,66 @@ def score_served(
         )
     scores = pd.DataFrame(rows, columns=None if rows else [*KEYS, "window_end", "units", "observed", "expected"])
     return scores, unscored
+
+
+def first_weeks(
+    forecasts: pd.DataFrame, dataset: Dataset, *, days: float = 7.0, target=None, origins=None
+) -> pd.DataFrame:
+    """The cases of each served forecast's first ``days`` days against its expected share of them.
+
+    For every model version and ``as_of`` whose slice ``[as_of, as_of + days)`` closed by
+    ``dataset.end``, ``observed`` counts the cases of the slice over the forecast's units
+    the data knows (:func:`observed_counts`, the backtest's label) and ``expected`` is
+    the sum of their expected counts times ``days / horizon_days``: a window's cases
+    spread evenly over it. Forecasts served every ``days`` days give disjoint slices,
+    each known ``days`` after its forecast, which
+    :func:`~riskmodel.evaluation.alarms.calibration_alarms` reads.
+
+    Returns
+    -------
+    DataFrame
+        One row per ``model``, ``version`` and ``as_of``: ``window_end`` (the slice's
+        end), ``days``, ``units``, ``observed``, ``expected``, ``oe_ratio``.
+
+    Examples
+    --------
+    >>> from riskmodel import predict, train
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.models import HistoricalRateBaseline
+    >>> district = simulate_district("tiny", seed=0)
+    >>> trained = train(district, model=HistoricalRateBaseline(), horizon=28, track=False)
+    >>> served = pd.concat([predict(district, as_of=d, model=trained) for d in ["2023-10-02", "2023-12-18"]])
+    >>> weeks = first_weeks(served.assign(model="rate", version="1"), district)
+    >>> weeks[["as_of", "window_end", "units"]].astype(str).values.tolist()
+    [['2023-10-02', '2023-10-09', '25'], ['2023-12-18', '2023-12-25', '25']]
+    """
+    served = _with_levels(check_forecasts(forecasts), dataset)
+    served = served[served["as_of"] + pd.Timedelta(days=days) <= dataset.end]
+    counts = [
+        observed_counts(dataset, group["as_of"].unique(), days, level=level, target=target, origins=origins).assign(
+            level=level
+        )
+        for level, group in served.groupby("level")
+    ]
+    keys = ["level", "grid_id", "as_of"]
+    labels = pd.concat(counts, ignore_index=True) if counts else pd.DataFrame(columns=[*keys, "observed"])
+    joined = served.merge(labels[[*keys, "observed"]], on=keys, how="inner")
+    joined["expected"] = joined["expected_count"] * days / joined["horizon_days"]
+    out = joined.groupby(KEYS, as_index=False).agg(
+        units=("grid_id", "size"), observed=("observed", "sum"), expected=("expected", "sum")
+    )
+    out.insert(3, "window_end", out["as_of"] + pd.Timedelta(days=days))
+    out.insert(4, "days", float(days))
+    out["oe_ratio"] = out["observed"] / out["expected"].where(out["expected"] > 0)
+    return out
+
+
+def _with_levels(served: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+    """Each forecast's unit level: its ``level`` column, else the data's; units the data lacks get NaN."""
+    if "level" not in served:
+        served["level"] = served["grid_id"].map(dataset.grids.drop_duplicates("grid_id").set_index("grid_id")["level"])
+    served.loc[~served["level"].isin(dataset.levels), "level"] = np.nan
+    return served
 
 
 def _reasons(unscored: pd.DataFrame) -> str:

@@ -5,7 +5,8 @@ forecasts a district acted on can be scored when their windows close. A row hold
 the forecast's id, the model (its registered name and registry version, or a hash
 of its content for a folder or an in-memory model), ``as_of``, the horizon and the
 end of its window, the unit, the probability, the expected count and 80% interval
-(grid models), the tier and the rank.
+(grid models), the tier, the rank and the alerts (such as ``cold_start``, which the
+monitor counts).
 
 Two kinds of store share one API (:class:`ForecastStore`):
 
@@ -131,7 +132,7 @@ class ForecastStore:
             :func:`riskmodel.predict`'s answer (or :func:`riskmodel.scaleout.predict_partitioned`'s
             files read back): ``grid_id`` (grid model) or ``case_id`` (case model), ``as_of``,
             ``probability``, ``tier``, ``rank``, and where the model gives them ``level``,
-            ``expected_count``, ``low`` and ``high``. A database writes them in one transaction;
+            ``expected_count``, ``low``, ``high`` and ``alerts``. A database writes them in one transaction;
             Parquet, one new file per month, each whole or not at all.
         model : TrainedModel
             The model that made it: its name and version (:func:`model_identity`) and its horizon.

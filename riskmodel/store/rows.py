@@ -45,9 +45,10 @@ COLUMNS = {
     "high": "float64",
     "tier": "str",
     "rank": "int64",
+    "alerts": "str",
     "recorded_at": "datetime64[us]",
 }
-OPTIONAL = ("level", "expected_count", "low", "high")
+OPTIONAL = ("level", "expected_count", "low", "high", "alerts")
 
 
 class StoreSchemaError(ValueError):
