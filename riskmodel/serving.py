@@ -209,7 +209,7 @@ def predict(
     if errors not in ("raise", "quarantine"):
         raise ValueError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
     trained = model_for(model, drivers)
-    store = None if record is None or record is False else _store(record)
+    store = None if record is None or record is False else record_store(record)
     dataset = _dataset(data)
     check_inputs(trained, dataset)  # before validation, which fills in an absent severity
     as_of = None if as_of is None else naive(as_of)
@@ -255,8 +255,10 @@ def predict(
     return out
 
 
-def _store(record):
-    from .store import open_store  # SQLAlchemy is imported only to record
+def record_store(record):
+    """The forecast store ``record`` names (see :func:`riskmodel.store.open_store`),
+    imported only to record: reading forecasts needs no SQLAlchemy."""
+    from .store import open_store
 
     return open_store(record)
 

@@ -91,3 +91,14 @@ def test_the_models_backtest_band_raises_a_hit_rate_alarm(tiny, trained, store):
     assert report.alarms["kind"].tolist() == ["hit_rate"]  # below 0.9 from the first week: the 4th in a row
     assert report.alarms["week"].iloc[0] == WEEKS[3] and "backtest band" in report.alarms["message"].iloc[0]
     assert monitor(store, tiny, model=trained).alarms["kind"].ne("hit_rate").all()  # no evidence, no band
+
+
+def test_cold_starts_recorded_in_the_store_raise_their_alarm(tmp_path, tiny, trained):
+    risk = predict(truncate(tiny, WEEKS[0]), as_of=WEEKS[0], model=trained)
+    risk["alerts"] = ["cold_start;no_history"] * 10 + [""] * (len(risk) - 10)  # 40% of the units are new
+    store = ForecastStore(tmp_path / "forecasts.db")
+    store.record(risk, model=trained)
+    assert store.read()["alerts"].str.startswith("cold_start").sum() == 10
+    alarms = monitor(store, tiny).alarms
+    cold = alarms[alarms["kind"] == "cold_start"]
+    assert len(cold) == 1 and cold["message"].iloc[0].startswith("40% of the units (10 of 25) are cold starts")

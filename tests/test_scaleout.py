@@ -17,6 +17,7 @@ from riskmodel.features import GridPanelBuilder
 from riskmodel.features.grid_panel import level_units, neighbour_matrix
 from riskmodel.models import GBMCount, GBMRisk
 from riskmodel.scaleout.partitions import Plan, _blocks
+from riskmodel.store import ForecastStore
 
 pytestmark = pytest.mark.xdist_group("dask")  # one cluster for the module, on one test worker
 
@@ -247,7 +248,7 @@ def test_batch_prediction_scores_every_unit_as_predict_does(client, dask_model, 
     data = scaleout.DaskDataset.from_dataset(small, partitions=2)
     for as_of, partitions in ((None, 4), ("2024-10-01 08:00", 2), ("2023-11-06", 4)):
         folder = scaleout.predict_partitioned(
-            data, tmp_path / "risk", model=dask_model, as_of=as_of, partitions=partitions
+            data, tmp_path / "risk", model=dask_model, as_of=as_of, partitions=partitions, record=tmp_path / "store"
         )
         assert len(list(folder.glob("part.*.parquet"))) == partitions  # earlier files are replaced
         got = pd.read_parquet(folder).sort_values("rank").reset_index(drop=True)
@@ -259,6 +260,9 @@ def test_batch_prediction_scores_every_unit_as_predict_does(client, dask_model, 
         alarms.append(got["alerts"].str.contains("anomaly:").sum())
         assert (got["top_drivers"] != "").sum() == 200
     assert alarms[-1] > 0  # the spike detector's seasonal factor is the whole data's, not a partition's
+    stored = ForecastStore(tmp_path / "store").read()  # a folder: Parquet, partitioned by month
+    assert len(stored) == 3 * len(units) and stored.groupby("as_of")["unit"].nunique().eq(len(units)).all()
+    assert stored.loc[stored["unit"] == "G-NEW", "alerts"].str.startswith("cold_start").all()
 
 
 @pytest.mark.slow

@@ -30,6 +30,7 @@ def predict_partitioned(
     drivers: int | None = 200,
     partitions: int | None = None,
     client=None,
+    record=None,
 ) -> Path:
     """Score every unit on a Dask cluster and write one Parquet file per partition.
 
@@ -51,6 +52,11 @@ def predict_partitioned(
         As in :func:`~riskmodel.scaleout.build_panel`.
     client : distributed.Client, optional
         Default: the current client.
+    record : ForecastStore, str, path or True, optional
+        As in :func:`riskmodel.predict`: the rows written are also appended to this
+        forecast store (a folder for the Parquet store, partitioned by month), read back
+        from the files and recorded at once on the client; a failure to record is a
+        :class:`~riskmodel.store.ForecastNotRecorded` warning and the files stay.
 
     Returns
     -------
@@ -64,6 +70,7 @@ def predict_partitioned(
     """
     client = cluster_client(client)
     trained = serving.model_for(model, drivers)
+    store = None if record is None or record is False else serving.record_store(record)
     if not isinstance(trained.target, GridRisk):
         raise ValueError("batch prediction scores units: it takes a grid model, got a model of open cases")
     serving.check_inputs(trained, data.shape.replace(grid_history=data.grid_history.head(1, npartitions=-1)))
@@ -99,6 +106,10 @@ def predict_partitioned(
             for g, f in enumerate(scored)
         ]
     )
+    if store is not None:
+        from ..store import record_safely
+
+        record_safely(store, pd.read_parquet(folder), trained)
     return folder
 
 
