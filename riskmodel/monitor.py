@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .contract import Dataset
-from .evaluation.alarms import ALARM_COLUMNS, backtest_band, hit_rate_alarms, served_alarms
+from .evaluation.alarms import ALARM_COLUMNS, backtest_expectation, hit_rate_alarms, served_alarms
 from .evaluation.drift import drift_features, input_drift_alarms
 from .evaluation.monitoring import MonitorSettings, first_weeks, score_served
 from .io import read_dataset
@@ -30,6 +30,8 @@ __all__ = ["MonitorReport", "monitor"]
 RENAMED = {"model_name": "model", "model_version": "version", "unit": "grid_id"}
 #: The columns of :attr:`MonitorReport.drift`.
 DRIFT_COLUMNS = ["model", "version", "as_of", "feature", "psi", "usual", "drifted"]
+#: The columns of :attr:`MonitorReport.backtest`.
+BACKTEST_COLUMNS = ["model", "version", "metric", "mean", "std", "low", "high", "folds"]
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,15 @@ class MonitorReport:
         The input drift of each model version checked (given ``model``), at its latest
         ``as_of``: ``model``, ``version``, ``as_of``, ``feature``, ``psi``, ``usual`` and
         ``drifted`` (:func:`~riskmodel.evaluation.drift.feature_drift`); empty otherwise.
+    backtest : DataFrame
+        What the served model's backtest expects of each watched metric, beside which the
+        weekly scores are read: ``model``, ``version``, ``metric``, ``mean``, ``std``,
+        ``low``, ``high``, ``folds``
+        (:func:`~riskmodel.evaluation.alarms.backtest_expectation`); empty without the
+        model's evidence.
     bands : dict
         ``(model, version)`` to the ``(low, high)`` band of the hit rate at 5% in the
-        model's backtest (:func:`~riskmodel.evaluation.alarms.backtest_band`).
+        model's backtest: the hit-rate alarm's.
     """
 
     scores: pd.DataFrame
@@ -66,6 +74,7 @@ class MonitorReport:
     alarms: pd.DataFrame
     unscored: pd.DataFrame
     drift: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DRIFT_COLUMNS))
+    backtest: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BACKTEST_COLUMNS))
     bands: dict = field(default_factory=dict)
 
     @property
@@ -142,11 +151,13 @@ def monitor(store, dataset, *, settings: MonitorSettings | None = None, model=No
     found = [served_alarms(scores, weeks, forecasts, settings=settings)]
     bands: dict = {}
     drift = pd.DataFrame(columns=DRIFT_COLUMNS)
+    backtest = pd.DataFrame(columns=BACKTEST_COLUMNS)
     if trained is not None:
         key, latest = _served_by(trained, forecasts)
-        band = backtest_band(trained.evidence, sigmas=settings.band_sigmas)
-        if band is not None:
-            bands[key] = band
+        expected = backtest_expectation(trained.evidence, sigmas=settings.band_sigmas)
+        backtest = expected.reset_index().assign(model=key[0], version=key[1])[BACKTEST_COLUMNS]
+        if "hit_rate_at_5pct" in expected.index:
+            bands[key] = tuple(expected.loc["hit_rate_at_5pct", ["low", "high"]].astype(float))
             found.append(hit_rate_alarms(scores, bands, settings) if len(scores) else _no_alarms())
         reference, current = drift_features(trained.builder, data, latest, last=settings.psi_reference)
         named = {"model": key[0], "version": key[1], "as_of": latest}
@@ -156,7 +167,13 @@ def monitor(store, dataset, *, settings: MonitorSettings | None = None, model=No
     alarms = pd.concat([t for t in found if len(t)] or [_no_alarms()], ignore_index=True)
     alarms = alarms.sort_values(["known_at", "model", "version", "kind"], ignore_index=True)
     return MonitorReport(
-        scores=scores, weeks=weeks, alarms=alarms, unscored=unscored, drift=drift[DRIFT_COLUMNS], bands=bands
+        scores=scores,
+        weeks=weeks,
+        alarms=alarms,
+        unscored=unscored,
+        drift=drift[DRIFT_COLUMNS],
+        backtest=backtest,
+        bands=bands,
     )
 
 

@@ -14,7 +14,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from .contract import Dataset
-from .evaluation.selection import select_champion
+from .evaluation.selection import chosen_folds, select_champion
 from .evaluation.targets import TARGETS, TargetKind, TrainingSet, target_kind
 from .models import TierPolicy
 from .models.distribution import NegativeBinomial
@@ -85,8 +85,10 @@ class TrainedModel:
     evidence : dict or None
         With ``model="auto"``: why the model was chosen
         (:meth:`riskmodel.evaluation.selection.Choice.to_dict`: the leaderboard and the
-        fold-by-fold differences to the runner-up and to the best baseline), saved in
-        ``model.json``.
+        fold-by-fold differences to the runner-up and to the best baseline) and the
+        chosen model's own score at each fold (``folds``:
+        :func:`~riskmodel.evaluation.selection.chosen_folds`, the monitor's expectation),
+        saved in ``model.json``.
     inputs : dict
         The optional columns of each table the model was trained with, which the
         data to score must hold: ``{"cases": [...], "grid_history": [...]}``.
@@ -398,7 +400,7 @@ def train(
         if model != "auto":
             raise ValueError(f"model must be an estimator or 'auto', got {model!r}")
         pool = kind.roster() if candidates is None else candidates
-        choice, _ = select_champion(
+        choice, result = select_champion(
             dataset,
             pool,
             horizon=horizon,
@@ -410,7 +412,7 @@ def train(
             escalation_days=escalation_days,
             **(selection or {}),
         )
-        evidence = choice.to_dict()
+        evidence = choice.to_dict() | {"folds": chosen_folds(result, choice.chosen)}
         model = pool[choice.chosen]
     rows = executor.training_set(
         kind,

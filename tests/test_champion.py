@@ -42,6 +42,10 @@ def test_auto_trains_the_chosen_candidate_and_keeps_the_evidence(tiny, chosen, t
     assert {row["model"] for row in evidence["leaderboard"]} == set(candidates())  # no oracle
     assert len(evidence["differences"]) == 4 and evidence["versus_best_baseline"]["model"] in ("rate", "last")
     assert evidence["reason"].startswith(evidence["chosen"])
+    folds = pd.DataFrame(evidence["folds"])  # the chosen model's own scores: the monitor's expectation
+    assert list(folds["cutoff"]) == [row["cutoff"] for row in evidence["differences"]]
+    mean = next(row["mean"] for row in evidence["leaderboard"] if row["model"] == evidence["chosen"])
+    assert folds["hit_rate_at_5pct"].mean() == pytest.approx(mean) and folds["brier"].between(0, 1).all()
     cutoffs = pd.to_datetime([row["cutoff"] for row in evidence["differences"]])
     assert (cutoffs + pd.Timedelta(days=28) <= tiny.end).all() and cutoffs.max() > tiny.end - pd.Timedelta(days=35)
     loaded = TrainedModel.load(chosen.save(tmp_path / "model"))

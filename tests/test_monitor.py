@@ -85,11 +85,12 @@ def test_the_command_exits_0_healthy_3_on_an_alarm_1_on_bad_input(tmp_path, tiny
 
 def test_the_models_backtest_band_raises_a_hit_rate_alarm(tiny, trained, store):
     chosen = copy.copy(trained)  # the same content, so the same version in the store
-    chosen.evidence = {"chosen": "rate", "leaderboard": [{"model": "rate", "hit_rate_at_5pct": 0.9}]}
+    chosen.evidence = {"chosen": "rate", "folds": [{"cutoff": "2023-10-02", "hit_rate_at_5pct": 0.9, "brier": 0.1}]}
     loose = MonitorSettings(limit_z=100.0, cusum_h=100.0, psi_threshold=100.0)
     report = monitor(store, tiny, model=chosen, settings=loose)
     assert report.alarms["kind"].tolist() == ["hit_rate"]  # below 0.9 from the first week: the 4th in a row
     assert report.alarms["week"].iloc[0] == WEEKS[3] and "backtest band" in report.alarms["message"].iloc[0]
+    assert report.backtest.set_index("metric")["mean"].to_dict() == {"hit_rate_at_5pct": 0.9, "brier": 0.1}
     assert monitor(store, tiny, model=trained).alarms["kind"].ne("hit_rate").all()  # no evidence, no band
 
 

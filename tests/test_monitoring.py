@@ -20,6 +20,7 @@ from riskmodel.evaluation import (
 from riskmodel.evaluation.alarms import (
     ALARM_COLUMNS,
     backtest_band,
+    backtest_expectation,
     calibration_alarms,
     cold_start_alarms,
     hit_rate_alarms,
@@ -212,18 +213,17 @@ def test_a_hit_rate_below_its_band_for_weeks_in_a_row(unchanged):
     assert hit_rate_alarms(unchanged, {"other": (1.0, 1.0)}).empty  # no band for this model
 
 
-def test_backtest_band_reads_the_chosen_models_evidence():
+def test_the_backtest_expectation_reads_the_chosen_models_fold_scores():
     evidence = {
         "chosen": "GBMCount",
-        "leaderboard": [
-            {"model": "GBMCount", "hit_rate_at_5pct": 0.3, "hit_rate_at_5pct_fold_std": 0.02},
-            {"model": "Other", "hit_rate_at_5pct": 0.1, "hit_rate_at_5pct_fold_std": 0.5},
+        "folds": [
+            {"cutoff": f"2024-0{i}-01", "hit_rate_at_5pct": h} for i, h in enumerate([0.28, 0.30, 0.32], start=1)
         ],
     }
     assert backtest_band(evidence, sigmas=2) == pytest.approx((0.26, 0.34))
-    assert backtest_band(None) is None
-    with pytest.raises(ValueError, match="no 'pai_at_5pct' for the chosen model 'GBMCount'"):
-        backtest_band(evidence, metric="pai_at_5pct")
+    assert backtest_expectation(evidence).loc["hit_rate_at_5pct", "folds"] == 3
+    assert backtest_band(None) is None and backtest_expectation({"chosen": "old"}).empty  # saved before fold scores
+    assert backtest_band(evidence, metric="pai_at_5pct") is None
 
 
 def test_cold_start_share_above_its_threshold():

@@ -1,13 +1,13 @@
 """Evaluation: metrics and the backtest that decide which model is better (pure, no MLflow)."""
 
 from . import metrics
-from .alarms import backtest_band, served_alarms
+from .alarms import backtest_band, backtest_expectation, served_alarms
 from .assessment import assess
 from .backtest import BacktestResult, backtest
 from .drift import drift_features, feature_drift, input_drift_alarms, psi
 from .effects import visit_effect
 from .metrics import wave_detection
-from .monitoring import MonitorSettings, score_served
+from .monitoring import MonitorSettings, first_weeks, score_served
 from .selection import Choice, choose_champion
 
 __all__ = [
@@ -17,9 +17,11 @@ __all__ = [
     "assess",
     "backtest",
     "backtest_band",
+    "backtest_expectation",
     "choose_champion",
     "drift_features",
     "feature_drift",
+    "first_weeks",
     "input_drift_alarms",
     "metrics",
     "psi",

@@ -19,6 +19,7 @@ from .monitoring import KEYS, MonitorSettings
 __all__ = [
     "ALARM_COLUMNS",
     "backtest_band",
+    "backtest_expectation",
     "calibration_alarms",
     "cold_start_alarms",
     "hit_rate_alarms",
@@ -30,36 +31,52 @@ __all__ = [
 ALARM_COLUMNS = ["model", "version", "week", "known_at", "kind", "value", "threshold", "message"]
 
 
-def backtest_band(evidence: Mapping | None, *, metric: str = "hit_rate_at_5pct", sigmas: float = 2.0):
-    """The band ``mean +- sigmas x fold std`` of ``metric`` for the chosen model in its backtest evidence.
+def backtest_expectation(evidence: Mapping | None, *, sigmas: float = 2.0) -> pd.DataFrame:
+    """What the model's backtest expects of each watched metric: its mean over folds, the
+    folds' standard deviation and the band ``mean +- sigmas x std``.
 
     ``evidence`` is :attr:`riskmodel.training.TrainedModel.evidence` (a model trained with
-    ``model="auto"``: :meth:`~riskmodel.evaluation.selection.Choice.to_dict`), whose
-    leaderboard holds each metric's mean over folds and its ``<metric>_fold_std``.
+    ``model="auto"``), whose ``folds`` hold the chosen model's score at each fold
+    (:func:`~riskmodel.evaluation.selection.chosen_folds`).
 
     Returns
     -------
-    tuple of float or None
-        ``(low, high)``, or None without evidence (a model trained on a given estimator).
+    DataFrame
+        Indexed by metric: ``mean``, ``std``, ``low``, ``high``, ``folds``; empty without
+        evidence (a model trained on a given estimator) or without fold scores (a model
+        saved before they were kept).
 
     Examples
     --------
-    >>> evidence = {"chosen": "GBMCount", "leaderboard": [
-    ...     {"model": "GBMCount", "hit_rate_at_5pct": 0.30, "hit_rate_at_5pct_fold_std": 0.05}]}
-    >>> [round(x, 2) for x in backtest_band(evidence)]
-    [0.2, 0.4]
+    >>> evidence = {"folds": [{"cutoff": "2024-01-01", "hit_rate_at_5pct": 0.25, "brier": 0.1},
+    ...                       {"cutoff": "2024-01-08", "hit_rate_at_5pct": 0.35, "brier": 0.1}]}
+    >>> backtest_expectation(evidence).round(2).to_dict(orient="index")["hit_rate_at_5pct"]
+    {'mean': 0.3, 'std': 0.07, 'low': 0.16, 'high': 0.44, 'folds': 2}
     """
-    if not evidence:
+    folds = pd.DataFrame((evidence or {}).get("folds") or [])
+    table = folds.drop(columns="cutoff", errors="ignore").astype(float)
+    out = pd.DataFrame({"mean": table.mean(), "std": table.std().fillna(0.0), "folds": table.count()})
+    out.insert(2, "low", out["mean"] - sigmas * out["std"])
+    out.insert(3, "high", out["mean"] + sigmas * out["std"])
+    return out.rename_axis("metric")
+
+
+def backtest_band(evidence: Mapping | None, *, metric: str = "hit_rate_at_5pct", sigmas: float = 2.0):
+    """The band ``(low, high)`` of ``metric`` in :func:`backtest_expectation`, or None
+    when the evidence has no fold scores of it.
+
+    Examples
+    --------
+    >>> evidence = {"folds": [{"hit_rate_at_5pct": 0.25}, {"hit_rate_at_5pct": 0.35}]}
+    >>> [round(x, 2) for x in backtest_band(evidence)]
+    [0.16, 0.44]
+    >>> backtest_band(None) is None
+    True
+    """
+    expected = backtest_expectation(evidence, sigmas=sigmas)
+    if metric not in expected.index or not expected.loc[metric, "folds"]:
         return None
-    board = {row["model"]: row for row in evidence.get("leaderboard", [])}
-    row = board.get(evidence.get("chosen"))
-    if row is None or row.get(metric) is None:
-        raise ValueError(
-            f"the evidence's leaderboard has no {metric!r} for the chosen model {evidence.get('chosen')!r}; "
-            f"it has models {sorted(board)}"
-        )
-    spread = row.get(f"{metric}_fold_std") or 0.0
-    return row[metric] - sigmas * spread, row[metric] + sigmas * spread
+    return float(expected.loc[metric, "low"]), float(expected.loc[metric, "high"])
 
 
 def _alarm(row: pd.Series, kind: str, value: float, threshold: float, message: str) -> dict:

@@ -42,6 +42,7 @@ __all__ = [
     "Choice",
     "choose_champion",
     "choose_from_folds",
+    "chosen_folds",
     "complexity",
     "newey_west_se",
     "overlap_lag",
@@ -370,6 +371,41 @@ def _reason(chosen, leader, best_baseline, board, metric, confidence, best) -> s
     if chosen == leader:
         return why + ("; no simpler model is within noise of it." if board["contender"].sum() == 1 else ".")
     return f"{why} within noise of the best mean ({leader}, {board.loc[leader, 'mean']:.4f}) and simpler."
+
+
+#: The backtest's metrics a served model is watched on, by the names the monitor gives them.
+WATCHED = {
+    "hit_rate_at_5pct": "hit_rate_at_5pct",
+    "pai_at_5pct": "pai_at_5pct",
+    "brier": "brier",
+    "ece": "ece",
+    "interval_coverage_80": "interval_coverage",
+}
+
+
+def chosen_folds(result: BacktestResult, model: str) -> list[dict]:
+    """The chosen model's score at every fold of its backtest, JSON-ready: ``cutoff`` and
+    the metrics a served model is watched on (``hit_rate_at_5pct``, ``pai_at_5pct``,
+    ``brier``, ``ece``, ``interval_coverage``: the 80% interval's), as
+    :func:`riskmodel.train` keeps them in the evidence for the monitor's bands
+    (:func:`~riskmodel.evaluation.alarms.backtest_expectation`).
+
+    Examples
+    --------
+    >>> from riskmodel.datasets import simulate_district
+    >>> from riskmodel.evaluation import backtest
+    >>> from riskmodel.models import HistoricalRateBaseline
+    >>> result = backtest(simulate_district("tiny", seed=0), [HistoricalRateBaseline()],
+    ...                   cutoffs=["2023-10-02", "2023-10-30"], horizon=28, track=False, progress=False)
+    >>> folds = chosen_folds(result, "HistoricalRateBaseline")
+    >>> len(folds), sorted(folds[0])[:3]
+    (2, ['brier', 'cutoff', 'ece'])
+    """
+    folds = result.folds[result.folds["model"] == model]
+    if folds.empty:
+        raise ValueError(f"the backtest has no model {model!r}; it has {sorted(result.folds['model'].unique())}")
+    table = folds[["cutoff", *[c for c in WATCHED if c in folds]]].rename(columns=WATCHED)
+    return _clean(table.assign(cutoff=table["cutoff"].astype(str)).to_dict(orient="records"))
 
 
 def select_champion(
