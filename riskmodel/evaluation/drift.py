@@ -58,15 +58,26 @@ def psi(reference, current, bins: int = 10, *, eps: float = 1e-4) -> float:
     return float(_index(c, r, eps))
 
 
-def _usual(values: np.ndarray, cutoff: np.ndarray, cutoffs: int, bins: int, eps: float = 1e-4) -> float:
-    """The largest PSI of one reference cutoff's rows against all the reference rows."""
-    where, n = _bins(values, bins)
-    b = where(values)
-    total = np.bincount(b, minlength=n) / len(values)
-    per = np.bincount(cutoff * n + b, minlength=cutoffs * n).reshape(cutoffs, n)
-    if (per.max(axis=1) == per.sum(axis=1)).all():  # one bin a cutoff: a clock (the month), not an input
-        return float("inf")
-    return float(_index(per / per.sum(axis=1, keepdims=True), total, eps).max())
+def _by_cutoff(values: np.ndarray, current: np.ndarray, codes: np.ndarray, gap: int, bins: int, eps: float = 1e-4):
+    """PSI of ``current`` against the last reference cutoff's rows, and the largest PSI
+    between two reference cutoffs ``gap`` cutoffs apart (inf for a clock: one bin a cutoff)."""
+    where, n_bins = _bins(values, bins)
+    n = codes.max() + 1
+    counts = np.bincount(codes * n_bins + where(values), minlength=n * n_bins).reshape(n, n_bins)
+    shares = counts / counts.sum(axis=1, keepdims=True)
+    now = np.bincount(where(current), minlength=n_bins) / len(current)
+    if (counts.max(axis=1) == counts.sum(axis=1)).all():  # one bin a cutoff: a clock (the month), not an input
+        return float(_index(now, shares[-1], eps)), float("inf")
+    usual = float(_index(shares[gap:], shares[:-gap], eps).max()) if gap else 0.0
+    return float(_index(now, shares[-1], eps)), usual
+
+
+def _gap(cutoffs: pd.DatetimeIndex, as_of: pd.Timestamp) -> int:
+    """How many reference cutoffs ``as_of`` lies past the last one (at least 1, at most the reference's span)."""
+    if len(cutoffs) < 2:
+        return 0
+    spacing = pd.Series(cutoffs).diff().median()
+    return int(min(len(cutoffs) - 1, max(1, round((as_of - cutoffs[-1]) / spacing))))
 
 
 def feature_drift(
@@ -74,14 +85,20 @@ def feature_drift(
 ) -> pd.DataFrame:
     """:func:`psi` of every column of ``reference`` in ``current``, and whether it drifted.
 
-    A feature drifted when its PSI is above ``threshold`` and above ``usual``: the largest
-    PSI of any one reference cutoff's rows against all the reference rows (when the
-    reference's index has a ``cutoff`` level, as the grid panel's has; else 0). One
-    forecast's rows are one cutoff, and a feature that differs between the training
-    cutoffs as much (the parents' counts, few distinct values a cutoff, or seasonal
-    counts) has not drifted by that alone. A feature in one bin at every reference cutoff
-    is a clock (the calendar's ``month``, ``days_to_holiday``): its ``usual`` is infinite
-    and it never drifts.
+    When both frames' indexes have a ``cutoff`` level (the grid panel's: ``reference``
+    the training cutoffs' rows, ``current`` one later cutoff's), like is compared with
+    like: ``psi`` is that of the current rows against the last reference cutoff's rows
+    (on the quantile bins of all the reference rows), and ``usual`` the largest PSI
+    between two reference cutoffs as far apart as the current one is from the last (in
+    cutoffs, at most the reference's span). A feature drifted when its ``psi`` is above
+    ``threshold`` and above ``usual``: it moved more than it did in training over the same
+    time. So the season, the features of few distinct values a cutoff (a parent's
+    counts), and the features that grow with the length of the record (the long decays
+    and the all-history rates, which grow through the first years of any data) do not
+    drift by that alone. A feature in one bin at every reference cutoff is a clock (the
+    calendar's ``month``, ``days_to_holiday``): its ``usual`` is infinite and it never
+    drifts. Without the ``cutoff`` levels, ``psi`` is against all the reference rows and
+    ``usual`` is 0.
 
     Returns
     -------
@@ -103,13 +120,17 @@ def feature_drift(
     missing = [c for c in reference.columns if c not in current.columns]
     if missing:
         raise ValueError(f"the current features lack the reference's column(s) {missing[:5]}")
-    by_cutoff = "cutoff" in reference.index.names
-    codes = pd.factorize(reference.index.get_level_values("cutoff"))[0] if by_cutoff else np.zeros(0, dtype=int)
+    by_cutoff = "cutoff" in reference.index.names and "cutoff" in current.index.names
+    if by_cutoff:
+        stamps = pd.DatetimeIndex(reference.index.get_level_values("cutoff"))
+        cutoffs = stamps.unique().sort_values()
+        codes = cutoffs.get_indexer(stamps)
+        gap = _gap(cutoffs, pd.Timestamp(current.index.get_level_values("cutoff").max()))
     rows = {}
     for column in reference.columns:
-        values = reference[column].to_numpy(dtype=float)
-        usual = _usual(values, codes, codes.max() + 1, bins) if by_cutoff else 0.0
-        rows[column] = {"psi": psi(values, current[column], bins), "usual": usual}
+        values, now = reference[column].to_numpy(dtype=float), current[column].to_numpy(dtype=float)
+        found = _by_cutoff(values, now, codes, gap, bins) if by_cutoff else (psi(values, now, bins), 0.0)
+        rows[column] = dict(zip(["psi", "usual"], found, strict=True))
     out = pd.DataFrame.from_dict(rows, orient="index", columns=["psi", "usual"]).astype(float)
     out["drifted"] = (out["psi"] > threshold) & (out["psi"] > out["usual"])
     return out.sort_values(["drifted", "psi"], ascending=False, kind="stable")
@@ -167,7 +188,7 @@ def input_drift_alarms(
     >>> current = pd.DataFrame({"a": np.arange(100.0), "b": np.arange(100.0) + 50})
     >>> alarms, drift = input_drift_alarms(reference, current, model="m", version="1", as_of="2024-01-01")
     >>> print(alarms["message"].iloc[0])
-    1 of 2 features drifted from the training data (PSI above 0.25 and above that of every training cutoff): b (4.35)
+    1 of 2 features moved more since training than over any span as long within it (PSI above 0.25): b (4.35)
     """
     settings = settings or MonitorSettings()
     drift = feature_drift(reference, current, bins=settings.psi_bins, threshold=settings.psi_threshold)
@@ -184,8 +205,8 @@ def input_drift_alarms(
                 "kind": "input_drift",
                 "value": float(high.iloc[0]),
                 "threshold": settings.psi_threshold,
-                "message": f"{len(high)} of {len(drift)} features drifted from the training data "
-                f"(PSI above {settings.psi_threshold:g} and above that of every training cutoff): {named}",
+                "message": f"{len(high)} of {len(drift)} features moved more since training than over any span "
+                f"as long within it (PSI above {settings.psi_threshold:g}): {named}",
             }
         )
     return pd.DataFrame(rows, columns=ALARM_COLUMNS), drift

@@ -96,10 +96,10 @@ class MonitorSettings:
         How many drifting features the input-drift sentence names.
     psi_reference : int or None
         The model's last training cutoffs whose feature rows are the input drift's
-        reference (None: all of them). Fewer miss the season's spread and the spread of
-        features with few distinct values (a parent's counts): on the ``small``
-        simulator, the last 12, 26 or 52 weekly cutoffs flagged 7 to 13 features of an
-        unchanged world as drifted, all of them none.
+        reference (None: all of them). A feature's usual movement is read between
+        reference cutoffs as far apart as the latest forecast is from training, at most
+        the reference's span: fewer cutoffs judge the season and slow trends over less
+        time than has passed (:func:`~riskmodel.evaluation.drift.feature_drift`).
     cold_start_share : float
         Share of cold-start units in a week's forecast above which the model is stale.
     band_sigmas : float
@@ -373,8 +373,11 @@ def first_weeks(
         )
         for level, group in served.groupby("level")
     ]
+    if not counts:
+        columns = [*KEYS, "window_end", "days", "units", "observed", "expected", "oe_ratio"]
+        return pd.DataFrame(columns=columns).astype({"as_of": "datetime64[us]", "window_end": "datetime64[us]"})
     keys = ["level", "grid_id", "as_of"]
-    labels = pd.concat(counts, ignore_index=True) if counts else pd.DataFrame(columns=[*keys, "observed"])
+    labels = pd.concat(counts, ignore_index=True)
     joined = served.merge(labels[[*keys, "observed"]], on=keys, how="inner")
     joined["expected"] = joined["expected_count"] * days / joined["horizon_days"]
     out = joined.groupby(KEYS, as_index=False).agg(
