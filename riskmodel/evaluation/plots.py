@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,7 @@ __all__ = [
     "hit_rate_curve",
     "metrics_by_fold",
     "pit_histogram",
+    "png_bytes",
     "probability_saturated",
     "risk_map",
     "risk_map_frame",
@@ -355,6 +357,21 @@ def metrics_by_fold(result, metric: str = "hit_rate_at_5pct") -> Figure:
     axes.tick_params(axis="x", labelrotation=30)
     _legend(axes)
     return figure
+
+
+def png_bytes(figure: Figure, *, dpi: int = 90) -> bytes:
+    """``figure`` as PNG bytes, as the HTML pages show it inline.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from riskmodel.evaluation.plots import png_bytes
+    >>> png_bytes(Figure(figsize=(1, 1)))[:4]
+    b'\\x89PNG'
+    """
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 def save_figures(result, dataset, folder) -> list[Path]:

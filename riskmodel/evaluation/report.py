@@ -16,7 +16,16 @@ import pandas as pd
 
 from .report_words import GLOSSARY, metric_label
 
-__all__ = ["HEADLINE", "MAIN", "render_report", "write_report"]
+__all__ = [
+    "HEADLINE",
+    "MAIN",
+    "figure_html",
+    "glossary_html",
+    "page_html",
+    "render_report",
+    "table_html",
+    "write_report",
+]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1180px; padding: 0 1em; color: #222;
@@ -79,9 +88,19 @@ _UNITS = {
 }
 
 
-def _table(frame: pd.DataFrame, *, wrap: bool = False) -> str:
-    """A table that scrolls inside its own box rather than widening the page; with
-    ``wrap`` its cells hold text that wraps, left-aligned."""
+def table_html(frame: pd.DataFrame, *, wrap: bool = False) -> str:
+    """A table of the report's style that scrolls inside its own box rather than widening
+    the page; with ``wrap`` its cells hold text that wraps, left-aligned. Numbers show 3
+    decimals and missing values blanks.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from riskmodel.evaluation.report import table_html
+    >>> table = table_html(pd.DataFrame({"a": [0.5, None]}))
+    >>> "<td>0.500</td>" in table, "nan" in table
+    (True, False)
+    """
     frame = frame.reset_index().rename(columns={"model": "Model"})
     body = frame.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="", border=0, escape=True)
     if wrap:
@@ -89,13 +108,55 @@ def _table(frame: pd.DataFrame, *, wrap: bool = False) -> str:
     return f"<div class='scroll'>{body}</div>"
 
 
-def _glossary(columns: Sequence[str]) -> str:
+def glossary_html(columns: Sequence[str]) -> str:
+    """The :data:`~riskmodel.evaluation.report_words.GLOSSARY` lines of ``columns`` (those it has).
+
+    Examples
+    --------
+    >>> from riskmodel.evaluation.report import glossary_html
+    >>> "Brier score:" in glossary_html(["brier", "unknown"]), glossary_html(["unknown"])
+    (True, '')
+    """
     rows = [
         f"<dt>{html.escape(GLOSSARY[c][0])}:</dt><dd>{html.escape(GLOSSARY[c][1])}</dd>"
         for c in columns
         if c in GLOSSARY
     ]
     return f"<dl class='glossary'>{''.join(rows)}</dl>" if rows else ""
+
+
+def figure_html(caption: str, png: bytes) -> str:
+    """A PNG image inline (base64, no file or network) at the page's width, with its caption.
+
+    Examples
+    --------
+    >>> from riskmodel.evaluation.report import figure_html
+    >>> figure_html("A <b>", b"png").startswith("<figure><img alt='A &lt;b&gt;' src='data:image/png;base64,cG5n'>")
+    True
+    """
+    return (
+        f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def page_html(title: str, parts: Sequence[str]) -> str:
+    """A whole self-contained page in the report's style: ``title``, then the HTML ``parts`` in order.
+
+    Examples
+    --------
+    >>> from riskmodel.evaluation.report import page_html
+    >>> page = page_html("Demo", ["<p>hello</p>"])
+    >>> page.startswith("<!DOCTYPE html>") and "<title>Demo</title>" in page and "<p>hello</p>" in page
+    True
+    """
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
 
 
 def _leaderboard(board: pd.DataFrame) -> list[str]:
@@ -108,19 +169,19 @@ def _leaderboard(board: pd.DataFrame) -> list[str]:
         f"<p class='note'>Means over the test folds, best first by {html.escape(metric_label(sort))}"
         + (" (the oracle is the simulator's true risk: the best possible)." if "oracle" in board.index else ".")
         + "</p>",
-        _table(board[main].rename(columns=metric_label)),
-        _glossary(main),
+        table_html(board[main].rename(columns=metric_label)),
+        glossary_html(main),
     ]
     if more or spread:
         parts += [
             "<details><summary>More metrics, and their spread over folds and streets</summary>",
-            _table(board[more].rename(columns=metric_label)) if more else "",
-            _glossary(more),
+            table_html(board[more].rename(columns=metric_label)) if more else "",
+            glossary_html(more),
             "<p class='note'>Spread: the standard deviation of each metric over the folds and, where the data "
             "has streets, over the streets of a fold (mean over folds).</p>"
             if spread
             else "",
-            _table(board[spread].rename(columns=metric_label)) if spread else "",
+            table_html(board[spread].rename(columns=metric_label)) if spread else "",
             "</details>",
         ]
     return parts
@@ -131,7 +192,7 @@ def _top_units(top: pd.DataFrame, note: str) -> list[str]:
     if {"low", "high"} <= set(top.columns):
         top = top.assign(interval=[f"{lo:g} to {hi:g}" for lo, hi in zip(top["low"], top["high"], strict=True)])
     shown = [c for c in _UNITS if c in top]
-    table = _table(top[shown].rename(columns=_UNITS).set_index(_UNITS[shown[0]]), wrap=True)
+    table = table_html(top[shown].rename(columns=_UNITS).set_index(_UNITS[shown[0]]), wrap=True)
     return ["<h2>Top units</h2>", f"<p class='note'>{html.escape(note)}</p>" if note else "", table]
 
 
@@ -190,22 +251,12 @@ def render_report(
         parts += [f"<h2>{html.escape(heading)}</h2>", body]
     if figures:
         parts.append("<h2>Figures</h2>")
-        parts += [
-            f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-            f"<figcaption>{html.escape(name)}</figcaption></figure>"
-            for name, png in figures.items()
-        ]
+        parts += [figure_html(name, png) for name, png in figures.items()]
     if top_units is not None:
         parts += _top_units(top_units, top_note)
     for heading, body in sections:
         parts += [f"<h2>{html.escape(heading)}</h2>", body]
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>\n"
-        + "\n".join(parts)
-        + "\n</body></html>\n"
-    )
+    return page_html(title, parts)
 
 
 def write_report(path, title: str, leaderboard: pd.DataFrame, **parts) -> Path:

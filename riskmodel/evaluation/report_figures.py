@@ -10,7 +10,6 @@ The interactive charts are Plotly's, with plotly.js inline in the page (no netwo
 from __future__ import annotations
 
 import contextlib
-import io
 from collections.abc import Sequence
 
 import numpy as np
@@ -69,24 +68,18 @@ def describe_run(config: dict, *, name: str = "", data: str = "", kind: str = "g
     return title, subtitle
 
 
-def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    return buffer.getvalue()
-
-
 def _figures(result, dataset, forecast, units, *, aggregate: bool, k: int) -> dict[str, bytes]:
     kind, figures = result.kind, {}
     if units is not None:
         where = "the final model's forecast" if forecast is not None else "the last fold's forecast"
-        figures[f"Risk map: {where} and the cases of its period"] = _png(
+        figures[f"Risk map: {where} and the cases of its period"] = plots.png_bytes(
             plots.risk_map(result, dataset, forecast=forecast, aggregate=aggregate, k=k)
         )
     if kind.counts:
-        figures["Hit rate against the share of units chosen"] = _png(plots.hit_rate_curve(result))
+        figures["Hit rate against the share of units chosen"] = plots.png_bytes(plots.hit_rate_curve(result))
     if kind.probabilities:
-        figures["Calibration: observed against predicted"] = _png(plots.calibration_curve(result))
-    figures[f"{metric_label(kind.headline)} by fold"] = _png(plots.metrics_by_fold(result, kind.headline))
+        figures["Calibration: observed against predicted"] = plots.png_bytes(plots.calibration_curve(result))
+    figures[f"{metric_label(kind.headline)} by fold"] = plots.png_bytes(plots.metrics_by_fold(result, kind.headline))
     return figures
 
 

@@ -36,6 +36,21 @@ GLOSSARY: dict[str, tuple[str, str]] = {
     "coverage_80": ("80% interval coverage", "share of counts inside the 80% interval; 0.80 is right"),
     "log_loss": ("Log loss", "error of the probability in log scale; lower is better"),
     "poisson_deviance": ("Poisson deviance", "error of the expected count; lower is better"),
+    "oe_ratio": (
+        "Observed over expected",
+        "the cases that happened over the cases the forecast expected, in all the units; 1 is right",
+    ),
+    "slice_oe_ratio": (
+        "Observed over expected, first week",
+        "the same over the first week of each forecast's window only: it moves sooner",
+    ),
+    "interval_coverage": (
+        "Interval coverage",
+        "share of units whose count fell inside the forecast's interval; the interval's level is right",
+    ),
+    "cold_start_share": ("Cold starts", "share of units the model was not trained on; lower is better"),
+    "hit_rate_at_capacity": ("Hit rate at capacity", "share of the cases in as many top units as can be visited"),
+    "pai_at_capacity": ("PAI at capacity", "hit rate at capacity divided by the share of the area it covers"),
 }
 _SUFFIXES = {"_fold_std": " ± over folds", "_street_std": " ± over streets", "_oracle_ratio": ", of best possible"}
 
