@@ -801,14 +801,23 @@ def monitor_command(
         typer.Option(help="The served model (registry URI or folder): its backtest gives the hit rate's band."),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the weekly scores here: .csv or .parquet.")] = None,
+    page: Annotated[
+        Path | None, typer.Option("--html", help="Write the monitoring page here: curves and alarms, offline HTML.")
+    ] = None,
+    track: Annotated[bool, typer.Option(help="Log the weekly scores to MLflow, one run per model version.")] = True,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment of the monitoring runs.")] = "riskmodel-monitoring",
 ) -> None:
     """Score the stored forecasts whose windows closed; exit 3 on an alarm.
 
     Each model version's week of forecasts is scored against the cases that happened
     (observed over expected, hit rate, Brier, coverage), and each alarm is printed with
     its reason. The exit code is 0 when healthy and 3 on any alarm, for a scheduler.
+    As backtest and train do, it logs to MLflow unless --no-track: each model version's
+    weekly scores on its one run (step = week), the alarms and the page; a store that
+    cannot be written to is warned of and changes no exit code.
 
     Example: riskmodel monitor --store forecasts.db --data data/district --config configs/monitoring.yaml
+    --html monitor.html
     """
     import yaml
 
@@ -822,6 +831,16 @@ def monitor_command(
     if out is not None:
         _write_table(report.scores, out)
         typer.echo(f"{len(report.scores)} weekly score(s) written to {out}")
+    if page is not None:
+        from .evaluation.monitor_page import write_monitor_page
+
+        typer.echo(f"monitoring page written to {write_monitor_page(report, page)}")
+    if track:
+        from .tracking import log_monitoring, log_safely
+
+        runs = log_safely(log_monitoring, report, experiment=experiment, what="the monitoring")
+        if runs:
+            typer.echo(f"logged to MLflow experiment {experiment}: run(s) {', '.join(runs)}")
     shown = ["model", "version", "as_of", "units", "observed", "expected", "oe_ratio", "hit_rate_at_5pct", "brier"]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         typer.echo(

@@ -46,6 +46,7 @@ __all__ = [
     "load_logged",
     "log_backtest",
     "log_model",
+    "log_monitoring",
     "log_report",
     "log_plan",
     "log_safely",
@@ -236,6 +237,94 @@ def log_plan(plan: pd.DataFrame, *, model: str, settings: dict, experiment: str 
             plan.to_csv(path, index=False)
             mlflow.log_artifact(str(path))
     return run.info.run_id
+
+
+#: The weekly scores logged by :func:`log_monitoring`, each at its week's step.
+_MONITORED = ["oe_ratio", "hit_rate_at_5pct", "pai_at_5pct", "brier", "ece", "interval_coverage", "cold_start_share"]
+
+
+def _monitoring_run(client, experiment_id: str, model: str, version: str) -> str:
+    """The run of ``model`` ``version`` in the experiment (the latest started, if several), else a new one."""
+    quoted = [value.replace("\\", "\\\\").replace("'", "\\'") for value in (model, version)]
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{_ROLE}` = 'monitoring' and tags.model = '{quoted[0]}' and tags.version = '{quoted[1]}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if found:
+        return found[0].info.run_id
+    tags = _tags(**{_ROLE: "monitoring", "model": model, "version": version})
+    return client.create_run(experiment_id, run_name=f"monitor {model} {version}", tags=tags).info.run_id
+
+
+def _version_rows(frame: pd.DataFrame, model: str, version: str) -> pd.DataFrame:
+    return frame[(frame["model"].astype(str) == model) & (frame["version"].astype(str) == version)]
+
+
+def _weekly_metrics(scores: pd.DataFrame, alarms: pd.DataFrame) -> list[Metric]:
+    """Each week's scores and its count of ``alarms`` at step = weeks since the first week, timestamp = the week."""
+    weeks = pd.to_datetime(pd.concat([scores["as_of"], alarms["week"]])).drop_duplicates().sort_values()
+    first = weeks.iloc[0]
+
+    def at(name: str, week, value) -> Metric:
+        return Metric(name, float(value), int(week.value // 10**6), int((week - first).days // 7))
+
+    values = [
+        at(name, pd.Timestamp(row["as_of"]), row[name])
+        for _, row in scores.iterrows()
+        for name in _MONITORED
+        if name in row and pd.notna(row[name])
+    ]
+    counts = pd.to_datetime(alarms["week"]).value_counts()
+    return values + [at("alarms", week, counts.get(week, 0)) for week in weeks]
+
+
+def log_monitoring(report, *, experiment: str = "riskmodel-monitoring") -> list[str]:
+    """Log a :class:`~riskmodel.MonitorReport` to MLflow: one run per model version.
+
+    Each model version of the report's scores or alarms has one run in ``experiment``,
+    named ``monitor <model> <version>`` and tagged ``model``, ``version`` and
+    ``riskmodel.role=monitoring``. The run is found by those tags and reused, so that
+    monitoring every week appends to one run per version rather than adding runs. Its
+    metrics are the weekly scores (``oe_ratio``, ``hit_rate_at_5pct``, ``pai_at_5pct``,
+    ``brier``, ``ece``, ``interval_coverage``, ``cold_start_share``; NaN skipped) and
+    ``alarms``, the week's count of alarms, each with ``step`` the weeks since the
+    version's first week (its first scored ``as_of``) and ``timestamp`` the week's
+    ``as_of``: a week logged again with the same value is stored once, and with a new
+    value (late cases) is added at the same step, the latest value shown. The run keeps
+    ``alarms.csv`` (the version's alarms), ``monitor.html`` (the whole report's page,
+    :func:`~riskmodel.evaluation.monitor_page.render_monitor_page`) as artifacts, both
+    replaced on each call, and the tag ``healthy``. Two processes logging a new version
+    at the same moment may each create its run.
+
+    Returns
+    -------
+    list of str
+        The run ids, one per model version (none when the report has nothing scored or alarmed).
+    """
+    from .evaluation.monitor_page import render_monitor_page
+
+    client = mlflow.MlflowClient(_connect())
+    experiment_id = _experiment(experiment)
+    keys = ["model", "version"]
+    versions = pd.concat([report.scores.reindex(columns=keys), report.alarms.reindex(columns=keys)]).drop_duplicates()
+    page = render_monitor_page(report)
+    run_ids = []
+    for model, version in versions.astype(str).itertuples(index=False):
+        scores, alarms = _version_rows(report.scores, model, version), _version_rows(report.alarms, model, version)
+        run_id = _monitoring_run(client, experiment_id, model, version)
+        values = _weekly_metrics(scores, alarms)
+        for start in range(0, len(values), 1000):  # MLflow takes at most 1000 metrics a batch
+            client.log_batch(run_id, metrics=values[start : start + 1000])
+        client.set_tag(run_id, "healthy", str(alarms.empty).lower())
+        with tempfile.TemporaryDirectory() as tmp:
+            alarms.to_csv(Path(tmp) / "alarms.csv", index=False)
+            (Path(tmp) / "monitor.html").write_text(page, encoding="utf-8")
+            client.log_artifacts(run_id, tmp)
+        client.set_terminated(run_id)
+        run_ids.append(run_id)
+    return run_ids
 
 
 def _log_plots(result, dataset) -> None:

@@ -71,7 +71,7 @@ def test_the_command_exits_0_healthy_3_on_an_alarm_1_on_bad_input(tmp_path, tiny
     data = write_dataset(tiny, tmp_path / "d")
     strict = tmp_path / "strict.yaml"
     strict.write_text("weeks: 1\nlimit_z: 0.001\ncusum_h: 0.001\n")
-    args = ["monitor", "--store", str(store), "--data", str(data)]
+    args = ["monitor", "--store", str(store), "--data", str(data), "--no-track"]  # tracking: test_monitor_page
     healthy = monitor(store, tiny).healthy
     default = CliRunner().invoke(app, [*args, "--config", "configs/monitoring.yaml", "--out", str(tmp_path / "s.csv")])
     assert default.exit_code == (0 if healthy else 3), default.output

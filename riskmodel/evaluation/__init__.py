@@ -7,6 +7,7 @@ from .backtest import BacktestResult, backtest
 from .drift import drift_features, feature_drift, input_drift_alarms, psi
 from .effects import visit_effect
 from .metrics import wave_detection
+from .monitor_page import render_monitor_page, write_monitor_page
 from .monitoring import MonitorSettings, first_weeks, score_served
 from .selection import Choice, choose_champion
 
@@ -25,8 +26,10 @@ __all__ = [
     "input_drift_alarms",
     "metrics",
     "psi",
+    "render_monitor_page",
     "score_served",
     "served_alarms",
     "visit_effect",
     "wave_detection",
+    "write_monitor_page",
 ]

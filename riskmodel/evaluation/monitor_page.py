@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from .plots import png_bytes
 from .report import figure_html, glossary_html, page_html, table_html
 from .report_words import metric_label
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from ..monitor import MonitorReport
 
 __all__ = ["KIND_WORDS", "kind_words", "monitor_figure", "monitor_verdict", "render_monitor_page", "write_monitor_page"]
@@ -131,6 +131,8 @@ def monitor_figure(scores: pd.DataFrame, *, alarms: pd.DataFrame | None = None, 
     >>> [axes.get_ylabel() for axes in figure.axes]
     ['Observed over expected', 'Hit rate at 5%', 'Brier score']
     """
+    from matplotlib.figure import Figure  # matplotlib is imported when a page is drawn
+
     weeks = scores.sort_values("as_of")
     shown = [c for c in CURVES if c in weeks and weeks[c].notna().any()]
     figure = Figure(figsize=(10, 0.8 + 1.9 * max(1, len(shown))), layout="constrained")
@@ -206,6 +208,8 @@ def _unscored(unscored: pd.DataFrame) -> str:
 
 
 def _weekly(report: MonitorReport) -> list[str]:
+    from .plots import png_bytes
+
     parts = []
     for (model, version), weeks in report.scores.groupby(["model", "version"], sort=False):
         alarms = report.alarms[(report.alarms["model"] == model) & (report.alarms["version"] == version)]
