@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -141,6 +142,7 @@ def test_the_figure_marks_each_alarm_week_and_shades_the_band():
     one = report.scores[report.scores["version"] == "1"]
     figure = monitor_figure(one, alarms=report.alarms[report.alarms["version"] == "1"], band=(0.2, 0.4))
     assert [a.get_ylabel() for a in figure.axes] == ["Observed over expected", "Hit rate at 5%", "Brier score"]
+    assert "Observed over expected, first week" not in figure.axes[0].get_legend_handles_labels()[1]  # NaN: none
     for axes in figure.axes:  # two alarm weeks: a vertical line at each, in every panel
         marks = [line for line in axes.lines if line.get_color() == "tab:red"]
         assert sorted(pd.Timestamp(m.get_xdata()[0]) for m in marks) == list(WEEKS[4:])
@@ -242,3 +244,24 @@ def test_the_command_writes_the_page_and_tracks(served, tmp_path, tracked):
     untracked = CliRunner().invoke(app, [*args, "--no-track", "--experiment", "other"])
     assert untracked.exit_code == 3 and "logged to MLflow" not in untracked.output
     assert client.get_experiment_by_name("other") is None
+
+
+def test_the_page_fits_a_browser_window_and_fetches_nothing(tmp_path):
+    from .test_report_browser import ARGS, CHROMIUM
+
+    if not Path(CHROMIUM).is_file():
+        pytest.skip("no chromium at /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    path = write_monitor_page(alarmed(), tmp_path / "monitor.html")
+    fetched: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("request", lambda r: None if r.url.startswith(("file:", "data:")) else fetched.append(r.url))
+        page.goto(path.as_uri(), wait_until="load")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # no horizontal overflow
+        widths = page.evaluate("[...document.images].map(image => image.naturalWidth)")
+        text = page.inner_text("body")
+        browser.close()
+    assert fetched == [] and len(widths) == 2 and min(widths) > 500  # both figures drawn from the page itself
+    assert "3 alarms" in text and "hit rate below its backtest band" in text

@@ -97,9 +97,11 @@ def monitor_verdict(report: MonitorReport) -> str:
 
 
 def _slice_ratio(weeks: pd.DataFrame) -> pd.Series | None:
+    """The first week's observed over expected, None when the scores have none."""
     if not {"slice_observed", "slice_expected"} <= set(weeks.columns):
         return None
-    return weeks["slice_observed"] / weeks["slice_expected"].where(weeks["slice_expected"] > 0)
+    ratio = weeks["slice_observed"] / weeks["slice_expected"].where(weeks["slice_expected"] > 0)
+    return ratio if ratio.notna().any() else None
 
 
 def monitor_figure(scores: pd.DataFrame, *, alarms: pd.DataFrame | None = None, band=None, title: str = "") -> Figure:
@@ -259,7 +261,7 @@ def render_monitor_page(report: MonitorReport, *, title: str = "Monitoring the s
         names = ", ".join(sorted(scores["model"].astype(str).unique()))
         days = scores["horizon_days"].dropna().unique() if "horizon_days" in scores else []
         window = f" over the {int(days[0])} days after it" if len(days) == 1 else " over its window"
-        subtitle = f"The forecasts {names} served each week, scored against the cases that happened{window}."
+        subtitle = f"Each week's served forecasts of {names}, scored against the cases that happened{window}."
         parts.append(f"<p class='subtitle'>{html.escape(subtitle)}</p>")
     parts.append(f"<p class='headline'>{html.escape(monitor_verdict(report))}</p>")
     parts.append(f"<p class='note'>{html.escape(_unscored(report.unscored))}</p>")
