@@ -259,41 +259,49 @@ def _monitoring_run(client, experiment_id: str, model: str, version: str) -> str
 
 
 def _version_rows(frame: pd.DataFrame, model: str, version: str) -> pd.DataFrame:
+    if frame.empty:  # perhaps without columns
+        return frame.reindex(columns=["model", "version", "as_of", "week"])
     return frame[(frame["model"].astype(str) == model) & (frame["version"].astype(str) == version)]
 
 
-def _weekly_metrics(scores: pd.DataFrame, alarms: pd.DataFrame) -> list[Metric]:
-    """Each week's scores and its count of ``alarms`` at step = weeks since the first week, timestamp = the week."""
-    weeks = pd.to_datetime(pd.concat([scores["as_of"], alarms["week"]])).drop_duplicates().sort_values()
-    first = weeks.iloc[0]
+def _weekly_metrics(scores: pd.DataFrame, first: pd.DataFrame, alarms: pd.DataFrame) -> list[Metric]:
+    """Each week's scores, its first week's ``oe_ratio`` and its count of ``alarms``, at step = weeks
+    since the version's first week and timestamp = the week."""
+    weeks = pd.to_datetime(pd.concat([scores["as_of"], first["as_of"], alarms["week"]])).drop_duplicates()
+    start = weeks.min()
 
     def at(name: str, week, value) -> Metric:
-        return Metric(name, float(value), int(week.value // 10**6), int((week - first).days // 7))
+        week = pd.Timestamp(week)
+        return Metric(name, float(value), int(week.value // 10**6), int((week - start).days // 7))
 
+    named = [(scores, name, name) for name in _MONITORED] + [(first, "first_week_oe_ratio", "oe_ratio")]
     values = [
-        at(name, pd.Timestamp(row["as_of"]), row[name])
-        for _, row in scores.iterrows()
-        for name in _MONITORED
-        if name in row and pd.notna(row[name])
+        at(name, week, value)
+        for frame, name, column in named
+        if column in frame
+        for week, value in zip(frame["as_of"], frame[column], strict=True)
+        if pd.notna(value)
     ]
     counts = pd.to_datetime(alarms["week"]).value_counts()
-    return values + [at("alarms", week, counts.get(week, 0)) for week in weeks]
+    return values + [at("alarms", week, counts.get(week, 0)) for week in weeks.sort_values()]
 
 
 def log_monitoring(report, *, experiment: str = "riskmodel-monitoring") -> list[str]:
     """Log a :class:`~riskmodel.MonitorReport` to MLflow: one run per model version.
 
-    Each model version of the report's scores or alarms has one run in ``experiment``,
-    named ``monitor <model> <version>`` and tagged ``model``, ``version`` and
-    ``riskmodel.role=monitoring``. The run is found by those tags and reused, so that
+    Each model version of the report's scores, first weeks or alarms has one run in
+    ``experiment``, named ``monitor <model> <version>`` and tagged ``model``, ``version``
+    and ``riskmodel.role=monitoring``. The run is found by those tags and reused, so that
     monitoring every week appends to one run per version rather than adding runs. Its
     metrics are the weekly scores (``oe_ratio``, ``hit_rate_at_5pct``, ``pai_at_5pct``,
-    ``brier``, ``ece``, ``interval_coverage``, ``cold_start_share``; NaN skipped) and
+    ``brier``, ``ece``, ``interval_coverage``, ``cold_start_share``; NaN skipped), the
+    first week's ``first_week_oe_ratio`` (what the calibration alarms read) and
     ``alarms``, the week's count of alarms, each with ``step`` the weeks since the
-    version's first week (its first scored ``as_of``) and ``timestamp`` the week's
-    ``as_of``: a week logged again with the same value is stored once, and with a new
-    value (late cases) is added at the same step, the latest value shown. The run keeps
-    ``alarms.csv`` (the version's alarms), ``monitor.html`` (the whole report's page,
+    version's first week (its earliest ``as_of`` in the report; the store keeps it, so
+    steps agree from one call to the next) and ``timestamp`` the week's ``as_of``. A week
+    logged again with the same value is stored once; with a new value (late cases) it is
+    added at the same step, the latest value shown. The run keeps ``alarms.csv`` (the
+    version's alarms) and ``monitor.html`` (the whole report's page,
     :func:`~riskmodel.evaluation.monitor_page.render_monitor_page`) as artifacts, both
     replaced on each call, and the tag ``healthy``. Two processes logging a new version
     at the same moment may each create its run.
@@ -307,14 +315,14 @@ def log_monitoring(report, *, experiment: str = "riskmodel-monitoring") -> list[
 
     client = mlflow.MlflowClient(_connect())
     experiment_id = _experiment(experiment)
-    keys = ["model", "version"]
-    versions = pd.concat([report.scores.reindex(columns=keys), report.alarms.reindex(columns=keys)]).drop_duplicates()
+    frames = (report.scores, report.weeks, report.alarms)
+    versions = pd.concat([frame.reindex(columns=["model", "version"]) for frame in frames]).astype(str)
     page = render_monitor_page(report)
     run_ids = []
-    for model, version in versions.astype(str).itertuples(index=False):
-        scores, alarms = _version_rows(report.scores, model, version), _version_rows(report.alarms, model, version)
+    for model, version in versions.drop_duplicates().itertuples(index=False):
+        scores, first, alarms = (_version_rows(frame, model, version) for frame in frames)
         run_id = _monitoring_run(client, experiment_id, model, version)
-        values = _weekly_metrics(scores, alarms)
+        values = _weekly_metrics(scores, first, alarms)
         for start in range(0, len(values), 1000):  # MLflow takes at most 1000 metrics a batch
             client.log_batch(run_id, metrics=values[start : start + 1000])
         client.set_tag(run_id, "healthy", str(alarms.empty).lower())

@@ -62,16 +62,40 @@ def alarm(model: str, version: str, week, kind: str, message: str) -> dict:
     }
 
 
+def first_weeks(model: str, version: str, weeks) -> pd.DataFrame:
+    """The first weeks of the forecasts served ``weeks``: known a week after each."""
+    observed = np.linspace(2, 5, len(weeks))
+    return pd.DataFrame(
+        {
+            "model": model,
+            "version": version,
+            "as_of": weeks,
+            "window_end": weeks + pd.Timedelta(days=7),
+            "days": 7.0,
+            "units": 25,
+            "observed": observed,
+            "expected": 2.5,
+            "oe_ratio": observed / 2.5,
+        }
+    )
+
+
+def backtest(model: str, version: str, **bands) -> pd.DataFrame:
+    rows = [(model, version, m, (lo + hi) / 2, (hi - lo) / 4, lo, hi, 4) for m, (lo, hi) in bands.items()]
+    return pd.DataFrame(rows, columns=["model", "version", "metric", "mean", "std", "low", "high", "folds"])
+
+
 def healthy() -> MonitorReport:
     return MonitorReport(
         scores=scores("grid", "1", WEEKS),
+        weeks=first_weeks("grid", "1", WEEKS),
         alarms=pd.DataFrame(columns=ALARM_COLUMNS),
         unscored=pd.DataFrame(columns=["model", "version", "as_of", "reason", "forecasts"]),
     )
 
 
 def alarmed() -> MonitorReport:
-    second = scores("grid", "2", WEEKS[[0, 1, 3]], slice_observed=[3.0, 4, 6], slice_expected=[2.5, 2.5, 2.5])
+    second = scores("grid", "2", WEEKS[[0, 1, 3]])
     second.loc[1, "brier"] = np.nan
     alarms = pd.DataFrame(
         [
@@ -97,9 +121,11 @@ def alarmed() -> MonitorReport:
     )
     return MonitorReport(
         scores=pd.concat([scores("grid", "1", WEEKS), second], ignore_index=True),
+        weeks=first_weeks("grid", "2", WEEKS[[0, 1, 3, 4, 5]]),  # first weeks close before the windows
         alarms=alarms,
         unscored=unscored,
         drift=drift,
+        backtest=backtest("grid", "1", hit_rate_at_5pct=(0.2, 0.4), brier=(0.05, 0.15)),
         bands={("grid", "1"): (0.2, 0.4)},
     )
 
@@ -114,10 +140,11 @@ def assert_offline_and_clean(page: str) -> None:
 def test_a_healthy_page_says_so_with_a_figure_and_the_glossary():
     page = render_monitor_page(healthy(), title="District A")
     assert "<title>District A</title>" in page
-    assert "Healthy: no alarm in 6 weeks scored of 1 model version, from 01 Jan 2024 to 05 Feb 2024." in page
+    assert "Healthy: no alarm over 6 weeks of forecasts of 1 model version, from 01 Jan 2024 to 05 Feb 2024." in page
     assert page.count("<img") == 1 and "<h2>Alarms</h2>" not in page and "Input drift" not in page
     assert "Every stored forecast was scored." in page and "over the 28 days after it" in page
     assert "Observed over expected:</dt>" in page and "Hit rate at 5%:</dt>" in page
+    assert "Observed over expected, first week:</dt>" in page and "What the backtest expects" not in page
     assert_offline_and_clean(page)
 
 
@@ -129,7 +156,9 @@ def test_an_alarmed_page_names_the_alarms_drift_and_unscored():
         assert html.escape(message) in page
     assert "<population>" not in page  # escaped
     assert page.count("<img") == 2  # a figure per model version
-    assert "backtest band of the hit rate at 5% 0.200 to 0.400" in page
+    assert "grid 1: the weekly scores, alarms marked red; the backtest&#x27;s bands shaded green" in page
+    expects = page[page.index("<h2>What the backtest expects</h2>") :]
+    assert "<td>Hit rate at 5%</td>" in expects and "<td>Brier score</td>" in expects
     assert "Left unscored: 50 forecasts whose window is still open (the weeks of 29 Jan 2024 to 05 Feb 2024)." in page
     drift = page[page.index("<h2>Input drift</h2>") :]
     assert drift.index("population") < drift.index("cases_28d") < drift.index("month")  # drifted first, then PSI
@@ -140,20 +169,22 @@ def test_an_alarmed_page_names_the_alarms_drift_and_unscored():
 def test_the_figure_marks_each_alarm_week_and_shades_the_band():
     report = alarmed()
     one = report.scores[report.scores["version"] == "1"]
-    figure = monitor_figure(one, alarms=report.alarms[report.alarms["version"] == "1"], band=(0.2, 0.4))
+    bands = {"hit_rate_at_5pct": (0.2, 0.4), "brier": (0.05, 0.15)}
+    figure = monitor_figure(one, alarms=report.alarms[report.alarms["version"] == "1"], bands=bands)
     assert [a.get_ylabel() for a in figure.axes] == ["Observed over expected", "Hit rate at 5%", "Brier score"]
-    assert "Observed over expected, first week" not in figure.axes[0].get_legend_handles_labels()[1]  # NaN: none
+    assert "Observed over expected, first week" not in figure.axes[0].get_legend_handles_labels()[1]  # none given
     for axes in figure.axes:  # two alarm weeks: a vertical line at each, in every panel
         marks = [line for line in axes.lines if line.get_color() == "tab:red"]
         assert sorted(pd.Timestamp(m.get_xdata()[0]) for m in marks) == list(WEEKS[4:])
-    assert len(figure.axes[1].patches) == 1  # the band
+    assert [len(axes.patches) for axes in figure.axes] == [0, 1, 1]  # the bands
     two = report.scores[report.scores["version"] == "2"]
-    labels = [line.get_label() for line in monitor_figure(two).axes[0].lines]
-    assert labels[0] == "Observed over expected" and "Observed over expected, first week" in labels
+    lines = {line.get_label(): line for line in monitor_figure(two, first_weeks=report.weeks).axes[0].lines}
+    assert len(lines["Observed over expected"].get_xdata()) == 3
+    assert len(lines["Observed over expected, first week"].get_xdata()) == 5  # known sooner, drawn further
 
 
 def test_an_empty_report_is_a_page_too(tmp_path):
-    empty = MonitorReport(scores=pd.DataFrame(), alarms=pd.DataFrame(columns=ALARM_COLUMNS), unscored=pd.DataFrame())
+    empty = MonitorReport(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(columns=ALARM_COLUMNS), pd.DataFrame())
     path = write_monitor_page(empty, tmp_path / "deep" / "m.html")
     page = path.read_text()
     assert "nothing was scored and no alarm raised" in page and "<img" not in page
@@ -186,6 +217,14 @@ def test_log_monitoring_keeps_one_run_per_version_and_appends(tracked):
     two = runs["2"].info.run_id
     assert [m.step for m in client.get_metric_history(two, "oe_ratio")] == [0, 1, 3]  # a week's gap kept
     assert [m.step for m in client.get_metric_history(two, "brier")] == [0, 3]  # its NaN skipped
+    assert [m.step for m in client.get_metric_history(two, "first_week_oe_ratio")] == [0, 1, 3, 4, 5]
+    assert [(m.step, m.value) for m in client.get_metric_history(two, "alarms")] == [
+        (0, 0),
+        (1, 0),
+        (3, 1),
+        (4, 0),
+        (5, 0),
+    ]
     alarms = client.get_metric_history(runs["1"].info.run_id, "alarms")
     assert [(m.step, m.value) for m in alarms] == [(0, 0), (1, 0), (2, 0), (3, 0), (4, 1), (5, 1)]
     artifacts = {a.path for a in client.list_artifacts(two)}
@@ -195,6 +234,7 @@ def test_log_monitoring_keeps_one_run_per_version_and_appends(tracked):
 
     later = MonitorReport(  # the next week: one more week scored, no new alarm
         scores=pd.concat([report.scores, scores("grid", "1", WEEKS[-1:] + pd.Timedelta(weeks=1))]),
+        weeks=report.weeks,
         alarms=report.alarms,
         unscored=report.unscored,
     )

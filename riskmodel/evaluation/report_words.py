@@ -40,9 +40,10 @@ GLOSSARY: dict[str, tuple[str, str]] = {
         "Observed over expected",
         "the cases that happened over the cases the forecast expected, in all the units; 1 is right",
     ),
-    "slice_oe_ratio": (
+    "first_week_oe_ratio": (
         "Observed over expected, first week",
-        "the same over the first week of each forecast's window only: it moves sooner",
+        "the same over the first week of each forecast's window, known a week after it: what the calibration "
+        "alarms read",
     ),
     "interval_coverage": (
         "Interval coverage",
