@@ -846,6 +846,11 @@ def monitor_command(
         typer.echo(
             report.scores[[c for c in shown if c in report.scores]].to_string(index=False, float_format="{:.3f}".format)
         )
+    for (name, version), expected in report.backtest.groupby(["model", "version"]):
+        typer.echo(
+            f"Its backtest expects ({name} {version}, mean and band over {expected['folds'].max()} folds): "
+            + _expected(expected)
+        )
     if len(report.unscored):
         counts = report.unscored.groupby("reason")["forecasts"].sum()
         typer.echo("Unscored: " + ", ".join(f"{n} forecast(s) {reason}" for reason, n in counts.items()))
@@ -856,6 +861,15 @@ def monitor_command(
     if not report.healthy:
         raise typer.Exit(3)
     typer.echo("Healthy: no alarm.")
+
+
+def _expected(expected: pd.DataFrame) -> str:
+    """The backtest's expectation of each watched metric, in words: ``label mean [low, high]``."""
+    from .evaluation.report_words import metric_label
+
+    return "; ".join(
+        f"{metric_label(row.metric)} {row.mean:.3f} [{row.low:.3f}, {row.high:.3f}]" for row in expected.itertuples()
+    )
 
 
 @command("plan")

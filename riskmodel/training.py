@@ -100,6 +100,8 @@ class TrainedModel:
         ``low`` and ``high`` are its 80% interval. 0 is the Poisson law: the value of a
         case model, and of a grid model saved before the dispersion was kept (whose
         intervals are then Poisson intervals, narrower than the fitted ones would be).
+    fingerprint : str
+        A hash of its content, saved with it (see the property).
     model_uri, run_id : str or None
         Where MLflow keeps it, once logged.
     """
@@ -122,6 +124,7 @@ class TrainedModel:
         inputs=None,
         dispersion=0.0,
         evidence=None,
+        fingerprint=None,
     ):
         self.kind = kind
         self.estimator = estimator
@@ -135,7 +138,18 @@ class TrainedModel:
         self.inputs = inputs or {}
         self.dispersion = float(dispersion or 0.0)
         self.evidence = evidence
+        self._fingerprint = fingerprint
         self.model_uri = self.run_id = None
+
+    @property
+    def fingerprint(self) -> str:
+        """``"sha256:"`` and 16 hex digits of a hash of the model's content (estimator,
+        feature builder, tier policy, schema, training cutoff, dispersion, units),
+        computed once and saved with the model: the version a forecast store records for
+        a model outside the registry (:func:`riskmodel.store.model_identity`)."""
+        if self._fingerprint is None:
+            self._fingerprint = _content_hash(self)
+        return self._fingerprint
 
     @property
     def target(self) -> TargetKind:
@@ -206,6 +220,7 @@ class TrainedModel:
             "inputs": self.inputs,
             "dispersion": self.dispersion,
             "evidence": self.evidence,
+            "fingerprint": self.fingerprint,
         }
         return write_parts(
             folder,
@@ -254,6 +269,7 @@ class TrainedModel:
             inputs=meta["inputs"],
             dispersion=meta.get("dispersion", 0.0),  # saved before the dispersion was kept: Poisson
             evidence=meta.get("evidence"),
+            fingerprint=meta.get("fingerprint"),  # saved before it was kept: hashed from what was loaded
         )
         if trained.version != library_version():
             warnings.warn(
@@ -261,6 +277,22 @@ class TrainedModel:
                 stacklevel=2,
             )
         return trained
+
+
+def _content_hash(trained: TrainedModel) -> str:
+    import joblib  # scikit-learn's: a stable hash of numpy arrays, frames and estimators
+
+    parts = (
+        trained.kind,
+        trained.estimator,
+        trained.builder,
+        trained.tier_policy.get_params(),
+        trained.schema_hash,
+        str(trained.trained_through),
+        trained.dispersion,
+        None if trained.units is None else [str(u) for u in trained.units],
+    )
+    return "sha256:" + hashlib.sha256(joblib.hash(parts).encode()).hexdigest()[:16]
 
 
 def convert_legacy(folder, *, trusted: bool = False) -> Path:

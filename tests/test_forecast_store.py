@@ -96,7 +96,7 @@ def test_sqlite_and_parquet_keep_the_same_rows(tmp_path, trained, risk):
 def test_a_registry_version_names_the_model_and_a_saved_folder_its_content(tmp_path, trained):
     folder = trained.save(tmp_path / "model")
     first, second = TrainedModel.load(folder), TrainedModel.load(folder)
-    assert model_identity(first) == model_identity(second)
+    assert model_identity(first) == model_identity(second) == model_identity(trained)  # served, then monitored
     assert model_identity(first)[1].startswith("sha256:")
     other = train(simulate_district("tiny", seed=1), model=HistoricalRateBaseline(), track=False)
     assert model_identity(other) != model_identity(trained)

@@ -83,7 +83,7 @@ def test_the_command_exits_0_healthy_3_on_an_alarm_1_on_bad_input(tmp_path, tiny
     assert missing.exit_code == 1 and "no forecast store at" in missing.output
 
 
-def test_the_models_backtest_band_raises_a_hit_rate_alarm(tiny, trained, store):
+def test_the_models_backtest_band_raises_a_hit_rate_alarm(tmp_path, tiny, trained, store):
     chosen = copy.copy(trained)  # the same content, so the same version in the store
     chosen.evidence = {"chosen": "rate", "folds": [{"cutoff": "2023-10-02", "hit_rate_at_5pct": 0.9, "brier": 0.1}]}
     loose = MonitorSettings(limit_z=100.0, cusum_h=100.0, psi_threshold=100.0)
@@ -92,6 +92,22 @@ def test_the_models_backtest_band_raises_a_hit_rate_alarm(tiny, trained, store):
     assert report.alarms["week"].iloc[0] == WEEKS[3] and "backtest band" in report.alarms["message"].iloc[0]
     assert report.backtest.set_index("metric")["mean"].to_dict() == {"hit_rate_at_5pct": 0.9, "brier": 0.1}
     assert monitor(store, tiny, model=trained).alarms["kind"].ne("hit_rate").all()  # no evidence, no band
+    folder = chosen.save(tmp_path / "model")
+    (tmp_path / "loose.yaml").write_text("limit_z: 100\ncusum_h: 100\npsi_threshold: 100\n")
+    data = write_dataset(tiny, tmp_path / "d")
+    args = [
+        "--store",
+        str(store),
+        "--data",
+        str(data),
+        "--model",
+        str(folder),
+        "--config",
+        str(tmp_path / "loose.yaml"),
+    ]
+    printed = CliRunner().invoke(app, ["monitor", *args, "--no-track"])
+    assert printed.exit_code == 3 and "ALARM hit_rate" in printed.output, printed.output
+    assert "Its backtest expects" in printed.output and "0.900 [0.900, 0.900]" in printed.output
 
 
 def test_cold_starts_recorded_in_the_store_raise_their_alarm(tmp_path, tiny, trained):

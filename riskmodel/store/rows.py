@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,7 +55,6 @@ class StoreSchemaError(ValueError):
 
 
 # -- which model --------------------------------------------------------------------------
-_fingerprints: weakref.WeakKeyDictionary[TrainedModel, str] = weakref.WeakKeyDictionary()
 
 
 def model_identity(trained: TrainedModel) -> tuple[str, str]:
@@ -64,9 +62,9 @@ def model_identity(trained: TrainedModel) -> tuple[str, str]:
 
     The name is the registered name (``dispute-risk-grid``); the version is the
     registry's version when the model was loaded from ``models:/<name>/<version>``
-    (or an alias of it), else ``"sha256:"`` and 16 hex digits of a hash of the model's
-    content (estimator, feature builder, tier policy, schema, training cutoff), the
-    same for every load of one saved model.
+    (or an alias of it), else :attr:`~riskmodel.training.TrainedModel.fingerprint`: a
+    hash of the model's content, saved with it, so the model served from memory and
+    every load of its folder are one version.
 
     Examples
     --------
@@ -84,22 +82,7 @@ def model_identity(trained: TrainedModel) -> tuple[str, str]:
     registered, _, number = uri.removeprefix("models:/").rpartition("/")
     if uri.startswith("models:/") and registered == name and number.isdigit():
         return name, number
-    found = _fingerprints.get(trained)
-    if found is None:
-        import joblib  # scikit-learn's: a stable hash of numpy arrays, frames and estimators
-
-        parts = (
-            trained.kind,
-            trained.estimator,
-            trained.builder,
-            trained.tier_policy.get_params(),
-            trained.schema_hash,
-            str(trained.trained_through),
-            trained.dispersion,
-            None if trained.units is None else [str(u) for u in trained.units],
-        )
-        found = _fingerprints[trained] = "sha256:" + hashlib.sha256(joblib.hash(parts).encode()).hexdigest()[:16]
-    return name, found
+    return name, trained.fingerprint
 
 
 def horizon_text(window: pd.Timedelta | pd.DateOffset) -> str:
