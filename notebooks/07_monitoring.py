@@ -54,8 +54,9 @@ pd.DataFrame({name: cases["source"].value_counts() for name, cases in after.item
 
 # %% [markdown]
 # The cases recorded from the change to the end of 2025, by the channel that recorded them.
-# Both worlds draw the same disputes, case for case, and record them through the same
-# channels; the second also records, through the `app`, disputes that used to go unreported.
+# Up to the change the two worlds are the same, case for case; after it both draw their
+# disputes from the same process, so the old channels record about as many in each (up to
+# chance), and the second also records, through the `app`, disputes that used to go unreported.
 # Nothing changed in what happens between neighbours, only in what reaches the record: the
 # kind of change a model trained before it cannot know about.
 #
@@ -191,7 +192,7 @@ reports["unchanged"].alarms[["week", "known_at", "kind", "message"]]
 # %% [markdown]
 # The unchanged world stays silent from January to mid-December, through the weeks where the
 # other world alarmed again and again, and then raises one alarm the other way: "fewer cases than
-# forecast", in the week before Christmas, after a quiet autumn. Nothing broke; the model has
+# forecast", in Christmas week, after a quiet autumn. Nothing broke; the model has
 # served a year without retraining, and its picture of the end of the year is last year's.
 # An alarm is a reason to look, not a verdict: here the look says "retrain", as a district
 # should at least once a year anyway.
@@ -243,9 +244,8 @@ reports["new platform"].unscored
 #   channel. Check that the app's cases are not the hotline's cases entered twice (the same
 #   parties, grid and day); if they are duplicates, remove them at the source, and the alarm
 #   was right about the data, not the model. If they are new, real disputes, the model
-#   under-forecasts every unit: retrain it on data that includes enough weeks of the app
-#   (and consider its `source` in the features), then serve the new version; its forecasts
-#   are scored as a version of their own.
+#   under-forecasts every unit: retrain it on data that includes enough weeks of the app,
+#   then serve the new version; its forecasts are scored as a version of their own.
 # - **Fewer cases than forecast** (the unchanged world's last week): look at the season and
 #   at any channel that stopped recording; a model a year old is due for retraining.
 # - **Input drift**: read the named features; they tell which part of the record moved.
