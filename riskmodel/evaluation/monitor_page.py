@@ -187,8 +187,8 @@ def _drift(drift: pd.DataFrame, top: int) -> list[str]:
     parts = [
         "<h2>Input drift</h2>",
         "<p class='note'>The population stability index (PSI) of each feature at the latest forecast against the "
-        "training cutoffs: a feature drifted when its PSI is above the threshold and above its usual PSI (the "
-        "largest of any one training cutoff against all of them). The features that drift most, drifted first.</p>",
+        "last training cutoff: a feature drifted when its PSI is above the threshold and above its usual PSI (the "
+        "largest between two training cutoffs as far apart). The features that drift most, drifted first.</p>",
     ]
     for (model, version, as_of), rows in drift.groupby(["model", "version", "as_of"], sort=False):
         rows = rows.sort_values(["drifted", "psi"], ascending=False, kind="stable").head(top)
