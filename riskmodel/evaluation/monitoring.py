@@ -82,9 +82,13 @@ class MonitorSettings:
         expected count).
     cusum_shift : float
         The ratio of observed to expected counts the Poisson CUSUM is tuned to detect
-        (and its inverse downwards).
+        (and its inverse downwards). It sets the smallest change worth an alarm: a trained
+        model's own error over a served year is of about 15% (see
+        :func:`~riskmodel.evaluation.alarms.calibration_alarms`), which the default 2 stays
+        clear of.
     cusum_h : float
-        The CUSUM's decision limit (in log-likelihood-ratio units).
+        The CUSUM's decision limit (in log-likelihood-ratio units); higher, fewer false
+        alarms and later true ones.
     overdispersion : float
         ``phi``: the variance of a week's observed total over its expected total under
         calibration (1 is Poisson; self-exciting disputes spread more).
@@ -110,8 +114,8 @@ class MonitorSettings:
     calibration_days: float = 7.0
     weeks: int = 4
     limit_z: float = 3.0
-    cusum_shift: float = 1.5
-    cusum_h: float = 5.0
+    cusum_shift: float = 2.0
+    cusum_h: float = 6.0
     overdispersion: float = 2.0
     psi_threshold: float = 0.25
     psi_bins: int = 10
@@ -161,7 +165,7 @@ class MonitorSettings:
         if bad:
             raise ValueError(f"monitor settings {sorted(bad)} must be > 0, got {bad}")
         if not self.cusum_shift > 1:
-            raise ValueError(f"cusum_shift must be a ratio > 1 (e.g. 1.5), got {self.cusum_shift}")
+            raise ValueError(f"cusum_shift must be a ratio > 1 (e.g. 2), got {self.cusum_shift}")
         if self.psi_reference is not None and self.psi_reference < 2:
             raise ValueError(f"psi_reference must be None (every training cutoff) or >= 2, got {self.psi_reference}")
         if self.psi_bins < 2 or (self.capacity is not None and self.capacity < 1):
