@@ -192,8 +192,8 @@ def calibration_settings(runs: list[dict]) -> list[list[str]]:
                     watched = sum(len(r["firsts"][model]) for r, _ in found) / 52
                     row.append(f"{sum(len(a) for _, a in found) / watched:.2f}")
                     continue
-                delays = [(a.loc[a["known_at"] > CHANGE, "known_at"].min() - CHANGE).days for _, a in found]
-                caught = [d for d in delays if d == d]  # NaN: never
+                after = [a.loc[a["known_at"] > CHANGE, "known_at"] for _, a in found]
+                caught = [(known.min() - CHANGE).days for known in after if len(known)]
                 within = sum(d <= WITHIN.days for d in caught)
                 row.append(f"{within}/{len(found)}, median {np.median(caught):.0f} d" if caught else "never")
             rows.append(row)
