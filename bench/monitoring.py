@@ -62,34 +62,20 @@ def exact_weeks(district, weeks) -> pd.DataFrame:
     return first_weeks(served, district)
 
 
-def truncate(dataset, as_of):
-    """The data as it stood at ``as_of`` (tests/test_serving.py's helper): later reports gone,
-    later resolutions and escalations not yet known, later attribute snapshots not yet in force."""
-    as_of = pd.Timestamp(as_of)
-    cases = dataset.cases[dataset.cases["reported_at"] < as_of].copy()
-    for column in ("resolved_at", "escalated_at"):
-        cases[column] = cases[column].where(cases[column] < as_of)
-    cases["outcome"] = np.where(
-        cases["escalated_at"].notna(), "escalated", np.where(cases["resolved_at"].notna(), cases["outcome"], "open")
-    )
-    history = dataset.grid_history[dataset.grid_history["valid_from"] <= as_of]
-    return dataset.replace(cases=cases, grid_history=history, as_of=as_of)
-
-
 def seed_runs(seed: int) -> list[dict]:
     """Every world of one seed: its alarms (kind and ``known_at``) and the forecasts served."""
     base = simulate_district("small", seed=seed, years=3)
-    trained = train(truncate(base, TRAINED), model=GBMCount(), horizon=HORIZON, track=False)
+    trained = train(base.as_it_stood(TRAINED), model=GBMCount(), horizon=HORIZON, track=False)
     weeks = pd.date_range(TRAINED, base.end - pd.Timedelta(days=HORIZON), freq="W-MON")
     out = []
     for world, changes in WORLDS.items():
         district = simulate_district("small", seed=seed, years=3, changes=changes) if changes else base
-        before = truncate(district, TRAINED).cases.reset_index(drop=True)
-        pd.testing.assert_frame_equal(before, truncate(base, TRAINED).cases.reset_index(drop=True))
+        before = district.as_it_stood(TRAINED).cases.reset_index(drop=True)
+        pd.testing.assert_frame_equal(before, base.as_it_stood(TRAINED).cases.reset_index(drop=True))
         with tempfile.TemporaryDirectory() as folder:
             store = os.path.join(folder, "forecasts.db")
             for as_of in weeks:
-                predict(truncate(district, as_of), as_of=as_of, model=trained, record=store)
+                predict(district.as_it_stood(as_of), as_of=as_of, model=trained, record=store)
             report = monitor(store, district, model=trained)
         alarms = report.alarms[["kind", "known_at", "message"]].to_dict("records")
         firsts = {"GBMCount": report.weeks}
@@ -132,16 +118,15 @@ import pandas as pd
 from riskmodel import monitor, predict, train
 from riskmodel.io import read_dataset
 from riskmodel.models import GBMCount
-from monitoring import truncate
 district = read_dataset({data!r})
 weeks = pd.date_range(end=district.end - pd.Timedelta(days=28), periods=52, freq="W-MON")
 started = time.perf_counter()
-trained = train(truncate(district, weeks[0]), model=GBMCount(), horizon=28, track=False)
+trained = train(district.as_it_stood(weeks[0]), model=GBMCount(), horizon=28, track=False)
 train_s = time.perf_counter() - started
 store = tempfile.mkdtemp() + "/forecasts.db"
 started = time.perf_counter()
 for as_of in weeks:
-    predict(truncate(district, as_of), as_of=as_of, model=trained, record=store)
+    predict(district.as_it_stood(as_of), as_of=as_of, model=trained, record=store)
 serve_s = time.perf_counter() - started
 """
 SPEED = """

@@ -32,7 +32,6 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from riskmodel import monitor, open_store, predict, train
@@ -64,26 +63,13 @@ pd.DataFrame({name: cases["source"].value_counts() for name, cases in after.item
 # ## A model trained once, served every Monday
 #
 # The model is trained on the data as it stood on 6 January 2025: two years of cases. A
-# service sees each Monday only what was on record that day, so `as_it_stood` cuts the
+# service sees each Monday only what was on record that day, so `Dataset.as_it_stood` cuts the
 # data there: later reports gone, later resolutions and escalations not yet known, later
 # attribute snapshots not yet in force.
 
 # %%
 TRAINED = pd.Timestamp("2025-01-06")
-
-
-def as_it_stood(dataset, as_of):
-    """The data as a service saw it at ``as_of``."""
-    cases = dataset.cases[dataset.cases["reported_at"] < as_of].copy()
-    for column in ("resolved_at", "escalated_at"):
-        cases[column] = cases[column].where(cases[column] < as_of)
-    known = np.where(cases["resolved_at"].notna(), cases["outcome"], "open")
-    cases["outcome"] = np.where(cases["escalated_at"].notna(), "escalated", known)
-    history = dataset.grid_history[dataset.grid_history["valid_from"] <= as_of]
-    return dataset.replace(cases=cases, grid_history=history, as_of=as_of)
-
-
-model = train(as_it_stood(worlds["unchanged"], TRAINED), model=GBMCount(n_jobs=2), horizon=28, track=False)
+model = train(worlds["unchanged"].as_it_stood(TRAINED), model=GBMCount(n_jobs=2), horizon=28, track=False)
 model
 
 # %% [markdown]
@@ -103,7 +89,7 @@ mondays = pd.date_range(TRAINED, "2025-12-22", freq="W-MON")
 stores = {name: folder / f"{name.replace(' ', '_')}.db" for name in worlds}
 for name, world in worlds.items():
     for monday in mondays:
-        predict(as_it_stood(world, monday), as_of=monday, model=model, record=stores[name], drivers=0)
+        predict(world.as_it_stood(monday), as_of=monday, model=model, record=stores[name], drivers=0)
 stored = open_store(stores["unchanged"]).read()
 stored[["model_name", "model_version", "as_of", "window_end", "unit", "probability", "expected_count", "low", "high"]]
 

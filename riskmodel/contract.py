@@ -195,6 +195,38 @@ class Dataset:
         """A copy with some fields replaced (frames are shared, not copied)."""
         return dataclasses.replace(self, **changes)
 
+    def as_it_stood(self, as_of) -> Dataset:
+        """The data as a service saw it at ``as_of``: to replay what was served.
+
+        The cases reported before ``as_of``, with the resolutions and escalations known by
+        then (a later one is not known yet: its time is missing and the case is
+        ``open``), the attribute snapshots in force by then, the visits made before it
+        and the plans of the weeks up to it; ``as_of`` is set.
+
+        Examples
+        --------
+        >>> from riskmodel.datasets import simulate_district
+        >>> district = simulate_district("tiny", seed=0)
+        >>> then = district.as_it_stood("2023-07-03")
+        >>> then.end, bool((then.cases["reported_at"] < then.end).all())
+        (Timestamp('2023-07-03 00:00:00'), True)
+        >>> bool((then.cases["resolved_at"].dropna() < then.end).all())
+        True
+        """
+        as_of = pd.Timestamp(as_of)
+        cases = self.cases[self.cases["reported_at"] < as_of].copy()
+        for column in ("resolved_at", "escalated_at"):
+            if column in cases:
+                cases[column] = cases[column].where(cases[column] < as_of)
+        if "outcome" in cases:
+            resolved = cases["resolved_at"].notna() if "resolved_at" in cases else True
+            escalated = cases["escalated_at"].notna() if "escalated_at" in cases else False
+            cases["outcome"] = np.where(escalated, "escalated", np.where(resolved, cases["outcome"], "open"))
+        history = self.grid_history[self.grid_history["valid_from"] <= as_of]
+        visits = None if self.visits is None else self.visits[self.visits["visited_at"] < as_of]
+        plans = None if self.plans is None else self.plans[self.plans["week"] <= as_of]
+        return self.replace(cases=cases, grid_history=history, visits=visits, plans=plans, as_of=as_of)
+
     def __repr__(self) -> str:  # visits are shown only when present: most data has none yet
         adjacency = None if self.adjacency is None else len(self.adjacency)
         as_of = None if self.as_of is None else str(self.as_of)

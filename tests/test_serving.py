@@ -53,17 +53,8 @@ def folder(tmp_path_factory, trained):
 
 
 def truncate(dataset, as_of):
-    """The data as it stood at ``as_of``: later reports gone, later resolutions and
-    escalations not yet known, later attribute snapshots not yet in force."""
-    as_of = pd.Timestamp(as_of)
-    cases = dataset.cases[dataset.cases["reported_at"] < as_of].copy()
-    for column in ("resolved_at", "escalated_at"):
-        cases[column] = cases[column].where(cases[column] < as_of)
-    cases["outcome"] = np.where(
-        cases["escalated_at"].notna(), "escalated", np.where(cases["resolved_at"].notna(), cases["outcome"], "open")
-    )
-    history = dataset.grid_history[dataset.grid_history["valid_from"] <= as_of]
-    return dataset.replace(cases=cases, grid_history=history, as_of=as_of)
+    """The data as it stood at ``as_of`` (:meth:`riskmodel.Dataset.as_it_stood`)."""
+    return dataset.as_it_stood(as_of)
 
 
 def test_one_row_per_unit_riskiest_first(tiny, trained):
@@ -340,3 +331,20 @@ def test_a_micro_grid_model_keeps_its_own_ids_and_names_the_grid_above():
     assert sorted(risk["grid_id"]) == sorted(micro)
     assert (risk["parent_grid_id"] == risk["grid_id"].map(district.ancestors("grid"))).all()
     assert {"street_id", "community_id"} <= set(risk.columns)
+
+
+def test_the_data_as_it_stood_knows_nothing_later(tiny):
+    as_of = pd.Timestamp("2023-07-03")
+    day = pd.Timedelta(days=1)
+    visits = pd.DataFrame({"visit_id": ["V1", "V2"], "grid_id": "G1", "visited_at": [as_of - day, as_of]})
+    plans = pd.DataFrame({"plan_id": "P", "grid_id": "G1", "week": [as_of, as_of + pd.Timedelta(weeks=1)]})
+    then = tiny.replace(visits=visits, plans=plans).as_it_stood(as_of)
+    assert then.end == as_of and (then.cases["reported_at"] < as_of).all()
+    assert then.visits["visit_id"].tolist() == ["V1"] and then.plans["week"].tolist() == [as_of]
+    later = tiny.cases.set_index("case_id").loc[then.cases["case_id"]]
+    closed_later = (later["resolved_at"] >= as_of).to_numpy() & later["escalated_at"].isna().to_numpy()
+    assert closed_later.any() and (then.cases.loc[closed_later, "outcome"] == "open").all()
+    assert then.cases.loc[closed_later, "resolved_at"].isna().all()
+    escalated = then.cases["escalated_at"].notna()
+    assert (then.cases.loc[escalated, "outcome"] == "escalated").all()
+    assert len(then.grid_history) < len(tiny.grid_history) and (then.grid_history["valid_from"] <= as_of).all()
