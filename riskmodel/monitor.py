@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .contract import Dataset
-from .evaluation.alarms import ALARM_COLUMNS, backtest_expectation, hit_rate_alarms, served_alarms
+from .evaluation.alarms import ALARM_COLUMNS, backtest_band, backtest_expectation, served_alarms
 from .evaluation.drift import drift_features, input_drift_alarms
 from .evaluation.monitoring import MonitorSettings, first_weeks, score_served
 from .io import read_dataset
@@ -148,22 +148,23 @@ def monitor(store, dataset, *, settings: MonitorSettings | None = None, model=No
     target = {} if trained is None else {"target": trained.builder.target, "origins": trained.builder.origins}
     scores, unscored = score_served(forecasts, data, capacity=settings.capacity, **target)
     weeks = first_weeks(forecasts, data, days=settings.calibration_days, **target)
-    found = [served_alarms(scores, weeks, forecasts, settings=settings)]
     bands: dict = {}
     drift = pd.DataFrame(columns=DRIFT_COLUMNS)
     backtest = pd.DataFrame(columns=BACKTEST_COLUMNS)
+    found = []
     if trained is not None:
         key, latest = _served_by(trained, forecasts)
         expected = backtest_expectation(trained.evidence, sigmas=settings.band_sigmas)
         backtest = expected.reset_index().assign(model=key[0], version=key[1])[BACKTEST_COLUMNS]
-        if "hit_rate_at_5pct" in expected.index:
-            bands[key] = tuple(expected.loc["hit_rate_at_5pct", ["low", "high"]].astype(float))
-            found.append(hit_rate_alarms(scores, bands, settings) if len(scores) else _no_alarms())
+        band = backtest_band(trained.evidence, sigmas=settings.band_sigmas)
+        if band is not None:
+            bands[key] = band
         reference, current = drift_features(trained.builder, data, latest, last=settings.psi_reference)
         named = {"model": key[0], "version": key[1], "as_of": latest}
         alarm, table = input_drift_alarms(reference, current, **named, settings=settings)
         drift = table.rename_axis("feature").reset_index().assign(**named)
         found.append(alarm)
+    found.append(served_alarms(scores, weeks, forecasts, bands=bands, settings=settings))
     alarms = pd.concat([t for t in found if len(t)] or [_no_alarms()], ignore_index=True)
     alarms = alarms.sort_values(["known_at", "model", "version", "kind"], ignore_index=True)
     return MonitorReport(
