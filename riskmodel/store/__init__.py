@@ -186,9 +186,14 @@ def default_store() -> str:
     Examples
     --------
     >>> import os
+    >>> from unittest import mock
     >>> from riskmodel.store import default_store
-    >>> default_store() == os.environ.get("RISKMODEL_FORECAST_STORE", default_store())
-    True
+    >>> with mock.patch.dict(os.environ, {"RISKMODEL_FORECAST_STORE": "sqlite:////data/forecasts.db"}):
+    ...     default_store()
+    'sqlite:////data/forecasts.db'
+    >>> with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": "sqlite:////srv/mlflow.db"}, clear=True):
+    ...     default_store()
+    'sqlite:////srv/forecasts.db'
     """
     given = os.environ.get(STORE_VARIABLE)
     if given:
