@@ -13,7 +13,6 @@ from riskmodel.evaluation import (
     MonitorSettings,
     feature_drift,
     input_drift_alarms,
-    psi,
     score_served,
     served_alarms,
 )
@@ -26,6 +25,7 @@ from riskmodel.evaluation.alarms import (
     hit_rate_alarms,
 )
 from riskmodel.evaluation.drift import drift_features
+from riskmodel.evaluation.metrics import population_stability_index
 from riskmodel.evaluation.monitoring import first_weeks, observed_counts
 from riskmodel.features import build_grid_panel
 from riskmodel.models import HistoricalRateBaseline
@@ -242,13 +242,13 @@ def test_cold_start_share_above_its_threshold():
 def test_psi_is_near_zero_for_one_distribution_and_large_for_a_shifted_one():
     rng = np.random.default_rng(0)
     reference = rng.poisson(3.0, 20_000).astype(float)
-    assert psi(reference, rng.poisson(3.0, 5_000)) < 0.01
-    assert psi(reference, rng.poisson(4.5, 5_000)) > 0.25
+    assert population_stability_index(reference, rng.poisson(3.0, 5_000)) < 0.01
+    assert population_stability_index(reference, rng.poisson(4.5, 5_000)) > 0.25
     with_gaps = np.where(rng.random(5_000) < 0.5, np.nan, rng.poisson(3.0, 5_000))
-    assert psi(reference, with_gaps) > 1  # half missing, where the reference has none
-    assert psi(np.zeros(100), np.zeros(50)) == 0  # a constant feature: one bin
-    with pytest.raises(ValueError, match="values on both sides"):
-        psi(reference, [])
+    assert population_stability_index(reference, with_gaps) > 1  # half missing, where the reference has none
+    assert population_stability_index(np.zeros(100), np.zeros(50)) == 0  # a constant feature: one bin
+    with pytest.raises(ValueError, match="needs values on both sides"):
+        population_stability_index(reference, [])
 
 
 def test_input_drift_names_the_drifting_features(small, rate):

@@ -4,7 +4,7 @@ from . import metrics
 from .alarms import backtest_band, backtest_expectation, served_alarms
 from .assessment import assess
 from .backtest import BacktestResult, backtest
-from .drift import drift_features, feature_drift, input_drift_alarms, psi
+from .drift import drift_features, feature_drift, input_drift_alarms
 from .effects import visit_effect
 from .metrics import wave_detection
 from .monitor_page import render_monitor_page, write_monitor_page
@@ -25,7 +25,6 @@ __all__ = [
     "first_weeks",
     "input_drift_alarms",
     "metrics",
-    "psi",
     "render_monitor_page",
     "score_served",
     "served_alarms",

@@ -10,66 +10,24 @@ import pandas as pd
 
 from ..contract import Dataset
 from .alarms import ALARM_COLUMNS
+from .metrics import population_stability_index, quantile_bins, stability_index
 from .monitoring import MonitorSettings
 
-__all__ = ["drift_features", "feature_drift", "input_drift_alarms", "psi"]
-
-
-def _bins(reference: np.ndarray, bins: int):
-    """The bin of a value: the reference's quantile bins (repeated edges merged), and one for missing values."""
-    known = reference[~np.isnan(reference)]
-    edges = np.unique(np.quantile(known, np.linspace(0, 1, bins + 1)[1:-1])) if len(known) else np.array([])
-
-    def where(values: np.ndarray) -> np.ndarray:
-        return np.where(np.isnan(values), len(edges) + 1, np.searchsorted(edges, values, side="right"))
-
-    return where, len(edges) + 2
-
-
-def _index(shares: np.ndarray, base: np.ndarray, eps: float) -> np.ndarray:
-    shares, base = np.maximum(shares, eps), np.maximum(base, eps)
-    return np.sum((shares - base) * np.log(shares / base), axis=-1)
-
-
-def psi(reference, current, bins: int = 10, *, eps: float = 1e-4) -> float:
-    """Population stability index ``sum_b (c_b - r_b) ln(c_b / r_b)`` of ``current`` against ``reference``.
-
-    ``r_b`` and ``c_b`` are the shares of the reference's and the current values in bin
-    ``b``: the quantile bins of the reference (repeated edges merged, as
-    :func:`~riskmodel.evaluation.metrics.population_stability_index` makes them) and one
-    bin for missing values; shares are floored at ``eps``. 0 for the same distribution;
-    below 0.1 is usually read as stable, above 0.25 as shifted.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> same = psi(rng.normal(size=5000), rng.normal(size=5000))
-    >>> shifted = psi(rng.normal(size=5000), rng.normal(1.0, size=5000))
-    >>> same < 0.01, shifted > 0.25
-    (True, True)
-    """
-    reference = np.asarray(reference, dtype=float)
-    current = np.asarray(current, dtype=float)
-    if len(reference) == 0 or len(current) == 0:
-        raise ValueError(f"psi needs values on both sides, got {len(reference)} reference and {len(current)} current")
-    where, n = _bins(reference, bins)
-    r = np.bincount(where(reference), minlength=n) / len(reference)
-    c = np.bincount(where(current), minlength=n) / len(current)
-    return float(_index(c, r, eps))
+__all__ = ["drift_features", "feature_drift", "input_drift_alarms"]
 
 
 def _by_cutoff(values: np.ndarray, current: np.ndarray, codes: np.ndarray, gap: int, bins: int, eps: float = 1e-4):
     """PSI of ``current`` against the last reference cutoff's rows, and the largest PSI
     between two reference cutoffs ``gap`` cutoffs apart (inf for a clock: one bin a cutoff)."""
-    where, n_bins = _bins(values, bins)
+    where, n_bins = quantile_bins(values, bins)
     n = codes.max() + 1
     counts = np.bincount(codes * n_bins + where(values), minlength=n * n_bins).reshape(n, n_bins)
     shares = counts / counts.sum(axis=1, keepdims=True)
     now = np.bincount(where(current), minlength=n_bins) / len(current)
     if (counts.max(axis=1) == counts.sum(axis=1)).all():  # one bin a cutoff: a clock (the month), not an input
-        return float(_index(now, shares[-1], eps)), float("inf")
-    usual = float(_index(shares[gap:], shares[:-gap], eps).max()) if gap else 0.0
-    return float(_index(now, shares[-1], eps)), usual
+        return float(stability_index(now, shares[-1], eps)), float("inf")
+    usual = float(stability_index(shares[gap:], shares[:-gap], eps).max()) if gap else 0.0
+    return float(stability_index(now, shares[-1], eps)), usual
 
 
 def _gap(cutoffs: pd.DatetimeIndex, as_of: pd.Timestamp) -> int:
@@ -83,7 +41,8 @@ def _gap(cutoffs: pd.DatetimeIndex, as_of: pd.Timestamp) -> int:
 def feature_drift(
     reference: pd.DataFrame, current: pd.DataFrame, *, bins: int = 10, threshold: float = 0.25
 ) -> pd.DataFrame:
-    """:func:`psi` of every column of ``reference`` in ``current``, and whether it drifted.
+    """:func:`~riskmodel.evaluation.metrics.population_stability_index` of every column of
+    ``reference`` in ``current``, and whether it drifted.
 
     When both frames' indexes have a ``cutoff`` level (the grid panel's: ``reference``
     the training cutoffs' rows, ``current`` one later cutoff's), like is compared with
@@ -129,7 +88,10 @@ def feature_drift(
     rows = {}
     for column in reference.columns:
         values, now = reference[column].to_numpy(dtype=float), current[column].to_numpy(dtype=float)
-        found = _by_cutoff(values, now, codes, gap, bins) if by_cutoff else (psi(values, now, bins), 0.0)
+        if by_cutoff:
+            found = _by_cutoff(values, now, codes, gap, bins)
+        else:
+            found = population_stability_index(values, now, bins=bins), 0.0
         rows[column] = dict(zip(["psi", "usual"], found, strict=True))
     out = pd.DataFrame.from_dict(rows, orient="index", columns=["psi", "usual"]).astype(float)
     out["drifted"] = (out["psi"] > threshold) & (out["psi"] > out["usual"])

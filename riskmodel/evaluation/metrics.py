@@ -28,12 +28,14 @@ __all__ = [
     "poisson_deviance",
     "population_stability_index",
     "precision_at_capacity",
+    "quantile_bins",
     "roc_auc",
     "rri",
     "score_cases",
     "score_distribution",
     "score_fold",
     "selection",
+    "stability_index",
     "wave_detection",
 ]
 
@@ -399,25 +401,80 @@ def interval_coverage(y, low, high) -> float:
     return float(np.mean((y >= np.asarray(low)) & (y <= np.asarray(high))))
 
 
+def quantile_bins(reference, bins: int = 10):
+    """The bins of a population stability index: the quantiles of ``reference`` (repeated
+    edges merged) and one more bin for missing values.
+
+    Returns
+    -------
+    where : callable
+        The bin of each value of an array.
+    n : int
+        The number of bins.
+
+    Examples
+    --------
+    >>> where, n = quantile_bins([1.0, 2, 3, 4], bins=2)
+    >>> where(np.array([0.0, 3.0, np.nan])).tolist(), n
+    ([0, 1, 2], 3)
+    """
+    reference = np.asarray(reference, dtype=float)
+    known = reference[~np.isnan(reference)]
+    edges = np.unique(np.quantile(known, np.linspace(0, 1, bins + 1)[1:-1])) if len(known) else np.array([])
+
+    def where(values: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(values), len(edges) + 1, np.searchsorted(edges, values, side="right"))
+
+    return where, len(edges) + 2
+
+
+def stability_index(shares, base, eps: float = 1e-4) -> np.ndarray:
+    """``sum_b (s_b - e_b) ln(s_b / e_b)`` over the last axis of two arrays of bin shares,
+    floored at ``eps``: the population stability index of ``shares`` against ``base``.
+
+    Examples
+    --------
+    >>> float(stability_index(np.array([0.5, 0.5]), np.array([0.5, 0.5])))
+    0.0
+    """
+    shares, base = np.maximum(shares, eps), np.maximum(base, eps)
+    return np.sum((shares - base) * np.log(shares / base), axis=-1)
+
+
 def population_stability_index(expected, actual, *, bins: int = 10, eps: float = 1e-4) -> float:
     """``PSI = sum_b (a_b - e_b) ln(a_b / e_b)`` over the deciles of ``expected``.
 
     ``e_b`` and ``a_b`` are the shares of the training (``expected``) and scoring
-    (``actual``) values in bin ``b``; the bin edges are the quantiles of
-    ``expected`` (repeated edges merged), shares floored at ``eps``. Below 0.1
-    is usually read as stable, above 0.25 as shifted.
+    (``actual``) values in bin ``b``: the quantile bins of ``expected`` (repeated edges
+    merged) and one bin for missing values (:func:`quantile_bins`), shares floored at
+    ``eps`` (:func:`stability_index`). 0 for the same distribution; below 0.1 is usually
+    read as stable, above 0.25 as shifted.
+
+    Raises
+    ------
+    ValueError
+        When either side has no value.
 
     Examples
     --------
     >>> round(population_stability_index([1, 2, 3, 4], [1, 3, 4, 4], bins=2), 4)
     0.2747
+    >>> rng = np.random.default_rng(0)
+    >>> same = population_stability_index(rng.normal(size=5000), rng.normal(size=5000))
+    >>> shifted = population_stability_index(rng.normal(size=5000), rng.normal(1.0, size=5000))
+    >>> same < 0.01, shifted > 0.25
+    (True, True)
     """
     expected, actual = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
-    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)[1:-1]))
-    e = np.bincount(np.searchsorted(edges, expected, side="right"), minlength=len(edges) + 1) / len(expected)
-    a = np.bincount(np.searchsorted(edges, actual, side="right"), minlength=len(edges) + 1) / len(actual)
-    e, a = np.maximum(e, eps), np.maximum(a, eps)
-    return float(np.sum((a - e) * np.log(a / e)))
+    if len(expected) == 0 or len(actual) == 0:
+        raise ValueError(
+            f"a population stability index needs values on both sides, got {len(expected)} expected "
+            f"and {len(actual)} actual"
+        )
+    where, n = quantile_bins(expected, bins)
+    e = np.bincount(where(expected), minlength=n) / len(expected)
+    a = np.bincount(where(actual), minlength=n) / len(actual)
+    return float(stability_index(a, e, eps))
 
 
 def wave_detection(
