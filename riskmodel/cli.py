@@ -831,14 +831,16 @@ def monitor_command(
     if out is not None:
         _write_table(report.scores, out)
         typer.echo(f"{len(report.scores)} weekly score(s) written to {out}")
+    html = None  # the page, rendered once for the file and the run
     if page is not None:
         from .evaluation.monitor_page import write_monitor_page
 
-        typer.echo(f"monitoring page written to {write_monitor_page(report, page)}")
+        html = write_monitor_page(report, page).read_text(encoding="utf-8")
+        typer.echo(f"monitoring page written to {page}")
     if track:
         from .tracking import log_monitoring, log_safely
 
-        runs = log_safely(log_monitoring, report, experiment=experiment, what="the monitoring")
+        runs = log_safely(log_monitoring, report, experiment=experiment, page=html, what="the monitoring")
         if runs:
             typer.echo(f"logged to MLflow experiment {experiment}: run(s) {', '.join(runs)}")
     shown = ["model", "version", "as_of", "units", "observed", "expected", "oe_ratio", "hit_rate_at_5pct", "brier"]

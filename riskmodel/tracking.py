@@ -286,7 +286,7 @@ def _weekly_metrics(scores: pd.DataFrame, first: pd.DataFrame, alarms: pd.DataFr
     return values + [at("alarms", week, counts.get(week, 0)) for week in weeks.sort_values()]
 
 
-def log_monitoring(report, *, experiment: str = "riskmodel-monitoring") -> list[str]:
+def log_monitoring(report, *, experiment: str = "riskmodel-monitoring", page: str | None = None) -> list[str]:
     """Log a :class:`~riskmodel.MonitorReport` to MLflow: one run per model version.
 
     Each model version of the report's scores, first weeks or alarms has one run in
@@ -304,7 +304,8 @@ def log_monitoring(report, *, experiment: str = "riskmodel-monitoring") -> list[
     version's alarms) and ``monitor.html`` (the whole report's page,
     :func:`~riskmodel.evaluation.monitor_page.render_monitor_page`) as artifacts, both
     replaced on each call, and the tag ``healthy``. Two processes logging a new version
-    at the same moment may each create its run.
+    at the same moment may each create its run. ``page`` is the page's HTML when the
+    caller has rendered it already (default: rendered here).
 
     Returns
     -------
@@ -317,7 +318,7 @@ def log_monitoring(report, *, experiment: str = "riskmodel-monitoring") -> list[
     experiment_id = _experiment(experiment)
     frames = (report.scores, report.weeks, report.alarms)
     versions = pd.concat([frame.reindex(columns=["model", "version"]) for frame in frames]).astype(str)
-    page = render_monitor_page(report)
+    page = render_monitor_page(report) if page is None else page
     run_ids = []
     for model, version in versions.drop_duplicates().itertuples(index=False):
         scores, first, alarms = (_version_rows(frame, model, version) for frame in frames)

@@ -280,7 +280,10 @@ def test_the_command_writes_the_page_and_tracks(served, tmp_path, tracked):
     assert "logged to MLflow experiment cli: run(s) " in result.output
     assert "calibration drift" in (tmp_path / "m.html").read_text()
     client = mlflow.MlflowClient(tracked.tracking_uri())
-    assert len(client.search_runs([client.get_experiment_by_name("cli").experiment_id])) == 1
+    runs = client.search_runs([client.get_experiment_by_name("cli").experiment_id])
+    assert len(runs) == 1
+    logged = client.download_artifacts(runs[0].info.run_id, "monitor.html", str(tmp_path))
+    assert Path(logged).read_text() == (tmp_path / "m.html").read_text()  # the one page, rendered once
     untracked = CliRunner().invoke(app, [*args, "--no-track", "--experiment", "other"])
     assert untracked.exit_code == 3 and "logged to MLflow" not in untracked.output
     assert client.get_experiment_by_name("other") is None
