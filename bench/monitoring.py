@@ -215,8 +215,10 @@ def per_seed(runs: list[dict]) -> list[list[str]]:
 def describe(runs: list[dict], seeds: int, jobs: int, load: float) -> str:
     """The results' note: the command, the machine's load, the scenario and the columns."""
     cores = os.cpu_count() or 1
-    shared = f"Load average up to {load:.1f} on {cores} cores" + (
-        ": other jobs shared the machine, so the times are longer than on an idle one." if load > cores - 0.5 else "."
+    shared = f"Load average {load:.1f} on {cores} cores when the run started" + (
+        ": other jobs shared the machine, so the times are longer than on an idle one."
+        if load > 0.5
+        else " (the run's own processes aside, the machine was idle)."
     )
     weeks = runs[0]["weeks"]
     note = (
@@ -251,12 +253,10 @@ def main() -> None:
     load = os.getloadavg()[0]
     with ProcessPoolExecutor(args.jobs) as pool:
         runs = [run for seed in pool.map(seed_runs, range(args.seeds)) for run in seed]
-    load = max(load, os.getloadavg()[0])
     alarms = [summary(world, [r for r in runs if r["world"] == world]) for world in WORLDS]
     for row in alarms:
         print(" | ".join(row), flush=True)
     speeds = speed()
-    load = max(load, os.getloadavg()[0])
     header = ["world", "runs", "model-years watched", "false alarms per model-year", "alarmed within 4 weeks"]
     path = write_results(
         "monitoring",
