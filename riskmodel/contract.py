@@ -84,7 +84,10 @@ class Dataset:
     ----------
     cases : DataFrame
         One row per case: ``case_id``, ``reported_at``, ``grid_id``, ``category``
-        and the optional columns of the contract.
+        and the optional columns of the contract. A case is one report on one
+        platform; reports of one dispute share a ``dispute_id`` once linked
+        (:func:`riskmodel.link_reports`), and ingested cases keep their platform's
+        id in ``source_case_id`` and its free text in ``description``.
     grids : DataFrame
         One row per unit at any level: ``grid_id``, ``parent_id`` (missing at the
         top), ``level`` and optional ``lon``, ``lat``, ``area_km2``, ``name``.

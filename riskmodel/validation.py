@@ -59,6 +59,9 @@ CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
         "origin": ("text", False),
         "lon": ("number", False),
         "lat": ("number", False),
+        "dispute_id": ("text", False),
+        "source_case_id": ("text", False),
+        "description": ("text", False),
     },
     "grids": {
         "grid_id": ("text", True),
