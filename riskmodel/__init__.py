@@ -10,6 +10,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 from . import datasets, evaluation, features, io, models, prevention, trackers
 from .config import load_config
 from .contract import Dataset
+from .linkage import LinkedReports, link_reports
 from .monitor import MonitorReport, monitor
 from .persistence import ModelFileError
 from .prevention import plan_visits
@@ -43,6 +44,7 @@ trackers.plug(_MlflowTracker())
 
 __all__ = [
     "DataReport",
+    "LinkedReports",
     "ForecastNotRecorded",
     "ForecastStore",
     "ModelFileError",
@@ -54,6 +56,7 @@ __all__ = [
     "evaluation",
     "features",
     "io",
+    "link_reports",
     "load_config",
     "load_model",
     "models",
