@@ -60,7 +60,11 @@ _TEXT = (
         "late night music upstairs renovation drilling dog barking party footsteps karaoke weekend",
     ),
     (
-        ("Property management dispute at {b}", "Owners of {b} complain about the management", "Estate service fee, {b}"),
+        (
+            "Property management dispute at {b}",
+            "Owners of {b} complain about management",
+            "Estate service fee, {b}",
+        ),
         "fees lift broken parking cleaning security leak repair garbage water heating",
     ),
     (
@@ -72,7 +76,11 @@ _TEXT = (
         "couple divorce elderly parents inheritance children support argument custody shouting",
     ),
     (
-        ("Land or housing compensation claim at {b}", "Residents of {b} dispute compensation", "Demolition compensation, {b}"),
+        (
+            "Compensation claim at {b}",
+            "Residents of {b} dispute compensation",
+            "Demolition compensation, {b}",
+        ),
         "demolition relocation amount contract appraisal resettlement deadline land village house",
     ),
     (
@@ -166,7 +174,7 @@ def _copies(cases: pd.DataFrame, parent: np.ndarray, platform: np.ndarray, layou
     key = copies["party_key"].to_numpy(dtype=object)
     typo = np.flatnonzero(rng.random(m) < _TYPO)
     where, char = rng.integers(0, 1 << 30, size=len(typo)), rng.integers(1, len(_HEX), size=len(typo))
-    for i, w, c in zip(typo, where, char):
+    for i, w, c in zip(typo, where, char, strict=True):
         text = key[i]
         if not isinstance(text, str) or not text:
             continue
