@@ -9,7 +9,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from . import datasets, evaluation, features, io, models, prevention, trackers
 from .config import load_config
-from .contract import Dataset
+from .contract import Dataset, first_reports
 from .linkage import LinkedReports, link_reports
 from .monitor import MonitorReport, monitor
 from .persistence import ModelFileError
@@ -55,6 +55,7 @@ __all__ = [
     "datasets",
     "evaluation",
     "features",
+    "first_reports",
     "io",
     "link_reports",
     "load_config",
