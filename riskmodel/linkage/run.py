@@ -78,19 +78,20 @@ def link_reports(
     *,
     threshold: float | None = None,
     labels=None,
-    window_days: float = 14.0,
+    window_days: float = 30.0,
     engine=None,
     charts: str | Path | None = None,
     seed: int = 0,
-    u_pairs: float = 2e6,
+    u_pairs: float = 1e6,
 ) -> LinkedReports:
     """Give every case the ``dispute_id`` of the dispute it reports.
 
     Reports of one quarrel, on one platform or several, are linked by a Fellegi-Sunter
     model (Splink): each candidate pair is compared on the pseudonymised ``party_key``
     (same, one character apart, else), the unit (same, near: neighbours or same parent,
-    else), the time gap (within 6 h, 1 day, 3 days, 7 days, else), the ``category`` and,
-    when present, the ``description``'s words; a missing value is neutral. The u
+    else), the time gap (within 6 h, 1 day, 3 days, 7 days, 30 days, else), the
+    ``category`` and, when present, the words the ``description``s share (4 or more, 3,
+    2, 1, none); a missing value is neutral. The u
     probabilities come from random pairs (seeded), the m probabilities from
     expectation-maximisation without labels. Candidate pairs are reports within
     ``window_days`` of each other that share the party key, the unit or the parent unit.
@@ -108,8 +109,9 @@ def link_reports(
         A labelled sample: ``case_id -> dispute_id`` for some cases (a Series, or a frame
         with those columns), or pairs ``case_id_l``, ``case_id_r``, ``match``. The
         threshold with the best pairwise F1 on the labelled pairs is chosen.
-    window_days : float, default 14
-        The largest time gap between two reports of one dispute that are compared.
+    window_days : float, default 30
+        The largest time gap between two reports of one dispute that are compared (a
+        petition may come weeks after the first call).
     engine : splink DatabaseAPI, optional
         Where Splink runs: an in-process DuckDB (``splink.DuckDBAPI()``) by default; for
         data beyond one machine, ``splink.SparkAPI(spark_session=...)`` (the comparisons
@@ -120,7 +122,7 @@ def link_reports(
         their Vega-Lite specs as ``.json``.
     seed : int, default 0
         The seed of the random pairs that estimate u: the same seed, the same ids.
-    u_pairs : float, default 2e6
+    u_pairs : float, default 1e6
         How many random pairs estimate the u probabilities.
 
     Returns
@@ -146,7 +148,7 @@ def link_reports(
     if threshold is not None and not 0 < threshold < 1:
         raise ValueError(f"threshold: a match probability strictly between 0 and 1 (e.g. 0.9); got {threshold!r}")
     if window_days <= 0:
-        raise ValueError(f"window_days: a positive number of days (e.g. 14); got {window_days!r}")
+        raise ValueError(f"window_days: a positive number of days (e.g. 30); got {window_days!r}")
     frame = prepare_reports(dataset)
     with _quiet_splink():
         linker = _trained_linker(frame, window_days=window_days, engine=engine, seed=seed, u_pairs=u_pairs)
@@ -183,7 +185,7 @@ def _trained_linker(frame: pd.DataFrame, *, window_days: float, engine, seed: in
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
     engine = DuckDBAPI() if engine is None else engine
-    with_text = "text" in frame.columns and frame["text"].notna().any()
+    with_text = "words" in frame.columns and frame["words"].notna().any()
     settings = SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="case_id",

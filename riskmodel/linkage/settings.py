@@ -10,8 +10,8 @@ from ..contract import Dataset
 
 __all__ = ["TIME_LEVELS_HOURS", "blocking_rules", "comparisons", "prepare_reports"]
 
-#: The time gap's levels, in hours: within 6 hours, a day, 3 days, a week; else further apart.
-TIME_LEVELS_HOURS = (6, 24, 72, 168)
+#: The time gap's levels, in hours: within 6 hours, a day, 3 days, a week, a month; else further apart.
+TIME_LEVELS_HOURS = (6, 24, 72, 168, 720)
 
 #: Neighbours from centroids when the dataset has no adjacency for a level: the nearest units.
 NEAREST = 8
@@ -24,9 +24,8 @@ def prepare_reports(data: Dataset) -> pd.DataFrame:
     ``unit`` is the case's unit, ``parent_unit`` its parent (the unit itself at the top),
     ``near_units`` the unit, its parent and their neighbours (the dataset's adjacency,
     else the nearest centroids of the same level), ``hours`` the report time in hours
-    since 1970 (a number, so the time tests are the same SQL on every engine), ``text``
-    the description lower-cased with its words sorted and deduplicated (missing when
-    empty).
+    since 1970 (a number, so the time tests are the same SQL on every engine), ``words``
+    the description's distinct lower-case words (missing when empty).
     """
     cases = data.cases
     grids = data.grids.set_index("grid_id")
@@ -45,7 +44,7 @@ def prepare_reports(data: Dataset) -> pd.DataFrame:
         }
     )
     if "description" in cases.columns:
-        frame["text"] = _clean_text(cases["description"]).to_numpy()
+        frame["words"] = _words(cases["description"]).to_numpy()
     return frame
 
 
@@ -63,10 +62,9 @@ def _text_or_missing(cases: pd.DataFrame, column: str) -> np.ndarray:
     return values.where(values.str.len() > 0).astype(object).where(values.notna(), None).to_numpy()
 
 
-def _clean_text(text: pd.Series) -> pd.Series:
+def _words(text: pd.Series) -> pd.Series:
     words = text.astype("string").str.lower().str.replace(r"[^\w]+", " ", regex=True).str.split()
-    cleaned = words.map(lambda w: " ".join(sorted(set(w))) if isinstance(w, list) else "")
-    return cleaned.where(cleaned.str.len() > 0, None)
+    return words.map(lambda w: sorted(set(w)) if isinstance(w, list) and w else None)
 
 
 def _near_units(data: Dataset, parent: pd.Series) -> pd.Series:
@@ -109,8 +107,8 @@ def _nearest(level: pd.DataFrame) -> pd.DataFrame:
 def comparisons(with_text: bool) -> list:
     """Splink's comparisons: party key (exact, one character apart, else), unit (same, near,
     else), time gap (:data:`TIME_LEVELS_HOURS`, else), category (exact, else) and, when the
-    reports carry a description, its words (Jaro-Winkler of the sorted words at 0.9 and 0.7,
-    else). A missing value is a null level: neutral, weight 0."""
+    reports carry a description, the words two descriptions share (4 or more, 3, 2, 1,
+    none: short case summaries). A missing value is a null level: neutral, weight 0."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
@@ -122,7 +120,9 @@ def comparisons(with_text: bool) -> list:
         cl.CustomComparison(
             [
                 cll.NullLevel("party_key"),
-                cll.ExactMatchLevel("party_key"),
+                # A party with many reports (a building's owners, a repeat caller) is weaker
+                # evidence than a rare one: its weight is adjusted by the key's frequency.
+                cll.ExactMatchLevel("party_key", term_frequency_adjustments=True),
                 cll.LevenshteinLevel("party_key", 1).configure(label_for_charts="one character apart"),
                 # Known keys of one dispute's reports differ by more than a typo only by
                 # mistake: fixed, not left to EM, which would take a wave of neighbours'
@@ -144,7 +144,7 @@ def comparisons(with_text: bool) -> list:
         cl.ExactMatch("category"),
     ]
     if with_text:
-        found.append(cl.JaroWinklerAtThresholds("text", [0.9, 0.7]))
+        found.append(cl.ArrayIntersectAtSizes("words", [4, 3, 2, 1]))
     return found
 
 
