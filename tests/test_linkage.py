@@ -72,7 +72,8 @@ def test_one_partys_disputes_far_apart_in_time_stay_apart(linked):
 
 def test_weights_come_from_the_trained_model(linked):
     weights = linked.weights.set_index(["comparison", "level"])
-    assert set(weights.index.get_level_values("comparison")) == {"party_key", "unit", "time_gap", "category", "words"}
+    compared = set(weights.index.get_level_values("comparison"))
+    assert compared == {"party_key", "unit", "time_gap", "category", "source", "words"}
     assert weights.loc[("party_key", "Exact match on party_key"), "match_weight"] > 5
     assert weights.loc[("time_gap", "All other comparisons"), "match_weight"] < 0
     assert weights.loc[("words", "Array intersection size >= 4"), "match_weight"] > 0

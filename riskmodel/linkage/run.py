@@ -90,8 +90,8 @@ def link_reports(
     model (Splink): each candidate pair is compared on the pseudonymised ``party_key``
     (same, one character apart, else), the unit (same, near: neighbours or same parent,
     else), the time gap (within 6 h, 1 day, 3 days, 7 days, 30 days, else), the
-    ``category`` and, when present, the words the ``description``s share (4 or more, 3,
-    2, 1, none); a missing value is neutral. The u
+    ``category``, the platform (``source``: same or not) and, when present, the words the
+    ``description``s share (4 or more, 3, 2, 1, none); a missing value is neutral. The u
     probabilities come from random pairs (seeded), the m probabilities from
     expectation-maximisation without labels. Candidate pairs are reports within
     ``window_days`` of each other that share the party key, the unit or the parent unit.
@@ -189,7 +189,7 @@ def _trained_linker(frame: pd.DataFrame, *, window_days: float, engine, seed: in
     settings = SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="case_id",
-        comparisons=comparisons(with_text),
+        comparisons=comparisons(with_text, with_source=frame["source"].nunique() > 1),
         blocking_rules_to_generate_predictions=blocking_rules(window_days),
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,

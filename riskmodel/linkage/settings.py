@@ -41,6 +41,7 @@ def prepare_reports(data: Dataset) -> pd.DataFrame:
             "hours": _hours(cases["reported_at"]),
             "category": cases["category"].astype("string").to_numpy(),
             "party_key": _text_or_missing(cases, "party_key"),
+            "source": _text_or_missing(cases, "source"),
         }
     )
     if "description" in cases.columns:
@@ -104,11 +105,12 @@ def _nearest(level: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"grid_id": np.repeat(ids, k - 1), "neighbour_id": ids[found[:, 1:].ravel()]})
 
 
-def comparisons(with_text: bool) -> list:
+def comparisons(with_text: bool, with_source: bool = False) -> list:
     """Splink's comparisons: party key (exact, one character apart, else), unit (same, near,
-    else), time gap (:data:`TIME_LEVELS_HOURS`, else), category (exact, else) and, when the
-    reports carry a description, the words two descriptions share (4 or more, 3, 2, 1,
-    none: short case summaries). A missing value is a null level: neutral, weight 0."""
+    else), time gap (:data:`TIME_LEVELS_HOURS`, else), category (exact, else), with several
+    platforms the platform (same, else) and, when the reports carry a description, the words
+    two descriptions share (4 or more, 3, 2, 1, none: short case summaries). A missing value
+    is a null level: neutral, weight 0."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
@@ -143,6 +145,10 @@ def comparisons(with_text: bool) -> list:
         cl.CustomComparison([*time_levels, cll.ElseLevel()], output_column_name="time_gap"),
         cl.ExactMatch("category"),
     ]
+    if with_source:
+        # Whether one dispute is reported again on the same platform or only on others is
+        # the data's to say: EM learns it.
+        found.append(cl.ExactMatch("source"))
     if with_text:
         found.append(cl.ArrayIntersectAtSizes("words", [4, 3, 2, 1]))
     return found
