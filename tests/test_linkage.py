@@ -77,7 +77,7 @@ def test_weights_come_from_the_trained_model(linked):
     assert weights.loc[("party_key", "Exact match on party_key"), "match_weight"] > 5
     assert weights.loc[("time_gap", "All other comparisons"), "match_weight"] < 0
     assert weights.loc[("words", "Array intersection size >= 4"), "match_weight"] > 0
-    assert linked.threshold == 0.9 and linked.threshold_from == "default"
+    assert linked.threshold == 0.99 and linked.threshold_from == "default"
     assert (linked.pairs["match_probability"] >= 0.01).all()
 
 
