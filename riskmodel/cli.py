@@ -675,6 +675,9 @@ def link(
     ] = None,
     charts: Annotated[Path | None, typer.Option(help="Folder for Splink's charts (HTML and JSON).")] = None,
     threshold: Annotated[float | None, typer.Option(help="Match probability that links two reports.")] = None,
+    part_reports: Annotated[
+        int, typer.Option(help="Above this many reports, link in parts of whole top-level units (0: never).")
+    ] = 1_000_000,
 ) -> None:
     """Link reports of one dispute (Splink) and write the dataset with each case's dispute_id.
 
@@ -683,7 +686,8 @@ def link(
     from .linkage import link_reports
 
     sample = None if labels is None else pd.read_csv(labels, dtype=str)
-    linked = link_reports(validate(read_dataset(data)).dataset, threshold=threshold, labels=sample, charts=charts)
+    dataset = validate(read_dataset(data)).dataset
+    linked = link_reports(dataset, threshold=threshold, labels=sample, charts=charts, part_reports=part_reports or None)
     folder = write_dataset(linked.dataset, out)
     linked.weights.to_csv(Path(folder) / "weights.csv", index=False)
     typer.echo(f"{linked!r}\nwritten to {folder} (match weights in weights.csv)")

@@ -11,7 +11,7 @@ import pytest
 from riskmodel import link_reports
 from riskmodel.datasets import simulate_district
 from riskmodel.evaluation import bcubed_scores, pairwise_scores
-from riskmodel.linkage.scoring import best_threshold
+from riskmodel.linkage.scoring import best_threshold, disputes_from_links
 
 pytestmark = pytest.mark.xdist_group("linkage")
 
@@ -22,6 +22,10 @@ def first_year():
     data = simulate_district("small", seed=0)
     cases = data.cases
     return dataclasses.replace(data, cases=cases[cases["reported_at"] < "2024-01-01"].reset_index(drop=True))
+
+
+def raw_reports(data):
+    return dataclasses.replace(data, cases=data.cases.drop(columns="dispute_id"))
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +40,7 @@ def charts(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def linked(truth, charts):
-    raw = dataclasses.replace(truth, cases=truth.cases.drop(columns="dispute_id"))
-    return link_reports(raw, charts=charts)
+    return link_reports(raw_reports(truth), charts=charts)
 
 
 def test_reports_of_one_dispute_share_an_id(truth, linked):
@@ -77,7 +80,10 @@ def test_weights_come_from_the_trained_model(linked):
     assert weights.loc[("party_key", "Exact match on party_key"), "match_weight"] > 5
     assert weights.loc[("time_gap", "All other comparisons"), "match_weight"] < 0
     assert weights.loc[("words", "Array intersection size >= 4"), "match_weight"] > 0
-    assert linked.threshold == 0.99 and linked.threshold_from == "default"
+    # EM learns that a petition trails the first report by days, a police report by hours
+    month = weights.loc["time_gap", "match_weight"]
+    assert month["within 30 d, later on petition_office"] > month["within 30 d, later on police"] + 2
+    assert linked.threshold == 0.95 and linked.threshold_from == "default"
     assert (linked.pairs["match_probability"] >= 0.01).all()
 
 
@@ -88,14 +94,57 @@ def test_charts_are_saved_without_the_network(linked, charts):
 
 
 def test_labels_set_the_threshold_and_the_same_seed_gives_the_same_ids(truth, linked):
-    raw = dataclasses.replace(truth, cases=truth.cases.drop(columns="dispute_id"))
     sample = truth.cases.set_index("case_id")["dispute_id"].iloc[::3]
-    labelled = link_reports(raw, labels=sample)
+    labelled = link_reports(raw_reports(truth), labels=sample)
     assert labelled.threshold_from == "labels" and labelled.labelled_f1 > 0.8
     assert labelled.threshold == best_threshold(labelled.pairs, sample)[0]
     assert (labelled.pairs["match_probability"] == labelled.threshold).any()
     # the same seed, the same scores (and so the same ids at the same threshold)
     pd.testing.assert_frame_equal(labelled.pairs, linked.pairs)
+
+
+def test_a_report_joins_one_dispute_not_two():
+    # R is linked to A and to B, two disputes, and D to R and C: connected components would
+    # make one dispute of them all; R joins the likelier A, D joins C
+    links = pd.DataFrame(
+        {
+            "case_id_l": ["R", "B", "R", "C"],
+            "case_id_r": ["A", "R", "D", "D"],
+            "match_probability": [0.97, 0.96, 0.95, 0.99],
+        }
+    )
+    ids = disputes_from_links(["A", "B", "R", "C", "D", "E"], [3, 1, 4, 2, 5, 0], links)
+    assert ids.tolist() == ["A", "B", "A", "C", "C", "E"]
+
+
+def test_parts_of_whole_streets_give_nearly_the_same_disputes(truth, linked):
+    parted = link_reports(raw_reports(truth), part_reports=len(truth.cases) // 3)
+    assert parted.parts >= 3 and linked.parts == 1
+    assert parted.reports == linked.reports
+    assert parted.comparisons <= linked.comparisons
+    # the model is trained on the first part, and pairs across streets are not compared
+    same = pairwise_scores(linked.dataset.cases["dispute_id"], parted.dataset.cases["dispute_id"])
+    assert same["f1"] > 0.97, same
+    with pytest.raises(ValueError, match="part_reports"):
+        link_reports(raw_reports(truth), part_reports=0)
+
+
+def test_cli_link_writes_the_linked_dataset_and_the_weights(tmp_path):
+    from typer.testing import CliRunner
+
+    from riskmodel.cli import app
+    from riskmodel.io import read_dataset, write_dataset
+
+    data = first_year()
+    data = dataclasses.replace(data, cases=data.cases[data.cases["reported_at"] < "2023-04-01"].reset_index(drop=True))
+    write_dataset(raw_reports(data), tmp_path / "raw")
+    result = CliRunner().invoke(app, ["link", "--data", str(tmp_path / "raw"), "--out", str(tmp_path / "linked")])
+    assert result.exit_code == 0, result.output
+    linked = read_dataset(tmp_path / "linked").cases
+    assert linked["dispute_id"].notna().all() and len(linked) == len(data.cases)
+    assert set(linked["dispute_id"]) <= set(linked["case_id"])
+    weights = pd.read_csv(tmp_path / "linked" / "weights.csv")
+    assert {"comparison", "level", "m", "u", "match_weight"} <= set(weights.columns)
 
 
 def test_best_threshold_on_labelled_pairs():

@@ -1,12 +1,12 @@
-"""The threshold that a labelled sample sets: the match probability with the best pairwise F1
-on the labelled pairs."""
+"""From scored pairs to disputes: the threshold that a labelled sample sets (the match
+probability with the best pairwise F1 on the labelled pairs) and the disputes the links make."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["best_threshold"]
+__all__ = ["best_threshold", "disputes_from_links"]
 
 
 def best_threshold(pairs: pd.DataFrame, labels) -> tuple[float, float]:
@@ -52,6 +52,61 @@ def best_threshold(pairs: pd.DataFrame, labels) -> tuple[float, float]:
     f1 = 2 * true_links[last] / (links[last] + positives)
     best = int(np.argmax(f1))
     return float(probability[last][best]), float(f1[best])
+
+
+def disputes_from_links(case_id, time, links: pd.DataFrame) -> np.ndarray:
+    """Each report's dispute, from the linked pairs: the ``case_id`` of its dispute's first report.
+
+    A later report joins the dispute of the one earlier report it is likeliest a report of
+    (its linked pair with the highest probability); disputes are the trees so formed. A
+    report is a report of one dispute: with connected components, one report linked to two
+    disputes (say a party's second quarrel a few days after the first) would merge them;
+    here it joins the likelier one.
+
+    Parameters
+    ----------
+    case_id, time : array-like
+        The reports' ids and times (any ordered type: timestamps, hours).
+    links : DataFrame
+        The linked pairs: ``case_id_l``, ``case_id_r``, ``match_probability``.
+
+    Returns
+    -------
+    ndarray
+        The dispute id of each report, in the order of ``case_id``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> links = pd.DataFrame({"case_id_l": ["A", "B"], "case_id_r": ["R", "R"],
+    ...                       "match_probability": [0.99, 0.96]})
+    >>> disputes_from_links(["A", "B", "R"], [10, 5, 11], links).tolist()
+    ['A', 'B', 'A']
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ids, time = pd.Series(case_id).astype(str).to_numpy(), pd.Series(time).to_numpy()
+    position = pd.Series(np.arange(len(ids)), index=ids)
+    left = position.reindex(links["case_id_l"].astype(str)).to_numpy()
+    right = position.reindex(links["case_id_r"].astype(str)).to_numpy()
+    swap = (time[left] > time[right]) | ((time[left] == time[right]) & (left > right))
+    best = (
+        pd.DataFrame(
+            {
+                "earlier": np.where(swap, right, left),
+                "later": np.where(swap, left, right),
+                "p": links["match_probability"].to_numpy(),
+            }
+        )
+        .sort_values(["later", "p", "earlier"], ascending=[True, False, True], kind="stable")
+        .drop_duplicates("later")
+    )
+    graph = coo_matrix((np.ones(len(best)), (best["earlier"], best["later"])), shape=(len(ids), len(ids)))
+    cluster = connected_components(graph, directed=False)[1]
+    order = np.lexsort((ids, time))
+    first = pd.Series(ids[order]).groupby(cluster[order], sort=False).first()
+    return first.reindex(cluster).to_numpy()
 
 
 def _labelled(pairs: pd.DataFrame, labels) -> tuple[np.ndarray, np.ndarray, int]:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -105,20 +107,37 @@ def _nearest(level: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"grid_id": np.repeat(ids, k - 1), "neighbour_id": ids[found[:, 1:].ravel()]})
 
 
-def comparisons(with_text: bool, with_source: bool = False) -> list:
+def comparisons(with_text: bool, sources: Sequence[str] = (), *, time_by_platform: bool = True) -> list:
     """Splink's comparisons: party key (exact, one character apart, else), unit (same, near,
-    else), time gap (:data:`TIME_LEVELS_HOURS`, else), category (exact, else), with several
-    platforms the platform (same, else) and, when the reports carry a description, the words
-    two descriptions share (4 or more, 3, 2, 1, none: short case summaries). A missing value
-    is a null level: neutral, weight 0."""
+    else), time gap (:data:`TIME_LEVELS_HOURS`, else; with several platforms, each gap per
+    platform of the later report), category (exact, else), with several platforms the
+    platform (same, else) and, when the reports carry a description, the words two
+    descriptions share (4 or more, 3, 2, 1, none: short case summaries). A missing value is
+    a null level: neutral, weight 0."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
-    time_levels = [cll.NullLevel("hours")] + [
-        cll.AbsoluteDifferenceLevel("hours", hours).configure(label_for_charts=f"within {_span(hours)}")
-        for hours in TIME_LEVELS_HOURS
-    ]
+    time_levels = [cll.NullLevel("hours"), *_time_levels(sources if time_by_platform else ())]
     found = [
+        *_party_and_unit(),
+        cl.CustomComparison([*time_levels, cll.ElseLevel()], output_column_name="time_gap"),
+        cl.ExactMatch("category"),
+    ]
+    if len(sources) > 1:
+        # Whether one dispute is reported again on the same platform or only on others is
+        # the data's to say: EM learns it.
+        found.append(cl.ExactMatch("source"))
+    if with_text:
+        found.append(cl.ArrayIntersectAtSizes("words", [4, 3, 2, 1]))
+    return found
+
+
+def _party_and_unit() -> list:
+    """The party key (exact, one character apart, else) and the unit (same, near, else)."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return [
         cl.CustomComparison(
             [
                 cll.NullLevel("party_key"),
@@ -142,16 +161,32 @@ def comparisons(with_text: bool, with_source: bool = False) -> list:
             ],
             output_column_name="unit",
         ),
-        cl.CustomComparison([*time_levels, cll.ElseLevel()], output_column_name="time_gap"),
-        cl.ExactMatch("category"),
     ]
-    if with_source:
-        # Whether one dispute is reported again on the same platform or only on others is
-        # the data's to say: EM learns it.
-        found.append(cl.ExactMatch("source"))
-    if with_text:
-        found.append(cl.ArrayIntersectAtSizes("words", [4, 3, 2, 1]))
-    return found
+
+
+def _time_levels(sources: Sequence[str]) -> list:
+    """The time gap's levels. With several platforms, each gap is split by the platform of the
+    later report: some platforms take a report within hours of the quarrel, others (a petition,
+    a mediation) days or weeks after it, so the same gap is strong evidence of one dispute
+    when the later report is on a slow platform and weak when it is on a fast one; EM learns
+    how each platform's reports trail the first. A later report of unknown platform falls to
+    the gap alone."""
+    import splink.comparison_level_library as cll
+
+    later = "(case when hours_l <= hours_r then source_r else source_l end)"
+    levels = []
+    for hours in TIME_LEVELS_HOURS:
+        gap = f"abs(hours_l - hours_r) <= {hours:g}"
+        if len(sources) > 1:
+            levels += [
+                cll.CustomLevel(
+                    f"{gap} and {later} = '{source.replace(chr(39), chr(39) * 2)}'",
+                    label_for_charts=f"within {_span(hours)}, later on {source}",
+                )
+                for source in sorted(sources)
+            ]
+        levels.append(cll.CustomLevel(gap, label_for_charts=f"within {_span(hours)}"))
+    return levels
 
 
 def _span(hours: float) -> str:
