@@ -24,6 +24,10 @@ def first_year():
     return dataclasses.replace(data, cases=cases[cases["reported_at"] < "2024-01-01"].reset_index(drop=True))
 
 
+#: Fewer random pairs for u than the default million: enough for a year of the small district.
+FAST = {"u_pairs": 2e5}
+
+
 def raw_reports(data):
     return dataclasses.replace(data, cases=data.cases.drop(columns="dispute_id"))
 
@@ -40,7 +44,7 @@ def charts(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def linked(truth, charts):
-    return link_reports(raw_reports(truth), charts=charts)
+    return link_reports(raw_reports(truth), charts=charts, **FAST)
 
 
 def test_reports_of_one_dispute_share_an_id(truth, linked):
@@ -95,7 +99,7 @@ def test_charts_are_saved_without_the_network(linked, charts):
 
 def test_labels_set_the_threshold_and_the_same_seed_gives_the_same_ids(truth, linked):
     sample = truth.cases.set_index("case_id")["dispute_id"].iloc[::3]
-    labelled = link_reports(raw_reports(truth), labels=sample)
+    labelled = link_reports(raw_reports(truth), labels=sample, **FAST)
     assert labelled.threshold_from == "labels" and labelled.labelled_f1 > 0.8
     assert labelled.threshold == best_threshold(labelled.pairs, sample)[0]
     assert (labelled.pairs["match_probability"] == labelled.threshold).any()
@@ -118,7 +122,7 @@ def test_a_report_joins_one_dispute_not_two():
 
 
 def test_parts_of_whole_streets_give_nearly_the_same_disputes(truth, linked):
-    parted = link_reports(raw_reports(truth), part_reports=len(truth.cases) // 3)
+    parted = link_reports(raw_reports(truth), part_reports=len(truth.cases) // 3, **FAST)
     assert parted.parts >= 3 and linked.parts == 1
     assert parted.reports == linked.reports
     assert parted.comparisons <= linked.comparisons

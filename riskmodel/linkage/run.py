@@ -228,10 +228,11 @@ def _scored(linker, part: pd.DataFrame | None, engine) -> tuple[pd.DataFrame, in
     and how many pairs it scored; without a part, of the reports it was trained on."""
     from splink import DuckDBAPI, Linker
 
-    scorer = linker
+    scorer, own = linker, None
     if part is not None:
-        settings = linker.misc.save_model_to_json()
-        scorer = Linker((DuckDBAPI() if engine is None else engine).register(part), settings, log_level=None)
+        own = DuckDBAPI() if engine is None else None
+        database = own if own is not None else engine
+        scorer = Linker(database.register(part), linker.misc.save_model_to_json(), log_level=None)
     table = scorer.inference.predict().physical_name
     count = scorer.misc.query_sql(f"select count(*) as n from {table}", output_type="pandas")
     pairs = scorer.misc.query_sql(
@@ -239,6 +240,8 @@ def _scored(linker, part: pd.DataFrame | None, engine) -> tuple[pd.DataFrame, in
         f"where match_probability >= {PAIR_FLOOR} order by case_id_l, case_id_r",
         output_type="pandas",
     )
+    if own is not None:
+        own.duckdb_con.close()  # the part's tables go now, not when the collector gets to them
     return pairs, int(count["n"].iloc[0])
 
 
