@@ -121,6 +121,8 @@ def inflate(dataset, start, share=0.5, seed=1):
     after = cases[cases["reported_at"] >= start]
     extra = after[np.random.default_rng(seed).random(len(after)) < share].copy()
     extra["case_id"] = extra["case_id"].astype(str) + "-again"
+    if "dispute_id" in extra:  # more disputes, not more reports of the same ones
+        extra["dispute_id"] = extra["case_id"]
     return dataset.replace(cases=pd.concat([cases, extra], ignore_index=True))
 
 
