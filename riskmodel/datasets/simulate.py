@@ -16,6 +16,7 @@ from .layout import build_layout
 from .policies import Policy
 from .presets import make_config
 from .process import Process, draw_waves
+from .reports import add_duplicates
 from .truth import Truth
 from .visits import VisitEffects
 from .weekly import WeeklyRounds, policy_mondays
@@ -52,8 +53,12 @@ def simulate_district(
     building, a time of day, severity, source, a party (some households come back
     again and again), a resolution delay, and an escalation whose hazard grows
     with severity, the party's earlier cases and the grid's backlog, so that
-    long-open cases escalate more. Everything after the end of the period is cut
-    off as in a real extract.
+    long-open cases escalate more. About a quarter of the disputes are then
+    reported again on one to three other platforms (:mod:`riskmodel.datasets.reports`:
+    later, with typos in the party key and a free-text ``description``); every case
+    carries its dispute's ``dispute_id`` (the first report's ``case_id``), and the
+    first reports are the cases of ``duplicate_share=0``. Everything after the end
+    of the period is cut off as in a real extract.
 
     Parameters
     ----------
@@ -102,12 +107,24 @@ def simulate_district(
     ['community', 'grid', 'microgrid', 'street']
     >>> district.truth.expected_counts("2023-06-01", 7).index.name
     'grid_id'
+    >>> reports = district.cases.groupby("dispute_id").size()
+    >>> int(reports.max()) <= 4, bool(0.15 < (reports > 1).mean() < 0.35)
+    (True, True)
     """
     config = make_config(preset, overrides)
-    seeds = np.random.SeedSequence(seed).spawn(9)
-    layout_rng, attribute_rng, wave_rng, process_rng, case_rng, effect_rng, visit_rng, patrol_rng, change_rng = (
-        np.random.default_rng(s) for s in seeds
-    )
+    seeds = np.random.SeedSequence(seed).spawn(10)  # children are keyed by index: adding one keeps the others
+    (
+        layout_rng,
+        attribute_rng,
+        wave_rng,
+        process_rng,
+        case_rng,
+        effect_rng,
+        visit_rng,
+        patrol_rng,
+        change_rng,
+        report_rng,
+    ) = (np.random.default_rng(s) for s in seeds)
     if changes and policy is not None:
         raise ValueError("changes and policy cannot be combined yet: simulate one or the other")
     mondays = [] if policy is None else policy_mondays(config, policy_start)
@@ -145,6 +162,7 @@ def simulate_district(
         visits, plans = rounds.visits_table(), rounds.plans_table()
     if not resolved:
         disputes = tuple(cell[~cells[3]] for cell in cells[:3])
+    cases, probability = add_duplicates(cases, probability, config, layout, report_rng)
     truth = Truth(
         process=process,
         layout=layout,
