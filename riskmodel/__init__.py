@@ -10,6 +10,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 from . import datasets, evaluation, features, io, models, prevention, trackers
 from .config import load_config
 from .contract import Dataset
+from .io import ingest
 from .monitor import MonitorReport, monitor
 from .persistence import ModelFileError
 from .prevention import plan_visits
@@ -53,6 +54,7 @@ __all__ = [
     "datasets",
     "evaluation",
     "features",
+    "ingest",
     "io",
     "load_config",
     "load_model",
