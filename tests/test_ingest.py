@@ -58,17 +58,6 @@ SOURCES = {
 }
 
 
-def test_the_shipped_example_is_a_valid_configuration():
-    from pathlib import Path
-
-    from riskmodel.sources.config import load_sources
-
-    config, root = load_sources(Path(__file__).parents[1] / "configs" / "sources.yaml")
-    assert [s.name for s in config.sources] == ["hotline", "police", "mediation"]
-    assert config.sources[1].codes["category"]["11"] == "neighbour_noise"  # codes compared as text
-    assert root.name == "configs"
-
-
 def write_config(folder, config=SOURCES, name="sources.yaml"):
     path = folder / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
