@@ -9,7 +9,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from . import datasets, evaluation, features, io, models, prevention, trackers
 from .config import load_config
-from .contract import Dataset
+from .contract import Dataset, first_reports
 from .io import ingest
 from .monitor import MonitorReport, monitor
 from .persistence import ModelFileError
@@ -54,6 +54,7 @@ __all__ = [
     "datasets",
     "evaluation",
     "features",
+    "first_reports",
     "ingest",
     "io",
     "load_config",

@@ -17,7 +17,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from .config import load_config
 from .contract import level_column
-from .datasets import PRESETS, simulate_district
+from .datasets import PRESETS, export_platforms, simulate_district
 from .evaluation.report import HEADLINE
 from .evaluation.targets import TARGETS
 from .features.base import horizon_words
@@ -650,15 +650,20 @@ def simulate(
     preset: Preset = "small",
     seed: Seed = 0,
     format: Annotated[str, typer.Option(help="parquet or csv.")] = "parquet",
+    platforms: Annotated[
+        Path | None,
+        typer.Option(help="Also write each platform's raw export and their sources.yaml to this folder."),
+    ] = None,
 ) -> None:
     """Simulate a district and write it as a dataset folder.
 
-    Example: riskmodel simulate data/district --preset district --seed 1
+    Example: riskmodel simulate data/district --preset district --seed 1 --platforms data/district-raw
     """
-    folder = write_dataset(
-        simulate_district(preset, seed=seed), out, format=cast(Literal["parquet", "csv"], format)
-    )  # write_dataset checks it
+    district = simulate_district(preset, seed=seed)
+    folder = write_dataset(district, out, format=cast(Literal["parquet", "csv"], format))  # write_dataset checks it
     typer.echo(f"written to {folder}")
+    if platforms is not None:
+        typer.echo(f"platform exports and {export_platforms(district, platforms)} written")
 
 
 @command("ingest")

@@ -18,6 +18,7 @@ __all__ = [
     "ASSIGNMENTS",
     "PLAN_ASSIGNMENTS",
     "empty_history",
+    "first_reports",
     "level_column",
     "unit_depths",
 ]
@@ -239,6 +240,71 @@ class Dataset:
             f"{type(self).__name__}(cases={len(self.cases)}, grids={len(self.grids)}, "
             f"grid_history={len(self.grid_history)}, adjacency={adjacency}{visits}, as_of={as_of})"
         )
+
+
+def first_reports(cases: pd.DataFrame) -> pd.DataFrame:
+    """One row per dispute: the first report of each ``dispute_id``, what counts as the dispute.
+
+    A dispute's first report is its earliest ``reported_at`` (ties broken by the smaller
+    ``case_id``); the row keeps that report's columns (its unit, category, severity, party,
+    ``resolved_at``, ...), but its ``escalated_at`` is the earliest of all the dispute's
+    reports' and its ``outcome`` is ``escalated`` when any of its reports escalated (an
+    ``escalated`` outcome or an ``escalated_at``): a dispute escalated once any platform
+    saw it escalate. A report without a ``dispute_id`` is a dispute of its own, and cases
+    without a ``dispute_id`` column are returned unchanged (every report its own dispute).
+    The rows keep their index and their order in ``cases``.
+
+    Parameters
+    ----------
+    cases : DataFrame
+        Case rows (reports) with ``case_id`` and ``reported_at``; optionally ``dispute_id``,
+        ``escalated_at`` and ``outcome``.
+
+    Returns
+    -------
+    DataFrame
+        The first report of every dispute (``cases`` itself without ``dispute_id``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from riskmodel import first_reports
+    >>> cases = pd.DataFrame({
+    ...     "case_id": ["hotline:1", "app:7", "hotline:2", "police:3"],
+    ...     "reported_at": pd.to_datetime(["2024-05-02", "2024-05-01", "2024-05-03", "2024-05-04"]),
+    ...     "dispute_id": ["app:7", "app:7", None, "app:7"],
+    ...     "outcome": ["resolved", "resolved", "open", "escalated"],
+    ...     "escalated_at": pd.to_datetime([None, None, None, "2024-05-06"]),
+    ... })
+    >>> first_reports(cases)[["case_id", "outcome", "escalated_at"]]
+         case_id    outcome escalated_at
+    1      app:7  escalated   2024-05-06
+    2  hotline:2       open          NaT
+    """
+    if "dispute_id" not in cases.columns:
+        return cases
+    dispute = pd.factorize(cases["dispute_id"])[0].copy()
+    alone = dispute < 0  # no dispute_id: a dispute of its own
+    dispute[alone] = dispute.max(initial=-1) + 1 + np.arange(int(alone.sum()))
+    keys = pd.DataFrame(
+        {"dispute": dispute, "reported_at": cases["reported_at"].to_numpy(), "case_id": cases["case_id"].to_numpy()}
+    )
+    order = keys.sort_values(["dispute", "reported_at", "case_id"], kind="stable", na_position="last").index
+    first = np.zeros(len(cases), dtype=bool)
+    sorted_dispute = dispute[order]
+    first[order[np.r_[True, sorted_dispute[1:] != sorted_dispute[:-1]][: len(order)]]] = True
+    out = cases[first].copy()
+    kept = dispute[first]
+    if "escalated_at" in cases.columns:
+        earliest = pd.Series(cases["escalated_at"].to_numpy()).groupby(dispute).min()
+        out["escalated_at"] = earliest.reindex(kept).to_numpy()
+    if "outcome" in cases.columns:
+        escalated = (cases["outcome"] == "escalated").to_numpy().copy()
+        if "escalated_at" in cases.columns:
+            escalated |= cases["escalated_at"].notna().to_numpy()
+        ever = pd.Series(escalated).groupby(dispute).any().reindex(kept).to_numpy()
+        out["outcome"] = out["outcome"].where(~ever, "escalated")
+    return out
 
 
 def unit_depths(grids: pd.DataFrame) -> pd.Series:

@@ -144,8 +144,10 @@ def monitor(store, dataset, *, settings: MonitorSettings | None = None, model=No
     trained = None if model is None else model_for(model, None)
     if trained is not None and trained.kind != "grid":
         raise ValueError(f"monitoring scores grid models' forecasts; the model given is a {trained.kind} model")
-    # What the model's label counts (its categories, severity and origins); without it, every case.
-    target = {} if trained is None else {"target": trained.builder.target, "origins": trained.builder.origins}
+    # What the model's label counts (its categories, severity, origins, disputes or reports); without
+    # it, every dispute.
+    builder = None if trained is None else trained.builder
+    target = {} if builder is None else {"target": builder.target, "origins": builder.origins, "count": builder.count}
     scores, unscored = score_served(forecasts, data, capacity=settings.capacity, **target)
     weeks = first_weeks(forecasts, data, days=settings.calibration_days, **target)
     bands: dict = {}

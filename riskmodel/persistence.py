@@ -310,7 +310,8 @@ def _builder(spec: dict):
     cls = _BUILDERS.get(spec.get("class"))
     if cls is None:
         raise ModelFileError(f"unknown feature builder {spec.get('class')!r}; known: {sorted(_BUILDERS)}")
-    builder = cls(**_decode(spec["params"]))
+    # A builder saved before ``count`` existed counted every report: it still does.
+    builder = cls(**({"count": "reports"} | _decode(spec["params"])))
     for name, value in _decode(spec["learned"]).items():
         if not name.endswith("_"):
             raise ModelFileError(f"the builder's learned attribute {name!r} does not end in '_'")

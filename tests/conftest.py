@@ -111,3 +111,11 @@ def real_data() -> Path:
             f"the real incident data is not at {REAL_DATA} (it lives beside the repository in ../shared/data/real)"
         )
     return REAL_DATA
+
+
+def first_reports(district) -> pd.DataFrame:
+    """The simulated disputes as they were before duplicate reports: each dispute's
+    first report, without the columns the duplicates brought, with a fresh index."""
+    cases = district.cases
+    first = cases[cases["case_id"] == cases["dispute_id"]]
+    return first.drop(columns=["dispute_id", "description"]).reset_index(drop=True)

@@ -103,6 +103,15 @@ def test_simulate_writes_a_dataset(tmp_path):
     result = runner.invoke(app, ["simulate", str(tmp_path / "d"), "--preset", "tiny", "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "d" / "cases.csv").exists()
+    assert not (tmp_path / "raw").exists()
+
+
+def test_simulate_writes_the_platform_exports_when_asked(tmp_path):
+    raw = tmp_path / "raw"
+    result = runner.invoke(app, ["simulate", str(tmp_path / "d"), "--preset", "tiny", "--platforms", str(raw)])
+    assert result.exit_code == 0, result.output
+    assert str(raw / "sources.yaml") in result.output
+    assert {p.name for p in raw.iterdir()} >= {"sources.yaml", "grids.csv", "truth_disputes.csv", "hotline", "police"}
 
 
 def test_predict_writes_every_unit_and_prints_the_top(tmp_path):

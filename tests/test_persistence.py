@@ -128,6 +128,18 @@ def test_a_changed_missing_or_extra_file_is_refused_by_name(folder):
         load_model(folder)
 
 
+def test_a_model_saved_before_count_existed_counts_reports(folder, trained):
+    from riskmodel.checksums import content_digest
+
+    assert load_model(folder).builder.count == "disputes"
+    manifest = json.loads((folder / "model.json").read_text())
+    manifest.pop("manifest_sha256")
+    del manifest["builder"]["params"]["$dict"]["count"]  # as saved by an earlier version
+    manifest["manifest_sha256"] = content_digest(manifest)
+    (folder / "model.json").write_text(json.dumps(manifest))
+    assert load_model(folder).builder.count == "reports"
+
+
 def test_saving_refuses_a_folder_of_other_files(tmp_path, trained):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.docx").write_bytes(b"x")

@@ -19,6 +19,8 @@ from riskmodel.models import GBMCount, GBMRisk
 from riskmodel.scaleout.partitions import Plan, _blocks
 from riskmodel.store import ForecastStore
 
+from .test_disputes import with_duplicates
+
 pytestmark = pytest.mark.xdist_group("dask")  # one cluster for the module, on one test worker
 
 SPLIT = pd.Timestamp("2024-07-01")
@@ -339,3 +341,14 @@ def test_training_on_raw_party_keys_warns_as_in_memory(client, small):
     n = len(raw.cases)
     with pytest.warns(UserWarning, match=rf"{n} of the {n} party keys are raw"):
         scaleout.DaskExecutor(client=client).training_set(GridRisk(), data, GBMCount(), frequency="8W-MON")
+
+
+def test_reports_of_one_dispute_in_other_partitions_count_once(client, small):
+    streets = small.ancestors("street").reindex(small.grids["grid_id"]).to_numpy()
+    far = small.grids.loc[(small.grids["level"] == "grid") & (streets == np.sort(streets)[-1]), "grid_id"]
+    duplicated = with_duplicates(small, share=0.2, grids=far.to_numpy())  # many in another partition
+    data = scaleout.DaskDataset.from_dataset(duplicated, partitions=2)
+    builder = scaleout.fit_builder(
+        GridPanelBuilder(cutoffs={"start": "2024-01-01", "freq": "8W-MON"}, horizon=28), data
+    )
+    _same_panel(scaleout.build_panel(builder, data, partitions=4).compute(), builder, small)

@@ -1,6 +1,7 @@
 """Simulated districts whose truth is known."""
 
 from .changes import CategorySurge, NewPlatform
+from .platforms import export_platforms
 from .policies import NoVisits, Oracle, Policy, RandomVisits
 from .presets import CATEGORIES, PRESETS, SOURCES, SimulationConfig
 from .simulate import SimulatedDistrict, simulate_district
@@ -21,5 +22,6 @@ __all__ = [
     "SimulatedDistrict",
     "SimulationConfig",
     "Truth",
+    "export_platforms",
     "simulate_district",
 ]

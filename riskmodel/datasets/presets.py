@@ -92,6 +92,12 @@ class SimulationConfig:
         A reached visit brings to light a Poisson number of disputes residents had
         not reported, with mean this many days' worth of the unit's current rate of
         the preventable categories (as cases of ``origin="patrol"``).
+    duplicate_share : float
+        Share of the disputes residents report on more than one platform
+        (:mod:`riskmodel.datasets.reports`); 0 gives one report per dispute.
+    duplicate_max : int
+        Most platforms one dispute is reported on (2 to 5); a duplicated dispute
+        has 2 to ``duplicate_max`` reports, fewer more often.
     """
 
     n_grids: int
@@ -124,6 +130,8 @@ class SimulationConfig:
     visit_dilution: float = 0.65
     visit_reach: float = 0.95
     patrol_find_days: float = 14.0
+    duplicate_share: float = 0.25
+    duplicate_max: int = 4
 
     @property
     def days(self) -> int:
@@ -179,6 +187,11 @@ def make_config(preset: str, overrides: dict) -> SimulationConfig:
         (
             config.visit_screening_weeks >= 0 and config.patrol_find_days >= 0 and config.visit_dilution >= 0,
             "visit_screening_weeks, visit_dilution and patrol_find_days must be >= 0",
+        ),
+        (0 <= config.duplicate_share <= 1, "duplicate_share must be within [0, 1]"),
+        (
+            2 <= config.duplicate_max <= len(SOURCES),
+            f"duplicate_max must be from 2 to {len(SOURCES)} (the platforms), e.g. duplicate_max=3",
         ),
     ]
     broken = [message for ok, message in rules if not ok]

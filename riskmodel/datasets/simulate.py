@@ -16,6 +16,7 @@ from .layout import build_layout
 from .policies import Policy
 from .presets import make_config
 from .process import Process, draw_waves
+from .reports import add_duplicates
 from .truth import Truth
 from .visits import VisitEffects
 from .weekly import WeeklyRounds, policy_mondays
@@ -104,10 +105,19 @@ def simulate_district(
     'grid_id'
     """
     config = make_config(preset, overrides)
-    seeds = np.random.SeedSequence(seed).spawn(9)
-    layout_rng, attribute_rng, wave_rng, process_rng, case_rng, effect_rng, visit_rng, patrol_rng, change_rng = (
-        np.random.default_rng(s) for s in seeds
-    )
+    seeds = np.random.SeedSequence(seed).spawn(10)  # children are keyed by index: adding one keeps the others
+    (
+        layout_rng,
+        attribute_rng,
+        wave_rng,
+        process_rng,
+        case_rng,
+        effect_rng,
+        visit_rng,
+        patrol_rng,
+        change_rng,
+        report_rng,
+    ) = (np.random.default_rng(s) for s in seeds)
     if changes and policy is not None:
         raise ValueError("changes and policy cannot be combined yet: simulate one or the other")
     mondays = [] if policy is None else policy_mondays(config, policy_start)
@@ -145,6 +155,7 @@ def simulate_district(
         visits, plans = rounds.visits_table(), rounds.plans_table()
     if not resolved:
         disputes = tuple(cell[~cells[3]] for cell in cells[:3])
+    cases, probability = add_duplicates(cases, probability, config, layout, report_rng)
     truth = Truth(
         process=process,
         layout=layout,

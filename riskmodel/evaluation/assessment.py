@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from ..contract import CASE_ORIGINS, Dataset
-from ..features.base import parse_target
+from ..features.base import counted_cases, parse_target
 
 __all__ = ["FLAGS", "assess", "control_limits"]
 
@@ -222,7 +222,9 @@ def _expected(dataset: Dataset, model, start, end, horizon) -> tuple[pd.Series, 
 
 
 def _counted(cases: pd.DataFrame, model, origins, start) -> tuple[pd.DataFrame, str]:
-    """The cases the model's target counts in ``[start, end)`` of the given origins."""
+    """The cases the model's target counts in ``[start, end)`` of the given origins (disputes or
+    reports, as the model's builder counts)."""
+    cases = counted_cases(cases, model.builder.count)
     target = parse_target(model.builder.target)
     times = pd.to_datetime(cases["escalated_at"] if target.escalations else cases["reported_at"])
     keep = (times >= start).to_numpy() & (cases["severity"] >= target.min_severity).to_numpy()

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..contract import PLAN_ASSIGNMENTS, Dataset
+from ..contract import PLAN_ASSIGNMENTS, Dataset, first_reports
 
 __all__ = ["MIN_PER_ARM", "resident_cases", "visit_effect", "window_counts"]
 
@@ -172,10 +172,10 @@ def visit_effect(
 
 
 def resident_cases(dataset: Dataset, units: pd.Series) -> tuple[pd.DataFrame, list[str]]:
-    """The resident-reported cases (every case, with a note, when they carry no ``origin``)
-    as ``unit`` (by ``units``, a unit per ``grid_id``; cases of no unit are left out) and
-    ``reported_at``."""
-    cases, notes = dataset.cases, []
+    """The resident-reported disputes (every dispute, with a note, when the cases carry no
+    ``origin``; a dispute is its first report, :func:`~riskmodel.first_reports`) as ``unit`` (by
+    ``units``, a unit per ``grid_id``; cases of no unit are left out) and ``reported_at``."""
+    cases, notes = first_reports(dataset.cases), []
     if "origin" in cases.columns:
         cases = cases[(cases["origin"] == "resident").fillna(False).to_numpy(bool)]
     else:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..contract import Dataset
 from ..features import Target
-from ..features.base import parse_target
+from ..features.base import counted_cases, parse_target
 from ..features.events import us
 from ..features.grid_panel import label_stream
 from ..features.visits import select_origins
@@ -211,12 +211,21 @@ def check_forecasts(forecasts: pd.DataFrame) -> pd.DataFrame:
 
 
 def observed_counts(
-    dataset: Dataset, as_of, horizon_days: float, *, level: str = "grid", target=None, origins=None
+    dataset: Dataset,
+    as_of,
+    horizon_days: float,
+    *,
+    level: str = "grid",
+    target=None,
+    origins=None,
+    count: str = "disputes",
 ) -> pd.DataFrame:
     """Cases counted in ``[as_of, as_of + horizon)`` for every unit of ``level`` and every ``as_of``:
     the label of the backtest's grid panel (:class:`~riskmodel.features.GridPanelBuilder`'s
     ``y_count``) with the same ``target`` (categories, a minimum severity, or escalations by
-    ``escalated_at``; default every reported case) and ``origins``.
+    ``escalated_at``; default every reported case), ``origins`` and ``count`` (``disputes``,
+    a dispute counted once at its first report, or every report: see
+    :func:`riskmodel.first_reports`).
 
     Returns
     -------
@@ -233,7 +242,7 @@ def observed_counts(
     ([True, False], True)
     """
     parsed: Target = parse_target(target)
-    cases = select_origins(dataset.cases, origins)
+    cases = select_origins(counted_cases(dataset.cases, count), origins)
     units = pd.Index(dataset.grids.loc[dataset.grids["level"] == level, "grid_id"].unique())
     stamps, unit_of = label_stream(cases, units.get_indexer(cases["grid_id"].map(dataset.ancestors(level))), parsed)
     dates = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(as_of)))
@@ -253,7 +262,13 @@ def observed_counts(
 
 
 def score_served(
-    forecasts: pd.DataFrame, dataset: Dataset, *, capacity: int | None = None, target=None, origins=None
+    forecasts: pd.DataFrame,
+    dataset: Dataset,
+    *,
+    capacity: int | None = None,
+    target=None,
+    origins=None,
+    count: str = "disputes",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score every served forecast whose window closed by ``dataset.end``, per model version and week.
 
@@ -275,8 +290,9 @@ def score_served(
         The data up to its ``end``: the cases that happened.
     capacity : int, optional
         Units a district can visit in a window.
-    target, origins : optional
-        What the model's label counts (as in :func:`riskmodel.train`); default every case.
+    target, origins, count : optional
+        What the model's label counts (as in :func:`riskmodel.train`); default every case,
+        each dispute once.
 
     Returns
     -------
@@ -316,9 +332,9 @@ def score_served(
     known = served["level"].notna()
     keys = ["level", "horizon_days", "grid_id", "as_of"]
     counts = [
-        observed_counts(dataset, group["as_of"].unique(), horizon, level=level, target=target, origins=origins).assign(
-            level=level, horizon_days=horizon
-        )
+        observed_counts(
+            dataset, group["as_of"].unique(), horizon, level=level, target=target, origins=origins, count=count
+        ).assign(level=level, horizon_days=horizon)
         for (level, horizon), group in served[known].groupby(["level", "horizon_days"])
     ]
     labels = pd.concat(counts, ignore_index=True) if counts else pd.DataFrame(columns=[*keys, "observed"])
@@ -339,7 +355,13 @@ def score_served(
 
 
 def first_weeks(
-    forecasts: pd.DataFrame, dataset: Dataset, *, days: float = 7.0, target=None, origins=None
+    forecasts: pd.DataFrame,
+    dataset: Dataset,
+    *,
+    days: float = 7.0,
+    target=None,
+    origins=None,
+    count: str = "disputes",
 ) -> pd.DataFrame:
     """The cases of each served forecast's first ``days`` days against its expected share of them.
 
@@ -372,9 +394,9 @@ def first_weeks(
     served = _with_levels(check_forecasts(forecasts), dataset)
     served = served[served["as_of"] + pd.Timedelta(days=days) <= dataset.end]
     counts = [
-        observed_counts(dataset, group["as_of"].unique(), days, level=level, target=target, origins=origins).assign(
-            level=level
-        )
+        observed_counts(
+            dataset, group["as_of"].unique(), days, level=level, target=target, origins=origins, count=count
+        ).assign(level=level)
         for level, group in served.groupby("level")
     ]
     if not counts:

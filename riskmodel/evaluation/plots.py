@@ -35,6 +35,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ..contract import first_reports
 from ..models.distribution import NegativeBinomial
 from ..models.tiers import probability_saturated as saturated
 from . import metrics
@@ -242,8 +243,9 @@ def risk_map_frame(result, dataset, *, model=None, fold: int = -1, forecast=None
     if units.empty:
         raise ValueError(f"the {drawn} units have no coordinates: a risk map needs columns lon, lat in dataset.grids")
     start, end = (at - result.horizon, at) if final else (at, at + result.horizon)
-    reported = pd.to_datetime(dataset.cases["reported_at"])
-    cases = dataset.cases.loc[(reported >= start) & (reported < end), "grid_id"]
+    disputes = first_reports(dataset.cases)  # a dispute reported on three platforms is one
+    reported = pd.to_datetime(disputes["reported_at"])
+    cases = disputes.loc[(reported >= start) & (reported < end), "grid_id"]
     counts = cases.map(dataset.ancestors(drawn)).value_counts()
     units["cases"] = counts.reindex(units.index, fill_value=0).astype(int)
     if "area_km2" in dataset.grids.columns:

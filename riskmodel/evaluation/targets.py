@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ..contract import Dataset, level_column
 from ..features import CaseFeatureBuilder, GridPanelBuilder, build_case_features
-from ..features.base import Target, parse_horizon, parse_target, training_cutoffs
+from ..features.base import Target, counted_cases, parse_horizon, parse_target, training_cutoffs
 from ..models import SpikeDetector, case_models, grid_models
 from ..models.baselines import Baseline
 from ..models.calibration import latest_start
@@ -495,7 +495,7 @@ class CaseEscalation(TargetKind):
         """The features of the cases open at ``as_of``."""
         cases = builder.transform(dataset)
         ids = cases.index.get_level_values("case_id")
-        return cases[ids.isin(open_cases(dataset.cases, as_of))]
+        return cases[ids.isin(open_cases(counted_cases(dataset.cases, builder.count), as_of))]
 
     @staticmethod
     def window(builder) -> pd.Timedelta:

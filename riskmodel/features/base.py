@@ -13,11 +13,14 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..contract import Dataset
+from ..contract import Dataset, first_reports
 from ..validation import validate
 
 __all__ = [
+    "COUNTS",
     "Target",
+    "check_count",
+    "counted_cases",
     "horizon_words",
     "logged_horizon",
     "parse_cutoffs",
@@ -41,6 +44,8 @@ class Builder(TransformerMixin, BaseEstimator):
     """
 
     optional_inputs: tuple[str, ...] = ()
+    # A builder saved before ``count`` existed counted every report.
+    count = "reports"
 
     def fit(self, dataset: Dataset, y=None):
         """Learn the vocabularies of ``dataset``; ``y`` is ignored.
@@ -88,8 +93,45 @@ class Builder(TransformerMixin, BaseEstimator):
         return self.feature_names_out_
 
     def _check_params(self, data: Dataset) -> None:
+        check_count(self.count)
         if self.level not in data.levels:
             raise ValueError(f"unknown level {self.level!r}; the data has levels {data.levels}")
+
+
+#: What the builders, labels and monitoring count (their ``count`` parameter): ``disputes``
+#: (a dispute's first report, :func:`riskmodel.first_reports`) or every report.
+COUNTS = ("disputes", "reports")
+
+
+def counted_cases(cases: pd.DataFrame, count: str) -> pd.DataFrame:
+    """The case rows that count: the first report of every dispute for ``count="disputes"``
+    (:func:`riskmodel.first_reports`; every report without ``dispute_id``), every report
+    for ``count="reports"``.
+
+    Raises
+    ------
+    ValueError
+        When ``count`` is neither.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from riskmodel.features.base import counted_cases
+    >>> cases = pd.DataFrame({"case_id": ["a", "b"], "reported_at": pd.to_datetime(["2024-05-01", "2024-05-02"]),
+    ...                       "dispute_id": ["a", "a"]})
+    >>> len(counted_cases(cases, "disputes")), len(counted_cases(cases, "reports"))
+    (1, 2)
+    """
+    return first_reports(cases) if check_count(count) == "disputes" else cases
+
+
+def check_count(count) -> str:
+    """``count``, checked: ``disputes`` or ``reports``; a ValueError naming both otherwise."""
+    if count not in COUNTS:
+        raise ValueError(
+            f"count must be 'disputes' (a dispute's first report) or 'reports' (every report), got {count!r}"
+        )
+    return count
 
 
 def vocabulary(names, observed: pd.Series, what: str) -> list[str]:

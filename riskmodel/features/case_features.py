@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..contract import Dataset
 from ..holidays import SPRING_FESTIVAL, days_until_next
 from ..validation import validate
-from .base import Builder, vocabulary
+from .base import Builder, counted_cases, vocabulary
 from .events import DAY, EventIndex, attribute_columns, in_force, us
 
 __all__ = ["CaseFeatureBuilder", "CaseFeatures", "build_case_features"]
@@ -73,6 +73,12 @@ class CaseFeatureBuilder(Builder):
         ``fit`` (default: all seen there).
     holidays : DatetimeIndex, optional
         Holiday dates (default: Spring Festival 2000-2040).
+    count : {"disputes", "reports"}
+        ``disputes`` (default): one row per dispute, its first report
+        (:func:`riskmodel.first_reports`), escalated when any of its reports escalated, and
+        the party's and unit's history counted in disputes; every report its own dispute
+        when the cases have no ``dispute_id``. ``reports``: one row per report. A builder
+        saved before this parameter existed counts reports, as it did.
 
     Examples
     --------
@@ -94,6 +100,7 @@ class CaseFeatureBuilder(Builder):
         categories=None,
         sources=None,
         holidays=None,
+        count="disputes",
     ):
         self.escalation_days = escalation_days
         self.level = level
@@ -102,11 +109,12 @@ class CaseFeatureBuilder(Builder):
         self.categories = categories
         self.sources = sources
         self.holidays = holidays
+        self.count = count
 
     optional_inputs = ("source", "party_key", "resolved_at", "escalated_at")
 
     def _learn(self, data: Dataset, categories: pd.Series | None = None, attributes: list[str] | None = None) -> None:
-        cases = data.cases
+        cases = counted_cases(data.cases, self.count)
         categories = cases["category"] if categories is None else categories
         self.categories_ = vocabulary(self.categories, categories, "categories")
         self.sources_ = vocabulary(self.sources, cases.get("source", pd.Series(dtype=object)), "sources")
@@ -161,6 +169,7 @@ class CaseFeatureBuilder(Builder):
         check_is_fitted(self)
         data = validate(dataset).dataset
         self._check_params(data)
+        data = data.replace(cases=counted_cases(data.cases, self.count))
         cases = data.cases
         holidays = SPRING_FESTIVAL if self.holidays is None else pd.DatetimeIndex(self.holidays).sort_values()
         grids = data.grids

@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..contract import Dataset
 from ..holidays import SPRING_FESTIVAL, days_since_last, days_until_next
 from ..validation import validate
-from .base import Builder, Target, parse_cutoffs, parse_horizon, parse_target, vocabulary
+from .base import Builder, Target, counted_cases, parse_cutoffs, parse_horizon, parse_target, vocabulary
 from .events import DAY, EventIndex, attribute_columns, in_force, us
 from .rates import exposure_days, shrinkage_weight
 from .visits import PATROL_WINDOWS, VisitEvents, check_origins, patrol_catalog, select_origins, visit_catalog
@@ -123,6 +123,12 @@ class GridPanelBuilder(Builder):
         *and* the label: ``("resident",)`` trains a model on resident-reported disputes
         alone, which the visits' patrol finds do not inflate. Every case must then have an
         ``origin``. Default None: every case, whatever its origin.
+    count : {"disputes", "reports"}
+        What the features and the label count: ``disputes`` (default), a dispute's first
+        report standing for it (:func:`riskmodel.first_reports`: its time, unit and category;
+        every report its own dispute when the cases have no ``dispute_id``), or every report
+        (``reports``: a dispute reported on three platforms counts three times). A builder
+        saved before this parameter existed counts reports, as it did.
 
     Notes
     -----
@@ -170,6 +176,7 @@ class GridPanelBuilder(Builder):
         holidays=None,
         categories=None,
         origins=None,
+        count="disputes",
     ):
         self.cutoffs = cutoffs
         self.horizon = horizon
@@ -184,6 +191,7 @@ class GridPanelBuilder(Builder):
         self.holidays = holidays
         self.categories = categories
         self.origins = origins
+        self.count = count
 
     optional_inputs = ("party_key", "resolved_at", "escalated_at", "origin")
     # A builder saved before visits and origins existed has neither: its features are the same.
@@ -194,7 +202,8 @@ class GridPanelBuilder(Builder):
 
     def _learn(self, data: Dataset, categories: pd.Series | None = None, attributes: list[str] | None = None) -> None:
         origins = check_origins(self.origins)
-        categories = select_origins(data.cases, origins)["category"] if categories is None else categories
+        if categories is None:
+            categories = select_origins(counted_cases(data.cases, self.count), origins)["category"]
         self.categories_ = vocabulary(self.categories, categories, "categories")
         self.attributes_ = attribute_columns(data, self.level) if attributes is None else attributes
         self.parent_level_ = data.parent_level(self.level)
@@ -206,7 +215,7 @@ class GridPanelBuilder(Builder):
         """Features and labels of every unit of the level at every cutoff."""
         check_is_fitted(self)
         data = validate(dataset).dataset
-        data = data.replace(cases=select_origins(data.cases, self.origins))
+        data = data.replace(cases=select_origins(counted_cases(data.cases, self.count), self.origins))
         target, horizon = self.settings(data)
         start, end = data.cases["reported_at"].min(), data.end
         cutoffs = parse_cutoffs(self.cutoffs, start, end)

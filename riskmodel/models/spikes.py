@@ -39,6 +39,11 @@ class SpikeDetector(BaseEstimator):
     false alarms to a few per 1,000 unit-weeks (``make bench`` measures it on
     the simulator's injected waves).
 
+    It counts what the panel counts: a :class:`~riskmodel.features.GridPanelBuilder` counts
+    disputes (``count="disputes"``, its default), so a dispute reported on three platforms is
+    one case, not the start of a wave; a panel built with ``count="reports"`` has it watch
+    reports instead.
+
     Parameters
     ----------
     window, baseline, long : int

@@ -10,7 +10,7 @@ from typing import Literal
 import pandas as pd
 from sklearn.base import clone
 
-from ..contract import Dataset, level_column
+from ..contract import Dataset, first_reports, level_column
 from ..models import GBMCount, UpliftRegressor
 from ..training import TrainedModel, train
 from .plans import plan_visits
@@ -81,7 +81,8 @@ class _Planner:
 
 
 class HistoricalRateVisits(_Planner):
-    """Visit the units with the most recorded cases per day of history (every origin).
+    """Visit the units with the most recorded disputes per day of history (every origin; a dispute
+    counted once, at its first report: :func:`~riskmodel.first_reports`).
 
     Examples
     --------
@@ -94,7 +95,7 @@ class HistoricalRateVisits(_Planner):
 
     def forecast(self, observed, week, oracle):
         grids = observed.grids.loc[observed.grids["level"] == "grid", "grid_id"]
-        unit = observed.ancestors("grid").reindex(observed.cases["grid_id"]).to_numpy()
+        unit = observed.ancestors("grid").reindex(first_reports(observed.cases)["grid_id"]).to_numpy()
         counts = pd.Series(1, index=unit).groupby(level=0).sum().reindex(grids, fill_value=0)
         return pd.DataFrame({"grid_id": grids.to_numpy(), "as_of": week, "expected_count": counts.to_numpy(float)})
 

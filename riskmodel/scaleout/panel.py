@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from ..contract import Dataset
+from ..contract import Dataset, first_reports
 from ..features import GridPanelBuilder
-from ..features.base import parse_cutoffs
+from ..features.base import check_count, parse_cutoffs
 from ..features.events import filled_attributes
 from ..features.grid_panel import GridPanel, build_block, children_per_unit, level_units, neighbour_matrix, shrunk_rates
 from ..validation import CONTRACT, validate
@@ -33,6 +35,7 @@ def fit_builder(builder: GridPanelBuilder, data: DaskDataset) -> GridPanelBuilde
         ``builder``, fitted.
     """
     refuse_origins(builder)
+    data = counted_data(builder, data)
     shape = data.shape
     units = level_units(shape.grids, builder.level) if builder.level in shape.levels else pd.Index([])
     meta = filled_attributes(data.grid_history._meta, units).to_frame().T
@@ -148,12 +151,23 @@ def refuse_origins(builder: GridPanelBuilder) -> None:
         )
 
 
+def counted_data(builder: GridPanelBuilder, data: DaskDataset) -> DaskDataset:
+    """``data`` with the cases ``builder`` counts: for ``count="disputes"`` and cases with a
+    ``dispute_id``, the first report of every dispute (:func:`riskmodel.first_reports`), found
+    after a shuffle that brings each dispute's reports, in whatever partition and unit, together."""
+    if check_count(builder.count) == "reports" or "dispute_id" not in data.cases.columns:
+        return data
+    cases = data.cases.shuffle("dispute_id").map_partitions(first_reports, meta=data.cases._meta)
+    return dataclasses.replace(data, cases=cases)
+
+
 def tasks_of(builder: GridPanelBuilder, data: DaskDataset, cutoffs, partitions: int | None, end=None):
     """Per partition, the arguments of a panel task: its cases (with the
     halo's), its snapshots, its units, and the whole data's settings. ``end`` replaces
     the data's end (and ``as_of``) when given."""
     check_is_fitted(builder)
     refuse_origins(builder)
+    data = counted_data(builder, data)
     shape = data.shape
     target, horizon = builder.settings(shape)
     start, data_end = data.span
