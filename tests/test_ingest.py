@@ -242,6 +242,10 @@ def test_bad_configurations_are_errors_naming_the_key(exports):
     config["sources"][2]["files"] = "mediation/*.xlsx"
     with pytest.raises(ValueError, match="source 'mediation': files 'mediation/\\*.xlsx' match no file"):
         ingest(write_config(exports, config))
+    config = yaml.safe_load(yaml.safe_dump(SOURCES))
+    config["sources"][2]["sheet"] = "ledger"
+    with pytest.raises(ValueError, match=r"'mediation': cannot read .*mediation.xlsx \(sheet 'ledger'\) as Excel"):
+        ingest(write_config(exports, config))
 
 
 def test_the_command_writes_the_dataset_the_rejected_rows_and_the_counts(exports):

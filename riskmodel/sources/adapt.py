@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from python_calamine import CalamineError
 
 from ..coerce import to_text
 from ..problems import shown_value
@@ -74,7 +75,7 @@ def _read_file(source: Source, path: Path, columns: list[str]) -> pd.DataFrame:
             available = pq.read_schema(path).names
             read = lambda: pd.read_parquet(path, columns=columns)  # noqa: E731
         else:
-            whole = pd.read_excel(path, sheet_name=0 if source.sheet is None else source.sheet, engine="openpyxl")
+            whole = _read_excel(source, path)
             available = [str(c) for c in whole.columns]
             read = lambda: whole.set_axis(available, axis=1)[columns]  # noqa: E731
         missing = [c for c in columns if c not in available]
@@ -94,6 +95,14 @@ def _read_file(source: Source, path: Path, columns: list[str]) -> pd.DataFrame:
         raise ValueError(f"source {source.name!r}: {path} is empty: it has no header line") from None
     except (OSError, KeyError) as error:
         raise ValueError(f"source {source.name!r}: cannot read {path} as {kind}: {error}") from None
+
+
+def _read_excel(source: Source, path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_excel(path, sheet_name=0 if source.sheet is None else source.sheet, engine="calamine")
+    except (ValueError, CalamineError) as error:  # no such sheet; not a workbook
+        sheet = "" if source.sheet is None else f" (sheet {source.sheet!r})"
+        raise ValueError(f"source {source.name!r}: cannot read {path}{sheet} as Excel: {error}") from None
 
 
 def map_source(export: Export, timezone: str) -> tuple[pd.DataFrame, pd.DataFrame]:
