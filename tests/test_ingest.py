@@ -218,7 +218,7 @@ def test_a_code_given_twice_in_the_yaml_is_an_error(exports):
         ingest(exports / "sources.yaml")
     config = yaml.safe_load(yaml.safe_dump(SOURCES))
     config["sources"][1]["codes"]["category"] = {11: "neighbour_noise", "11": "property"}
-    with pytest.raises(ValueError, match=r"sources\.1\.codes: .*category: code '11' is given twice"):
+    with pytest.raises(ValueError, match=r"sources\.1 \(police\)\.codes: .*category: code '11' is given twice"):
         ingest(write_config(exports, config))
 
 
@@ -232,7 +232,7 @@ def test_bad_configurations_are_errors_naming_the_key(exports):
     config["timezone"] = "Mars/Olympus"
     with pytest.raises(ValueError, match="2 problem") as error:
         ingest(write_config(exports, config))
-    assert "sources.0.colums: Extra inputs are not permitted" in str(error.value)
+    assert "sources.0 (hotline).colums: Extra inputs are not permitted" in str(error.value)
     assert "timezone: Value error, 'Mars/Olympus' is not a time zone" in str(error.value)
     config = yaml.safe_load(yaml.safe_dump(SOURCES))
     config["sources"][0]["codes"]["severity"] = {False: 1}  # an unquoted NO

@@ -194,7 +194,17 @@ def load_sources(config: str | Path | Mapping) -> tuple[SourcesConfig, Path]:
         return SourcesConfig.model_validate(raw), root
     except ValidationError as error:
         problems = "\n".join(
-            f"  {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']} (got {shown_value(e['input'])})"
-            for e in error.errors()
+            f"  {_key(e['loc'], raw)}: {e['msg']} (got {shown_value(e['input'])})" for e in error.errors()
         )
         raise ValueError(f"{where}: {error.error_count()} problem(s)\n{problems}") from None
+
+
+def _key(loc: tuple, raw: dict) -> str:
+    """A problem's key, a source named by its name: ``sources.1 (police).codes``."""
+    key = ".".join(map(str, loc)) or "(top)"
+    sources = raw.get("sources")
+    if len(loc) > 1 and loc[0] == "sources" and isinstance(loc[1], int) and isinstance(sources, list):
+        entry = sources[loc[1]] if loc[1] < len(sources) else None
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            key = ".".join(map(str, [f"sources.{loc[1]} ({entry['name']})", *loc[2:]]))
+    return key
