@@ -113,7 +113,7 @@ def real_data() -> Path:
     return REAL_DATA
 
 
-def first_reports(district) -> pd.DataFrame:
+def simulated_disputes(district) -> pd.DataFrame:
     """The simulated disputes as they were before duplicate reports: each dispute's
     first report, without the columns the duplicates brought, with a fresh index."""
     cases = district.cases

@@ -6,12 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from riskmodel import first_reports
 from riskmodel.datasets import CATEGORIES, PRESETS, simulate_district
 from riskmodel.holidays import days_until_next
 
 
-def _grid_of(district) -> pd.Series:
-    return district.cases["grid_id"].map(district.ancestors("grid"))
+def _grid_of(district, cases: pd.DataFrame | None = None) -> pd.Series:
+    cases = district.cases if cases is None else cases
+    return cases["grid_id"].map(district.ancestors("grid"))
 
 
 def test_same_seed_same_frames_and_truth():
@@ -59,9 +61,10 @@ def test_hierarchy_and_adjacency(small_district):
 
 
 def test_truth_is_calibrated(small_district):
-    """The truth's expected counts match what happens, window by window and grid by grid."""
-    grid = _grid_of(small_district)
-    cases = small_district.cases
+    """The truth's expected counts match what happens, window by window and grid by grid
+    (disputes: a duplicate report on another platform is not another dispute)."""
+    cases = first_reports(small_district.cases)
+    grid = _grid_of(small_district, cases)
     expected, observed = [], []
     for cutoff in pd.date_range("2023-02-01", "2024-11-15", freq="21D"):
         e = small_district.truth.expected_counts(cutoff, 21)
@@ -114,10 +117,11 @@ def test_rates_differ_by_more_than_an_order_of_magnitude_partly_unseen(small_dis
 
 
 def _lag_one_correlation(district) -> float:
-    """Correlation of a grid's weekly count with its next week's, after grid and week means."""
-    week = (district.cases["reported_at"] - pd.Timestamp("2023-01-01")).dt.days // 7
+    """Correlation of a grid's weekly count of disputes with its next week's, after grid and week means."""
+    cases = first_reports(district.cases)
+    week = (cases["reported_at"] - pd.Timestamp("2023-01-01")).dt.days // 7
     grids = district.grids.loc[district.grids["level"] == "grid", "grid_id"]
-    counts = pd.crosstab(_grid_of(district), week).reindex(grids, fill_value=0).to_numpy(float)
+    counts = pd.crosstab(_grid_of(district, cases), week).reindex(grids, fill_value=0).to_numpy(float)
     residual = counts - counts.mean(1, keepdims=True) - counts.mean(0, keepdims=True) + counts.mean()
     return float(np.corrcoef(residual[:, :-1].ravel(), residual[:, 1:].ravel())[0, 1])
 
@@ -127,7 +131,7 @@ def test_self_excitation_matters():
     off = simulate_district("small", seed=1, waves_per_year=0, excitation_self=0, excitation_neighbours=0)
     assert _lag_one_correlation(on) > 0.06
     assert abs(_lag_one_correlation(off)) < 0.03
-    assert len(on.cases) > 1.3 * len(off.cases)  # a case brings others
+    assert on.cases["dispute_id"].nunique() > 1.3 * off.cases["dispute_id"].nunique()  # a dispute brings others
 
 
 def test_seasons_and_spring_festival(small_district):
@@ -143,7 +147,7 @@ def test_seasons_and_spring_festival(small_district):
 
 
 def test_escalation_rate_and_its_drivers(small_district):
-    cases = small_district.cases
+    cases = first_reports(small_district.cases)  # the disputes: a duplicate is not a party's second dispute
     escalated = cases["escalated_at"].notna()
     assert 0.05 <= escalated.mean() <= 0.15
     assert escalated[cases["severity"] >= 3].mean() > 2 * escalated[cases["severity"] == 1].mean()
@@ -153,7 +157,7 @@ def test_escalation_rate_and_its_drivers(small_district):
     assert escalated[delay > delay.median()].mean() > 3 * escalated[delay <= delay.median()].mean()
     # The true probabilities match the escalations seen (away from the cut-off at the end).
     early = (cases["reported_at"] < small_district.as_of - pd.Timedelta(days=180)).to_numpy()
-    truth = small_district.truth.escalation_probability
+    truth = small_district.truth.escalation_probability[cases["case_id"]]
     assert truth.index.equals(pd.Index(cases["case_id"]))
     assert abs(truth.to_numpy()[early].mean() - escalated.to_numpy()[early].mean()) < 0.015
     # Outcomes agree with the times that are known at the end of the data.

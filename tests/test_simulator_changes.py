@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from riskmodel import first_reports
 from riskmodel.datasets import CategorySurge, NewPlatform, RandomVisits, simulate_district
+
+from .conftest import simulated_disputes
 
 START = pd.Timestamp("2024-01-01")  # the middle of the `small` preset's two years
 CHANGES = {
@@ -49,7 +52,8 @@ FROZEN = {
 @pytest.mark.parametrize("changes", [None, []])
 def test_without_changes_the_frames_are_those_of_before(preset, changes):
     district = simulate_district(preset, seed=0, changes=changes)
-    assert (_hash(district.cases), _hash(district.grids)) == FROZEN[preset]
+    # The disputes (first reports); their further reports on other platforms came later.
+    assert (_hash(simulated_disputes(district)), _hash(district.grids)) == FROZEN[preset]
     assert district.truth.changes.empty and list(district.truth.changes.columns) == [
         "change",
         "start",
@@ -83,7 +87,8 @@ def test_before_the_change_every_frame_is_that_of_the_unchanged_run(unchanged, c
 @pytest.mark.parametrize("name", ["platform", "closing platform"])
 def test_a_platform_scales_what_is_recorded_not_what_happens(unchanged, changed, name):
     district, factor = changed[name], CHANGES[name].factor
-    after, plain_after = (d.cases["reported_at"] >= START for d in (district, unchanged))
+    disputes, unchanged_disputes = first_reports(district.cases), first_reports(unchanged.cases)  # not reports
+    after, plain_after = (d["reported_at"] >= START for d in (disputes, unchanged_disputes))
     n = int(plain_after.sum())
     # Recorded over unrecorded: Poisson extras of mean (f - 1) x the intensity, whose sum is n
     # up to a martingale of variance n; or Binomial(n, f) thinning. Either way an sd from the counts:
@@ -91,15 +96,15 @@ def test_a_platform_scales_what_is_recorded_not_what_happens(unchanged, changed,
     assert abs(after.sum() / n - factor) < 4 * sd, (after.sum() / n, factor, sd)
     # Every street's reporting rises (or falls) alike.
     street = district.ancestors("street")
-    per_street = district.cases.loc[after, "grid_id"].map(street).value_counts()
-    plain_per_street = unchanged.cases.loc[plain_after, "grid_id"].map(street).value_counts()
+    per_street = disputes.loc[after, "grid_id"].map(street).value_counts()
+    plain_per_street = unchanged_disputes.loc[plain_after, "grid_id"].map(street).value_counts()
     ratio = (per_street / plain_per_street).sort_index()
     street_sd = (sd * np.sqrt(n / plain_per_street)).sort_index()
     assert ((ratio - factor).abs() < 4 * street_sd).all(), ratio
     # The extra reports carry the platform's name, from its start only; the truth's
     # expected counts (of what happens) are those of the unchanged world.
-    app = district.cases["source"] == "app"
-    assert (app.sum() > 0) == (factor > 1) and (district.cases.loc[app, "reported_at"] >= START).all()
+    app = disputes["source"] == "app"
+    assert (app.sum() > 0) == (factor > 1) and (disputes.loc[app, "reported_at"] >= START).all()
     if factor > 1:  # the process's own cases are untouched: the platform only adds
         assert (after & ~app).sum() == n
     pd.testing.assert_series_equal(
@@ -113,7 +118,7 @@ def test_a_platform_scales_what_is_recorded_not_what_happens(unchanged, changed,
 
 
 def test_a_surge_doubles_its_category_in_its_street_only(unchanged, changed):
-    district = changed["surge"]
+    district = changed["surge"]  # what is recorded: disputes (first reports), not every report
     street = district.truth.changes.loc[0, "street"]
     grids = district.grids
     sizes = (grids["level"] == "grid").groupby(grids["grid_id"].map(district.ancestors("street"))).sum()
@@ -134,7 +139,8 @@ def test_a_surge_doubles_its_category_in_its_street_only(unchanged, changed):
     # What is recorded follows, within a self-exciting count's noise (its variance
     # is about the mean over (1 - excitation)**2).
     def observed(d):
-        cases = d.cases[(d.cases["reported_at"] >= START) & (d.cases["category"] == "neighbour_noise")]
+        cases = first_reports(d.cases)
+        cases = cases[(cases["reported_at"] >= START) & (cases["category"] == "neighbour_noise")]
         return cases["grid_id"].map(d.ancestors("street")).value_counts()
 
     for d in (district, unchanged):

@@ -12,7 +12,7 @@ import yaml
 from riskmodel.datasets import SOURCES, export_platforms, simulate_district
 from riskmodel.validation import validate
 
-from .conftest import first_reports
+from .conftest import simulated_disputes
 
 
 def _duplicates(district) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -103,7 +103,7 @@ def test_the_disputes_are_those_without_duplicates():
     plain = simulate_district("small", seed=1, duplicate_share=0)
     district = simulate_district("small", seed=1)
     assert plain.cases["case_id"].equals(plain.cases["dispute_id"])
-    pd.testing.assert_frame_equal(first_reports(district), first_reports(plain))
+    pd.testing.assert_frame_equal(simulated_disputes(district), simulated_disputes(plain))
     pd.testing.assert_frame_equal(simulate_district("small", seed=1).cases, district.cases)  # same seed, same data
     assert len(district.cases) > 1.3 * len(plain.cases)
     # ... on every path: with a policy (patrol finds are never duplicated) and with changes.

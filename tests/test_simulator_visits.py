@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 
 import riskmodel
+from riskmodel import first_reports
 from riskmodel.datasets import NoVisits, Policy, RandomVisits, simulate_district
 from riskmodel.prevention import OracleVisits
+
+from .conftest import simulated_disputes
 
 # Strong, equal-everywhere receptiveness: effects large enough to see in a few runs.
 STRONG = dict(visit_mediation=1.0, visit_screening=1.0, visit_receptiveness_a=50.0, visit_receptiveness_b=1.0)
@@ -21,7 +24,7 @@ def _grid_of(district) -> pd.Series:
 
 
 def test_without_a_policy_the_frames_are_those_of_before():
-    cases = simulate_district("tiny", seed=0).cases
+    cases = simulated_disputes(simulate_district("tiny", seed=0))  # the first reports: the disputes
     text = "|".join(
         cases["case_id"]
         + cases["grid_id"]
@@ -62,23 +65,23 @@ def test_visits_lower_resident_cases_where_they_go():
     start = "2023-07-03"
     plain = simulate_district("small", seed=1, **STRONG)
     visited = simulate_district("small", seed=1, policy=policy, policy_start=start, **STRONG)
+    plain_cases, visited_cases = first_reports(plain.cases), first_reports(visited.cases)  # disputes
 
     # Until the policy starts the two runs are one and the same (common random numbers):
     # the same cases by day, grid and category (their details are drawn afresh).
-    def cells(d, rows):
-        frame = pd.DataFrame(
-            {"day": d.cases["reported_at"].dt.normalize(), "grid": _grid_of(d), "c": d.cases["category"]}
-        )
+    def cells(cases, rows):
+        grid = cases["grid_id"].map(plain.ancestors("grid"))
+        frame = pd.DataFrame({"day": cases["reported_at"].dt.normalize(), "grid": grid, "c": cases["category"]})
         return frame[rows].sort_values(["day", "grid", "c"]).reset_index(drop=True)
 
-    before = plain.cases["reported_at"] < pd.Timestamp(start)
+    before = plain_cases["reported_at"] < pd.Timestamp(start)
     pd.testing.assert_frame_equal(
-        cells(plain, before), cells(visited, visited.cases["reported_at"] < pd.Timestamp(start))
+        cells(plain_cases, before), cells(visited_cases, visited_cases["reported_at"] < pd.Timestamp(start))
     )
-    after = plain.cases["reported_at"] >= pd.Timestamp(start)
-    resident_after = visited.cases["origin"].eq("resident") & (visited.cases["reported_at"] >= pd.Timestamp(start))
-    preventable = plain.cases["category"].isin(riskmodel.datasets.PREVENTABLE)
-    preventable_visited = visited.cases["category"].isin(riskmodel.datasets.PREVENTABLE)
+    after = plain_cases["reported_at"] >= pd.Timestamp(start)
+    resident_after = visited_cases["origin"].eq("resident") & (visited_cases["reported_at"] >= pd.Timestamp(start))
+    preventable = plain_cases["category"].isin(riskmodel.datasets.PREVENTABLE)
+    preventable_visited = visited_cases["category"].isin(riskmodel.datasets.PREVENTABLE)
     assert (resident_after & preventable_visited).sum() < 0.6 * (after & preventable).sum()
     others = (resident_after & ~preventable_visited).sum() / (after & ~preventable).sum()
     assert 0.85 < others < 1.15  # the other categories are untouched (up to noise)

@@ -53,8 +53,12 @@ def simulate_district(
     building, a time of day, severity, source, a party (some households come back
     again and again), a resolution delay, and an escalation whose hazard grows
     with severity, the party's earlier cases and the grid's backlog, so that
-    long-open cases escalate more. Everything after the end of the period is cut
-    off as in a real extract.
+    long-open cases escalate more. About a quarter of the disputes are then
+    reported again on one to three other platforms (:mod:`riskmodel.datasets.reports`:
+    later, with typos in the party key and a free-text ``description``); every case
+    carries its dispute's ``dispute_id`` (the first report's ``case_id``), and the
+    first reports are the cases of ``duplicate_share=0``. Everything after the end
+    of the period is cut off as in a real extract.
 
     Parameters
     ----------
@@ -103,6 +107,9 @@ def simulate_district(
     ['community', 'grid', 'microgrid', 'street']
     >>> district.truth.expected_counts("2023-06-01", 7).index.name
     'grid_id'
+    >>> reports = district.cases.groupby("dispute_id").size()
+    >>> int(reports.max()) <= 4, bool(0.15 < (reports > 1).mean() < 0.35)
+    (True, True)
     """
     config = make_config(preset, overrides)
     seeds = np.random.SeedSequence(seed).spawn(10)  # children are keyed by index: adding one keeps the others

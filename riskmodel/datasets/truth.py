@@ -21,7 +21,7 @@ class Truth:
     ----------
     escalation_probability : Series
         Each case's chance of escalating, as known at its report time (indexed
-        by ``case_id``).
+        by ``case_id``); a further report of a dispute has its dispute's.
     waves : DataFrame
         The injected dispute waves: ``wave_id``, ``unit_id``, ``level``,
         ``category``, ``start``, ``end`` (exclusive), ``cases_per_day`` (cases of
