@@ -10,6 +10,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 from . import datasets, evaluation, features, io, models, prevention, trackers
 from .config import load_config
 from .contract import Dataset, first_reports
+from .io import ingest
 from .monitor import MonitorReport, monitor
 from .persistence import ModelFileError
 from .prevention import plan_visits
@@ -54,6 +55,7 @@ __all__ = [
     "evaluation",
     "features",
     "first_reports",
+    "ingest",
     "io",
     "load_config",
     "load_model",
