@@ -11,6 +11,7 @@ from . import datasets, evaluation, features, io, models, prevention, trackers
 from .config import load_config
 from .contract import Dataset, first_reports
 from .io import ingest
+from .linkage import LinkedReports, link_reports
 from .monitor import MonitorReport, monitor
 from .persistence import ModelFileError
 from .prevention import plan_visits
@@ -44,6 +45,7 @@ trackers.plug(_MlflowTracker())
 
 __all__ = [
     "DataReport",
+    "LinkedReports",
     "ForecastNotRecorded",
     "ForecastStore",
     "ModelFileError",
@@ -57,6 +59,7 @@ __all__ = [
     "first_reports",
     "ingest",
     "io",
+    "link_reports",
     "load_config",
     "load_model",
     "models",

@@ -31,6 +31,7 @@ WORKFLOW = (
     "simulate",
     "ingest",
     "validate",
+    "link",
     "features",
     "backtest",
     "train",
@@ -690,6 +691,30 @@ def ingest_command(
     typer.echo(ingested.counts.to_string(index=False))
     rejected = int(ingested.counts["rejected"].sum())
     typer.echo(f"written to {folder}; {rejected} rejected row(s), with their reasons, in rejected.csv")
+
+
+@command()
+def link(
+    data: Annotated[Path, typer.Option(help="Dataset folder of reports to link.")],
+    out: Annotated[Path, typer.Option(help="Dataset folder to write, its cases with dispute_id; weights.csv beside.")],
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="CSV of a labelled sample (case_id, dispute_id) that sets the threshold."),
+    ] = None,
+    charts: Annotated[Path | None, typer.Option(help="Folder for Splink's charts (HTML and JSON).")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Match probability that links two reports.")] = None,
+) -> None:
+    """Link reports of one dispute (Splink) and write the dataset with each case's dispute_id.
+
+    Example: riskmodel link --data data/raw --out data/linked --charts charts
+    """
+    from .linkage import link_reports
+
+    sample = None if labels is None else pd.read_csv(labels, dtype=str)
+    linked = link_reports(validate(read_dataset(data)).dataset, threshold=threshold, labels=sample, charts=charts)
+    folder = write_dataset(linked.dataset, out)
+    linked.weights.to_csv(Path(folder) / "weights.csv", index=False)
+    typer.echo(f"{linked!r}\nwritten to {folder} (match weights in weights.csv)")
 
 
 _SECRET_NAMES = {"party_key": "party keys", "team": "teams"}  # what the quarantine file may hold raw

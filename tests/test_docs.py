@@ -21,7 +21,7 @@ ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
 # The user guide's pages in the order of its table of contents: each page's examples use the
 # names the earlier pages defined.
-GUIDE = ["data", "features", "models", "evaluation", "serving", "monitoring", "prevention", "scaleout"]
+GUIDE = ["data", "linkage", "features", "models", "evaluation", "serving", "monitoring", "prevention", "scaleout"]
 PACKAGES = [
     "riskmodel",
     "riskmodel.io",

@@ -6,6 +6,7 @@ from .assessment import assess
 from .backtest import BacktestResult, backtest
 from .drift import drift_features, feature_drift, input_drift_alarms
 from .effects import visit_effect
+from .linkage_scores import bcubed_scores, pairwise_scores
 from .metrics import wave_detection
 from .monitor_page import render_monitor_page, write_monitor_page
 from .monitoring import MonitorSettings, first_weeks, score_served
@@ -19,12 +20,14 @@ __all__ = [
     "backtest",
     "backtest_band",
     "backtest_expectation",
+    "bcubed_scores",
     "choose_champion",
     "drift_features",
     "feature_drift",
     "first_weeks",
     "input_drift_alarms",
     "metrics",
+    "pairwise_scores",
     "render_monitor_page",
     "score_served",
     "served_alarms",
