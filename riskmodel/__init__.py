@@ -10,6 +10,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 from . import datasets, evaluation, features, io, models, prevention, trackers
 from .config import load_config
 from .contract import Dataset, first_reports
+from .io import ingest
 from .linkage import LinkedReports, link_reports
 from .monitor import MonitorReport, monitor
 from .persistence import ModelFileError
@@ -56,6 +57,7 @@ __all__ = [
     "evaluation",
     "features",
     "first_reports",
+    "ingest",
     "io",
     "link_reports",
     "load_config",

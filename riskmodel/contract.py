@@ -286,25 +286,56 @@ def first_reports(cases: pd.DataFrame) -> pd.DataFrame:
     dispute = pd.factorize(cases["dispute_id"])[0].copy()
     alone = dispute < 0  # no dispute_id: a dispute of its own
     dispute[alone] = dispute.max(initial=-1) + 1 + np.arange(int(alone.sum()))
-    keys = pd.DataFrame(
-        {"dispute": dispute, "reported_at": cases["reported_at"].to_numpy(), "case_id": cases["case_id"].to_numpy()}
-    )
-    order = keys.sort_values(["dispute", "reported_at", "case_id"], kind="stable", na_position="last").index
     first = np.zeros(len(cases), dtype=bool)
-    sorted_dispute = dispute[order]
-    first[order[np.r_[True, sorted_dispute[1:] != sorted_dispute[:-1]][: len(order)]]] = True
+    first[_earliest(dispute, _stamps(cases["reported_at"]), cases["case_id"])] = True
     out = cases[first].copy()
     kept = dispute[first]
+    escalated = np.zeros(len(cases), dtype=bool)
     if "escalated_at" in cases.columns:
-        earliest = pd.Series(cases["escalated_at"].to_numpy()).groupby(dispute).min()
-        out["escalated_at"] = earliest.reindex(kept).to_numpy()
+        stamp = _stamps(cases["escalated_at"])
+        earliest = np.full(len(cases), _NEVER)
+        np.minimum.at(earliest, dispute, stamp)
+        value = pd.Series(earliest[kept].view("datetime64[us]"), index=out.index).where(earliest[kept] != _NEVER)
+        kind = cases["escalated_at"].dtype
+        out["escalated_at"] = value.astype(kind) if kind.kind == "M" else value
+        escalated = stamp != _NEVER
     if "outcome" in cases.columns:
-        escalated = (cases["outcome"] == "escalated").to_numpy().copy()
-        if "escalated_at" in cases.columns:
-            escalated |= cases["escalated_at"].notna().to_numpy()
-        ever = pd.Series(escalated).groupby(dispute).any().reindex(kept).to_numpy()
+        escalated = escalated | (cases["outcome"] == "escalated").to_numpy(dtype=bool, na_value=False)
+        ever = np.bincount(dispute, weights=escalated, minlength=len(cases))[kept] > 0
         out["outcome"] = out["outcome"].where(~ever, "escalated")
     return out
+
+
+#: A missing time, as microseconds: after every other time.
+_NEVER = np.iinfo(np.int64).max
+
+
+def _stamps(times: pd.Series) -> np.ndarray:
+    """Times as microseconds since the epoch; a missing time is ``_NEVER``."""
+    stamp = pd.to_datetime(times).to_numpy("datetime64[us]").view(np.int64).copy()
+    stamp[pd.isna(times).to_numpy()] = _NEVER
+    return stamp
+
+
+def _earliest(group: np.ndarray, stamp: np.ndarray, ids: pd.Series) -> np.ndarray:
+    """The position of each group's earliest row (the smallest id among rows at that time): a sort
+    on the integer group and time, then the ids compared only where the earliest time is tied.
+    ``group`` holds codes ``0 <= code < len(group)``; ``stamp`` the times (`_stamps`)."""
+    rank = np.empty(len(stamp), dtype=np.int64)
+    rank[np.argsort(stamp)] = np.arange(len(stamp))
+    order = np.argsort(group.astype(np.int64) * len(stamp) + rank)  # by group, then time: one integer sort
+    in_order, at = group[order], stamp[order]
+    start = np.r_[True, in_order[1:] != in_order[:-1]] if len(order) else np.zeros(0, dtype=bool)
+    which = np.cumsum(start) - 1
+    tied = at == at[start][which]  # rows at their group's earliest time
+    chosen = order[start]
+    several = tied & (np.bincount(which, weights=tied)[which] > 1)
+    if several.any():
+        rows = order[several]
+        ties = pd.DataFrame({"group": which[several], "id": ids.to_numpy()[rows], "row": rows})
+        ties = ties.sort_values(["group", "id"], kind="stable").drop_duplicates("group")
+        chosen[ties["group"].to_numpy()] = ties["row"].to_numpy()
+    return chosen
 
 
 def unit_depths(grids: pd.DataFrame) -> pd.Series:

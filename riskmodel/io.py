@@ -1,4 +1,4 @@
-"""Reading and writing datasets: a folder with one file per table."""
+"""Reading and writing datasets: a folder with one file per table; raw exports ingested."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from .checksums import content_digest, file_digest
 from .contract import Dataset
 from .gridding import events_to_dataset
 from .problems import SECRET_COLUMNS, shown_value
+from .sources import Ingested, ingest
 from .validation import CONTRACT
 
-__all__ = ["write_dataset", "read_dataset", "events_to_dataset", "DatasetFileError"]
+__all__ = ["write_dataset", "read_dataset", "events_to_dataset", "ingest", "Ingested", "DatasetFileError"]
 
 _MANIFEST = "dataset.json"
 _VERSION = 2  # the manifest's "version"; a manifest without one (no row counts, no checksums) is older

@@ -334,9 +334,11 @@ def convert_legacy(folder, *, trusted: bool = False) -> Path:
 
 def inputs(builder, dataset: Dataset) -> dict[str, list[str]]:
     """The optional columns the model's features were built from, by table; ``visits``
-    when its features count visits (then the data it scores needs a visits table)."""
+    when its features count visits (then the data it scores needs a visits table), and
+    ``dispute_id`` when they count disputes (reports without it would each count)."""
+    read = (*builder.optional_inputs, *(("dispute_id",) if builder.count == "disputes" else ()))
     found = {
-        "cases": [c for c in builder.optional_inputs if c in dataset.cases.columns],
+        "cases": [c for c in read if c in dataset.cases.columns],
         "grid_history": list(builder.attributes_),
     }
     if getattr(builder, "visit_features_", False) and dataset.visits is not None:

@@ -20,7 +20,8 @@ CUTOFFS = {"start": "2023-07-03", "end": "2023-11-27", "freq": "2W-MON"}
 
 @pytest.fixture(scope="module")
 def tiny():
-    return validate(simulate_district("tiny", seed=0)).dataset
+    # One report a dispute: the tests add their own further reports.
+    return validate(simulate_district("tiny", seed=0, duplicate_share=0)).dataset
 
 
 def with_duplicates(dataset, *, share=0.3, seed=0, grids=None):
@@ -195,3 +196,18 @@ def test_a_builder_saved_before_count_existed_counts_reports(tiny):
 def test_an_unknown_count_is_refused_naming_the_choices(tiny, builder):
     with pytest.raises(ValueError, match="count must be 'disputes'.*or 'reports'.*got 'cases'"):
         builder(count="cases").fit(tiny)
+
+
+def test_a_model_that_counted_disputes_needs_them_to_score(tiny):
+    from riskmodel import predict, train
+    from riskmodel.models import HistoricalRateBaseline
+
+    duplicated = with_duplicates(tiny)
+    trained = train(duplicated, model=HistoricalRateBaseline(), horizon=28, track=False)
+    assert trained.inputs["cases"][-1] == "dispute_id"
+    raw = duplicated.replace(cases=duplicated.cases.drop(columns="dispute_id"))
+    with pytest.raises(ValueError, match=r"lack the column\(s\) \['dispute_id'\]"):
+        predict(raw, as_of="2023-10-02", model=trained)
+    served = predict(duplicated, as_of="2023-10-02", model=trained)
+    linked = tiny.replace(cases=tiny.cases.assign(dispute_id=tiny.cases["case_id"]))
+    pd.testing.assert_frame_equal(served, predict(linked, as_of="2023-10-02", model=trained))

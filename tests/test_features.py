@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from riskmodel import Dataset, ValidationError
+from riskmodel import Dataset, ValidationError, first_reports
 from riskmodel.features import (
     CaseFeatureBuilder,
     GridPanelBuilder,
@@ -487,7 +487,8 @@ def test_recursive_decays_equal_the_direct_sums(small_district):
     cutoffs = pd.date_range("2023-03-06", "2024-12-30", freq="W-MON")
     builder = GridPanelBuilder(cutoffs=cutoffs, horizon=28).fit(small_district)
     X = builder.build(small_district).X
-    cases = small_district.cases.assign(unit=small_district.cases["grid_id"].map(small_district.ancestors("grid")))
+    cases = first_reports(small_district.cases)  # the panel counts disputes
+    cases = cases.assign(unit=cases["grid_id"].map(small_district.ancestors("grid")))
     parent_of = small_district.ancestors("community")
     for c in cutoffs[::10]:
         past = cases[cases["reported_at"] < c]
@@ -537,11 +538,12 @@ def test_count_last_period_follows_the_calendar_month():
 def test_long_run_rates_and_their_shrinkage(small_district):
     builder = GridPanelBuilder(cutoffs=["2023-01-02", "2024-06-03"], horizon=28).fit(small_district)
     X = builder.build(small_district).X
-    start = small_district.cases["reported_at"].min()
+    disputes = first_reports(small_district.cases)  # the panel counts disputes
+    start = disputes["reported_at"].min()
     first, last = (X.xs(pd.Timestamp(c), level="cutoff") for c in ("2023-01-02", "2024-06-03"))
     assert (last["history_days"] == np.float32((pd.Timestamp("2024-06-03") - start) / pd.Timedelta(days=1))).all()
-    before = small_district.cases["reported_at"] < "2024-06-03"
-    unit = small_district.cases["grid_id"].map(small_district.ancestors("grid"))
+    before = disputes["reported_at"] < "2024-06-03"
+    unit = disputes["grid_id"].map(small_district.ancestors("grid"))
     total = unit[before].value_counts().reindex(last.index, fill_value=0)
     np.testing.assert_allclose(last["rate_all"], total / last["history_days"], rtol=1e-6)
     shrunk = [c for c in X.columns if c.startswith("shrunk_rate_")]

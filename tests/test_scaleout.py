@@ -11,7 +11,7 @@ import pytest
 from distributed import Client, LocalCluster
 from sklearn.metrics import roc_auc_score
 
-from riskmodel import ValidationError, predict, scaleout, train, validate
+from riskmodel import ValidationError, first_reports, predict, scaleout, train, validate
 from riskmodel.config import load_config
 from riskmodel.features import GridPanelBuilder
 from riskmodel.features.grid_panel import level_units, neighbour_matrix
@@ -344,6 +344,8 @@ def test_training_on_raw_party_keys_warns_as_in_memory(client, small):
 
 
 def test_reports_of_one_dispute_in_other_partitions_count_once(client, small):
+    # One report a dispute (the simulator's first reports); the test adds its own further reports.
+    small = small.replace(cases=first_reports(small.cases).drop(columns="dispute_id").reset_index(drop=True))
     streets = small.ancestors("street").reindex(small.grids["grid_id"]).to_numpy()
     far = small.grids.loc[(small.grids["level"] == "grid") & (streets == np.sort(streets)[-1]), "grid_id"]
     duplicated = with_duplicates(small, share=0.2, grids=far.to_numpy())  # many in another partition

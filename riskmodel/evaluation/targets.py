@@ -590,7 +590,8 @@ def unit_rows(
     alerts = {}
     if trained.units is not None:
         alerts["cold_start"] = ~units.isin(trained.units)
-    reported = pd.unique(dataset.cases.loc[dataset.cases["reported_at"] < as_of, "grid_id"])  # few, then mapped
+    cases = counted_cases(dataset.cases, trained.builder.count)  # as the features count them
+    reported = pd.unique(cases.loc[cases["reported_at"] < as_of, "grid_id"])  # few, then mapped
     alerts["no_history"] = ~units.isin(dataset.ancestors(level).reindex(reported).dropna().unique())
     attributes = [c for c in X.columns if c.startswith("attr_")]
     if attributes:
