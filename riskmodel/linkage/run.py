@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..contract import Dataset
 from .scoring import best_threshold, disputes_from_links
-from .settings import blocking_rules, comparisons, prepare_reports
+from .settings import blocking_rules, comparisons, prepare_reports, with_words
 
 __all__ = ["DEFAULT_THRESHOLD", "LinkedReports", "link_reports"]
 
@@ -174,9 +174,9 @@ def link_reports(
     parts = _parts(frame, dataset, part_reports)
     with _quiet_splink():
         linker = _trained_linker(
-            frame.iloc[parts[0]], window_days=window_days, engine=engine, seed=seed, u_pairs=u_pairs
+            with_words(frame.iloc[parts[0]]), window_days=window_days, engine=engine, seed=seed, u_pairs=u_pairs
         )
-        scored = [_scored(linker, frame.iloc[part] if len(parts) > 1 else None, engine) for part in parts]
+        scored = [_scored(linker, with_words(frame.iloc[part]) if len(parts) > 1 else None, engine) for part in parts]
     pairs = pd.concat([found for found, _ in scored], ignore_index=True)
     chosen, source, f1 = _threshold(threshold, labels, pairs)
     dispute = disputes_from_links(frame["case_id"], frame["hours"], pairs[pairs["match_probability"] >= chosen])

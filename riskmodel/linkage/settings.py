@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..contract import Dataset
 
-__all__ = ["TIME_LEVELS_HOURS", "blocking_rules", "comparisons", "prepare_reports"]
+__all__ = ["TIME_LEVELS_HOURS", "blocking_rules", "comparisons", "prepare_reports", "with_words"]
 
 #: The time gap's levels, in hours: within 6 hours, a day, 3 days, a week, a month; else further apart.
 TIME_LEVELS_HOURS = (6, 24, 72, 168, 720)
@@ -26,8 +26,9 @@ def prepare_reports(data: Dataset) -> pd.DataFrame:
     ``unit`` is the case's unit, ``parent_unit`` its parent (the unit itself at the top),
     ``near_units`` the unit, its parent and their neighbours (the dataset's adjacency,
     else the nearest centroids of the same level), ``hours`` the report time in hours
-    since 1970 (a number, so the time tests are the same SQL on every engine), ``words``
-    the description's distinct lower-case words (missing when empty).
+    since 1970 (a number, so the time tests are the same SQL on every engine),
+    ``description`` the text (:func:`with_words` turns it into the words Splink compares,
+    one part at a time: millions of lists of words take far more memory than the text).
     """
     cases = data.cases
     grids = data.grids.set_index("grid_id")
@@ -47,7 +48,7 @@ def prepare_reports(data: Dataset) -> pd.DataFrame:
         }
     )
     if "description" in cases.columns:
-        frame["words"] = _words(cases["description"]).to_numpy()
+        frame["description"] = cases["description"].to_numpy()
     return frame
 
 
@@ -63,6 +64,14 @@ def _text_or_missing(cases: pd.DataFrame, column: str) -> np.ndarray:
         return np.full(len(cases), None, dtype=object)
     values = cases[column].astype("string").str.strip()
     return values.where(values.str.len() > 0).astype(object).where(values.notna(), None).to_numpy()
+
+
+def with_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """The prepared reports with ``words``, the description's distinct lower-case words (missing
+    when empty), in place of the ``description``."""
+    if "description" not in frame.columns:
+        return frame
+    return frame.drop(columns="description").assign(words=_words(frame["description"]).to_numpy())
 
 
 def _words(text: pd.Series) -> pd.Series:
