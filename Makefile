@@ -44,6 +44,7 @@ bench: $(BIN)/.installed
 	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python features.py && ../$(BIN)/python models.py \
 		&& ../$(BIN)/python evaluation.py && ../$(BIN)/python serving.py && ../$(BIN)/python real_data.py && ../$(BIN)/python ablation.py \
 		&& ../$(BIN)/python scaleout.py && ../$(BIN)/python io.py && ../$(BIN)/python forecast_store.py && ../$(BIN)/python monitoring.py && ../$(BIN)/python visit_effects.py \
+		&& ../$(BIN)/python linkage.py accuracy effects province \
 		&& for task in coverage "policies 2" "equal 2" "audit 2" ranking speed; do ../$(BIN)/python prevention.py $$task || exit 1; done
 
 clean:

@@ -200,10 +200,11 @@ def demo(
 ) -> None:
     """The whole job on a simulated district, from data to registered champions.
 
-    It simulates a district, validates and writes it, backtests every model family
-    against the oracle (the simulator's true rates), logs the backtests to MLflow, chooses
-    a champion for grid risk and one for case escalation by the evidence of the folds,
-    registers them, and prints the leaderboards. It says first how long it will take.
+    It simulates a district, validates and writes it (and its platforms' raw exports, to
+    ingest and link), backtests every model family against the oracle (the simulator's true
+    rates), logs the backtests to MLflow, chooses a champion for grid risk and one for case
+    escalation by the evidence of the folds, registers them, and prints the leaderboards and
+    the commands that ingest and link the exports. It says first how long it will take.
 
     Example: riskmodel demo --preset small --seed 0
     """
@@ -216,9 +217,11 @@ def demo(
     district = simulate_district(preset, seed=seed)
     report = validate(district)
     folder = write_dataset(report.dataset, out / preset)
+    sources = export_platforms(district, out / f"{preset}-platforms")
     typer.echo(
         f"[{_clock(started)}] Simulated the {preset!r} district (seed {seed}); validated "
-        f"{int(report.counts['input'].sum())} rows, none rejected; written to {folder}\n"
+        f"{int(report.counts['input'].sum())} rows, none rejected; written to {folder}, and each "
+        f"platform's raw export to {sources.parent}\n"
     )
     horizon, escalation_days = 28, 30
     for kind, name, closed in (
@@ -256,7 +259,10 @@ def demo(
     typer.echo(
         f"Done in {time.perf_counter() - started:.0f} s. Read the runs back with:\n"
         f"  .venv/bin/riskmodel compare {experiment}\nor open them with:\n"
-        f"  MLFLOW_DISABLE_TELEMETRY=true .venv/bin/mlflow ui --backend-store-uri {tracking_uri()}"
+        f"  MLFLOW_DISABLE_TELEMETRY=true .venv/bin/mlflow ui --backend-store-uri {tracking_uri()}\n"
+        "Ingest the platforms' raw exports into one dataset, then link their reports into disputes:\n"
+        f"  .venv/bin/riskmodel ingest --config {sources} --out {out / f'{preset}-ingested'}\n"
+        f"  .venv/bin/riskmodel link --data {out / f'{preset}-ingested'} --out {out / f'{preset}-linked'}"
     )
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 
 import pandas as pd
 import pytest
@@ -52,6 +53,15 @@ def test_demo_runs_the_whole_job(tmp_path, monkeypatch):
     assert grid and grid.group(1) == grid.group(2), result.output
     board = runner.invoke(app, ["compare", "riskmodel-demo"])
     assert board.exit_code == 0 and "HistoricalRateBaseline" in board.output
+    # The platforms' raw exports are written too, and the printed ingest command reads them.
+    ingest_line = next(line for line in result.output.splitlines() if "riskmodel ingest --config" in line)
+    program, *arguments = shlex.split(ingest_line)
+    assert program == ".venv/bin/riskmodel"
+    assert arguments[:3] == ["ingest", "--config", str(tmp_path / "data" / "tiny-platforms" / "sources.yaml")]
+    ingested = runner.invoke(app, arguments)
+    assert ingested.exit_code == 0 and "0 rejected row(s)" in ingested.output, ingested.output
+    assert (tmp_path / "data" / "tiny-ingested" / "counts.csv").is_file()
+    assert f"riskmodel link --data {tmp_path / 'data' / 'tiny-ingested'} --out " in result.output
 
 
 def test_validate_exit_codes(tmp_path, dataset):

@@ -14,8 +14,8 @@ NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
 SCRIPTS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 
 
-def test_there_are_seven_paired_notebooks():
-    assert [p.stem[:2] for p in SCRIPTS] == ["01", "02", "03", "04", "05", "06", "07"]
+def test_there_are_eight_paired_notebooks():
+    assert [p.stem[:2] for p in SCRIPTS] == ["01", "02", "03", "04", "05", "06", "07", "08"]
     for script in SCRIPTS:
         pair = script.with_suffix(".ipynb")
         assert pair.is_file(), f"{pair.name} is missing: run jupytext --sync {script.name}"

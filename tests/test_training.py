@@ -30,7 +30,8 @@ def test_trains_on_every_closed_label_and_predicts_every_unit(tiny, trained):
     assert trained.trained_through + pd.Timedelta(days=35) > pd.Timestamp(tiny.end)
     assert trained.version == riskmodel.__version__ and len(trained.schema_hash) == 16
     assert set(trained.units) == set(tiny.grids.loc[tiny.grids["level"] == "grid", "grid_id"])
-    assert trained.inputs["cases"] == ["party_key", "resolved_at", "escalated_at"]  # what the features read
+    # What the features read.
+    assert trained.inputs["cases"] == ["party_key", "resolved_at", "escalated_at", "dispute_id"]
     assert trained.inputs["grid_history"] == [c for c in tiny.grid_history if c not in ("grid_id", "valid_from")]
     X = trained.features(tiny, "2023-11-06")
     scores = trained.score(X)

@@ -108,8 +108,11 @@ class WeeklyRounds:
         )
 
     def observed(self, monday: int) -> Dataset:
-        """What is recorded before the Monday; case details drawn anew from a seed of the week."""
+        """What is recorded before the Monday; case details drawn anew from a seed of the week.
+        Each dispute is reported once here, and says so (``dispute_id`` = its ``case_id``), so a
+        model trained on the simulator's linked reports can score it."""
         cases, _, _ = self.build_cases(monday, np.random.default_rng([self.detail_seed, monday]), False)
+        cases["dispute_id"] = cases["case_id"]
         as_of = self.start + pd.Timedelta(days=monday)
         history = self.attributes.observed
         return Dataset(

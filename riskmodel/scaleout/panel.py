@@ -154,7 +154,9 @@ def refuse_origins(builder: GridPanelBuilder) -> None:
 def counted_data(builder: GridPanelBuilder, data: DaskDataset) -> DaskDataset:
     """``data`` with the cases ``builder`` counts: for ``count="disputes"`` and cases with a
     ``dispute_id``, the first report of every dispute (:func:`riskmodel.first_reports`), found
-    after a shuffle that brings each dispute's reports, in whatever partition and unit, together."""
+    after a shuffle that brings each dispute's reports, in whatever partition and unit, together.
+    Each partition validates the rows its features read, so a dispute's later reports, which
+    are not read, are not checked here (validate the cases in memory to check every report)."""
     if check_count(builder.count) == "reports" or "dispute_id" not in data.cases.columns:
         return data
     cases = data.cases.shuffle("dispute_id").map_partitions(first_reports, meta=data.cases._meta)
