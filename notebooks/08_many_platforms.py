@@ -119,8 +119,9 @@ ingested.rejected
 # The ingested cases are reports: `case_id` is `"<source>:<platform id>"` and nothing yet says
 # which reports are one dispute. `link_reports` trains a Fellegi-Sunter model with Splink
 # (without labels) on the party key, the unit, the time gap, the category, the platform and
-# the words of the descriptions, links the pairs scoring 0.99 or more and names each cluster
-# by its first report.
+# the words of the descriptions, links each report to its likeliest earlier report when that
+# pair scores a match probability of 0.95 or more (19 to 1), and names each dispute by its
+# first report.
 
 # %%
 linked = riskmodel.link_reports(ingested.dataset, charts=exports / "charts")
@@ -130,7 +131,8 @@ linked
 # How many reports went in, how many disputes came out, the candidate pairs compared (only
 # reports within 30 days of each other sharing a party key, unit or parent unit), the
 # threshold and the time taken: on `small`, some 7,700 reports become about 5,600 disputes,
-# a few dozen more than the simulator's 5,607 true ones (some true links were missed).
+# within a few dozen of the simulator's 5,607 true ones (a report can be left apart from its
+# dispute, or joined to another party's dispute of the same kind a few days earlier).
 # `charts=` saved Splink's match weights and m/u charts as HTML that opens offline
 # (`charts/match_weights.html`). How close is the linkage, report by report?
 
@@ -158,9 +160,10 @@ linked.weights.dropna(subset=["m"]).sort_values("match_weight", ascending=False)
 # %% [markdown]
 # The strongest evidence the model learnt, as match weights (log2 of m / u: how much more
 # often a level is seen in two reports of one dispute than in two random reports): the same
-# party key, or one a typo away, then reports within hours of each other, in the same unit,
-# and descriptions sharing four or more words. A negative weight (not shown: the bottom of
-# the table) counts against a link, such as two different party keys.
+# party key, or one a typo away, then a short gap that depends on the platform of the later
+# report (within 6 hours on the police and the hotline, within 3 days on the mediation
+# centre: each platform's delay is learnt), and the same unit. A negative weight (not shown:
+# the bottom of the table) counts against a link, such as two different party keys.
 #
 # ## What linkage changed
 #
