@@ -9,8 +9,9 @@ import pandas as pd
 __all__ = ["bcubed_scores", "pairwise_scores"]
 
 
-def _cells(true, predicted) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each (true, predicted) cell: its size, its true group's size, its predicted group's size."""
+def _cells(true, predicted) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The (true, predicted) table: each non-empty cell's size and its true and predicted
+    group (as indices), and every true and every predicted group's size."""
     true, predicted = pd.Series(np.asarray(true)), pd.Series(np.asarray(predicted))
     if len(true) != len(predicted):
         raise ValueError(f"true and predicted: one dispute id per case each; got {len(true)} and {len(predicted)}")
@@ -18,8 +19,8 @@ def _cells(true, predicted) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise ValueError("true and predicted: every case needs a dispute id (a singleton its own); found missing ids")
     t, p = pd.factorize(true)[0], pd.factorize(predicted)[0]
     cells = pd.DataFrame({"t": t, "p": p}).value_counts()
-    t_size, p_size = np.bincount(t), np.bincount(p)
-    return cells.to_numpy(), t_size[cells.index.get_level_values("t")], p_size[cells.index.get_level_values("p")]
+    index = cells.index
+    return cells.to_numpy(), index.get_level_values("t"), index.get_level_values("p"), np.bincount(t), np.bincount(p)
 
 
 def _f1(precision: float, recall: float) -> float:
@@ -46,11 +47,9 @@ def pairwise_scores(true, predicted) -> dict[str, float]:
     >>> pairwise_scores(["a", "a", "a", "b"], ["x", "x", "y", "y"])
     {'precision': 0.5, 'recall': 0.3333333333333333, 'f1': 0.4}
     """
-    cell, t_size, p_size = _cells(true, predicted)
+    cell, _, _, t_size, p_size = _cells(true, predicted)
     pairs = lambda n: float((n * (n - 1) // 2).sum())  # noqa: E731
-    together = pairs(cell)
-    t_pairs = pairs(np.bincount(pd.factorize(np.asarray(true))[0]))
-    p_pairs = pairs(np.bincount(pd.factorize(np.asarray(predicted))[0]))
+    together, t_pairs, p_pairs = pairs(cell), pairs(t_size), pairs(p_size)
     precision = together / p_pairs if p_pairs else 1.0
     recall = together / t_pairs if t_pairs else 1.0
     return {"precision": precision, "recall": recall, "f1": _f1(precision, recall)}
@@ -78,10 +77,10 @@ def bcubed_scores(true, predicted) -> dict[str, float]:
     >>> {name: round(value, 4) for name, value in scores.items()}
     {'precision': 0.75, 'recall': 0.6667, 'f1': 0.7059}
     """
-    cell, t_size, p_size = _cells(true, predicted)
+    cell, t_of, p_of, t_size, p_size = _cells(true, predicted)
     n = cell.sum()
     if n == 0:
         return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
-    precision = float((cell * cell / p_size).sum() / n)
-    recall = float((cell * cell / t_size).sum() / n)
+    precision = float((cell * cell / p_size[p_of]).sum() / n)
+    recall = float((cell * cell / t_size[t_of]).sum() / n)
     return {"precision": precision, "recall": recall, "f1": _f1(precision, recall)}
