@@ -206,21 +206,11 @@ def _parts(frame: pd.DataFrame, dataset: Dataset, part_reports: int | None) -> l
         raise ValueError(f"part_reports: a positive number of reports (e.g. 1_000_000) or None; got {part_reports!r}")
     if part_reports is None or len(frame) <= part_reports:
         return [np.arange(len(frame))]
-    top = frame["unit"].map(_top_units(dataset)).fillna(frame["unit"]).to_numpy()
+    top = frame["unit"].map(dataset.ancestors(dataset.levels[0])).fillna(frame["unit"]).to_numpy()
     sizes = pd.Series(top).value_counts(sort=False).sort_index()
     part = pd.Series((sizes.cumsum() - sizes) // part_reports, index=sizes.index)
     number = part.reindex(top).to_numpy()
     return [np.flatnonzero(number == n) for n in np.unique(number)]
-
-
-def _top_units(dataset: Dataset) -> pd.Series:
-    """Each unit's top-level ancestor (a unit without a parent is its own)."""
-    parent = dataset.grids.set_index(dataset.grids["grid_id"].astype(str))["parent_id"]
-    top = pd.Series(parent.index, index=parent.index)
-    for _ in range(len(dataset.grids["level"].unique()) if "level" in dataset.grids else 8):
-        up = parent.reindex(top.to_numpy())
-        top = pd.Series(np.where(up.notna(), up.astype(str), top), index=top.index)
-    return top
 
 
 def _scored(linker, part: pd.DataFrame | None, engine) -> tuple[pd.DataFrame, int]:
