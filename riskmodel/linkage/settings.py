@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract import Dataset
+from ..features.grid_panel import neighbour_matrix
 
 __all__ = ["TIME_LEVELS_HOURS", "blocking_rules", "comparisons", "prepare_reports", "with_words"]
 
@@ -90,30 +91,15 @@ def _near_units(data: Dataset, parent: pd.Series) -> pd.Series:
 
 
 def _neighbour_pairs(data: Dataset) -> pd.DataFrame:
-    """Neighbouring units: the dataset's adjacency, and for levels it leaves out, each unit's
-    nearest centroids of the same level."""
-    found = [] if data.adjacency is None else [data.adjacency[["grid_id", "neighbour_id"]].astype(str)]
-    grids = data.grids
-    covered = set() if data.adjacency is None else set(data.adjacency["grid_id"].astype(str))
-    if {"lon", "lat"} <= set(grids.columns):
-        for _, level in grids.groupby("level", sort=False):
-            level = level.dropna(subset=["lon", "lat"])
-            if len(level) < 2 or level["grid_id"].astype(str).isin(covered).any():
-                continue
-            found.append(_nearest(level))
-    if not found:
-        return pd.DataFrame({"grid_id": pd.Series(dtype=str), "neighbour_id": pd.Series(dtype=str)})
+    """Neighbouring units of each level, as the features find them
+    (:func:`~riskmodel.features.grid_panel.neighbour_matrix`): the dataset's adjacency within
+    the level, else each unit's nearest centroids of the same level."""
+    found = []
+    for level in data.levels:
+        units = pd.Index(data.grids.loc[data.grids["level"] == level, "grid_id"].astype(str))
+        src, dst = neighbour_matrix(data, units, NEAREST).nonzero()
+        found.append(pd.DataFrame({"grid_id": units[src], "neighbour_id": units[dst]}))
     return pd.concat(found, ignore_index=True)
-
-
-def _nearest(level: pd.DataFrame) -> pd.DataFrame:
-    from sklearn.neighbors import NearestNeighbors
-
-    xy = np.column_stack([level["lon"] * np.cos(np.radians(level["lat"].mean())), level["lat"]])
-    k = min(NEAREST, len(level) - 1) + 1
-    found = NearestNeighbors(n_neighbors=k).fit(xy).kneighbors(xy, return_distance=False)
-    ids = level["grid_id"].astype(str).to_numpy()
-    return pd.DataFrame({"grid_id": np.repeat(ids, k - 1), "neighbour_id": ids[found[:, 1:].ravel()]})
 
 
 def comparisons(with_text: bool, sources: Sequence[str] = (), *, time_by_platform: bool = True) -> list:
